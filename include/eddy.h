@@ -1,0 +1,12 @@
+/* eddy: an event-driven networking engine for C.
+ *
+ * This header includes every public layer. Each layer's header under eddy/
+ * reads top to bottom as that layer's manual.
+ */
+#ifndef EDDY_H
+#define EDDY_H
+
+#include "eddy/common.h"
+#include "eddy/core.h"
+
+#endif

@@ -1,0 +1,130 @@
+/* main.c: the eddy program: global options and subcommand dispatch.
+ *
+ *   eddy [--log-level LEVEL] COMMAND [OPTIONS...]
+ *
+ * Each subcommand lives in a file of its own and is listed in commands[].
+ * Usage errors print one line naming the problem and exit 2.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "app/log.h"
+#include "eddy.h"
+
+typedef struct command {
+  const char *name;
+  const char *summary;
+  int (*run)(int argc, char **argv);
+} command;
+
+static int cmd_version(int argc, char **argv);
+static int cmd_help(int argc, char **argv);
+
+static const command commands[] = {
+    {"help", "show help for eddy or for one command", cmd_help},
+    {"version", "print the version", cmd_version},
+};
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+static void usage(FILE *out) {
+  fprintf(out,
+          "Usage: eddy [OPTIONS] COMMAND [ARGS...]\n"
+          "\n"
+          "eddy runs ready-made network servers on one event loop.\n"
+          "\n"
+          "Options:\n"
+          "  -h, --help             show this help and exit\n"
+          "  -V, --version          print the version and exit\n"
+          "      --log-level LEVEL  error, warn, info (default) or debug\n"
+          "\n"
+          "Commands:\n");
+  for (size_t i = 0; i < NCOMMANDS; i++)
+    fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+  fprintf(out, "\nRun 'eddy help COMMAND' for a command's options.\n");
+}
+
+static const command *find(const char *name) {
+  for (size_t i = 0; i < NCOMMANDS; i++)
+    if (strcmp(commands[i].name, name) == 0)
+      return &commands[i];
+  return NULL;
+}
+
+static int cmd_version(int argc, char **argv) {
+  (void)argv;
+  if (argc > 1) {
+    fprintf(stderr, "eddy version: unexpected argument '%s'\n", argv[1]);
+    return 2;
+  }
+  printf("eddy %s\n", eddy_version());
+  return 0;
+}
+
+static int cmd_help(int argc, char **argv) {
+  if (argc < 2) {
+    usage(stdout);
+    return 0;
+  }
+  if (find(argv[1]) == NULL) {
+    fprintf(stderr, "eddy help: unknown command '%s'\n", argv[1]);
+    return 2;
+  }
+  printf("eddy %s: %s\n", argv[1], find(argv[1])->summary);
+  return 0;
+}
+
+/* Parses the global options; returns the index of the command, or -1 with
+ * *status set when the program should exit. */
+static int global_options(int argc, char **argv, int *status) {
+  int i = 1;
+  for (; i < argc && argv[i][0] == '-'; i++) {
+    const char *a = argv[i];
+    if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+      usage(stdout);
+      *status = 0;
+      return -1;
+    }
+    if (strcmp(a, "-V") == 0 || strcmp(a, "--version") == 0) {
+      printf("eddy %s\n", eddy_version());
+      *status = 0;
+      return -1;
+    }
+    if (strcmp(a, "--log-level") == 0 || strncmp(a, "--log-level=", 12) == 0) {
+      const char *level = a[11] == '=' ? a + 12 : (i + 1 < argc ? argv[++i] : NULL);
+      if (level == NULL) {
+        fprintf(stderr, "eddy: --log-level needs a value (error, warn, info, debug)\n");
+        *status = 2;
+        return -1;
+      }
+      if (app_log_set_level(level) != 0) {
+        fprintf(stderr, "eddy: unknown log level '%s' (error, warn, info, debug)\n", level);
+        *status = 2;
+        return -1;
+      }
+      continue;
+    }
+    fprintf(stderr, "eddy: unknown option '%s'; see 'eddy --help'\n", a);
+    *status = 2;
+    return -1;
+  }
+  if (i >= argc) {
+    usage(stderr);
+    *status = 2;
+    return -1;
+  }
+  return i;
+}
+
+int main(int argc, char **argv) {
+  int status = 0;
+  int i = global_options(argc, argv, &status);
+  const command *cmd;
+  if (i < 0)
+    return status;
+  cmd = find(argv[i]);
+  if (cmd == NULL) {
+    fprintf(stderr, "eddy: unknown command '%s'; see 'eddy --help'\n", argv[i]);
+    return 2;
+  }
+  return cmd->run(argc - i, argv + i);
+}

@@ -1,0 +1,279 @@
+/* loop.c: the loop itself: creation, the turn, handles, call-soon, the
+ * clock, embedding and fork.
+ *
+ * One turn:
+ *   1. read the clock; fire due timers;
+ *   2. run the call-soon queue (calls queued now wait for the next turn);
+ *   3. wait for I/O: not at all if work is queued or the mode says so, else
+ *      until the next timer (rounded up to a whole millisecond, so a timer
+ *      never fires early), and dispatch what is ready;
+ *   4. read the clock; fire due timers;
+ *   5. free the handles closed during the turn.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/loop.h"
+#include "sys/alloc.h"
+#include "sys/sys.h"
+
+/* ---- Handles ---------------------------------------------------------------- */
+
+void eddy__handle_init(eddy_loop *loop, eddy__handle *h,
+                       void (*close)(eddy__handle *h)) {
+  h->loop = loop;
+  h->flags = 0;
+  h->close = close;
+  h->next_closing = NULL;
+  h->prev = NULL;
+  h->next = loop->handles;
+  if (h->next)
+    h->next->prev = h;
+  loop->handles = h;
+  loop->nhandles++;
+}
+
+int eddy__handle_close(eddy__handle *h) {
+  eddy_loop *loop = h->loop;
+  if (h->flags & EDDY__HANDLE_CLOSING)
+    return 1;
+  h->flags |= EDDY__HANDLE_CLOSING;
+  if (h->prev)
+    h->prev->next = h->next;
+  else
+    loop->handles = h->next;
+  if (h->next)
+    h->next->prev = h->prev;
+  loop->nhandles--;
+  h->next_closing = loop->closing;
+  loop->closing = h;
+  return 0;
+}
+
+void eddy__loop_run_closing(eddy_loop *loop) {
+  while (loop->closing) {
+    eddy__handle *h = loop->closing;
+    loop->closing = h->next_closing;
+    eddy__free(h);
+  }
+}
+
+void eddy_loop_close_all(eddy_loop *loop) {
+  while (loop->handles)
+    loop->handles->close(loop->handles);
+  eddy__pool_cancel_all(loop);
+}
+
+/* ---- Creation --------------------------------------------------------------- */
+
+static int pick_backend(const eddy_loop_options *o,
+                        const eddy__backend_ops **out) {
+  eddy_backend b = o ? o->backend : EDDY_BACKEND_DEFAULT;
+  if (b == EDDY_BACKEND_DEFAULT) {
+    const char *env = getenv("EDDY_BACKEND");
+    if (env == NULL || *env == '\0' || strcmp(env, "epoll") == 0)
+      b = EDDY_BACKEND_EPOLL;
+    else if (strcmp(env, "poll") == 0)
+      b = EDDY_BACKEND_POLL;
+    else
+      return EDDY_EBACKEND;
+  }
+  switch (b) {
+  case EDDY_BACKEND_EPOLL:
+    *out = &eddy__epoll_ops;
+    return 0;
+  case EDDY_BACKEND_POLL:
+    *out = &eddy__poll_ops;
+    return 0;
+  default:
+    return EDDY_EBACKEND;
+  }
+}
+
+int eddy_loop_new(eddy_loop **out, const eddy_loop_options *o) {
+  const eddy__backend_ops *ops;
+  eddy_loop *loop;
+  int err = pick_backend(o, &ops);
+  if (err)
+    return err;
+  loop = eddy__calloc(1, sizeof *loop);
+  if (loop == NULL)
+    return -ENOMEM;
+  loop->backend = ops;
+  loop->fake_clock = o ? o->fake_clock : 0;
+  loop->now = loop->fake_clock ? o->fake_clock_start : eddy__sys_now_ns();
+  err = ops->init(loop);
+  if (err)
+    goto fail_backend;
+  err = eddy__async_init(loop);
+  if (err)
+    goto fail_async;
+  eddy__pool_init(loop, o ? o->threadpool_size : 0);
+  eddy__signal_loop_init(loop);
+  *out = loop;
+  return 0;
+
+fail_async:
+  ops->destroy(loop);
+  eddy__free(loop->watchers);
+fail_backend:
+  eddy__free(loop);
+  return err;
+}
+
+int eddy_loop_free(eddy_loop *loop) {
+  if (loop->running || loop->nhandles > 0 || loop->pool.pending > 0)
+    return -EBUSY;
+  eddy__loop_run_closing(loop);
+  eddy__pool_destroy(loop);
+  eddy__signal_loop_destroy(loop);
+  eddy__async_destroy(loop);
+  loop->backend->destroy(loop);
+  eddy__timers_free(loop);
+  eddy__free(loop->soon.items);
+  eddy__free(loop->soon_spare.items);
+  eddy__free(loop->watchers);
+  eddy__free(loop);
+  return 0;
+}
+
+/* ---- Clock ------------------------------------------------------------------ */
+
+int64_t eddy_loop_now(const eddy_loop *loop) {
+  return loop->now;
+}
+
+void eddy_loop_update_time(eddy_loop *loop) {
+  if (!loop->fake_clock)
+    loop->now = eddy__sys_now_ns();
+}
+
+int eddy_loop_advance(eddy_loop *loop, int64_t delta_ns) {
+  if (!loop->fake_clock || delta_ns < 0)
+    return -EINVAL;
+  loop->now += delta_ns;
+  /* Each pass fires what was due when it began; repeat until a pass finds
+   * nothing due, so timers started by callbacks fire too. */
+  while (loop->heap_len > 0 && loop->heap[0].deadline <= loop->now)
+    eddy__timers_run(loop);
+  return 0;
+}
+
+const char *eddy_loop_backend_name(const eddy_loop *loop) {
+  return loop->backend->name;
+}
+
+/* ---- Call soon -------------------------------------------------------------- */
+
+int eddy_loop_call_soon(eddy_loop *loop, eddy_callback fn, void *arg) {
+  return eddy__calls_push(&loop->soon, fn, arg);
+}
+
+/* ---- The turn ----------------------------------------------------------------- */
+
+static int timers_pending(const eddy_loop *loop) {
+  return loop->heap_len > 0 && !loop->fake_clock;
+}
+
+static int alive(const eddy_loop *loop) {
+  return loop->nactive_io > 0 || timers_pending(loop) || loop->soon.len > 0 ||
+         eddy__signal_count(loop) > 0 || loop->pool.pending > 0 ||
+         atomic_load(&loop->async.signalled);
+}
+
+/* How long the loop may sleep, from the cached time. */
+static int64_t timeout_ns(const eddy_loop *loop) {
+  int64_t due;
+  if (loop->soon.len > 0 || loop->stop || atomic_load(&loop->async.signalled))
+    return 0;
+  if (!timers_pending(loop))
+    return -1;
+  due = loop->heap[0].deadline - loop->now;
+  return due > 0 ? due : 0;
+}
+
+int64_t eddy_loop_next_timeout(eddy_loop *loop) {
+  eddy_loop_update_time(loop);
+  return timeout_ns(loop);
+}
+
+/* Nanoseconds to whole milliseconds, rounded up, capped at INT_MAX. */
+static int to_ms(int64_t ns) {
+  int64_t ms;
+  if (ns < 0)
+    return -1;
+  ms = (ns + EDDY_NSEC_PER_MSEC - 1) / EDDY_NSEC_PER_MSEC;
+  return ms > INT_MAX ? INT_MAX : (int)ms;
+}
+
+/* The poll step. With nothing to watch but the wake-up descriptor and no
+ * waiting to do, the kernel has nothing to tell: the flag says whether
+ * another thread queued work, and no system call is made. */
+static int poll_io(eddy_loop *loop, int64_t timeout) {
+  if (timeout == 0 && loop->nactive_io == 0 &&
+      eddy__signal_count(loop) == 0) {
+    if (atomic_load(&loop->async.signalled))
+      eddy__async_drain(loop);
+    return 0;
+  }
+  return loop->backend->wait(loop, to_ms(timeout));
+}
+
+static int turn(eddy_loop *loop, eddy_run_mode mode) {
+  int64_t timeout = 0;
+  int err;
+  eddy_loop_update_time(loop);
+  eddy__timers_run(loop);
+  eddy__calls_run(loop, &loop->soon, &loop->soon_spare);
+  if (mode != EDDY_RUN_NOWAIT &&
+      (mode == EDDY_RUN_UNTIL_STOPPED || alive(loop)))
+    timeout = timeout_ns(loop);
+  err = poll_io(loop, timeout);
+  eddy_loop_update_time(loop);
+  eddy__timers_run(loop);
+  eddy__loop_run_closing(loop);
+  return err;
+}
+
+int eddy_loop_run(eddy_loop *loop, eddy_run_mode mode) {
+  int err = 0;
+  if (loop->running)
+    return -EBUSY;
+  loop->running = 1;
+  loop->stop = 0;
+  for (;;) {
+    if (mode == EDDY_RUN_UNTIL_IDLE && !alive(loop))
+      break;
+    err = turn(loop, mode);
+    if (err || loop->stop || mode == EDDY_RUN_ONCE || mode == EDDY_RUN_NOWAIT)
+      break;
+  }
+  loop->running = 0;
+  loop->stop = 0;
+  return err ? err : alive(loop);
+}
+
+void eddy_loop_stop(eddy_loop *loop) {
+  loop->stop = 1;
+}
+
+/* ---- Embedding and fork ----------------------------------------------------- */
+
+int eddy_loop_backend_fd(eddy_loop *loop) {
+  if (loop->backend != &eddy__epoll_ops)
+    return -ENOTSUP;
+  return loop->be.epoll.fd;
+}
+
+int eddy_loop_fork(eddy_loop *loop) {
+  int err = loop->backend->reinit(loop);
+  if (err)
+    return err;
+  err = eddy__async_fork(loop);
+  if (err)
+    return err;
+  eddy__pool_fork(loop);
+  return eddy__signal_loop_fork(loop);
+}
