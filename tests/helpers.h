@@ -4,6 +4,7 @@
 
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
+#include <errno.h>
 #include <stdint.h>
 
 #include "eddy.h"
@@ -17,4 +18,31 @@
 #define EXPECT_OK(expr) EXPECT_EQ((expr), 0)
 #define EXPECT_STR(a, b) cr_assert(eq(str, (char *)(a), (char *)(b)))
 
+
+
+#include "sys/fault.h"
+
+/* A loop on the backend $EDDY_BACKEND selects (the suite runs once per
+ * backend). */
+static inline eddy_loop *test_loop(void) {
+  eddy_loop *loop = NULL;
+  EXPECT_OK(eddy_loop_new(&loop, NULL));
+  return loop;
+}
+
+static inline eddy_loop *test_fake_loop(int64_t start) {
+  eddy_loop *loop = NULL;
+  eddy_loop_options o = {.fake_clock = 1, .fake_clock_start = start};
+  EXPECT_OK(eddy_loop_new(&loop, &o));
+  return loop;
+}
+
+/* Every test ends here: close what is left, run to idle, free the loop, and
+ * check that eddy's allocator has nothing live. */
+static inline void test_finish(eddy_loop *loop) {
+  eddy_loop_close_all(loop);
+  EXPECT_GE(eddy_loop_run(loop, EDDY_RUN_UNTIL_IDLE), 0);
+  EXPECT_OK(eddy_loop_free(loop));
+  EXPECT_EQ(eddy__alloc_live(), 0);
+}
 #endif

@@ -7,7 +7,8 @@
  *   3. wait for I/O: not at all if work is queued or the mode says so, else
  *      until the next timer (rounded up to a whole millisecond, so a timer
  *      never fires early), and dispatch what is ready;
- *   4. read the clock; fire due timers;
+ *   4. if it waited, read the clock and fire due timers (so that
+ *      EDDY_RUN_ONCE waiting for a timer fires it);
  *   5. free the handles closed during the turn.
  */
 #include <errno.h>
@@ -231,8 +232,11 @@ static int turn(eddy_loop *loop, eddy_run_mode mode) {
       (mode == EDDY_RUN_UNTIL_STOPPED || alive(loop)))
     timeout = timeout_ns(loop);
   err = poll_io(loop, timeout);
-  eddy_loop_update_time(loop);
-  eddy__timers_run(loop);
+  if (timeout != 0) {
+    /* The wait may have been for a timer: fire it in this turn. */
+    eddy_loop_update_time(loop);
+    eddy__timers_run(loop);
+  }
   eddy__loop_run_closing(loop);
   return err;
 }

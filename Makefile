@@ -1,0 +1,29 @@
+# The commands README.md starts with. Everything else is meson + ninja.
+
+.PHONY: run test build bench coverage deps clean
+
+BUILD := build
+
+run: build
+	./$(BUILD)/eddy --help
+
+test: deps
+	bash scripts/test.sh
+
+deps:
+	bash scripts/deps.sh
+
+build: deps
+	@[ -f $(BUILD)/build.ninja ] || meson setup $(BUILD) --buildtype=release -Dtests=false
+	ninja -C $(BUILD)
+
+bench: deps
+	bash bench/run.sh
+
+coverage: test
+	gcovr -r . --filter 'src/' --object-directory build-test --html-details \
+	  -o build-test/coverage.html build-test
+	@echo "coverage report: build-test/coverage.html"
+
+clean:
+	rm -rf build build-test build-bench

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs the Debian packages that eddy's build, tests and benchmarks need,
+# and only those that are missing. Runs apt-get update only when something
+# must be installed. Safe to run again and again.
+set -euo pipefail
+
+packages=(
+  build-essential pkg-config meson ninja-build   # build
+  libcriterion-dev gcovr                         # tests, coverage
+  libuv1-dev                                     # benchmark peer
+  python3 procps util-linux                      # test scripts, taskset
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+    missing+=("$p")
+done
+
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "deps: installing ${missing[*]}"
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"

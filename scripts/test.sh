@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Builds eddy for testing (fault injection, ASan+UBSan, coverage) and runs
+# the whole suite once per loop backend, then prints coverage of src/ and a
+# last line "N passed, N failed". Exits non-zero if anything failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+build=build-test
+backends=(epoll poll)
+
+# --reconfigure picks up test files added since the last setup.
+if [ -f "$build/build.ninja" ]; then
+  meson setup --reconfigure "$build" >/dev/null
+else
+  meson setup "$build" -Dfaults=true -Db_sanitize=address,undefined \
+    -Db_coverage=true -Db_lundef=false --buildtype=debug >/dev/null || {
+    echo "meson setup failed"; echo "0 passed, 1 failed"; exit 1; }
+fi
+if ! ninja -C "$build" >"$build/ninja.log" 2>&1; then
+  cat "$build/ninja.log"
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+find "$build" -name '*.gcda' -delete
+
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+passed=0
+failed=0
+
+# Criterion ends with "Synthesis: Tested: T | Passing: P | Failing: F | ...".
+run_criterion() {
+  local name=$1 exe=$2 log
+  log=$(mktemp)
+  "$exe" --timeout 60 -j2 >"$log" 2>&1
+  local rc=$?
+  local line
+  line=$(grep -a 'Synthesis:' "$log" | tail -1)
+  if [ -z "$line" ]; then
+    cat "$log"
+    echo "$name: no result (exit $rc)"
+    failed=$((failed + 1))
+  else
+    local t p
+    t=$(sed -E 's/.*Tested: ([0-9]+).*/\1/' <<<"$line")
+    p=$(sed -E 's/.*Passing: ([0-9]+).*/\1/' <<<"$line")
+    passed=$((passed + p))
+    failed=$((failed + t - p))
+    if [ "$p" != "$t" ] || [ $rc -ne 0 ]; then
+      grep -a -E '\[(FAIL|----)\]' "$log" | head -60
+    fi
+    # A sanitizer report (a leak, undefined behaviour) in a test that
+    # passed its assertions is a failure too.
+    if grep -q -a -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$log"; then
+      grep -a -E -A12 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$log" | head -60
+      failed=$((failed + 1))
+    fi
+    printf '%-24s %s\n' "$name" "${line#*Synthesis: }"
+  fi
+  rm -f "$log"
+}
+
+# Script suites print "passed=P failed=F" as their last line.
+run_script() {
+  local name=$1; shift
+  local out line
+  out=$("$@" 2>&1)
+  line=$(tail -1 <<<"$out")
+  if [[ "$line" =~ ^passed=([0-9]+)\ failed=([0-9]+)$ ]]; then
+    passed=$((passed + BASH_REMATCH[1]))
+    failed=$((failed + BASH_REMATCH[2]))
+    [ "${BASH_REMATCH[2]}" = 0 ] || echo "$out"
+  else
+    echo "$out"
+    failed=$((failed + 1))
+  fi
+  printf '%-24s %s\n' "$name" "$line"
+}
+
+for backend in "${backends[@]}"; do
+  for exe in "$build"/tests/test-*; do
+    [ -x "$exe" ] || continue
+    EDDY_BACKEND=$backend run_criterion "$(basename "$exe") ($backend)" "$exe"
+  done
+done
+run_script "app (cli)" python3 tests/app/test_cli.py "$build/eddy"
+
+if command -v gcovr >/dev/null; then
+  echo
+  echo "Coverage of src/ (lines, branches):"
+  gcovr -r . --filter 'src/' --object-directory "$build" --txt-summary \
+    --sort-percentage "$build" 2>/dev/null |
+    grep -E '^(src/|lines:|branches:|TOTAL)' || true
+  for layer in sys core; do
+    gcovr -r . --filter "src/$layer/" --object-directory "$build" \
+      --txt-summary "$build" 2>/dev/null | grep -E '^lines:' |
+      sed "s|^|  src/$layer |"
+  done
+fi
+
+echo
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
