@@ -38,9 +38,9 @@ struct eddy_signal {
   void *arg;
 };
 
-static pthread_once_t once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
 static int lock_pipe[2] = {-1, -1};
-static int init_error;
+static int atfork_done;
 static eddy__sigloop *loops;
 static unsigned process_watch[EDDY__NSIG];
 static struct sigaction saved[EDDY__NSIG];
@@ -73,10 +73,19 @@ static void lock_after_fork(void) {
     lock_pipe[0] = lock_pipe[1] = -1;
 }
 
-static void init_once(void) {
-  init_error = make_lock();
-  if (init_error == 0)
+/* Creates the lock on first use. A failure (EMFILE, say) is not sticky:
+ * the next eddy_signal_start() tries again. */
+static int ensure_lock(void) {
+  int err = 0;
+  pthread_mutex_lock(&init_lock);
+  if (lock_pipe[0] < 0)
+    err = make_lock();
+  if (err == 0 && !atfork_done) {
     pthread_atfork(NULL, NULL, lock_after_fork);
+    atfork_done = 1;
+  }
+  pthread_mutex_unlock(&init_lock);
+  return err;
 }
 
 static void lock_all(sigset_t *old) {
@@ -218,9 +227,8 @@ int eddy_signal_start(eddy_loop *loop, int signum, eddy_signal_cb cb,
   int err;
   if (!valid_signal(signum) || cb == NULL)
     return -EINVAL;
-  pthread_once(&once, init_once);
-  if (init_error)
-    return init_error;
+  if ((err = ensure_lock()) != 0)
+    return err;
   if (loop->sig.rfd < 0 && (err = open_pipe(loop)) != 0)
     return err;
   h = eddy__malloc(sizeof *h);
