@@ -24,6 +24,7 @@ fi
 find "$build" -name '*.gcda' -delete
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
+export LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp:print_suppressions=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 passed=0
 failed=0
@@ -79,7 +80,7 @@ run_script() {
 
 for backend in "${backends[@]}"; do
   for exe in "$build"/tests/test-*; do
-    [ -x "$exe" ] || continue
+    [ -f "$exe" ] && [ -x "$exe" ] || continue
     EDDY_BACKEND=$backend run_criterion "$(basename "$exe") ($backend)" "$exe"
   done
 done
@@ -87,14 +88,13 @@ run_script "app (cli)" python3 tests/app/test_cli.py "$build/eddy"
 
 if command -v gcovr >/dev/null; then
   echo
-  echo "Coverage of src/ (lines, branches):"
-  gcovr -r . --filter 'src/' --object-directory "$build" --txt-summary \
-    --sort-percentage "$build" 2>/dev/null |
-    grep -E '^(src/|lines:|branches:|TOTAL)' || true
-  for layer in sys core; do
-    gcovr -r . --filter "src/$layer/" --object-directory "$build" \
-      --txt-summary "$build" 2>/dev/null | grep -E '^lines:' |
-      sed "s|^|  src/$layer |"
+  echo "Coverage of src/ (lines per file; totals of lines and branches):"
+  gcovr -r . --filter 'src/' -s "$build" 2>/dev/null |
+    grep -E '^src/|^(lines|branches):' || echo "  (no coverage data)"
+  for layer in sys core app; do
+    gcovr -r . --filter "src/$layer/" -s "$build" 2>/dev/null |
+      grep -E '^(lines|branches):' | tr '\n' ' ' | sed "s|^|  src/$layer: |"
+    echo
   done
 fi
 

@@ -7,6 +7,8 @@
 
 const char *eddy_strerror(int code) {
   switch (code) {
+  case 0:
+    return "success";
 #define EDDY__ERR_TEXT(name, value, text)                                    \
   case name:                                                                 \
     return text;

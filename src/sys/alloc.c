@@ -79,8 +79,11 @@ int eddy__grow(void **array, size_t *cap, size_t need, size_t elem) {
   void *p;
   if (need <= *cap)
     return 0;
-  while (n < need)
+  while (n < need) {
+    if (n > SIZE_MAX / 2)
+      return -ENOMEM;
     n *= 2;
+  }
   if (n > SIZE_MAX / elem)
     return -ENOMEM;
   p = eddy__realloc(*array, n * elem);

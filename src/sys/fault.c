@@ -146,7 +146,8 @@ static int parse_when(const char *when, eddy__fault_rule *r) {
     char *end;
     r->mode = EDDY__FAULT_PROB;
     r->p = strtod(when + 2, &end);
-    return (end == when + 2 || *end || r->p < 0 || r->p > 1) ? -EINVAL : 0;
+    /* Written so that NaN fails too. */
+    return (end == when + 2 || *end || !(r->p >= 0 && r->p <= 1)) ? -EINVAL : 0;
   }
   return -EINVAL;
 }
@@ -174,14 +175,19 @@ static int parse_spec(const char *spec) {
   eddy__fault_rule parsed[EDDY__SYS_KIND_COUNT] = {{0}};
   int set[EDDY__SYS_KIND_COUNT] = {0};
   uint64_t seed = 0;
-  char *copy = strdup(spec), *save = NULL;
+  char *copy = strdup(spec), *rest = copy, *it;
   int err = copy ? 0 : -ENOMEM;
-  for (char *it = copy ? strtok_r(copy, ",", &save) : NULL; it && !err;
-       it = strtok_r(NULL, ",", &save)) {
+  while (!err && (it = strsep(&rest, ",")) != NULL) {
     int kind;
     eddy__fault_rule r;
-    if (strncmp(it, "seed=", 5) == 0)
+    if (*it == '\0')
+      err = -EINVAL;
+    else if (strncmp(it, "seed=", 5) == 0) {
+      /* 0 would freeze the generator at 0. */
       err = parse_u64(it + 5, &seed);
+      if (err == 0 && seed == 0)
+        err = -EINVAL;
+    }
     else if ((err = parse_item(it, &kind, &r)) == 0) {
       parsed[kind] = r;
       set[kind] = 1;

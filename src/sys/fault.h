@@ -13,6 +13,10 @@
  *   after=N  the Nth call and every later one fail (a persistent fault)
  *   p=P      each call fails with probability P (PRNG seeded by seed=S)
  *
+ * An EINTR rule that keeps firing (every=1, after=N) on a call that the
+ * sys layer retries makes that call retry forever: inject EINTR with nth=
+ * or every=K > 1.
+ *
  * Release builds compile the table out: eddy__fault_check() is a constant 0.
  */
 #ifndef EDDY_SYS_FAULT_H

@@ -28,18 +28,23 @@ static int fault_len(int kind, size_t *len) {
   return f;
 }
 
-/* For a vector call, a short fault keeps half of the first buffer only. */
+/* For a vector call, a short fault keeps half of the first non-empty
+ * buffer only. */
 static int fault_iov(int kind, const struct iovec **iov, int *iovcnt,
                      struct iovec *tmp) {
   int f = eddy__fault_check(kind);
-  if (f == EDDY__FAULT_SHORT && *iovcnt > 0) {
-    tmp->iov_base = (*iov)[0].iov_base;
-    tmp->iov_len = shorten((*iov)[0].iov_len);
-    *iov = tmp;
-    *iovcnt = 1;
-    return 0;
-  }
-  return f == EDDY__FAULT_SHORT ? 0 : f;
+  if (f != EDDY__FAULT_SHORT)
+    return f;
+  /* The first non-empty buffer: a zero-length call would read as EOF. */
+  for (int i = 0; i < *iovcnt; i++)
+    if ((*iov)[i].iov_len > 0) {
+      tmp->iov_base = (*iov)[i].iov_base;
+      tmp->iov_len = shorten((*iov)[i].iov_len);
+      *iov = tmp;
+      *iovcnt = 1;
+      break;
+    }
+  return 0;
 }
 
 /* A fault check for a call without a length: "short" means nothing. */
@@ -77,10 +82,15 @@ int eddy__sys_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags) 
   }
 }
 
+/* An injected EINTR still makes the real call, as a real EINTR means the
+ * attempt was started; the caller must see what a real one would give. */
 int eddy__sys_connect(int fd, const struct sockaddr *addr, socklen_t len) {
-  int r = fault_plain(EDDY__SYS_CONNECT);
-  if (r == 0)
+  int f = fault_plain(EDDY__SYS_CONNECT);
+  int r = f;
+  if (f == 0 || f == -EINTR)
     r = (int)result(connect(fd, addr, len));
+  if (f == -EINTR && r == 0)
+    r = -EINTR;
   return r == -EINTR ? -EINPROGRESS : r;
 }
 
@@ -201,7 +211,9 @@ ssize_t eddy__sys_sendfile(int out_fd, int in_fd, off_t *offset, size_t len) {
  * descriptor, so it is reported as success. */
 int eddy__sys_close(int fd) {
   int r = fault_plain(EDDY__SYS_CLOSE);
-  if (r == 0)
+  if (r == -EINTR)
+    (void)close(fd); /* as on Linux: the descriptor is gone all the same */
+  else if (r == 0)
     r = (int)result(close(fd));
   return r == -EINTR ? 0 : r;
 }

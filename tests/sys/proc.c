@@ -1,0 +1,326 @@
+/* Process, signal and thread wrappers: fork, posix_spawn, execve, waitpid,
+ * kill, sigaction, signalfd, thread_create. */
+#include "sys_test.h"
+
+#include <signal.h>
+#include <spawn.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+
+extern char **environ;
+
+SYS_TEST_SUITE(sys_fork, sys_test_reset);
+SYS_TEST_SUITE(sys_posix_spawn, sys_test_reset);
+SYS_TEST_SUITE(sys_execve, sys_test_reset);
+SYS_TEST_SUITE(sys_waitpid, sys_test_reset);
+SYS_TEST_SUITE(sys_kill, sys_test_reset);
+SYS_TEST_SUITE(sys_sigaction, sys_test_reset);
+SYS_TEST_SUITE(sys_signalfd, sys_test_reset);
+SYS_TEST_SUITE(sys_thread_create, sys_test_reset);
+
+/* 1 if this process has no child left to wait for. */
+static int no_children(void) {
+  return waitpid(-1, NULL, WNOHANG) == -1 && errno == ECHILD;
+}
+
+/* Waits for pid and returns its exit code, or -signal if it was killed. */
+static int reap(pid_t pid) {
+  int status = 0;
+  cr_assert(waitpid(pid, &status, 0) == pid);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+}
+
+/* ---- fork / waitpid ---- */
+
+Test(sys_fork, child_runs_and_parent_reaps_its_exit_code) {
+  int status = 0;
+  pid_t pid = eddy__sys_fork();
+  if (pid == 0)
+    _exit(7);
+  EXPECT_GT(pid, 0);
+  EXPECT_EQ(eddy__sys_waitpid(pid, &status, 0), pid);
+  EXPECT_EQ(WIFEXITED(status), 1);
+  EXPECT_EQ(WEXITSTATUS(status), 7);
+}
+
+Test(sys_fork, injected_eagain_creates_no_child) {
+  pid_t pid;
+  eddy__fault_fail_nth(EDDY__SYS_FORK, 1, EAGAIN);
+  pid = eddy__sys_fork();
+  if (pid == 0)
+    _exit(0); /* Must not happen; the parent's check below then fails. */
+  EXPECT_EQ(pid, -EAGAIN);
+  EXPECT_EQ(no_children(), 1);
+}
+
+Test(sys_waitpid, no_children_returns_echild) {
+  EXPECT_EQ(eddy__sys_waitpid(-1, NULL, WNOHANG), -ECHILD);
+}
+
+Test(sys_waitpid, wnohang_on_a_running_child_returns_zero) {
+  int p[2];
+  test_pipe(p);
+  pid_t pid = fork();
+  if (pid == 0) {
+    char c;
+    close(p[1]);
+    /* Blocks until the parent closes its write end. */
+    while (read(p[0], &c, 1) < 0 && errno == EAGAIN)
+      usleep(1000);
+    _exit(0);
+  }
+  close(p[0]);
+  EXPECT_EQ(eddy__sys_waitpid(pid, NULL, WNOHANG), 0);
+  close(p[1]);
+  EXPECT_EQ(reap(pid), 0);
+}
+
+Test(sys_waitpid, retries_eintr_and_reaps_the_child) {
+  int status = 0;
+  pid_t pid = fork();
+  if (pid == 0)
+    _exit(3);
+  eddy__fault_fail_nth(EDDY__SYS_WAITPID, 1, EINTR);
+  EXPECT_EQ(eddy__sys_waitpid(pid, &status, 0), pid);
+  EXPECT_EQ(eddy__fault_calls(EDDY__SYS_WAITPID), 2);
+  EXPECT_EQ(WEXITSTATUS(status), 3);
+}
+
+Test(sys_waitpid, injected_failure_leaves_the_child_unreaped) {
+  int status = 0x1234;
+  pid_t pid = fork();
+  if (pid == 0)
+    _exit(4);
+  eddy__fault_fail_nth(EDDY__SYS_WAITPID, 1, ECHILD);
+  EXPECT_EQ(eddy__sys_waitpid(pid, &status, 0), -ECHILD);
+  EXPECT_EQ(status, 0x1234);
+  EXPECT_EQ(reap(pid), 4);
+}
+
+/* ---- posix_spawn ---- */
+
+Test(sys_posix_spawn, runs_bin_true) {
+  pid_t pid = 0;
+  char *argv[] = {"true", NULL};
+  EXPECT_OK(eddy__sys_posix_spawn(&pid, "/bin/true", NULL, NULL, argv, environ));
+  EXPECT_GT(pid, 0);
+  EXPECT_EQ(reap(pid), 0);
+}
+
+Test(sys_posix_spawn, passes_file_actions_and_attributes) {
+  pid_t pid = 0;
+  char *argv[] = {"sh", "-c", "exit 5", NULL};
+  posix_spawn_file_actions_t fa;
+  posix_spawnattr_t attr;
+  cr_assert(posix_spawn_file_actions_init(&fa) == 0);
+  cr_assert(posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY,
+                                              0) == 0);
+  cr_assert(posix_spawnattr_init(&attr) == 0);
+  cr_assert(posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP) == 0);
+  EXPECT_OK(eddy__sys_posix_spawn(&pid, "/bin/sh", &fa, &attr, argv, environ));
+  EXPECT_EQ(getpgid(pid), pid);
+  EXPECT_EQ(reap(pid), 5);
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&attr);
+}
+
+Test(sys_posix_spawn, missing_program_returns_enoent) {
+  pid_t pid = 0;
+  char *argv[] = {"nope", NULL};
+  EXPECT_EQ(eddy__sys_posix_spawn(&pid, "/nonexistent/eddy", NULL, NULL, argv,
+                                  environ),
+            -ENOENT);
+  /* glibc may have created and reaped a child already; none is left. */
+  EXPECT_EQ(no_children(), 1);
+}
+
+Test(sys_posix_spawn, injected_failure_spawns_nothing) {
+  pid_t pid = -99;
+  char *argv[] = {"true", NULL};
+  eddy__fault_fail_nth(EDDY__SYS_POSIX_SPAWN, 1, EAGAIN);
+  EXPECT_EQ(eddy__sys_posix_spawn(&pid, "/bin/true", NULL, NULL, argv, environ),
+            -EAGAIN);
+  EXPECT_EQ(pid, -99);
+  EXPECT_EQ(no_children(), 1);
+}
+
+/* ---- execve ---- */
+
+Test(sys_execve, replaces_a_forked_child_image) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    char *argv[] = {"sh", "-c", "exit 6", NULL};
+    eddy__fault_reset();
+    eddy__sys_execve("/bin/sh", argv, environ);
+    _exit(127);
+  }
+  EXPECT_EQ(reap(pid), 6);
+}
+
+Test(sys_execve, missing_program_returns_enoent_and_returns) {
+  char *argv[] = {"nope", NULL};
+  EXPECT_EQ(eddy__sys_execve("/nonexistent/eddy", argv, environ), -ENOENT);
+}
+
+Test(sys_execve, injected_failure_returns_without_exec) {
+  char *argv[] = {"true", NULL};
+  /* Made in this process: had the exec happened, the test would vanish
+   * and Criterion would report it as crashed. */
+  eddy__fault_fail_nth(EDDY__SYS_EXECVE, 1, E2BIG);
+  EXPECT_EQ(eddy__sys_execve("/bin/true", argv, environ), -E2BIG);
+}
+
+/* ---- kill ---- */
+
+Test(sys_kill, signal_zero_probes_this_process) {
+  EXPECT_OK(eddy__sys_kill(getpid(), 0));
+}
+
+Test(sys_kill, terminates_a_child) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    for (;;)
+      pause();
+  }
+  EXPECT_OK(eddy__sys_kill(pid, SIGTERM));
+  EXPECT_EQ(reap(pid), -SIGTERM);
+}
+
+Test(sys_kill, injected_eperm_sends_nothing) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    for (;;)
+      pause();
+  }
+  eddy__fault_fail_nth(EDDY__SYS_KILL, 1, EPERM);
+  EXPECT_EQ(eddy__sys_kill(pid, SIGTERM), -EPERM);
+  EXPECT_EQ(waitpid(pid, NULL, WNOHANG), 0);
+  kill(pid, SIGKILL);
+  EXPECT_EQ(reap(pid), -SIGKILL);
+}
+
+Test(sys_kill, bad_signal_returns_einval) {
+  EXPECT_EQ(eddy__sys_kill(getpid(), 9999), -EINVAL);
+}
+
+/* ---- sigaction ---- */
+
+static volatile sig_atomic_t usr2_seen;
+static void on_usr2(int sig) {
+  usr2_seen = sig;
+}
+
+Test(sys_sigaction, installs_a_handler_and_returns_the_old_one) {
+  struct sigaction act = {.sa_handler = on_usr2}, old;
+  sigemptyset(&act.sa_mask);
+  memset(&old, 0, sizeof old);
+  old.sa_handler = on_usr2;
+  EXPECT_OK(eddy__sys_sigaction(SIGUSR2, &act, &old));
+  cr_assert(old.sa_handler == SIG_DFL);
+  usr2_seen = 0;
+  raise(SIGUSR2);
+  EXPECT_EQ(usr2_seen, SIGUSR2);
+}
+
+Test(sys_sigaction, injected_failure_installs_nothing) {
+  struct sigaction act = {.sa_handler = on_usr2}, old, now;
+  sigemptyset(&act.sa_mask);
+  memset(&old, 0x5a, sizeof old);
+  eddy__fault_fail_nth(EDDY__SYS_SIGACTION, 1, EINVAL);
+  EXPECT_EQ(eddy__sys_sigaction(SIGUSR2, &act, &old), -EINVAL);
+  cr_assert(sigaction(SIGUSR2, NULL, &now) == 0);
+  cr_assert(now.sa_handler == SIG_DFL);
+  EXPECT_EQ(((unsigned char *)&old)[0], 0x5a);
+}
+
+Test(sys_sigaction, uncatchable_signal_returns_einval) {
+  struct sigaction act = {.sa_handler = on_usr2};
+  EXPECT_EQ(eddy__sys_sigaction(SIGKILL, &act, NULL), -EINVAL);
+}
+
+/* ---- signalfd ---- */
+
+Test(sys_signalfd, reads_a_blocked_signal) {
+  sigset_t mask;
+  struct signalfd_siginfo si;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGUSR1);
+  cr_assert(pthread_sigmask(SIG_BLOCK, &mask, NULL) == 0);
+  int fd = eddy__sys_signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+  EXPECT_GE(fd, 0);
+  EXPECT_EQ(fcntl(fd, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
+  EXPECT_EQ(eddy__sys_read(fd, &si, sizeof si), -EAGAIN);
+  raise(SIGUSR1);
+  EXPECT_EQ(eddy__sys_read(fd, &si, sizeof si), sizeof si);
+  EXPECT_EQ(si.ssi_signo, SIGUSR1);
+  close(fd);
+}
+
+Test(sys_signalfd, injected_failure_opens_nothing) {
+  sigset_t mask;
+  int before = lowest_free_fd();
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGUSR1);
+  eddy__fault_fail_nth(EDDY__SYS_SIGNALFD, 1, EMFILE);
+  EXPECT_EQ(eddy__sys_signalfd(-1, &mask, SFD_CLOEXEC), -EMFILE);
+  EXPECT_EQ(lowest_free_fd(), before);
+}
+
+Test(sys_signalfd, bad_flags_return_einval) {
+  sigset_t mask;
+  sigemptyset(&mask);
+  EXPECT_EQ(eddy__sys_signalfd(-1, &mask, 0x7fffffff), -EINVAL);
+}
+
+/* ---- thread_create ---- */
+
+/* Returns 1 if every catchable signal is blocked in the calling thread. */
+static void *report_mask(void *arg) {
+  sigset_t set;
+  (void)arg;
+  if (pthread_sigmask(SIG_BLOCK, NULL, &set) != 0)
+    return NULL;
+  /* The standard signals; glibc reserves 32 and 33 for itself. */
+  for (int sig = 1; sig < 32; sig++)
+    if (sig != SIGKILL && sig != SIGSTOP && !sigismember(&set, sig))
+      return NULL;
+  return (void *)1;
+}
+
+static int caller_blocks(int sig) {
+  sigset_t set;
+  cr_assert(pthread_sigmask(SIG_BLOCK, NULL, &set) == 0);
+  return sigismember(&set, sig);
+}
+
+Test(sys_thread_create, runs_the_thread_with_every_signal_blocked) {
+  pthread_t t;
+  void *res = NULL;
+  EXPECT_EQ(caller_blocks(SIGTERM), 0);
+  EXPECT_OK(eddy__sys_thread_create(&t, report_mask, NULL));
+  EXPECT_OK(pthread_join(t, &res));
+  cr_assert(res == (void *)1, "the new thread left a signal unblocked");
+  /* The caller's own mask is restored. */
+  EXPECT_EQ(caller_blocks(SIGTERM), 0);
+  EXPECT_EQ(caller_blocks(SIGINT), 0);
+}
+
+static void *set_flag(void *arg) {
+  *(int *)arg = 1;
+  return NULL;
+}
+
+Test(sys_thread_create, injected_failure_starts_nothing_and_keeps_the_mask) {
+  pthread_t t;
+  int ran = 0;
+  memset(&t, 0x33, sizeof t);
+  pthread_t before = t;
+  eddy__fault_fail_nth(EDDY__SYS_THREAD_CREATE, 1, EAGAIN);
+  EXPECT_EQ(eddy__sys_thread_create(&t, set_flag, &ran), -EAGAIN);
+  EXPECT_EQ(memcmp(&t, &before, sizeof t), 0);
+  EXPECT_EQ(caller_blocks(SIGTERM), 0);
+  /* The real call works next and does run the function. */
+  EXPECT_OK(eddy__sys_thread_create(&t, set_flag, &ran));
+  EXPECT_OK(pthread_join(t, NULL));
+  EXPECT_EQ(ran, 1);
+}
