@@ -2,12 +2,13 @@
  * clock, embedding and fork.
  *
  * One turn:
- *   1. read the clock; fire due timers;
+ *   1. fire due timers (the clock is read only if there are timers, or
+ *      when a callback asks for the time: an idle turn reads no clock);
  *   2. run the call-soon queue (calls queued now wait for the next turn);
  *   3. wait for I/O: not at all if work is queued or the mode says so, else
  *      until the next timer (rounded up to a whole millisecond, so a timer
  *      never fires early), and dispatch what is ready;
- *   4. if it waited, read the clock and fire due timers (so that
+ *   4. if it waited, read the clock again and fire due timers (so that
  *      EDDY_RUN_ONCE waiting for a timer fires it);
  *   5. free the handles closed during the turn.
  */
@@ -27,6 +28,7 @@ void eddy__handle_init(eddy_loop *loop, eddy__handle *h,
   h->loop = loop;
   h->flags = 0;
   h->close = close;
+  h->finalize = NULL;
   h->next_closing = NULL;
   h->prev = NULL;
   h->next = loop->handles;
@@ -57,6 +59,8 @@ void eddy__loop_run_closing(eddy_loop *loop) {
   while (loop->closing) {
     eddy__handle *h = loop->closing;
     loop->closing = h->next_closing;
+    if (h->finalize)
+      h->finalize(h);
     eddy__free(h);
   }
 }
@@ -143,12 +147,22 @@ int eddy_loop_free(eddy_loop *loop) {
 /* ---- Clock ------------------------------------------------------------------ */
 
 int64_t eddy_loop_now(const eddy_loop *loop) {
-  return loop->now;
+  /* Reading the clock late is still the turn's one reading: logically
+   * const, as a cache is. */
+  return eddy__now((eddy_loop *)loop);
 }
 
 void eddy_loop_update_time(eddy_loop *loop) {
-  if (!loop->fake_clock)
+  if (!loop->fake_clock) {
     loop->now = eddy__sys_now_ns();
+    loop->now_stale = 0;
+  }
+}
+
+/* A new turn: the next use of the time reads the clock. */
+static void time_passes(eddy_loop *loop) {
+  if (!loop->fake_clock)
+    loop->now_stale = 1;
 }
 
 int eddy_loop_advance(eddy_loop *loop, int64_t delta_ns) {
@@ -184,14 +198,17 @@ static int alive(const eddy_loop *loop) {
          atomic_load(&loop->async.signalled);
 }
 
-/* How long the loop may sleep, from the cached time. */
+/* How long the loop may sleep. The time is read afresh (not the turn's
+ * cached time): the callbacks of this turn may have run for a while, and
+ * sleeping the full interval from a stale time would make every timer
+ * that much late. */
 static int64_t timeout_ns(const eddy_loop *loop) {
   int64_t due;
   if (loop->soon.len > 0 || loop->stop || atomic_load(&loop->async.signalled))
     return 0;
   if (!timers_pending(loop))
     return -1;
-  due = loop->heap[0].deadline - loop->now;
+  due = loop->heap[0].deadline - eddy__sys_now_ns();
   return due > 0 ? due : 0;
 }
 
@@ -225,7 +242,7 @@ static int poll_io(eddy_loop *loop, int64_t timeout) {
 static int turn(eddy_loop *loop, eddy_run_mode mode) {
   int64_t timeout = 0;
   int err;
-  eddy_loop_update_time(loop);
+  time_passes(loop);
   eddy__timers_run(loop);
   eddy__calls_run(loop, &loop->soon, &loop->soon_spare);
   if (mode != EDDY_RUN_NOWAIT &&
@@ -234,7 +251,7 @@ static int turn(eddy_loop *loop, eddy_run_mode mode) {
   err = poll_io(loop, timeout);
   if (timeout != 0) {
     /* The wait may have been for a timer: fire it in this turn. */
-    eddy_loop_update_time(loop);
+    time_passes(loop);
     eddy__timers_run(loop);
   }
   eddy__loop_run_closing(loop);

@@ -10,6 +10,7 @@
 #include <sys/epoll.h>
 
 #include "core/io.h"
+#include "sys/sys.h"
 #include "eddy/core.h"
 
 /* ---- Handles --------------------------------------------------------------
@@ -27,7 +28,10 @@ struct eddy__handle {
   eddy__handle *prev, *next; /* the loop's open handles */
   eddy__handle *next_closing;
   unsigned flags;
-  void (*close)(eddy__handle *h); /* the type's public close */
+  void (*close)(eddy__handle *h); /* the type's public close (close_all) */
+  /* Called at the end of the turn, just before the memory is freed: where a
+   * stream calls its close callback. May be NULL. */
+  void (*finalize)(eddy__handle *h);
 };
 
 void eddy__handle_init(eddy_loop *loop, eddy__handle *h,
@@ -185,6 +189,7 @@ struct eddy_loop {
   unsigned nactive_io; /* watchers with interest, not counting internal ones */
 
   int64_t now;
+  int now_stale; /* the clock is read on first use in a turn */
   int fake_clock;
   int running, stop;
 
@@ -204,6 +209,16 @@ struct eddy_loop {
 };
 
 void eddy__loop_run_closing(eddy_loop *loop);
+
+/* The turn's time. The clock is read at most once per turn, and only if
+ * something needs the time: an idle turn reads no clock at all. */
+static inline int64_t eddy__now(eddy_loop *loop) {
+  if (loop->now_stale) {
+    loop->now = eddy__sys_now_ns();
+    loop->now_stale = 0;
+  }
+  return loop->now;
+}
 unsigned eddy__signal_count(const eddy_loop *loop);
 
 #endif

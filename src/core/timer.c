@@ -113,7 +113,7 @@ int eddy_timer_start(eddy_timer *t, int64_t delay_ns, int64_t repeat_ns) {
   if (delay_ns < 0)
     delay_ns = 0;
   t->repeat = repeat_ns > 0 ? repeat_ns : 0;
-  return heap_insert(loop, t, loop->now + delay_ns);
+  return heap_insert(loop, t, eddy__now(loop) + delay_ns);
 }
 
 void eddy_timer_stop(eddy_timer *t) {
@@ -132,7 +132,7 @@ static int move(eddy_timer *t, int64_t deadline) {
 }
 
 int eddy_timer_reset(eddy_timer *t, int64_t delay_ns) {
-  return move(t, t->h.loop->now + (delay_ns > 0 ? delay_ns : 0));
+  return move(t, eddy__now(t->h.loop) + (delay_ns > 0 ? delay_ns : 0));
 }
 
 int eddy_timer_delay(eddy_timer *t, int64_t delta_ns) {
@@ -158,7 +158,7 @@ void eddy_timer_close(eddy_timer *t) {
   eddy__handle_close(&t->h);
 }
 
-/* Fires the timers due by loop->now. Only timers started before this pass
+/* Fires the timers due by the turn's time. Only timers started before this pass
  * (seq below the mark) fire: one started or moved by a callback waits for
  * the next pass even when already due, so a callback that re-arms itself
  * with no delay cannot keep this loop from returning. Since a timer armed
@@ -167,17 +167,21 @@ void eddy_timer_close(eddy_timer *t) {
  * enough. */
 void eddy__timers_run(eddy_loop *loop) {
   uint64_t mark = loop->timer_seq;
+  int64_t now;
+  if (loop->heap_len == 0)
+    return;
+  now = eddy__now(loop);
   while (loop->heap_len > 0) {
     eddy__heap_entry e = loop->heap[0];
     eddy_timer *t = e.timer;
-    if (e.deadline > loop->now || e.seq >= mark)
+    if (e.deadline > now || e.seq >= mark)
       break;
     heap_remove(loop, 0);
     if (t->repeat > 0) {
       /* On time: keep the period exact. Behind: skip the missed periods.
        * The heap just shrank, so this insert cannot fail. */
       int64_t next = e.deadline + t->repeat;
-      (void)heap_insert(loop, t, next > loop->now ? next : loop->now + t->repeat);
+      (void)heap_insert(loop, t, next > now ? next : now + t->repeat);
     }
     t->cb(t, t->arg);
   }
