@@ -3,9 +3,12 @@
 .PHONY: run test build bench coverage deps clean
 
 BUILD := build
+# Where `make run` listens; for example: make run LISTEN=tcp:9000
+LISTEN ?= tcp:8007:interface=127.0.0.1
 
 run: build
-	./$(BUILD)/eddy --help
+	@echo "eddy echo on $(LISTEN); try: nc 127.0.0.1 8007 (Ctrl-C stops the server)"
+	./$(BUILD)/eddy echo --listen $(LISTEN)
 
 test: deps
 	bash scripts/test.sh

@@ -8,5 +8,6 @@
 
 #include "eddy/common.h"
 #include "eddy/core.h"
+#include "eddy/net.h"
 
 #endif

@@ -5,9 +5,11 @@
  * Each subcommand lives in a file of its own and is listed in commands[].
  * Usage errors print one line naming the problem and exit 2.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "app/app.h"
 #include "app/log.h"
 #include "eddy.h"
 
@@ -21,6 +23,7 @@ static int cmd_version(int argc, char **argv);
 static int cmd_help(int argc, char **argv);
 
 static const command commands[] = {
+    {"echo", "echo every byte back to its sender", app_echo},
     {"help", "show help for eddy or for one command", cmd_help},
     {"version", "print the version", cmd_version},
 };
@@ -61,16 +64,36 @@ static int cmd_version(int argc, char **argv) {
 }
 
 static int cmd_help(int argc, char **argv) {
+  const command *cmd;
   if (argc < 2) {
     usage(stdout);
     return 0;
   }
-  if (find(argv[1]) == NULL) {
+  if ((cmd = find(argv[1])) == NULL) {
     fprintf(stderr, "eddy help: unknown command '%s'\n", argv[1]);
     return 2;
   }
-  printf("eddy %s: %s\n", argv[1], find(argv[1])->summary);
-  return 0;
+  if (cmd->run == cmd_help || cmd->run == cmd_version) {
+    printf("eddy %s: %s\n", argv[1], cmd->summary);
+    return 0;
+  }
+  {
+    char *args[] = {argv[1], "--help", NULL};
+    return cmd->run(2, args);
+  }
+}
+
+int app_option_value(int argc, char **argv, int *i, const char *name,
+                     const char **value) {
+  size_t n = strlen(name);
+  const char *a = argv[*i];
+  if (strncmp(a, name, n) != 0 || (a[n] != '\0' && a[n] != '='))
+    return 0;
+  if (a[n] == '=')
+    *value = a + n + 1;
+  else
+    *value = *i + 1 < argc ? argv[++*i] : NULL;
+  return 1;
 }
 
 /* Parses the global options; returns the index of the command, or -1 with
@@ -89,8 +112,8 @@ static int global_options(int argc, char **argv, int *status) {
       *status = 0;
       return -1;
     }
-    if (strcmp(a, "--log-level") == 0 || strncmp(a, "--log-level=", 12) == 0) {
-      const char *level = a[11] == '=' ? a + 12 : (i + 1 < argc ? argv[++i] : NULL);
+    const char *level;
+    if (app_option_value(argc, argv, &i, "--log-level", &level)) {
       if (level == NULL) {
         fprintf(stderr, "eddy: --log-level needs a value (error, warn, info, debug)\n");
         *status = 2;
@@ -121,6 +144,9 @@ int main(int argc, char **argv) {
   const command *cmd;
   if (i < 0)
     return status;
+  /* A peer that goes away must not kill the server: write errors are
+   * reported by the streams instead (sockets never raise it; pipes do). */
+  signal(SIGPIPE, SIG_IGN);
   cmd = find(argv[i]);
   if (cmd == NULL) {
     fprintf(stderr, "eddy: unknown command '%s'; see 'eddy --help'\n", argv[i]);

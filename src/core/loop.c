@@ -194,6 +194,7 @@ static int timers_pending(const eddy_loop *loop) {
 
 static int alive(const eddy_loop *loop) {
   return loop->nactive_io > 0 || timers_pending(loop) || loop->soon.len > 0 ||
+         loop->closing != NULL ||
          eddy__signal_count(loop) > 0 || loop->pool.pending > 0 ||
          atomic_load(&loop->async.signalled);
 }
@@ -204,7 +205,8 @@ static int alive(const eddy_loop *loop) {
  * that much late. */
 static int64_t timeout_ns(const eddy_loop *loop) {
   int64_t due;
-  if (loop->soon.len > 0 || loop->stop || atomic_load(&loop->async.signalled))
+  if (loop->soon.len > 0 || loop->stop || loop->closing ||
+      atomic_load(&loop->async.signalled))
     return 0;
   if (!timers_pending(loop))
     return -1;

@@ -39,7 +39,10 @@
   X(POSIX_SPAWN, "posix_spawn") X(EXECVE, "execve") X(WAITPID, "waitpid")    \
   X(KILL, "kill") X(SIGACTION, "sigaction") X(SIGNALFD, "signalfd")          \
   X(MMAP, "mmap") X(MUNMAP, "munmap") X(OPEN, "open") X(FSTAT, "fstat")      \
-  X(THREAD_CREATE, "thread_create")
+  X(THREAD_CREATE, "thread_create") X(FCNTL, "fcntl")                      \
+  X(SHUTDOWN, "shutdown") X(GETSOCKNAME, "getsockname")                     \
+  X(GETPEERNAME, "getpeername") X(UNLINK, "unlink") X(CHMOD, "chmod")       \
+  X(LSTAT, "lstat")
 
 enum eddy__fault_kind {
 #define EDDY__FAULT_ENUM(id, name) EDDY__SYS_##id,

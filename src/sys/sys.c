@@ -30,9 +30,8 @@ static int fault_len(int kind, size_t *len) {
 
 /* For a vector call, a short fault keeps half of the first non-empty
  * buffer only. */
-static int fault_iov(int kind, const struct iovec **iov, int *iovcnt,
-                     struct iovec *tmp) {
-  int f = eddy__fault_check(kind);
+static int shorten_iov(int f, const struct iovec **iov, int *iovcnt,
+                       struct iovec *tmp) {
   if (f != EDDY__FAULT_SHORT)
     return f;
   /* The first non-empty buffer: a zero-length call would read as EOF. */
@@ -45,6 +44,11 @@ static int fault_iov(int kind, const struct iovec **iov, int *iovcnt,
       break;
     }
   return 0;
+}
+
+static int fault_iov(int kind, const struct iovec **iov, int *iovcnt,
+                     struct iovec *tmp) {
+  return shorten_iov(eddy__fault_check(kind), iov, iovcnt, tmp);
 }
 
 /* A fault check for a call without a length: "short" means nothing. */
@@ -188,9 +192,15 @@ ssize_t eddy__sys_send(int fd, const void *buf, size_t len, int flags) {
 
 ssize_t eddy__sys_sendmsg(int fd, const struct msghdr *msg, int flags) {
   for (;;) {
-    ssize_t r = fault_plain(EDDY__SYS_SENDMSG);
+    struct msghdr m = *msg;
+    struct iovec tmp;
+    const struct iovec *v = msg->msg_iov;
+    int cnt = (int)msg->msg_iovlen;
+    ssize_t r = shorten_iov(eddy__fault_check(EDDY__SYS_SENDMSG), &v, &cnt, &tmp);
+    m.msg_iov = (struct iovec *)v;
+    m.msg_iovlen = (size_t)cnt;
     if (r == 0)
-      r = result(sendmsg(fd, msg, flags));
+      r = result(sendmsg(fd, &m, flags));
     if (r != -EINTR)
       return r;
   }
@@ -355,4 +365,60 @@ int eddy__sys_thread_create(pthread_t *thread, void *(*fn)(void *), void *arg) {
   err = -pthread_create(thread, NULL, fn, arg);
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   return err;
+}
+
+int eddy__sys_fcntl(int fd, int cmd, int arg) {
+  for (;;) {
+    int r = fault_plain(EDDY__SYS_FCNTL);
+    if (r == 0)
+      r = (int)result(fcntl(fd, cmd, arg));
+    if (r != -EINTR)
+      return r;
+  }
+}
+
+int eddy__sys_set_nonblock_cloexec(int fd) {
+  int fl = eddy__sys_fcntl(fd, F_GETFL, 0);
+  int fdfl;
+  if (fl < 0)
+    return fl;
+  if (!(fl & O_NONBLOCK) && (fl = eddy__sys_fcntl(fd, F_SETFL, fl | O_NONBLOCK)) < 0)
+    return fl;
+  fdfl = eddy__sys_fcntl(fd, F_GETFD, 0);
+  if (fdfl < 0)
+    return fdfl;
+  if (!(fdfl & FD_CLOEXEC) &&
+      (fdfl = eddy__sys_fcntl(fd, F_SETFD, fdfl | FD_CLOEXEC)) < 0)
+    return fdfl;
+  return 0;
+}
+
+int eddy__sys_shutdown(int fd, int how) {
+  int err = fault_plain(EDDY__SYS_SHUTDOWN);
+  return err ? err : (int)result(shutdown(fd, how));
+}
+
+int eddy__sys_getsockname(int fd, struct sockaddr *addr, socklen_t *len) {
+  int err = fault_plain(EDDY__SYS_GETSOCKNAME);
+  return err ? err : (int)result(getsockname(fd, addr, len));
+}
+
+int eddy__sys_getpeername(int fd, struct sockaddr *addr, socklen_t *len) {
+  int err = fault_plain(EDDY__SYS_GETPEERNAME);
+  return err ? err : (int)result(getpeername(fd, addr, len));
+}
+
+int eddy__sys_unlink(const char *path) {
+  int err = fault_plain(EDDY__SYS_UNLINK);
+  return err ? err : (int)result(unlink(path));
+}
+
+int eddy__sys_chmod(const char *path, mode_t mode) {
+  int err = fault_plain(EDDY__SYS_CHMOD);
+  return err ? err : (int)result(chmod(path, mode));
+}
+
+int eddy__sys_lstat(const char *path, struct stat *st) {
+  int err = fault_plain(EDDY__SYS_LSTAT);
+  return err ? err : (int)result(lstat(path, st));
 }

@@ -86,6 +86,16 @@ int eddy__sys_munmap(void *addr, size_t len);
  * signals go to the threads that run loops. Returns 0 or a negative errno. */
 int eddy__sys_thread_create(pthread_t *thread, void *(*fn)(void *), void *arg);
 
+int eddy__sys_fcntl(int fd, int cmd, int arg);
+/* Sets O_NONBLOCK and FD_CLOEXEC on a descriptor eddy did not create. */
+int eddy__sys_set_nonblock_cloexec(int fd);
+int eddy__sys_shutdown(int fd, int how);
+int eddy__sys_getsockname(int fd, struct sockaddr *addr, socklen_t *len);
+int eddy__sys_getpeername(int fd, struct sockaddr *addr, socklen_t *len);
+int eddy__sys_unlink(const char *path);
+int eddy__sys_chmod(const char *path, mode_t mode);
+int eddy__sys_lstat(const char *path, struct stat *st);
+
 /* Monotonic nanoseconds. clock_gettime(CLOCK_MONOTONIC) cannot fail on a
  * valid clock id; an injected failure returns the last value read. */
 int64_t eddy__sys_now_ns(void);

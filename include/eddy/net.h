@@ -1,0 +1,257 @@
+/* eddy/net.h: endpoints, streams and listeners.
+ *
+ * A stream (eddy_stream) is a byte pipe over a non-blocking descriptor: a
+ * TCP or Unix socket, a pipe, a tty. It is Twisted's transport and
+ * protocol in one: callbacks tell what happened (data, end of input, the
+ * write buffer drained, closed), calls say what to do (write, pause,
+ * shut down, close, abort).
+ *
+ * A listener (eddy_listener) accepts connections and hands each one over as
+ * a stream. Its accept loop survives every error accept() can return; see
+ * eddy_listener_* below.
+ *
+ * Endpoints are strings in Twisted's syntax ("tcp:8080:interface=127.0.0.1",
+ * "unix:/run/app.sock:mode=660"), parsed by eddy_endpoint_parse_*.
+ */
+#ifndef EDDY_NET_H
+#define EDDY_NET_H
+
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include "core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- Endpoints -------------------------------------------------------------
+ *
+ * Server endpoints:
+ *   tcp:PORT[:interface=ADDR][:backlog=N][:reuseport=1]
+ *   tcp6:PORT[:interface=ADDR][:backlog=N][:ipv6only=1]
+ *   unix:PATH[:mode=0660][:backlog=N]          (also unix:address=PATH)
+ *   fd:N                                        (also fd:fileno=N)
+ *   systemd:domain=INET|INET6|UNIX:index=N
+ * Client endpoints:
+ *   tcp:host=H:port=P[:timeout=S][:bindAddress=A]   (also tcp:H:P)
+ *   unix:path=P[:timeout=S]                         (also unix:P)
+ *
+ * A colon inside a value is written "\:" (tcp6:8080:interface=\:\:1).
+ * Parameters may come in any order and each at most once.
+ */
+
+#define EDDY_ENDPOINT_HOST_MAX 256
+#define EDDY_ENDPOINT_PATH_MAX 108
+
+typedef enum eddy_endpoint_kind {
+  EDDY_ENDPOINT_TCP,
+  EDDY_ENDPOINT_TCP6,
+  EDDY_ENDPOINT_UNIX,
+  EDDY_ENDPOINT_FD,
+  EDDY_ENDPOINT_SYSTEMD,
+} eddy_endpoint_kind;
+
+typedef struct eddy_endpoint {
+  eddy_endpoint_kind kind;
+  char host[EDDY_ENDPOINT_HOST_MAX]; /* server: interface ("" = any);
+                                        client: host name or address */
+  unsigned port;                     /* 0..65535 */
+  int backlog;                       /* server; default 511 */
+  int reuseport;                     /* server tcp: SO_REUSEPORT */
+  int ipv6only;                      /* server tcp6: no IPv4-mapped */
+  char path[EDDY_ENDPOINT_PATH_MAX]; /* unix */
+  unsigned mode;                     /* unix server: file mode; 0 = umask's */
+  int fd;                            /* fd:N; systemd: the index */
+  int domain;                        /* systemd: AF_INET, AF_INET6, AF_UNIX */
+  int64_t timeout_ns;                /* client: connect timeout; default 30 s */
+  char bind_address[EDDY_ENDPOINT_HOST_MAX]; /* client: local address */
+} eddy_endpoint;
+
+/* Parses a server endpoint string. Returns 0, or EDDY_EPARSE with a message
+ * naming the bad part written to err (always NUL-terminated if errlen > 0),
+ * for example "tcp: port 'http' is not a number from 0 to 65535". */
+EDDY_API int eddy_endpoint_parse_server(const char *text, eddy_endpoint *ep,
+                                        char *err, size_t errlen);
+
+/* The same for client endpoints. */
+EDDY_API int eddy_endpoint_parse_client(const char *text, eddy_endpoint *ep,
+                                        char *err, size_t errlen);
+
+
+/* ---- Streams -----------------------------------------------------------------
+ *
+ * Callbacks (any may be NULL):
+ *
+ * data   bytes arrived; borrowed, valid until the callback returns. At most
+ *        64 KiB per call and one read per stream per loop turn, so a fast
+ *        peer cannot starve the other streams.
+ * eof    the peer finished sending (a half-close). With no eof callback the
+ *        stream closes itself once its write buffer is flushed, status 0.
+ * drain  the write buffer, after rising above the high watermark, fell to
+ *        the low watermark or below: a producer may write again.
+ * close  called exactly once, from the loop (never from inside an eddy call
+ *        the program made), after which the stream is freed. status is 0
+ *        for a clean end (our close, or the peer's EOF after we finished)
+ *        and a negative code otherwise (-ECONNRESET, -EPIPE, -ETIMEDOUT for
+ *        an expired linger, -ECONNABORTED after eddy_stream_abort); detail
+ *        is a human-readable sentence.
+ *
+ * A stream reads while it has a data callback and is not paused. Writes
+ * are tried at once (write-through); only what the kernel did not take is
+ * buffered, and buffered pieces go out together in one writev per turn.
+ * No SIGPIPE is ever raised: sockets use MSG_NOSIGNAL, and for pipes the
+ * loop owner should ignore SIGPIPE (the eddy program does).
+ */
+
+typedef struct eddy_stream eddy_stream;
+
+typedef struct eddy_stream_callbacks {
+  void (*data)(eddy_stream *s, const char *data, size_t len, void *arg);
+  void (*eof)(eddy_stream *s, void *arg);
+  void (*drain)(eddy_stream *s, void *arg);
+  void (*close)(eddy_stream *s, int status, const char *detail, void *arg);
+} eddy_stream_callbacks;
+
+/* Makes a stream of a connected socket, a pipe, a tty: any descriptor that
+ * can be read and written. The stream owns fd from now on (even on
+ * failure, when it closes it) and makes it non-blocking and close-on-exec.
+ * Returns 0, -ENOMEM, or the error that stopped the loop from watching fd
+ * (-EPERM for a regular file on epoll). */
+EDDY_API int eddy_stream_open(eddy_loop *loop, int fd,
+                              const eddy_stream_callbacks *cb, void *arg,
+                              eddy_stream **out);
+
+/* A stream reading from rfd and writing to wfd (a pair of pipes, or stdin
+ * and stdout); either may be -1 for a one-way stream. Owns both. */
+EDDY_API int eddy_stream_open_pair(eddy_loop *loop, int rfd, int wfd,
+                                   const eddy_stream_callbacks *cb, void *arg,
+                                   eddy_stream **out);
+
+/* Replaces the callbacks (an accepted stream gets its callbacks here). */
+EDDY_API void eddy_stream_set_callbacks(eddy_stream *s,
+                                        const eddy_stream_callbacks *cb,
+                                        void *arg);
+
+/* Writes len bytes (copied if they cannot be sent at once). Returns 0;
+ * EDDY_ECLOSED after close, shutdown or abort; -ENOMEM (nothing queued);
+ * or the system error that broke the stream, in which case the stream is
+ * closing and its close callback will report the same error. */
+EDDY_API int eddy_stream_write(eddy_stream *s, const void *data, size_t len);
+
+/* The same for several pieces, sent together. */
+EDDY_API int eddy_stream_writev(eddy_stream *s, const struct iovec *iov,
+                                int iovcnt);
+
+/* Takes ownership of data: no copy; free_fn(data) is called once the bytes
+ * are sent or the stream is closed. On error free_fn is called before the
+ * return. free_fn may be NULL for static data. */
+EDDY_API int eddy_stream_write_owned(eddy_stream *s, void *data, size_t len,
+                                     void (*free_fn)(void *));
+
+/* Sends len bytes of file fd from offset with sendfile(), in order with the
+ * other writes. fd must stay open until the close callback or until the
+ * bytes are sent (eddy_stream_buffered() counts them). */
+EDDY_API int eddy_stream_sendfile(eddy_stream *s, int fd, off_t offset,
+                                  size_t len);
+
+/* Bytes written but not yet taken by the kernel. */
+EDDY_API size_t eddy_stream_buffered(const eddy_stream *s);
+
+/* Flow control: 1 while the buffered bytes exceed the high watermark. */
+EDDY_API int eddy_stream_over_high(const eddy_stream *s);
+
+/* Default 64 KiB high, 16 KiB low. Returns -EINVAL if low > high. */
+EDDY_API int eddy_stream_set_watermarks(eddy_stream *s, size_t low,
+                                        size_t high);
+
+/* Stop and start delivering data (Twisted's pauseProducing and
+ * resumeProducing). While paused the kernel buffers, and then the peer
+ * waits: memory stays bounded. */
+EDDY_API void eddy_stream_pause(eddy_stream *s);
+EDDY_API void eddy_stream_resume(eddy_stream *s);
+
+/* Half-close: once the buffer is flushed, no more writes (the peer reads
+ * EOF); reading goes on. */
+EDDY_API int eddy_stream_shutdown(eddy_stream *s);
+
+/* Flushes the buffer, then closes (status 0). If the buffer is not flushed
+ * within the linger time (default 30 s), aborts with -ETIMEDOUT. Reading
+ * stops at once. Safe from any callback; a second close does nothing. */
+EDDY_API void eddy_stream_close(eddy_stream *s);
+
+/* Closes now, discarding the buffer; a TCP peer sees a reset. */
+EDDY_API void eddy_stream_abort(eddy_stream *s);
+
+EDDY_API int eddy_stream_set_linger(eddy_stream *s, int64_t linger_ns);
+EDDY_API int eddy_stream_set_nodelay(eddy_stream *s, int on);
+/* Keep-alive probes after idle_s seconds of silence (0: off). */
+EDDY_API int eddy_stream_set_keepalive(eddy_stream *s, int idle_s);
+
+/* The descriptor read from (the socket, for sockets). */
+EDDY_API int eddy_stream_fd(const eddy_stream *s);
+EDDY_API eddy_loop *eddy_stream_loop(const eddy_stream *s);
+
+/* "127.0.0.1:5000", "[::1]:5000", "unix:/path" or "pipe" into buf. */
+EDDY_API int eddy_stream_peer_name(const eddy_stream *s, char *buf,
+                                   size_t len);
+
+/* ---- Listeners -----------------------------------------------------------------
+ *
+ * The accept loop's policy, for each error accept() may return:
+ *   EINTR                 retried.
+ *   EAGAIN                nothing more this turn.
+ *   ECONNABORTED, EPROTO, EPERM (a firewall), and the pending network
+ *   errors Linux passes on (ENETDOWN, ENOPROTOOPT, EHOSTDOWN, ENONET,
+ *   EHOSTUNREACH, EOPNOTSUPP, ENETUNREACH)
+ *                         that connection is skipped; accepting goes on.
+ *   EMFILE, ENFILE        out of descriptors: the listener gives up the
+ *                         spare descriptor it keeps, accepts and closes the
+ *                         waiting connections (each client sees a prompt
+ *                         close, not a hang), takes the spare back, and
+ *                         stops accepting for 250 ms. Existing streams
+ *                         are served meanwhile; the CPU stays idle.
+ *   ENOBUFS, ENOMEM       stops accepting for 250 ms.
+ *   anything else         reported, then the same pause.
+ * At most 64 connections are accepted per turn. Each episode of trouble is
+ * reported once to the error callback (when it begins), not once per
+ * event; nothing is printed.
+ */
+
+typedef struct eddy_listener eddy_listener;
+
+typedef void (*eddy_accept_cb)(eddy_listener *l, eddy_stream *s, void *arg);
+typedef void (*eddy_listener_error_cb)(eddy_listener *l, int err,
+                                       const char *detail, void *arg);
+
+/* Listens on a parsed server endpoint. Returns 0 or the failing call's
+ * error (-EADDRINUSE, -EACCES, ...); err gets a sentence naming the
+ * endpoint and the cause. */
+EDDY_API int eddy_listener_open(eddy_loop *loop, const eddy_endpoint *ep,
+                                eddy_accept_cb on_accept, void *arg,
+                                eddy_listener **out, char *err, size_t errlen);
+
+/* Parses text as a server endpoint, then listens. EDDY_EPARSE for a bad
+ * string. */
+EDDY_API int eddy_listen(eddy_loop *loop, const char *text,
+                         eddy_accept_cb on_accept, void *arg,
+                         eddy_listener **out, char *err, size_t errlen);
+
+EDDY_API void eddy_listener_on_error(eddy_listener *l,
+                                     eddy_listener_error_cb cb);
+
+/* The bound address as "127.0.0.1:43210", "[::]:8080" or "unix:/path". */
+EDDY_API int eddy_listener_name(const eddy_listener *l, char *buf,
+                                size_t len);
+/* The bound port (TCP), for listeners on port 0. */
+EDDY_API int eddy_listener_port(const eddy_listener *l);
+
+/* Stops accepting and releases the listener (a Unix socket file it made is
+ * removed). Safe from any callback. */
+EDDY_API void eddy_listener_close(eddy_listener *l);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

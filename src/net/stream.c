@@ -1,0 +1,713 @@
+/* stream.c: byte streams over non-blocking descriptors.
+ *
+ * Reading: one read of up to 64 KiB per turn into a per-thread buffer (one
+ * loop per thread, and delivered bytes are borrowed), so an idle stream
+ * holds no read memory at all.
+ *
+ * Writing: write-through. With nothing queued, a write goes straight to the
+ * kernel and only the unsent tail is copied. Queued pieces are segments:
+ * copies (in blocks that later small writes fill up, so many small writes
+ * coalesce), owned buffers, and file ranges for sendfile(). On writable,
+ * one writev (sendmsg for sockets) sends every queued piece up to the next
+ * file range.
+ *
+ * Ending: finish() closes the descriptors at once and puts the stream on
+ * the loop's closing list; the close callback runs at the end of the turn,
+ * from the loop, then the memory is freed.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include "core/loop.h"
+#include "eddy/net.h"
+#include "net/net.h"
+#include "sys/alloc.h"
+#include "sys/sys.h"
+
+#define READ_SIZE 65536
+#define BLOCK_SIZE 16384
+#define MAX_IOV 64
+
+enum {
+  PAUSED = 1u << 0,
+  READ_EOF = 1u << 1,
+  SHUT_WANTED = 1u << 2, /* shutdown once flushed */
+  SHUT_DONE = 1u << 3,
+  CLOSING = 1u << 4, /* close once flushed */
+  DONE = 1u << 5,    /* descriptors closed; close callback pending */
+  OVER_HIGH = 1u << 6,
+  SOCKET = 1u << 7,
+};
+
+typedef struct seg {
+  char *base;
+  size_t len, off; /* bytes in the segment; bytes already sent */
+  size_t cap;      /* a copy block's capacity; 0 for other kinds */
+  void (*free_fn)(void *);
+  int file_fd; /* >= 0: a sendfile range of len bytes from file_off */
+  off_t file_off;
+} seg;
+
+struct eddy_stream {
+  eddy__handle h;
+  eddy__io rio, wio;
+  int rfd, wfd;
+  unsigned flags;
+  eddy_stream_callbacks cb;
+  void *arg;
+  seg *segs;
+  size_t head, nsegs, cap; /* live segments are segs[head, nsegs) */
+  size_t buffered, low, high;
+  int64_t linger_ns;
+  eddy_timer *linger;
+  int status;
+  char detail[96];
+};
+
+static _Thread_local char read_buf[READ_SIZE];
+
+static void finish(eddy_stream *s, int status, const char *detail);
+static void on_read(eddy_loop *loop, eddy__io *io, unsigned events);
+static void on_write(eddy_loop *loop, eddy__io *io, unsigned events);
+
+/* ---- Interest ---------------------------------------------------------------- */
+
+static eddy__io *write_io(eddy_stream *s) {
+  return s->wfd == s->rfd ? &s->rio : &s->wio;
+}
+
+static int wants_read(const eddy_stream *s) {
+  return s->rfd >= 0 && s->cb.data != NULL &&
+         !(s->flags & (PAUSED | READ_EOF | CLOSING | DONE));
+}
+
+static int wants_write(const eddy_stream *s) {
+  return s->wfd >= 0 && s->nsegs > s->head && !(s->flags & DONE);
+}
+
+static int set_io(eddy_loop *loop, eddy__io *io, unsigned event, int on) {
+  if (on)
+    return eddy__io_start(loop, io, event);
+  eddy__io_stop(loop, io, event);
+  return 0;
+}
+
+/* Brings the watchers in line with the stream's state. */
+static int watch(eddy_stream *s) {
+  eddy_loop *loop = s->h.loop;
+  int err = 0;
+  if (s->flags & DONE)
+    return 0;
+  if (s->rfd >= 0)
+    err = set_io(loop, &s->rio, EDDY__IO_READ, wants_read(s));
+  if (err == 0 && s->wfd >= 0)
+    err = set_io(loop, write_io(s), EDDY__IO_WRITE, wants_write(s));
+  return err;
+}
+
+/* The same; a failure (the watcher table could not grow) ends the stream,
+ * which could never make progress. */
+static void update(eddy_stream *s) {
+  int err = watch(s);
+  if (err)
+    finish(s, err, NULL);
+}
+
+/* ---- Creation ------------------------------------------------------------------ */
+
+static int is_socket(int fd) {
+  struct stat st;
+  return eddy__sys_fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+static int is_tcp(int fd) {
+  int domain = 0;
+  socklen_t len = sizeof domain;
+  if (eddy__sys_getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0)
+    return 0;
+  return domain == AF_INET || domain == AF_INET6;
+}
+
+static void stream_close_handle(eddy__handle *h) {
+  eddy_stream_abort((eddy_stream *)h);
+}
+
+static void stream_finalize(eddy__handle *h) {
+  eddy_stream *s = (eddy_stream *)h;
+  if (s->cb.close)
+    s->cb.close(s, s->status, s->detail, s->arg);
+}
+
+static void close_fds(int rfd, int wfd) {
+  if (rfd >= 0)
+    eddy__sys_close(rfd);
+  if (wfd >= 0 && wfd != rfd)
+    eddy__sys_close(wfd);
+}
+
+static int prepare_fd(int fd) {
+  return fd < 0 ? 0 : eddy__sys_set_nonblock_cloexec(fd);
+}
+
+/* Builds a stream on descriptors already non-blocking and close-on-exec.
+ * On failure the descriptors are closed. */
+static int stream_new(eddy_loop *loop, int rfd, int wfd, unsigned flags,
+                      const eddy_stream_callbacks *cb, void *arg,
+                      eddy_stream **out) {
+  eddy_stream *s = eddy__calloc(1, sizeof *s);
+  int err;
+  if (s == NULL) {
+    close_fds(rfd, wfd);
+    return -ENOMEM;
+  }
+  eddy__handle_init(loop, &s->h, stream_close_handle);
+  s->h.finalize = stream_finalize;
+  s->rfd = rfd;
+  s->wfd = wfd;
+  s->flags = flags;
+  s->low = 16384;
+  s->high = 65536;
+  s->linger_ns = 30 * EDDY_NSEC_PER_SEC;
+  eddy__io_init(&s->rio, rfd, rfd == wfd ? eddy__stream_on_io : on_read, s);
+  eddy__io_init(&s->wio, wfd, on_write, s);
+  if (cb)
+    s->cb = *cb;
+  s->arg = arg;
+  err = watch(s);
+  if (err) {
+    /* Never handed out, so no close callback: just release it. */
+    s->cb.close = NULL;
+    finish(s, err, NULL);
+    return err;
+  }
+  *out = s;
+  return 0;
+}
+
+int eddy__stream_adopt(eddy_loop *loop, int fd, int tcp, eddy_stream **out) {
+  int err = stream_new(loop, fd, fd, SOCKET, NULL, NULL, out);
+  if (err == 0 && tcp)
+    (void)eddy_stream_set_nodelay(*out, 1);
+  return err;
+}
+
+int eddy_stream_open_pair(eddy_loop *loop, int rfd, int wfd,
+                          const eddy_stream_callbacks *cb, void *arg,
+                          eddy_stream **out) {
+  int err = (rfd < 0 && wfd < 0) ? -EBADF : prepare_fd(rfd);
+  if (err == 0 && wfd != rfd)
+    err = prepare_fd(wfd);
+  if (err) {
+    close_fds(rfd, wfd);
+    return err;
+  }
+  return stream_new(loop, rfd, wfd,
+                    rfd == wfd && is_socket(rfd) ? SOCKET : 0u, cb, arg, out);
+}
+
+int eddy_stream_open(eddy_loop *loop, int fd, const eddy_stream_callbacks *cb,
+                     void *arg, eddy_stream **out) {
+  int err;
+  if (fd < 0)
+    return -EBADF;
+  err = eddy_stream_open_pair(loop, fd, fd, cb, arg, out);
+  if (err == 0 && ((*out)->flags & SOCKET) && is_tcp(fd))
+    (void)eddy_stream_set_nodelay(*out, 1);
+  return err;
+}
+
+void eddy_stream_set_callbacks(eddy_stream *s, const eddy_stream_callbacks *cb,
+                               void *arg) {
+  static const eddy_stream_callbacks none;
+  s->cb = cb ? *cb : none;
+  s->arg = arg;
+  update(s);
+}
+
+/* ---- The write queue ------------------------------------------------------------- */
+
+static void seg_release(seg *g) {
+  if (g->free_fn)
+    g->free_fn(g->base);
+}
+
+static void queue_free(eddy_stream *s) {
+  for (size_t i = s->head; i < s->nsegs; i++)
+    seg_release(&s->segs[i]);
+  eddy__free(s->segs);
+  s->segs = NULL;
+  s->head = s->nsegs = s->cap = 0;
+  s->buffered = 0;
+}
+
+static seg *seg_push(eddy_stream *s) {
+  void *arr = s->segs;
+  if (s->head > 0 && s->nsegs == s->cap) {
+    memmove(s->segs, s->segs + s->head, (s->nsegs - s->head) * sizeof(seg));
+    s->nsegs -= s->head;
+    s->head = 0;
+  }
+  if (eddy__grow(&arr, &s->cap, s->nsegs + 1, sizeof(seg)))
+    return NULL;
+  s->segs = arr;
+  memset(&s->segs[s->nsegs], 0, sizeof(seg));
+  s->segs[s->nsegs].file_fd = -1;
+  return &s->segs[s->nsegs++];
+}
+
+/* Copies bytes to the tail of the queue, filling the last copy block
+ * first. Returns 0 or -ENOMEM (with nothing queued). */
+static int queue_copy(eddy_stream *s, const char *p, size_t len) {
+  seg *last = s->nsegs > s->head ? &s->segs[s->nsegs - 1] : NULL;
+  if (len == 0)
+    return 0;
+  if (last && last->cap - last->len < len)
+    last = NULL;
+  if (last == NULL) {
+    size_t cap = len > BLOCK_SIZE ? len : BLOCK_SIZE;
+    char *block = eddy__malloc(cap);
+    if (block == NULL || (last = seg_push(s)) == NULL) {
+      eddy__free(block);
+      return -ENOMEM;
+    }
+    last->base = block;
+    last->cap = cap;
+    last->free_fn = eddy__free;
+  }
+  memcpy(last->base + last->len, p, len);
+  last->len += len;
+  s->buffered += len;
+  return 0;
+}
+
+/* Drops n sent bytes from the head of the queue. */
+static void consume(eddy_stream *s, size_t n) {
+  s->buffered -= n;
+  while (n > 0) {
+    seg *g = &s->segs[s->head];
+    size_t left = g->len - g->off;
+    size_t take = n < left ? n : left;
+    g->off += take;
+    n -= take;
+    if (g->off == g->len) {
+      seg_release(g);
+      s->head++;
+    }
+  }
+  if (s->head == s->nsegs)
+    s->head = s->nsegs = 0;
+}
+
+/* ---- Sending ----------------------------------------------------------------------- */
+
+static ssize_t send_iov(eddy_stream *s, struct iovec *iov, int n) {
+  if (s->flags & SOCKET) {
+    struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+    return eddy__sys_sendmsg(s->wfd, &m, MSG_NOSIGNAL);
+  }
+  return eddy__sys_writev(s->wfd, iov, n);
+}
+
+static void after_flush(eddy_stream *s);
+
+/* One system call's worth of the queue. Returns 0 or a fatal error. */
+static int flush_once(eddy_stream *s) {
+  seg *g = &s->segs[s->head];
+  ssize_t n;
+  if (g->file_fd >= 0) {
+    off_t off = g->file_off + (off_t)g->off;
+    n = eddy__sys_sendfile(s->wfd, g->file_fd, &off, g->len - g->off);
+    if (n == 0)
+      return -EIO; /* the file is shorter than promised */
+  } else {
+    struct iovec iov[MAX_IOV];
+    int k = 0;
+    for (size_t i = s->head; i < s->nsegs && k < MAX_IOV; i++) {
+      if (s->segs[i].file_fd >= 0)
+        break;
+      iov[k].iov_base = s->segs[i].base + s->segs[i].off;
+      iov[k++].iov_len = s->segs[i].len - s->segs[i].off;
+    }
+    n = send_iov(s, iov, k);
+  }
+  if (n == -EAGAIN)
+    return 0;
+  if (n < 0)
+    return (int)n;
+  consume(s, (size_t)n);
+  return 0;
+}
+
+static void on_write(eddy_loop *loop, eddy__io *io, unsigned events) {
+  eddy_stream *s = io->data;
+  int err;
+  (void)loop;
+  (void)events;
+  if (s->nsegs == s->head)
+    return;
+  err = flush_once(s);
+  if (err) {
+    finish(s, err, err == -EIO ? "the file to send ended early" : NULL);
+    return;
+  }
+  after_flush(s);
+}
+
+static void do_shutdown(eddy_stream *s) {
+  s->flags = (s->flags & ~SHUT_WANTED) | SHUT_DONE;
+  if (s->wfd == s->rfd) {
+    (void)eddy__sys_shutdown(s->wfd, SHUT_WR);
+    return;
+  }
+  eddy__io_remove(s->h.loop, &s->wio);
+  eddy__sys_close(s->wfd);
+  s->wfd = -1;
+}
+
+/* What follows progress on the queue: drain, shutdown, close. */
+static void after_flush(eddy_stream *s) {
+  int empty = s->nsegs == s->head;
+  if ((s->flags & OVER_HIGH) && s->buffered <= s->low) {
+    s->flags &= ~OVER_HIGH;
+    if (s->cb.drain)
+      s->cb.drain(s, s->arg);
+    if (s->flags & DONE)
+      return;
+    empty = s->nsegs == s->head;
+  }
+  if (empty && (s->flags & CLOSING)) {
+    finish(s, 0, NULL);
+    return;
+  }
+  if (empty && (s->flags & SHUT_WANTED)) {
+    do_shutdown(s);
+    if (s->flags & READ_EOF) {
+      finish(s, 0, NULL);
+      return;
+    }
+  }
+  update(s);
+}
+
+static int writable(const eddy_stream *s) {
+  if (s->flags & (CLOSING | DONE | SHUT_WANTED | SHUT_DONE))
+    return EDDY_ECLOSED;
+  return s->wfd < 0 ? -EBADF : 0;
+}
+
+/* Tries the system call with nothing queued. Returns bytes taken (0 on
+ * EAGAIN) or a fatal error. */
+static ssize_t write_through(eddy_stream *s, const struct iovec *iov, int n) {
+  ssize_t r;
+  if (s->nsegs > s->head)
+    return 0;
+  r = send_iov(s, (struct iovec *)iov, n > MAX_IOV ? MAX_IOV : n);
+  return r == -EAGAIN ? 0 : r;
+}
+
+/* Queues what write_through left, then updates flow control. */
+static int queue_rest(eddy_stream *s, const struct iovec *iov, int n,
+                      size_t sent) {
+  int err = 0;
+  for (int i = 0; i < n && err == 0; i++) {
+    size_t len = iov[i].iov_len;
+    if (sent >= len) {
+      sent -= len;
+      continue;
+    }
+    err = queue_copy(s, (const char *)iov[i].iov_base + sent, len - sent);
+    sent = 0;
+  }
+  if (s->buffered > s->high)
+    s->flags |= OVER_HIGH;
+  update(s);
+  return err;
+}
+
+int eddy_stream_writev(eddy_stream *s, const struct iovec *iov, int n) {
+  ssize_t sent;
+  int err = writable(s);
+  if (err)
+    return err;
+  sent = write_through(s, iov, n);
+  if (sent < 0) {
+    finish(s, (int)sent, NULL);
+    return (int)sent;
+  }
+  err = queue_rest(s, iov, n, (size_t)sent);
+  if (err && sent > 0) {
+    /* Part is gone, the rest could not be kept: the byte stream would
+     * have a hole, so the stream ends. */
+    finish(s, err, "out of memory while buffering a write");
+  }
+  return err;
+}
+
+int eddy_stream_write(eddy_stream *s, const void *data, size_t len) {
+  struct iovec iov = {(void *)data, len};
+  return eddy_stream_writev(s, &iov, 1);
+}
+
+int eddy_stream_write_owned(eddy_stream *s, void *data, size_t len,
+                            void (*free_fn)(void *)) {
+  struct iovec iov = {data, len};
+  ssize_t sent;
+  seg *g;
+  int err = writable(s);
+  if (err == 0) {
+    sent = write_through(s, &iov, 1);
+    if (sent < 0) {
+      finish(s, (int)sent, NULL);
+      err = (int)sent;
+    } else if ((size_t)sent < len) {
+      if ((g = seg_push(s)) == NULL) {
+        err = -ENOMEM;
+        if (sent > 0)
+          finish(s, err, "out of memory while buffering a write");
+      } else {
+        g->base = data;
+        g->len = len;
+        g->off = (size_t)sent;
+        g->free_fn = free_fn;
+        s->buffered += len - (size_t)sent;
+        if (s->buffered > s->high)
+          s->flags |= OVER_HIGH;
+        update(s);
+        return 0;
+      }
+    }
+  }
+  if (free_fn)
+    free_fn(data);
+  return err;
+}
+
+int eddy_stream_sendfile(eddy_stream *s, int fd, off_t offset, size_t len) {
+  seg *g;
+  int err = writable(s);
+  if (err)
+    return err;
+  if (fd < 0 || offset < 0)
+    return -EINVAL;
+  if (len == 0)
+    return 0;
+  if ((g = seg_push(s)) == NULL)
+    return -ENOMEM;
+  g->file_fd = fd;
+  g->file_off = offset;
+  g->len = len;
+  s->buffered += len;
+  if (s->nsegs - s->head == 1 && (err = flush_once(s)) != 0) {
+    finish(s, err, err == -EIO ? "the file to send ended early" : NULL);
+    return err;
+  }
+  if (s->buffered > s->high)
+    s->flags |= OVER_HIGH;
+  update(s);
+  return 0;
+}
+
+/* ---- Reading ------------------------------------------------------------------------ */
+
+static void on_eof(eddy_stream *s) {
+  s->flags |= READ_EOF;
+  if (s->cb.eof == NULL) {
+    eddy_stream_close(s);
+    return;
+  }
+  s->cb.eof(s, s->arg);
+  if (s->flags & DONE)
+    return;
+  if ((s->flags & SHUT_DONE) || s->wfd < 0) /* nothing left either way */
+    finish(s, 0, NULL);
+  else
+    update(s);
+}
+
+static void on_read(eddy_loop *loop, eddy__io *io, unsigned events) {
+  eddy_stream *s = io->data;
+  ssize_t n;
+  (void)loop;
+  (void)events;
+  if (!wants_read(s))
+    return;
+  if (s->flags & SOCKET)
+    n = eddy__sys_recv(s->rfd, read_buf, READ_SIZE, 0);
+  else
+    n = eddy__sys_read(s->rfd, read_buf, READ_SIZE);
+  if (n > 0)
+    s->cb.data(s, read_buf, (size_t)n, s->arg);
+  else if (n == 0)
+    on_eof(s);
+  else if (n != -EAGAIN)
+    finish(s, (int)n, NULL);
+}
+
+/* One watcher for a socket: write first (so that a closing stream's last
+ * bytes go before a read could end it), then read. */
+void eddy__stream_on_io(eddy_loop *loop, eddy__io *io, unsigned events) {
+  eddy_stream *s = io->data;
+  if (events & EDDY__IO_WRITE) {
+    on_write(loop, io, events);
+    if (s->flags & DONE)
+      return;
+  }
+  if (events & EDDY__IO_READ)
+    on_read(loop, io, events);
+}
+
+/* ---- Ending --------------------------------------------------------------------------- */
+
+static void finish(eddy_stream *s, int status, const char *detail) {
+  if (s->flags & DONE)
+    return;
+  s->flags |= DONE;
+  if (s->rfd >= 0)
+    eddy__io_remove(s->h.loop, &s->rio);
+  if (s->wfd >= 0 && s->wfd != s->rfd)
+    eddy__io_remove(s->h.loop, &s->wio);
+  close_fds(s->rfd, s->wfd);
+  s->rfd = s->wfd = -1;
+  queue_free(s);
+  if (s->linger) {
+    eddy_timer_close(s->linger);
+    s->linger = NULL;
+  }
+  s->status = status;
+  if (detail == NULL)
+    detail = status == 0 ? "closed" : eddy_strerror(status);
+  snprintf(s->detail, sizeof s->detail, "%s", detail);
+  eddy__handle_close(&s->h);
+}
+
+static void linger_expired(eddy_timer *t, void *arg) {
+  eddy_stream *s = arg;
+  (void)t;
+  eddy__stream_reset(s);
+  finish(s, -ETIMEDOUT, "linger time expired with data unsent");
+}
+
+void eddy_stream_close(eddy_stream *s) {
+  if (s->flags & (CLOSING | DONE))
+    return;
+  s->flags |= CLOSING;
+  if (s->nsegs == s->head || s->wfd < 0) {
+    finish(s, 0, NULL);
+    return;
+  }
+  update(s);
+  if (eddy_timer_new(s->h.loop, linger_expired, s, &s->linger) == 0 &&
+      eddy_timer_start(s->linger, s->linger_ns, 0) != 0) {
+    eddy_timer_close(s->linger); /* no linger limit rather than no close */
+    s->linger = NULL;
+  }
+}
+
+/* SO_LINGER with a zero time: close() sends a reset, not a FIN. */
+void eddy__stream_reset(eddy_stream *s) {
+  struct linger l = {1, 0};
+  if ((s->flags & SOCKET) && s->rfd >= 0)
+    (void)eddy__sys_setsockopt(s->rfd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+}
+
+void eddy_stream_abort(eddy_stream *s) {
+  if (s->flags & DONE)
+    return;
+  eddy__stream_reset(s);
+  finish(s, -ECONNABORTED, "aborted");
+}
+
+int eddy_stream_shutdown(eddy_stream *s) {
+  int err = writable(s);
+  if (err)
+    return err;
+  s->flags |= SHUT_WANTED;
+  if (s->nsegs == s->head)
+    after_flush(s);
+  return 0;
+}
+
+/* ---- Flow control and options ---------------------------------------------------------- */
+
+size_t eddy_stream_buffered(const eddy_stream *s) {
+  return s->buffered;
+}
+
+int eddy_stream_over_high(const eddy_stream *s) {
+  return s->buffered > s->high;
+}
+
+int eddy_stream_set_watermarks(eddy_stream *s, size_t low, size_t high) {
+  if (low > high)
+    return -EINVAL;
+  s->low = low;
+  s->high = high;
+  if (s->buffered > high)
+    s->flags |= OVER_HIGH;
+  return 0;
+}
+
+void eddy_stream_pause(eddy_stream *s) {
+  s->flags |= PAUSED;
+  update(s);
+}
+
+void eddy_stream_resume(eddy_stream *s) {
+  s->flags &= ~PAUSED;
+  update(s);
+}
+
+int eddy_stream_set_linger(eddy_stream *s, int64_t linger_ns) {
+  if (linger_ns < 0)
+    return -EINVAL;
+  s->linger_ns = linger_ns;
+  return 0;
+}
+
+static int tcp_option(eddy_stream *s, int level, int name, int value) {
+  if (!(s->flags & SOCKET) || s->rfd < 0)
+    return -ENOTSUP;
+  return eddy__sys_setsockopt(s->rfd, level, name, &value, sizeof value);
+}
+
+int eddy_stream_set_nodelay(eddy_stream *s, int on) {
+  return tcp_option(s, IPPROTO_TCP, TCP_NODELAY, on != 0);
+}
+
+int eddy_stream_set_keepalive(eddy_stream *s, int idle_s) {
+  int err;
+  if (idle_s < 0)
+    return -EINVAL;
+  err = tcp_option(s, SOL_SOCKET, SO_KEEPALIVE, idle_s > 0);
+  if (err == 0 && idle_s > 0)
+    err = tcp_option(s, IPPROTO_TCP, TCP_KEEPIDLE, idle_s);
+  return err;
+}
+
+int eddy_stream_fd(const eddy_stream *s) {
+  return s->rfd >= 0 ? s->rfd : s->wfd;
+}
+
+eddy_loop *eddy_stream_loop(const eddy_stream *s) {
+  return s->h.loop;
+}
+
+int eddy_stream_peer_name(const eddy_stream *s, char *buf, size_t len) {
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof ss;
+  int err;
+  if (!(s->flags & SOCKET) || s->rfd < 0) {
+    snprintf(buf, len, "pipe");
+    return 0;
+  }
+  err = eddy__sys_getpeername(s->rfd, (struct sockaddr *)&ss, &sl);
+  if (err)
+    return err;
+  return eddy__sockaddr_format((struct sockaddr *)&ss, sl, buf, len);
+}
