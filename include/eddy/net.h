@@ -251,6 +251,40 @@ EDDY_API int eddy_listener_port(const eddy_listener *l);
  * removed). Safe from any callback. */
 EDDY_API void eddy_listener_close(eddy_listener *l);
 
+/* ---- Connecting ------------------------------------------------------------------
+ *
+ * Connecting never blocks the loop: a host name is resolved on the loop's
+ * thread pool (getaddrinfo), then the addresses are tried as RFC 8305's
+ * Happy Eyeballs says: IPv6 and IPv4 interleaved, the next attempt started
+ * 250 ms after the previous one (or at once when one fails), the first to
+ * connect wins and the others are closed. The callback is called exactly
+ * once, from the loop: with a stream and status 0, or with NULL and
+ * -ECONNREFUSED, -ETIMEDOUT (the endpoint's timeout passed),
+ * -EHOSTUNREACH..., EDDY_ERESOLVE (detail names the host), or -ECANCELED.
+ */
+
+typedef struct eddy_connect eddy_connect;
+
+typedef void (*eddy_connect_cb)(eddy_connect *req, eddy_stream *s, int status,
+                                const char *detail, void *arg);
+
+/* Starts connecting to a parsed client endpoint. Returns 0 (the callback
+ * will report the outcome), or -ENOMEM / -EINVAL, and then the callback is
+ * never called. *req (if req is not NULL) is valid until the callback. */
+EDDY_API int eddy_connect_endpoint(eddy_loop *loop, const eddy_endpoint *ep,
+                                   eddy_connect_cb cb, void *arg,
+                                   eddy_connect **req);
+
+/* Parses text as a client endpoint, then connects. EDDY_EPARSE (err says
+ * why) for a bad string. */
+EDDY_API int eddy_connect_to(eddy_loop *loop, const char *text,
+                             eddy_connect_cb cb, void *arg, eddy_connect **req,
+                             char *err, size_t errlen);
+
+/* Gives up: the callback is called (from the loop) with -ECANCELED, unless
+ * it already has been. */
+EDDY_API void eddy_connect_cancel(eddy_connect *req);
+
 #ifdef __cplusplus
 }
 #endif

@@ -65,9 +65,18 @@ void eddy__loop_run_closing(eddy_loop *loop) {
   }
 }
 
+/* One pass. A close may close other handles (a stream its linger timer)
+ * or leave its handle open until its callback has run (a connection
+ * attempt); closed handles stay in memory until the end of the turn and
+ * keep their next pointer, so the walk is safe. */
 void eddy_loop_close_all(eddy_loop *loop) {
-  while (loop->handles)
-    loop->handles->close(loop->handles);
+  eddy__handle *h = loop->handles;
+  while (h) {
+    eddy__handle *next = h->next;
+    if (!(h->flags & EDDY__HANDLE_CLOSING))
+      h->close(h);
+    h = next;
+  }
   eddy__pool_cancel_all(loop);
 }
 

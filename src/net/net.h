@@ -28,4 +28,12 @@ int eddy__sockaddr_format(const struct sockaddr *sa, socklen_t len, char *buf,
 int eddy__sockaddr_ip(int family, const char *host, unsigned port,
                       struct sockaddr_storage *ss);
 
+/* Name resolution, replaceable by tests (a slow or failing resolver):
+ * fills up to max addresses for host and port; returns their count, or
+ * EDDY_ERESOLVE, or -ENOMEM. Runs on a pool thread. */
+typedef int (*eddy__resolve_fn)(const char *host, unsigned port,
+                                struct sockaddr_storage *out, socklen_t *lens,
+                                int max);
+extern eddy__resolve_fn eddy__resolve_hook;
+
 #endif
