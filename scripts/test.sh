@@ -88,6 +88,8 @@ run_script "app (cli)" python3 tests/app/test_cli.py "$build/eddy"
 for backend in "${backends[@]}"; do
   EDDY_BACKEND=$backend run_script "app echo ($backend)" \
     python3 tests/app/test_echo.py "$build/eddy"
+  EDDY_BACKEND=$backend run_script "app portforward ($backend)" \
+    python3 tests/app/test_portforward.py "$build/eddy"
 done
 
 if command -v gcovr >/dev/null; then

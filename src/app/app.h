@@ -8,6 +8,37 @@
 int app_option_value(int argc, char **argv, int *i, const char *name,
                      const char **value);
 
+#include "eddy.h"
+
+#define APP_MAX_LISTEN 16
+
+/* A server subcommand: its listeners and its graceful stop. */
+typedef struct app_server {
+  const char *name; /* "echo": prefixes messages and log lines */
+  eddy_loop *loop;
+  const char *endpoints[APP_MAX_LISTEN];
+  int nendpoints;
+  eddy_listener *listeners[APP_MAX_LISTEN];
+  int nlisteners;
+  eddy_accept_cb on_accept;
+  void *arg;
+  long open;  /* connections open; the subcommand counts them */
+  int stopping;
+  double grace_s; /* default 10 */
+  eddy_timer *grace;
+} app_server;
+
+/* Consumes --listen and --grace: returns 1 if argv[*i] was one, 0 if not,
+ * -1 for a bad value (the message is printed; exit 2). */
+int app_server_option(app_server *srv, int argc, char **argv, int *i);
+/* Checks the options and creates the loop: 0, or an exit status. */
+int app_server_start(app_server *srv);
+/* Opens the listeners and runs until stopped; returns the exit status. */
+int app_server_run(app_server *srv);
+/* A connection ended: during a graceful stop, the last one stops the loop. */
+void app_server_closed_one(app_server *srv);
+
 int app_echo(int argc, char **argv);
+int app_portforward(int argc, char **argv);
 
 #endif

@@ -25,6 +25,7 @@ static int cmd_help(int argc, char **argv);
 static const command commands[] = {
     {"echo", "echo every byte back to its sender", app_echo},
     {"help", "show help for eddy or for one command", cmd_help},
+    {"portforward", "relay each connection to a target endpoint", app_portforward},
     {"version", "print the version", cmd_version},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

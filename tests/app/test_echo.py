@@ -12,91 +12,16 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from common import Server as _Server, case, recv_all, report
+
 EDDY = sys.argv[1]
-results = []
 
 
-def case(name):
-    def wrap(fn):
-        try:
-            fn()
-            results.append((name, None))
-        except Exception as e:  # a failed case, whatever went wrong
-            results.append((name, f"{type(e).__name__}: {e}"))
-        return fn
-    return wrap
-
-
-class Server:
-    """eddy echo on a free loopback port; stops it on exit."""
-
-    def __init__(self, *extra, listen=None):
-        self.port = free_port()
-        self.listen = listen or f"tcp:{self.port}:interface=127.0.0.1"
-        self.p = subprocess.Popen([EDDY, "echo", "--listen", self.listen, *extra],
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            if self.p.poll() is not None:
-                raise AssertionError("eddy exited: " + self.p.stderr.read())
-            try:
-                if self.listen.startswith("unix:"):
-                    s = socket.socket(socket.AF_UNIX)
-                    s.connect(self.listen[5:].split(":")[0])
-                else:
-                    s = socket.create_connection(("127.0.0.1", self.port), timeout=1)
-                s.close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise AssertionError("eddy echo did not start listening")
-
-    def connect(self):
-        return socket.create_connection(("127.0.0.1", self.port), timeout=10)
-
-    def rss_kb(self):
-        with open(f"/proc/{self.p.pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-        return 0
-
-    def stop(self, timeout=15):
-        if self.p.poll() is None:
-            self.p.send_signal(signal.SIGTERM)
-        try:
-            out, err = self.p.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            out, err = self.p.communicate()
-            raise AssertionError("eddy echo did not stop on SIGTERM")
-        return self.p.returncode, err
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        if self.p.poll() is None:
-            self.p.kill()
-            self.p.communicate()
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def recv_all(s, n):
-    data = b""
-    while len(data) < n:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    return data
+def Server(*extra, listen=None):
+    probe = listen[5:].split(":")[0] if listen and listen.startswith("unix:") else None
+    return _Server(EDDY, "echo", *extra, listen=listen, probe=probe)
 
 
 @case("a client gets its bytes back")
@@ -227,8 +152,4 @@ def _():
         assert "in use" in p.stderr, p.stderr
 
 
-failed = 0
-for name, err in results:
-    print(("ok     " if err is None else "FAILED ") + name + ("" if err is None else ": " + err))
-    failed += err is not None
-print(f"passed={len(results) - failed} failed={failed}")
+report()

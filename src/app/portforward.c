@@ -1,0 +1,202 @@
+/* portforward.c: `eddy portforward --listen ENDPOINT --connect ENDPOINT`.
+ *
+ * Each accepted connection gets a new outgoing one, and bytes flow both
+ * ways. Flow control: when one side's write buffer passes its high
+ * watermark, the other side stops being read until it drains, so a fast
+ * producer and a slow consumer cannot make the relay's memory grow. A
+ * half-close is passed through: EOF from one side becomes a shutdown of
+ * the other after its buffer is flushed. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app/app.h"
+#include "app/log.h"
+
+typedef struct relay relay;
+
+typedef struct side {
+  relay *r;
+  eddy_stream *s;
+  struct side *other;
+} side;
+
+struct relay {
+  app_server *server;
+  eddy_endpoint *target;
+  side in, out;
+  eddy_connect *req;
+  int open_sides;
+  char peer[64];
+};
+
+static void relay_data(eddy_stream *s, const char *data, size_t len, void *arg) {
+  side *me = arg;
+  (void)s;
+  if (eddy_stream_write(me->other->s, data, len) != 0)
+    return; /* the other side is closing; its close callback ends us */
+  if (eddy_stream_over_high(me->other->s))
+    eddy_stream_pause(me->s);
+}
+
+static void relay_drain(eddy_stream *s, void *arg) {
+  side *me = arg;
+  (void)s;
+  if (me->other->s)
+    eddy_stream_resume(me->other->s);
+}
+
+/* Half-close passed through. */
+static void relay_eof(eddy_stream *s, void *arg) {
+  side *me = arg;
+  (void)s;
+  if (me->other->s)
+    (void)eddy_stream_shutdown(me->other->s);
+}
+
+/* A relay ends when both streams are closed and no connection attempt is
+ * pending. */
+static void maybe_free(relay *r) {
+  if (r->open_sides > 0 || r->req != NULL)
+    return;
+  app_log(LOG_INFO, "portforward: %s closed", r->peer);
+  app_server_closed_one(r->server);
+  free(r);
+}
+
+static void relay_closed(eddy_stream *s, int status, const char *detail,
+                         void *arg) {
+  side *me = arg;
+  relay *r = me->r;
+  (void)s;
+  me->s = NULL;
+  r->open_sides--;
+  if (status != 0)
+    app_log(LOG_INFO, "portforward: %s: %s side closed: %s", r->peer,
+            me == &r->in ? "client" : "target", detail);
+  /* One side gone: the other flushes what it has, then closes (or is
+   * reset if this side failed). */
+  if (me->other->s) {
+    if (status == 0)
+      eddy_stream_close(me->other->s);
+    else
+      eddy_stream_abort(me->other->s);
+  }
+  if (me == &r->in && r->req)
+    eddy_connect_cancel(r->req);
+  maybe_free(r);
+}
+
+static const eddy_stream_callbacks relay_callbacks = {
+    .data = relay_data, .eof = relay_eof, .drain = relay_drain,
+    .close = relay_closed};
+
+/* While the target is being reached the client is not read (its bytes wait
+ * in the kernel), but its end is still noticed. */
+static const eddy_stream_callbacks waiting_callbacks = {.close = relay_closed};
+
+static void on_connected(eddy_connect *req, eddy_stream *s, int status,
+                         const char *detail, void *arg) {
+  relay *r = arg;
+  (void)req;
+  r->req = NULL;
+  if (status != 0 || r->in.s == NULL) {
+    if (status != 0 && status != -ECANCELED)
+      app_log(LOG_WARN, "portforward: %s: %s", r->peer, detail);
+    if (s)
+      eddy_stream_abort(s);
+    if (r->in.s)
+      eddy_stream_close(r->in.s);
+    maybe_free(r);
+    return;
+  }
+  r->out.s = s;
+  r->open_sides++;
+  eddy_stream_set_callbacks(s, &relay_callbacks, &r->out);
+  eddy_stream_set_callbacks(r->in.s, &relay_callbacks, &r->in);
+}
+
+typedef struct pf {
+  app_server srv;
+  eddy_endpoint target;
+} pf;
+
+static void on_accept(eddy_listener *l, eddy_stream *s, void *arg) {
+  pf *p = arg;
+  relay *r = calloc(1, sizeof *r);
+  (void)l;
+  if (r == NULL) {
+    eddy_stream_abort(s);
+    return;
+  }
+  r->server = &p->srv;
+  r->in = (side){r, s, &r->out};
+  r->out = (side){r, NULL, &r->in};
+  r->open_sides = 1;
+  if (eddy_stream_peer_name(s, r->peer, sizeof r->peer) != 0)
+    snprintf(r->peer, sizeof r->peer, "a client");
+  p->srv.open++;
+  app_log(LOG_INFO, "portforward: connection from %s", r->peer);
+  eddy_stream_set_callbacks(s, &waiting_callbacks, &r->in);
+  if (eddy_connect_endpoint(p->srv.loop, &p->target, on_connected, r, &r->req) != 0) {
+    app_log(LOG_WARN, "portforward: %s: out of memory", r->peer);
+    r->req = NULL;
+    eddy_stream_abort(s); /* its close callback frees the relay */
+  }
+}
+
+static void usage(void) {
+  printf("Usage: eddy portforward --listen ENDPOINT --connect ENDPOINT [--grace S]\n"
+         "\n"
+         "Relays each accepted connection to a new connection to the target.\n"
+         "\n"
+         "  --listen ENDPOINT   where to listen (tcp:PORT, unix:PATH, ...;\n"
+         "                      repeatable)\n"
+         "  --connect ENDPOINT  the target: tcp:host=H:port=P[:timeout=S]\n"
+         "                      or unix:path=P\n"
+         "  --grace S           on SIGTERM/SIGINT, let open connections\n"
+         "                      finish for S seconds (default 10)\n");
+}
+
+int app_portforward(int argc, char **argv) {
+  pf p = {.srv = {.name = "portforward", .grace_s = 10, .on_accept = on_accept}};
+  const char *target = NULL;
+  char err[256];
+  int rc;
+  p.srv.arg = &p;
+  for (int i = 1; i < argc; i++) {
+    const char *v;
+    if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+      usage();
+      return 0;
+    }
+    if (app_option_value(argc, argv, &i, "--connect", &v)) {
+      if (v == NULL) {
+        fprintf(stderr, "eddy portforward: --connect needs an endpoint\n");
+        return 2;
+      }
+      target = v;
+      continue;
+    }
+    rc = app_server_option(&p.srv, argc, argv, &i);
+    if (rc < 0)
+      return 2;
+    if (rc == 0) {
+      fprintf(stderr, "eddy portforward: unknown option '%s'; see 'eddy portforward --help'\n",
+              argv[i]);
+      return 2;
+    }
+  }
+  if (target == NULL) {
+    fprintf(stderr, "eddy portforward: --connect ENDPOINT is needed\n");
+    return 2;
+  }
+  if (eddy_endpoint_parse_client(target, &p.target, err, sizeof err) != 0) {
+    fprintf(stderr, "eddy portforward: bad --connect '%s': %s\n", target, err);
+    return 2;
+  }
+  if ((rc = app_server_start(&p.srv)) != 0)
+    return rc;
+  return app_server_run(&p.srv);
+}
