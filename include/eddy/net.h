@@ -285,6 +285,46 @@ EDDY_API int eddy_connect_to(eddy_loop *loop, const char *text,
  * it already has been. */
 EDDY_API void eddy_connect_cancel(eddy_connect *req);
 
+/* ---- UDP ---------------------------------------------------------------------------
+ *
+ * Datagrams arrive through the recv callback with the sender's address (at
+ * most 64 per socket per loop turn). Sending never blocks and never
+ * queues: a datagram the kernel cannot take now (EAGAIN, ENOBUFS) is
+ * dropped and counted (eddy_udp_dropped), since UDP promises no more than
+ * that; one too large for the path returns -EMSGSIZE. On a connected
+ * socket, ICMP errors the kernel reports (-ECONNREFUSED when nothing
+ * listens at the peer) reach the error callback; the socket stays open.
+ */
+
+typedef struct eddy_udp eddy_udp;
+
+typedef void (*eddy_udp_recv_cb)(eddy_udp *u, const char *data, size_t len,
+                                 const struct sockaddr *from,
+                                 socklen_t fromlen, void *arg);
+typedef void (*eddy_udp_error_cb)(eddy_udp *u, int err, void *arg);
+
+/* Binds to a numeric address ("0.0.0.0", "::", "127.0.0.1") and port (0:
+ * any). With reuse, SO_REUSEADDR is set (several receivers of one
+ * multicast group). */
+EDDY_API int eddy_udp_open(eddy_loop *loop, const char *addr, unsigned port,
+                           int reuse, eddy_udp_recv_cb on_recv, void *arg,
+                           eddy_udp **out);
+EDDY_API void eddy_udp_on_error(eddy_udp *u, eddy_udp_error_cb cb);
+/* Fixes the peer: sends may then pass to = NULL, and only its datagrams
+ * arrive. */
+EDDY_API int eddy_udp_connect(eddy_udp *u, const char *addr, unsigned port);
+/* Returns 0 (sent, or dropped and counted), -EMSGSIZE, or another error. */
+EDDY_API int eddy_udp_send(eddy_udp *u, const void *data, size_t len,
+                           const struct sockaddr *to, socklen_t tolen);
+EDDY_API uint64_t eddy_udp_dropped(const eddy_udp *u);
+EDDY_API int eddy_udp_port(const eddy_udp *u);
+/* Multicast membership of group on the interface with address iface
+ * (NULL: the kernel's choice). */
+EDDY_API int eddy_udp_join(eddy_udp *u, const char *group, const char *iface);
+EDDY_API int eddy_udp_leave(eddy_udp *u, const char *group, const char *iface);
+EDDY_API int eddy_udp_set_broadcast(eddy_udp *u, int on);
+EDDY_API void eddy_udp_close(eddy_udp *u);
+
 #ifdef __cplusplus
 }
 #endif

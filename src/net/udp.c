@@ -1,0 +1,185 @@
+/* udp.c: datagram sockets. No send queue on purpose: see eddy/net.h. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <string.h>
+
+#include "core/loop.h"
+#include "eddy/net.h"
+#include "net/net.h"
+#include "sys/alloc.h"
+#include "sys/sys.h"
+
+#define DATAGRAMS_PER_TURN 64
+
+struct eddy_udp {
+  eddy__handle h;
+  eddy__io io;
+  int fd, family;
+  eddy_udp_recv_cb on_recv;
+  eddy_udp_error_cb on_error;
+  void *arg;
+  uint64_t dropped;
+};
+
+static _Thread_local char dgram[65536];
+
+static void report(eddy_udp *u, int err) {
+  if (u->on_error)
+    u->on_error(u, err, u->arg);
+}
+
+static void on_readable(eddy_loop *loop, eddy__io *io, unsigned events) {
+  eddy_udp *u = io->data;
+  (void)loop;
+  (void)events;
+  for (int i = 0; i < DATAGRAMS_PER_TURN; i++) {
+    struct sockaddr_storage from;
+    struct iovec iov = {dgram, sizeof dgram};
+    struct msghdr m = {.msg_name = &from, .msg_namelen = sizeof from,
+                       .msg_iov = &iov, .msg_iovlen = 1};
+    ssize_t n = eddy__sys_recvmsg(u->fd, &m, 0);
+    if (n == -EAGAIN)
+      return;
+    if (n < 0) {
+      /* An ICMP error queued on the socket (connected sockets), or
+       * something stranger: report it and go on. */
+      report(u, (int)n);
+    } else {
+      u->on_recv(u, dgram, (size_t)n, (struct sockaddr *)&from, m.msg_namelen,
+                 u->arg);
+    }
+    if (u->h.flags & EDDY__HANDLE_CLOSING)
+      return;
+  }
+}
+
+static void udp_close_handle(eddy__handle *h) {
+  eddy_udp_close((eddy_udp *)h);
+}
+
+static int family_of(const char *addr) {
+  return strchr(addr, ':') ? AF_INET6 : AF_INET;
+}
+
+int eddy_udp_open(eddy_loop *loop, const char *addr, unsigned port, int reuse,
+                  eddy_udp_recv_cb on_recv, void *arg, eddy_udp **out) {
+  struct sockaddr_storage ss;
+  int family, len, fd, err, one = 1;
+  eddy_udp *u;
+  if (addr == NULL || on_recv == NULL || port > 65535)
+    return -EINVAL;
+  family = family_of(addr);
+  if ((len = eddy__sockaddr_ip(family, addr, port, &ss)) < 0)
+    return len;
+  fd = eddy__sys_socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return fd;
+  err = reuse ? eddy__sys_setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) : 0;
+  if (err == 0)
+    err = eddy__sys_bind(fd, (struct sockaddr *)&ss, (socklen_t)len);
+  if (err == 0 && (u = eddy__calloc(1, sizeof *u)) == NULL)
+    err = -ENOMEM;
+  if (err) {
+    eddy__sys_close(fd);
+    return err;
+  }
+  eddy__handle_init(loop, &u->h, udp_close_handle);
+  u->fd = fd;
+  u->family = family;
+  u->on_recv = on_recv;
+  u->arg = arg;
+  eddy__io_init(&u->io, fd, on_readable, u);
+  if ((err = eddy__io_start(loop, &u->io, EDDY__IO_READ)) != 0) {
+    eddy_udp_close(u);
+    return err;
+  }
+  *out = u;
+  return 0;
+}
+
+void eddy_udp_on_error(eddy_udp *u, eddy_udp_error_cb cb) {
+  u->on_error = cb;
+}
+
+int eddy_udp_connect(eddy_udp *u, const char *addr, unsigned port) {
+  struct sockaddr_storage ss;
+  int len = eddy__sockaddr_ip(u->family, addr, port, &ss);
+  if (len < 0 || port > 65535)
+    return -EINVAL;
+  return eddy__sys_connect(u->fd, (struct sockaddr *)&ss, (socklen_t)len);
+}
+
+int eddy_udp_send(eddy_udp *u, const void *data, size_t len,
+                  const struct sockaddr *to, socklen_t tolen) {
+  struct iovec iov = {(void *)data, len};
+  struct msghdr m = {.msg_name = (void *)to, .msg_namelen = to ? tolen : 0,
+                     .msg_iov = &iov, .msg_iovlen = 1};
+  ssize_t n;
+  if (u->h.flags & EDDY__HANDLE_CLOSING)
+    return EDDY_ECLOSED;
+  n = eddy__sys_sendmsg(u->fd, &m, MSG_NOSIGNAL);
+  if (n == -EAGAIN || n == -ENOBUFS) {
+    u->dropped++;
+    return 0;
+  }
+  return n < 0 ? (int)n : 0;
+}
+
+uint64_t eddy_udp_dropped(const eddy_udp *u) {
+  return u->dropped;
+}
+
+int eddy_udp_port(const eddy_udp *u) {
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof ss;
+  int e = eddy__sys_getsockname(u->fd, (struct sockaddr *)&ss, &sl);
+  if (e)
+    return e;
+  return ntohs(u->family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+                                    : ((struct sockaddr_in6 *)&ss)->sin6_port);
+}
+
+static int membership(eddy_udp *u, const char *group, const char *iface,
+                      int join) {
+  if (u->family == AF_INET) {
+    struct ip_mreq mr;
+    memset(&mr, 0, sizeof mr);
+    if (inet_pton(AF_INET, group, &mr.imr_multiaddr) != 1 ||
+        (iface && inet_pton(AF_INET, iface, &mr.imr_interface) != 1))
+      return -EINVAL;
+    return eddy__sys_setsockopt(u->fd, IPPROTO_IP,
+                                join ? IP_ADD_MEMBERSHIP : IP_DROP_MEMBERSHIP,
+                                &mr, sizeof mr);
+  } else {
+    struct ipv6_mreq mr;
+    memset(&mr, 0, sizeof mr);
+    if (inet_pton(AF_INET6, group, &mr.ipv6mr_multiaddr) != 1)
+      return -EINVAL;
+    (void)iface; /* IPv6 names interfaces by index; 0 lets the kernel pick */
+    return eddy__sys_setsockopt(u->fd, IPPROTO_IPV6,
+                                join ? IPV6_JOIN_GROUP : IPV6_LEAVE_GROUP, &mr,
+                                sizeof mr);
+  }
+}
+
+int eddy_udp_join(eddy_udp *u, const char *group, const char *iface) {
+  return membership(u, group, iface, 1);
+}
+
+int eddy_udp_leave(eddy_udp *u, const char *group, const char *iface) {
+  return membership(u, group, iface, 0);
+}
+
+int eddy_udp_set_broadcast(eddy_udp *u, int on) {
+  int v = on != 0;
+  return eddy__sys_setsockopt(u->fd, SOL_SOCKET, SO_BROADCAST, &v, sizeof v);
+}
+
+void eddy_udp_close(eddy_udp *u) {
+  if (eddy__handle_close(&u->h))
+    return;
+  eddy__io_remove(u->h.loop, &u->io);
+  eddy__sys_close(u->fd);
+  u->fd = -1;
+}
