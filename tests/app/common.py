@@ -1,8 +1,10 @@
 """What the program tests share: cases, a running eddy server, sockets."""
 import os
+import resource
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 
 results = []
@@ -50,15 +52,24 @@ class Server:
     """An eddy subcommand listening on a free loopback port (or the given
     endpoint, whose address `probe` connects to); killed on exit."""
 
-    def __init__(self, eddy, command, *extra, listen=None, probe=None):
+    def __init__(self, eddy, command, *extra, listen=None, probe=None, nofile=None):
         self.port = free_port()
         self.listen = listen or f"tcp:{self.port}:interface=127.0.0.1"
+
+        def limits():
+            if nofile:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+
+        # The log goes to a file: a pipe nobody reads would fill up and
+        # block the server's writes to it.
+        self.log = tempfile.TemporaryFile(mode="w+")
         self.p = subprocess.Popen([eddy, command, "--listen", self.listen, *extra],
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                  stdout=subprocess.DEVNULL, stderr=self.log, text=True,
+                                  preexec_fn=limits)
         deadline = time.time() + 10
         while time.time() < deadline:
             if self.p.poll() is not None:
-                raise AssertionError("eddy exited: " + self.p.stderr.read())
+                raise AssertionError("eddy exited: " + self.stderr())
             try:
                 if probe:
                     s = socket.socket(socket.AF_UNIX)
@@ -81,16 +92,20 @@ class Server:
                     return int(line.split()[1])
         return 0
 
+    def stderr(self):
+        self.log.seek(0)
+        return self.log.read()
+
     def stop(self, timeout=15):
         if self.p.poll() is None:
             self.p.send_signal(signal.SIGTERM)
         try:
-            _, err = self.p.communicate(timeout=timeout)
+            self.p.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.p.kill()
-            self.p.communicate()
+            self.p.wait()
             raise AssertionError("eddy did not stop on SIGTERM")
-        return self.p.returncode, err
+        return self.p.returncode, self.stderr()
 
     def __enter__(self):
         return self
@@ -98,4 +113,5 @@ class Server:
     def __exit__(self, *exc):
         if self.p.poll() is None:
             self.p.kill()
-            self.p.communicate()
+            self.p.wait()
+        self.log.close()

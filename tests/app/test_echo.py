@@ -19,9 +19,9 @@ from common import Server as _Server, case, recv_all, report
 EDDY = sys.argv[1]
 
 
-def Server(*extra, listen=None):
+def Server(*extra, listen=None, nofile=None):
     probe = listen[5:].split(":")[0] if listen and listen.startswith("unix:") else None
-    return _Server(EDDY, "echo", *extra, listen=listen, probe=probe)
+    return _Server(EDDY, "echo", *extra, listen=listen, probe=probe, nofile=nofile)
 
 
 @case("a client gets its bytes back")
@@ -58,6 +58,43 @@ def _():
             want = f"client {i}\n".encode()
             assert recv_all(c, len(want)) == want, i
             c.close()
+
+
+@case("10,000 concurrent connections are all served")
+def _():
+    import resource
+    import selectors
+    n = 10000
+    resource.setrlimit(resource.RLIMIT_NOFILE, (n + 1000, n + 1000))
+    with Server(nofile=n + 1000) as srv:
+        clients = []
+        deadline = time.time() + 60
+        for i in range(n):
+            s = socket.socket()
+            s.setblocking(False)
+            s.connect_ex(("127.0.0.1", srv.port))
+            clients.append(s)
+        sel = selectors.DefaultSelector()
+        pending = {}
+        for i, s in enumerate(clients):
+            sel.register(s, selectors.EVENT_WRITE, i)
+        # Each client writes its number once connected, then reads it back.
+        done = 0
+        while done < n and time.time() < deadline:
+            for key, ev in sel.select(timeout=1):
+                s, i = key.fileobj, key.data
+                if ev & selectors.EVENT_WRITE:
+                    s.send(f"{i}\n".encode())
+                    sel.modify(s, selectors.EVENT_READ, i)
+                else:
+                    pending[i] = pending.get(i, b"") + s.recv(64)
+                    if pending[i].endswith(b"\n"):
+                        assert pending[i] == f"{i}\n".encode(), (i, pending[i])
+                        sel.unregister(s)
+                        done += 1
+        for s in clients:
+            s.close()
+        assert done == n, f"only {done} of {n} echoed"
 
 
 @case("a client that never reads cannot make the server buffer without bound")
