@@ -9,6 +9,7 @@ packages=(
   libcriterion-dev gcovr                         # tests, coverage
   libuv1-dev                                     # benchmark peer
   python3 procps util-linux                      # test scripts, taskset
+  socat netcat-openbsd                           # real peers in tests
 )
 
 missing=()

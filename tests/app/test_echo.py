@@ -60,6 +60,18 @@ def _():
             c.close()
 
 
+@case("socat and nc as clients get their bytes back")
+def _():
+    with Server() as srv:
+        p = subprocess.run(["socat", "-t", "5", "-", f"TCP:127.0.0.1:{srv.port}"],
+                           input=b"via socat\n", capture_output=True, timeout=20)
+        assert p.stdout == b"via socat\n", (p.returncode, p.stdout, p.stderr)
+        # nc half-closes after its input (-N) and waits for the echo.
+        p = subprocess.run(["nc", "-N", "127.0.0.1", str(srv.port)],
+                           input=b"via nc\n", capture_output=True, timeout=20)
+        assert p.stdout == b"via nc\n", (p.returncode, p.stdout, p.stderr)
+
+
 @case("10,000 concurrent connections are all served")
 def _():
     import resource
