@@ -320,3 +320,27 @@ Test(connect, close_all_cancels_pending_attempts) {
   EXPECT_EQ(r.calls, 1);
   EXPECT_EQ(r.status, -ECANCELED);
 }
+
+Test(connect, bind_address_sets_the_local_address) {
+  eddy_loop *loop = test_loop();
+  int lfd, port = raw_listener(&lfd, 8), peer;
+  result r = {0}, wrong = {0};
+  char text[100], err[100];
+  struct sockaddr_in from;
+  socklen_t fl = sizeof from;
+  snprintf(text, sizeof text, "tcp:host=127.0.0.1:port=%d:bindAddress=127.0.0.2", port);
+  EXPECT_OK(eddy_connect_to(loop, text, on_connect, &r, NULL, err, sizeof err));
+  snprintf(text, sizeof text, "tcp:host=127.0.0.1:port=%d:bindAddress=\\:\\:1", port);
+  EXPECT_OK(eddy_connect_to(loop, text, on_connect, &wrong, NULL, err, sizeof err));
+  run_until_called(loop, &r);
+  run_until_called(loop, &wrong);
+  EXPECT_EQ(r.status, 0);
+  EXPECT_EQ(wrong.status, -EAFNOSUPPORT); /* a local address of the other family */
+  peer = accept(lfd, (struct sockaddr *)&from, &fl);
+  cr_assert(peer >= 0);
+  EXPECT_EQ(ntohl(from.sin_addr.s_addr), 0x7f000002);
+  eddy_stream_abort(r.s);
+  close(peer);
+  close(lfd);
+  test_finish(loop);
+}
