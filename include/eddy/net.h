@@ -227,7 +227,9 @@ typedef void (*eddy_listener_error_cb)(eddy_listener *l, int err,
 
 /* Listens on a parsed server endpoint. Returns 0 or the failing call's
  * error (-EADDRINUSE, -EACCES, ...); err gets a sentence naming the
- * endpoint and the cause. */
+ * endpoint and the cause. A descriptor inherited through fd:N or systemd
+ * belongs to the listener once it is open; on failure it stays the
+ * caller's, open. */
 EDDY_API int eddy_listener_open(eddy_loop *loop, const eddy_endpoint *ep,
                                 eddy_accept_cb on_accept, void *arg,
                                 eddy_listener **out, char *err, size_t errlen);

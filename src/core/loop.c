@@ -73,7 +73,7 @@ void eddy_loop_close_all(eddy_loop *loop) {
   eddy__handle *h = loop->handles;
   while (h) {
     eddy__handle *next = h->next;
-    if (!(h->flags & EDDY__HANDLE_CLOSING))
+    if (!(h->flags & (EDDY__HANDLE_CLOSING | EDDY__HANDLE_OWNED)))
       h->close(h);
     h = next;
   }

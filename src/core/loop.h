@@ -21,6 +21,10 @@
  * returned, which is what makes close safe from any callback. */
 
 #define EDDY__HANDLE_CLOSING 1u
+/* Part of another handle (a stream's linger timer): closed by its owner,
+ * never by eddy_loop_close_all, which could otherwise free it while the
+ * owner still needs it on a later turn. */
+#define EDDY__HANDLE_OWNED 2u
 
 typedef struct eddy__handle eddy__handle;
 struct eddy__handle {
@@ -76,6 +80,8 @@ typedef struct eddy__heap_entry {
 } eddy__heap_entry;
 
 void eddy__timers_run(eddy_loop *loop);
+/* Marks a timer as part of another handle (see EDDY__HANDLE_OWNED). */
+void eddy__timer_owned(eddy_timer *t);
 void eddy__timers_free(eddy_loop *loop);
 
 /* ---- Call soon ------------------------------------------------------------- */

@@ -149,6 +149,10 @@ int64_t eddy_timer_deadline(const eddy_timer *t) {
   return t->slot == EDDY__NO_SLOT ? -1 : t->h.loop->heap[t->slot].deadline;
 }
 
+void eddy__timer_owned(eddy_timer *t) {
+  t->h.flags |= EDDY__HANDLE_OWNED;
+}
+
 eddy_loop *eddy_timer_loop(const eddy_timer *t) {
   return t->h.loop;
 }

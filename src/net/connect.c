@@ -346,8 +346,12 @@ static int make_timers(eddy_connect *c) {
     err = eddy_timer_new(loop, stagger_expired, c, &c->stagger);
   if (err == 0)
     err = eddy_timer_new(loop, report_now, c, &c->report);
-  if (err == 0)
+  if (err == 0) {
+    eddy__timer_owned(c->deadline);
+    eddy__timer_owned(c->stagger);
+    eddy__timer_owned(c->report);
     err = eddy_timer_start(c->deadline, c->ep.timeout_ns, 0);
+  }
   return err;
 }
 

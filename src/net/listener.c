@@ -130,14 +130,18 @@ static void on_acceptable(eddy_loop *loop, eddy__io *io, unsigned events) {
       return;
     if (skippable(fd))
       continue;
-    if (fd == -EMFILE || fd == -ENFILE) {
+    if (fd == -EMFILE || fd == -ENFILE)
       report(l, fd, "out of file descriptors: refusing connections for now");
-      shed_backlog(l);
-    } else if (fd == -ENOBUFS || fd == -ENOMEM) {
+    else if (fd == -ENOBUFS || fd == -ENOMEM)
       report(l, fd, "out of kernel memory: accepting again shortly");
-    } else {
+    else
       report(l, fd, "accept failed");
-    }
+    /* The error callback may have closed the listener: its socket and
+     * spare are gone, and shedding would open a spare nobody closes. */
+    if (l->h.flags & EDDY__HANDLE_CLOSING)
+      return;
+    if (fd == -EMFILE || fd == -ENFILE)
+      shed_backlog(l);
     pause_accepting(l);
     return;
   }
@@ -195,7 +199,9 @@ static int clear_stale(const char *path, const struct sockaddr_un *un) {
     return 0;
   if (!S_ISSOCK(st.st_mode))
     return -EEXIST;
-  fd = eddy__sys_socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  /* Non-blocking: a live server whose backlog is full would hold a
+   * blocking connect for ever; non-blocking, it says EAGAIN. */
+  fd = eddy__sys_socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0)
     return fd;
   e = eddy__sys_connect(fd, (const struct sockaddr *)un, sizeof *un);
@@ -264,7 +270,7 @@ static int open_systemd(eddy_listener *l, const eddy_endpoint *ep, char *err,
   const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
   if (pid == NULL || fds == NULL || atol(pid) != (long)getpid())
     return fail(err, errlen, -ENOENT, "no sockets passed by systemd", "(LISTEN_PID/LISTEN_FDS)");
-  if (ep->fd >= atoi(fds))
+  if (ep->fd < 0 || ep->fd >= atoi(fds))
     return fail(err, errlen, -ENOENT, "systemd passed fewer sockets than index", "");
   return adopt_fd(l, 3 + ep->fd, ep->domain, err, errlen);
 }
@@ -308,12 +314,18 @@ int eddy_listener_open(eddy_loop *loop, const eddy_endpoint *ep,
   e = open_socket(l, ep, err, errlen);
   if (e == 0 && (e = eddy_timer_new(loop, resume_accepting, l, &l->pause)) != 0)
     fail(err, errlen, e, "timer for", "listener");
+  if (e == 0)
+    eddy__timer_owned(l->pause);
   if (e == 0) {
     eddy__io_init(&l->io, l->fd, on_acceptable, l);
     if ((e = eddy__io_start(loop, &l->io, EDDY__IO_READ)) != 0)
       fail(err, errlen, e, "watching", "listener");
   }
   if (e) {
+    /* An inherited descriptor stays the caller's when the open fails (as
+     * it does when adopt_fd refuses it): only a socket we made is closed. */
+    if (ep->kind == EDDY_ENDPOINT_FD || ep->kind == EDDY_ENDPOINT_SYSTEMD)
+      l->fd = -1;
     eddy_listener_close(l);
     return e;
   }

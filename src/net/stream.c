@@ -602,8 +602,10 @@ void eddy_stream_close(eddy_stream *s) {
     return;
   }
   update(s);
-  if (eddy_timer_new(s->h.loop, linger_expired, s, &s->linger) == 0 &&
-      eddy_timer_start(s->linger, s->linger_ns, 0) != 0) {
+  if (eddy_timer_new(s->h.loop, linger_expired, s, &s->linger) != 0)
+    return; /* no linger limit rather than no close */
+  eddy__timer_owned(s->linger);
+  if (eddy_timer_start(s->linger, s->linger_ns, 0) != 0) {
     eddy_timer_close(s->linger); /* no linger limit rather than no close */
     s->linger = NULL;
   }
