@@ -96,8 +96,10 @@ class Server:
         self.log.seek(0)
         return self.log.read()
 
-    def stop(self, timeout=15):
-        if self.p.poll() is None:
+    def stop(self, timeout=15, signal_it=True):
+        """SIGTERM (unless already sent: a second one while the server
+        exits would find the default disposition restored) and wait."""
+        if signal_it and self.p.poll() is None:
             self.p.send_signal(signal.SIGTERM)
         try:
             self.p.wait(timeout=timeout)
