@@ -85,7 +85,7 @@ EDDY_API int eddy_endpoint_parse_client(const char *text, eddy_endpoint *ep,
  * Callbacks (any may be NULL):
  *
  * data   bytes arrived; borrowed, valid until the callback returns. At most
- *        64 KiB per call and one read per stream per loop turn, so a fast
+ *        64 KiB per call and 256 KiB per stream per loop turn, so a fast
  *        peer cannot starve the other streams.
  * eof    the peer finished sending (a half-close). With no eof callback the
  *        stream closes itself once its write buffer is flushed, status 0.

@@ -490,7 +490,7 @@ static int apply_positional(parser *ps, const item *it) {
 /* One pass over the items from pos: the keywords, or the positionals. */
 static int read_items(parser *ps, const char *pos, int positionals) {
   while (pos != NULL) {
-    item it;
+    item it = {0}; /* set by next_item; zeroed for the optimiser */
     int rc = next_item(ps, &pos, &it);
     if (rc == 0 && it.keyword && !positionals)
       rc = apply_keyword(ps, &it);

@@ -1,6 +1,6 @@
 /* stream.c: byte streams over non-blocking descriptors.
  *
- * Reading: one read of up to 64 KiB per turn into a per-thread buffer (one
+ * Reading: up to four reads of 64 KiB per turn into a per-thread buffer (one
  * loop per thread, and delivered bytes are borrowed), so an idle stream
  * holds no read memory at all.
  *
@@ -31,6 +31,7 @@
 #include "sys/sys.h"
 
 #define READ_SIZE 65536
+#define READS_PER_TURN 4
 #define BLOCK_SIZE 16384
 #define MAX_IOV 64
 
@@ -67,7 +68,7 @@ struct eddy_stream {
   int64_t linger_ns;
   eddy_timer *linger;
   int status;
-  char detail[96];
+  const char *detail; /* always a static string */
 };
 
 static _Thread_local char read_buf[READ_SIZE];
@@ -530,23 +531,26 @@ static void on_eof(eddy_stream *s) {
     update(s);
 }
 
+/* Reads while each read fills the buffer (more is likely waiting), up to
+ * READS_PER_TURN reads: a busy stream saves a trip through the poller per
+ * 64 KiB, and still cannot hold the loop. */
 static void on_read(eddy_loop *loop, eddy__io *io, unsigned events) {
   eddy_stream *s = io->data;
-  ssize_t n;
+  ssize_t n = READ_SIZE;
   (void)loop;
   (void)events;
-  if (!wants_read(s))
-    return;
-  if (s->flags & SOCKET)
-    n = eddy__sys_recv(s->rfd, read_buf, READ_SIZE, 0);
-  else
-    n = eddy__sys_read(s->rfd, read_buf, READ_SIZE);
-  if (n > 0)
-    s->cb.data(s, read_buf, (size_t)n, s->arg);
-  else if (n == 0)
-    on_eof(s);
-  else if (n != -EAGAIN)
-    finish(s, (int)n, NULL);
+  for (int i = 0; i < READS_PER_TURN && n == READ_SIZE && wants_read(s); i++) {
+    if (s->flags & SOCKET)
+      n = eddy__sys_recv(s->rfd, read_buf, READ_SIZE, 0);
+    else
+      n = eddy__sys_read(s->rfd, read_buf, READ_SIZE);
+    if (n > 0)
+      s->cb.data(s, read_buf, (size_t)n, s->arg);
+    else if (n == 0)
+      on_eof(s);
+    else if (n != -EAGAIN)
+      finish(s, (int)n, NULL);
+  }
 }
 
 /* One watcher for a socket: write first (so that a closing stream's last
@@ -582,7 +586,7 @@ static void finish(eddy_stream *s, int status, const char *detail) {
   s->status = status;
   if (detail == NULL)
     detail = status == 0 ? "closed" : eddy_strerror(status);
-  snprintf(s->detail, sizeof s->detail, "%s", detail);
+  s->detail = detail;
   eddy__handle_close(&s->h);
 }
 
