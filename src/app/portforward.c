@@ -24,7 +24,6 @@ typedef struct side {
 
 struct relay {
   app_server *server;
-  eddy_endpoint *target;
   side in, out;
   eddy_connect *req;
   int open_sides;

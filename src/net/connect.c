@@ -36,7 +36,6 @@ struct eddy_connect {
   eddy_connect_cb cb;
   void *arg;
   int state;
-  int cancelled_while_resolving;
   eddy_endpoint ep;
   struct sockaddr_storage addrs[MAX_ADDRS];
   socklen_t lens[MAX_ADDRS];
