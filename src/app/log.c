@@ -18,6 +18,10 @@ int app_log_set_level(const char *name) {
   return -1;
 }
 
+int app_log_enabled(enum app_log_level level) {
+  return level <= threshold;
+}
+
 void app_log(enum app_log_level level, const char *fmt, ...) {
   char stamp[32];
   struct timespec ts;

@@ -7,6 +7,8 @@ enum app_log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
 
 /* Returns 0, or -1 for a name that is not a level. */
 int app_log_set_level(const char *name);
+/* 1 if lines of this level are written (skip work for lines that are not). */
+int app_log_enabled(enum app_log_level level);
 void app_log(enum app_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 

@@ -57,7 +57,9 @@ typedef struct seg {
 
 struct eddy_stream {
   eddy__handle h;
-  eddy__io rio, wio;
+  eddy__io rio;  /* the socket, or the read end */
+  eddy__io *wio; /* the write end of a pair, just after the struct; NULL
+                    for a socket, where rio serves both directions */
   int rfd, wfd;
   unsigned flags;
   eddy_stream_callbacks cb;
@@ -80,7 +82,7 @@ static void on_write(eddy_loop *loop, eddy__io *io, unsigned events);
 /* ---- Interest ---------------------------------------------------------------- */
 
 static eddy__io *write_io(eddy_stream *s) {
-  return s->wfd == s->rfd ? &s->rio : &s->wio;
+  return s->wio ? s->wio : &s->rio;
 }
 
 static int wants_read(const eddy_stream *s) {
@@ -161,7 +163,10 @@ static int prepare_fd(int fd) {
 static int stream_new(eddy_loop *loop, int rfd, int wfd, unsigned flags,
                       const eddy_stream_callbacks *cb, void *arg,
                       eddy_stream **out) {
-  eddy_stream *s = eddy__calloc(1, sizeof *s);
+  /* A pair needs a second watcher; a socket (most streams) does not, and
+   * an idle connection is only this struct. */
+  size_t extra = rfd != wfd ? sizeof(eddy__io) : 0;
+  eddy_stream *s = eddy__calloc(1, sizeof *s + extra);
   int err;
   if (s == NULL) {
     close_fds(rfd, wfd);
@@ -176,7 +181,10 @@ static int stream_new(eddy_loop *loop, int rfd, int wfd, unsigned flags,
   s->high = 65536;
   s->linger_ns = 30 * EDDY_NSEC_PER_SEC;
   eddy__io_init(&s->rio, rfd, rfd == wfd ? eddy__stream_on_io : on_read, s);
-  eddy__io_init(&s->wio, wfd, on_write, s);
+  if (extra) {
+    s->wio = (eddy__io *)(s + 1);
+    eddy__io_init(s->wio, wfd, on_write, s);
+  }
   if (cb)
     s->cb = *cb;
   s->arg = arg;
@@ -366,7 +374,7 @@ static void do_shutdown(eddy_stream *s) {
     (void)eddy__sys_shutdown(s->wfd, SHUT_WR);
     return;
   }
-  eddy__io_remove(s->h.loop, &s->wio);
+  eddy__io_remove(s->h.loop, s->wio);
   eddy__sys_close(s->wfd);
   s->wfd = -1;
 }
@@ -575,7 +583,7 @@ static void finish(eddy_stream *s, int status, const char *detail) {
   if (s->rfd >= 0)
     eddy__io_remove(s->h.loop, &s->rio);
   if (s->wfd >= 0 && s->wfd != s->rfd)
-    eddy__io_remove(s->h.loop, &s->wio);
+    eddy__io_remove(s->h.loop, s->wio);
   close_fds(s->rfd, s->wfd);
   s->rfd = s->wfd = -1;
   queue_free(s);

@@ -52,7 +52,8 @@ class Server:
     """An eddy subcommand listening on a free loopback port (or the given
     endpoint, whose address `probe` connects to); killed on exit."""
 
-    def __init__(self, eddy, command, *extra, listen=None, probe=None, nofile=None):
+    def __init__(self, eddy, command, *extra, listen=None, probe=None, nofile=None,
+                 global_opts=()):
         self.port = free_port()
         self.listen = listen or f"tcp:{self.port}:interface=127.0.0.1"
 
@@ -63,7 +64,7 @@ class Server:
         # The log goes to a file: a pipe nobody reads would fill up and
         # block the server's writes to it.
         self.log = tempfile.TemporaryFile(mode="w+")
-        self.p = subprocess.Popen([eddy, command, "--listen", self.listen, *extra],
+        self.p = subprocess.Popen([eddy, *global_opts, command, "--listen", self.listen, *extra],
                                   stdout=subprocess.DEVNULL, stderr=self.log, text=True,
                                   preexec_fn=limits)
         deadline = time.time() + 10

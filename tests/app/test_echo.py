@@ -60,6 +60,17 @@ def _():
             c.close()
 
 
+@case("with --log-level error nothing is logged and echoing works the same")
+def _():
+    with _Server(EDDY, "echo", global_opts=("--log-level", "error")) as srv:
+        c = srv.connect()
+        c.sendall(b"quiet")
+        assert recv_all(c, 5) == b"quiet"
+        c.close()
+        rc, err = srv.stop()
+        assert rc == 0 and err == "", (rc, err)
+
+
 @case("socat and nc as clients get their bytes back")
 def _():
     with Server() as srv:
