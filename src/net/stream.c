@@ -276,7 +276,9 @@ static int queue_copy(eddy_stream *s, const char *p, size_t len) {
   seg *last = s->nsegs > s->head ? &s->segs[s->nsegs - 1] : NULL;
   if (len == 0)
     return 0;
-  if (last && last->cap - last->len < len)
+  /* Only a copy block (cap > 0) can take more bytes: an owned buffer or a
+   * file range at the tail must not be written into. */
+  if (last && (last->cap == 0 || last->cap - last->len < len))
     last = NULL;
   if (last == NULL) {
     size_t cap = len > BLOCK_SIZE ? len : BLOCK_SIZE;

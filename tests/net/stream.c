@@ -543,3 +543,38 @@ Test(stream, options_and_names_on_sockets) {
   close(sv[1]);
   test_finish(loop);
 }
+
+/* Copies queued after an owned buffer or a file range go into a block of
+ * their own, never into the owner's memory. */
+Test(stream, writes_queued_behind_owned_data_and_files_keep_their_order) {
+  eddy_loop *loop = test_loop();
+  int sv[2];
+  peer p = {0};
+  char owned[8] = "OWNED!!!", back[64];
+  char path[] = "/tmp/eddy-order-XXXXXX";
+  int fd = mkstemp(path);
+  cr_assert(fd >= 0);
+  unlink(path);
+  cr_assert(write(fd, "file", 4) == 4);
+  pair(sv);
+  EXPECT_OK(eddy_stream_open(loop, sv[0], &all, &p, &p.s));
+  /* Everything is queued: the kernel takes nothing at first. */
+  eddy__fault_rule r = {.mode = EDDY__FAULT_EVERY, .n = 1, .err = EAGAIN};
+  eddy__fault_set(EDDY__SYS_SENDMSG, &r);
+  eddy__fault_set(EDDY__SYS_SENDFILE, &r);
+  EXPECT_OK(eddy_stream_write(p.s, "a", 1));
+  EXPECT_OK(eddy_stream_write_owned(p.s, owned, sizeof owned, NULL));
+  EXPECT_OK(eddy_stream_write(p.s, "b", 1));
+  EXPECT_OK(eddy_stream_sendfile(p.s, fd, 0, 4));
+  EXPECT_OK(eddy_stream_write(p.s, "c", 1));
+  EXPECT_EQ(eddy_stream_buffered(p.s), 15);
+  cr_assert(memcmp(owned, "OWNED!!!", 8) == 0);
+  eddy__fault_reset();
+  for (int i = 0; i < 10 && eddy_stream_buffered(p.s) > 0; i++)
+    EXPECT_GE(eddy_loop_run(loop, EDDY_RUN_NOWAIT), 0);
+  EXPECT_EQ(read_all(sv[1], back, 15, 1000), 15);
+  cr_assert(memcmp(back, "aOWNED!!!bfilec", 15) == 0, "%.15s", back);
+  close(fd);
+  close(sv[1]);
+  test_finish(loop);
+}
