@@ -36,6 +36,7 @@ struct eddy_connect {
   eddy_connect_cb cb;
   void *arg;
   int state;
+  int cancelled; /* the report timer will say -ECANCELED */
   eddy_endpoint ep;
   struct sockaddr_storage addrs[MAX_ADDRS];
   socklen_t lens[MAX_ADDRS];
@@ -93,8 +94,8 @@ static void finish(eddy_connect *c, eddy_stream *s, int status,
 static void report_now(eddy_timer *t, void *arg) {
   eddy_connect *c = arg;
   (void)t;
-  if (c->status == -ECANCELED)
-    finish(c, NULL, c->status, "connection attempt cancelled");
+  if (c->cancelled)
+    finish(c, NULL, -ECANCELED, "connection attempt cancelled");
   else
     fail_with(c, c->status);
 }
@@ -303,10 +304,12 @@ static void resolve_done(eddy_loop *loop, void *arg, int status) {
   eddy_connect *c = arg;
   (void)loop;
   c->work = NULL;
-  if (c->state == DONE) { /* cancelled or timed out meanwhile */
+  if (c->state == DONE) { /* timed out, or cancelled and reported */
     release(c);
     return;
   }
+  if (c->cancelled) /* the report timer, due this turn, ends it */
+    return;
   if (status == 0 && c->gai_err == 0) {
     c->state = TRYING;
     interleave(c);
@@ -405,6 +408,7 @@ int eddy_connect_to(eddy_loop *loop, const char *text, eddy_connect_cb cb,
 void eddy_connect_cancel(eddy_connect *c) {
   if (c->state == DONE)
     return;
+  c->cancelled = 1;
   if (c->work)
     (void)eddy_work_cancel(c->work); /* done will run either way */
   for (int i = 0; i < MAX_ADDRS; i++)

@@ -19,6 +19,8 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -270,31 +272,32 @@ static seg *seg_push(eddy_stream *s) {
   return &s->segs[s->nsegs++];
 }
 
-/* Copies bytes to the tail of the queue, filling the last copy block
- * first. Returns 0 or -ENOMEM (with nothing queued). */
-static int queue_copy(eddy_stream *s, const char *p, size_t len) {
+/* Makes room for need more bytes at the tail of the queue: the last copy
+ * block if it has the room (an owned buffer or a file range never does),
+ * else a new block. Returns the block's segment, or NULL (-ENOMEM) with
+ * nothing changed, so that a write is queued whole or not at all. */
+static seg *reserve(eddy_stream *s, size_t need) {
   seg *last = s->nsegs > s->head ? &s->segs[s->nsegs - 1] : NULL;
-  if (len == 0)
-    return 0;
-  /* Only a copy block (cap > 0) can take more bytes: an owned buffer or a
-   * file range at the tail must not be written into. */
-  if (last && (last->cap == 0 || last->cap - last->len < len))
-    last = NULL;
-  if (last == NULL) {
-    size_t cap = len > BLOCK_SIZE ? len : BLOCK_SIZE;
-    char *block = eddy__malloc(cap);
-    if (block == NULL || (last = seg_push(s)) == NULL) {
-      eddy__free(block);
-      return -ENOMEM;
-    }
-    last->base = block;
-    last->cap = cap;
-    last->free_fn = eddy__free;
+  size_t cap = need > BLOCK_SIZE ? need : BLOCK_SIZE;
+  char *block;
+  if (last && last->cap > 0 && last->cap - last->len >= need)
+    return last;
+  if ((block = eddy__malloc(cap)) == NULL)
+    return NULL;
+  if ((last = seg_push(s)) == NULL) {
+    eddy__free(block);
+    return NULL;
   }
-  memcpy(last->base + last->len, p, len);
-  last->len += len;
+  last->base = block;
+  last->cap = cap;
+  last->free_fn = eddy__free;
+  return last;
+}
+
+static void append(eddy_stream *s, seg *g, const char *p, size_t len) {
+  memcpy(g->base + g->len, p, len);
+  g->len += len;
   s->buffered += len;
-  return 0;
 }
 
 /* Drops n sent bytes from the head of the queue. */
@@ -327,13 +330,37 @@ static ssize_t send_iov(eddy_stream *s, struct iovec *iov, int n) {
 
 static void after_flush(eddy_stream *s);
 
+/* sendfile() has no MSG_NOSIGNAL: on a socket whose peer is gone it would
+ * raise SIGPIPE. The signal is blocked around the call, and one it raised
+ * is taken back before the mask is restored. */
+static ssize_t send_file(eddy_stream *s, seg *g, off_t *off) {
+  sigset_t pipe_set, old, pending;
+  ssize_t n;
+  int was_pending;
+  if (!(s->flags & SOCKET))
+    return eddy__sys_sendfile(s->wfd, g->file_fd, off, g->len - g->off);
+  sigemptyset(&pipe_set);
+  sigaddset(&pipe_set, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+  sigpending(&pending);
+  was_pending = sigismember(&pending, SIGPIPE);
+  n = eddy__sys_sendfile(s->wfd, g->file_fd, off, g->len - g->off);
+  if (n == -EPIPE && !was_pending) {
+    struct timespec zero = {0, 0};
+    while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR) {
+    }
+  }
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  return n;
+}
+
 /* One system call's worth of the queue. Returns 0 or a fatal error. */
 static int flush_once(eddy_stream *s) {
   seg *g = &s->segs[s->head];
   ssize_t n;
   if (g->file_fd >= 0) {
     off_t off = g->file_off + (off_t)g->off;
-    n = eddy__sys_sendfile(s->wfd, g->file_fd, &off, g->len - g->off);
+    n = send_file(s, g, &off);
     if (n == 0)
       return -EIO; /* the file is shorter than promised */
   } else {
@@ -398,7 +425,7 @@ static void after_flush(eddy_stream *s) {
   }
   if (empty && (s->flags & SHUT_WANTED)) {
     do_shutdown(s);
-    if (s->flags & READ_EOF) {
+    if ((s->flags & READ_EOF) || s->rfd < 0) { /* nothing left either way */
       finish(s, 0, NULL);
       return;
     }
@@ -422,23 +449,32 @@ static ssize_t write_through(eddy_stream *s, const struct iovec *iov, int n) {
   return r == -EAGAIN ? 0 : r;
 }
 
-/* Queues what write_through left, then updates flow control. */
+/* Queues what write_through left, then updates flow control. Returns 0,
+ * -ENOMEM (nothing queued), or the error that ended the stream. */
 static int queue_rest(eddy_stream *s, const struct iovec *iov, int n,
                       size_t sent) {
-  int err = 0;
-  for (int i = 0; i < n && err == 0; i++) {
-    size_t len = iov[i].iov_len;
-    if (sent >= len) {
-      sent -= len;
-      continue;
+  size_t need = 0, skip = sent;
+  seg *g;
+  for (int i = 0; i < n; i++)
+    need += iov[i].iov_len;
+  need -= sent;
+  if (need > 0) {
+    if ((g = reserve(s, need)) == NULL)
+      return -ENOMEM;
+    for (int i = 0; i < n; i++) {
+      size_t len = iov[i].iov_len;
+      if (skip >= len) {
+        skip -= len;
+        continue;
+      }
+      append(s, g, (const char *)iov[i].iov_base + skip, len - skip);
+      skip = 0;
     }
-    err = queue_copy(s, (const char *)iov[i].iov_base + sent, len - sent);
-    sent = 0;
   }
   if (s->buffered > s->high)
     s->flags |= OVER_HIGH;
   update(s);
-  return err;
+  return (s->flags & DONE) ? s->status : 0;
 }
 
 int eddy_stream_writev(eddy_stream *s, const struct iovec *iov, int n) {
@@ -490,7 +526,7 @@ int eddy_stream_write_owned(eddy_stream *s, void *data, size_t len,
         if (s->buffered > s->high)
           s->flags |= OVER_HIGH;
         update(s);
-        return 0;
+        return (s->flags & DONE) ? s->status : 0;
       }
     }
   }
@@ -521,7 +557,7 @@ int eddy_stream_sendfile(eddy_stream *s, int fd, off_t offset, size_t len) {
   if (s->buffered > s->high)
     s->flags |= OVER_HIGH;
   update(s);
-  return 0;
+  return (s->flags & DONE) ? s->status : 0;
 }
 
 /* ---- Reading ------------------------------------------------------------------------ */
@@ -616,6 +652,8 @@ void eddy_stream_close(eddy_stream *s) {
     return;
   }
   update(s);
+  if (s->flags & DONE)
+    return;
   if (eddy_timer_new(s->h.loop, linger_expired, s, &s->linger) != 0)
     return; /* no linger limit rather than no close */
   eddy__timer_owned(s->linger);
