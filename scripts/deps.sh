@@ -8,6 +8,7 @@ packages=(
   build-essential pkg-config meson ninja-build   # build
   libcriterion-dev gcovr                         # tests, coverage
   libuv1-dev                                     # benchmark peer
+  libssl-dev openssl ca-certificates curl        # TLS, real TLS peers
   python3 procps util-linux                      # test scripts, taskset
   socat netcat-openbsd                           # real peers in tests
 )

@@ -46,6 +46,7 @@ enum {
   DONE = 1u << 5,    /* descriptors closed; close callback pending */
   OVER_HIGH = 1u << 6,
   SOCKET = 1u << 7,
+  LAYERED = 1u << 8, /* bytes go through a layer (TLS), not descriptors */
 };
 
 typedef struct seg {
@@ -72,7 +73,10 @@ struct eddy_stream {
   int64_t linger_ns;
   eddy_timer *linger;
   int status;
-  const char *detail; /* always a static string */
+  const char *detail; /* a static string, or the layer's (freed after the
+                         close callback) */
+  const eddy__layer_ops *lops;
+  void *layer;
 };
 
 static _Thread_local char read_buf[READ_SIZE];
@@ -87,13 +91,23 @@ static eddy__io *write_io(eddy_stream *s) {
   return s->wio ? s->wio : &s->rio;
 }
 
+/* A layered stream has no descriptors of its own; its layer stands in for
+ * both directions until the stream shuts down. */
+static int has_read(const eddy_stream *s) {
+  return s->rfd >= 0 || (s->flags & LAYERED);
+}
+
+static int has_write(const eddy_stream *s) {
+  return s->wfd >= 0 || (s->flags & (LAYERED | SHUT_DONE)) == LAYERED;
+}
+
 static int wants_read(const eddy_stream *s) {
-  return s->rfd >= 0 && s->cb.data != NULL &&
+  return has_read(s) && s->cb.data != NULL &&
          !(s->flags & (PAUSED | READ_EOF | CLOSING | DONE));
 }
 
 static int wants_write(const eddy_stream *s) {
-  return s->wfd >= 0 && s->nsegs > s->head && !(s->flags & DONE);
+  return has_write(s) && s->nsegs > s->head && !(s->flags & DONE);
 }
 
 static int set_io(eddy_loop *loop, eddy__io *io, unsigned event, int on) {
@@ -109,6 +123,10 @@ static int watch(eddy_stream *s) {
   int err = 0;
   if (s->flags & DONE)
     return 0;
+  if (s->flags & LAYERED) {
+    s->lops->want(s->layer, wants_read(s), wants_write(s));
+    return 0;
+  }
   if (s->rfd >= 0)
     err = set_io(loop, &s->rio, EDDY__IO_READ, wants_read(s));
   if (err == 0 && s->wfd >= 0)
@@ -147,6 +165,8 @@ static void stream_finalize(eddy__handle *h) {
   eddy_stream *s = (eddy_stream *)h;
   if (s->cb.close)
     s->cb.close(s, s->status, s->detail, s->arg);
+  if (s->flags & LAYERED)
+    s->lops->release(s->layer);
 }
 
 static void close_fds(int rfd, int wfd) {
@@ -160,20 +180,15 @@ static int prepare_fd(int fd) {
   return fd < 0 ? 0 : eddy__sys_set_nonblock_cloexec(fd);
 }
 
-/* Builds a stream on descriptors already non-blocking and close-on-exec.
- * On failure the descriptors are closed. */
-static int stream_new(eddy_loop *loop, int rfd, int wfd, unsigned flags,
-                      const eddy_stream_callbacks *cb, void *arg,
-                      eddy_stream **out) {
+/* A stream not yet watching its descriptors, or NULL. */
+static eddy_stream *stream_alloc(eddy_loop *loop, int rfd, int wfd,
+                                 unsigned flags) {
   /* A pair needs a second watcher; a socket (most streams) does not, and
    * an idle connection is only this struct. */
   size_t extra = rfd != wfd ? sizeof(eddy__io) : 0;
   eddy_stream *s = eddy__calloc(1, sizeof *s + extra);
-  int err;
-  if (s == NULL) {
-    close_fds(rfd, wfd);
-    return -ENOMEM;
-  }
+  if (s == NULL)
+    return NULL;
   eddy__handle_init(loop, &s->h, stream_close_handle);
   s->h.finalize = stream_finalize;
   s->rfd = rfd;
@@ -187,6 +202,20 @@ static int stream_new(eddy_loop *loop, int rfd, int wfd, unsigned flags,
     s->wio = (eddy__io *)(s + 1);
     eddy__io_init(s->wio, wfd, on_write, s);
   }
+  return s;
+}
+
+/* Builds a stream on descriptors already non-blocking and close-on-exec.
+ * On failure the descriptors are closed. */
+static int stream_new(eddy_loop *loop, int rfd, int wfd, unsigned flags,
+                      const eddy_stream_callbacks *cb, void *arg,
+                      eddy_stream **out) {
+  eddy_stream *s = stream_alloc(loop, rfd, wfd, flags);
+  int err;
+  if (s == NULL) {
+    close_fds(rfd, wfd);
+    return -ENOMEM;
+  }
   if (cb)
     s->cb = *cb;
   s->arg = arg;
@@ -199,6 +228,55 @@ static int stream_new(eddy_loop *loop, int rfd, int wfd, unsigned flags,
   }
   *out = s;
   return 0;
+}
+
+int eddy__stream_layer(eddy_stream *s, const eddy__layer_ops *ops,
+                       void *layer, eddy_stream **lower) {
+  eddy_loop *loop = s->h.loop;
+  eddy_stream *low;
+  if (s->flags & LAYERED)
+    return -EALREADY;
+  if (s->flags & (CLOSING | DONE | SHUT_WANTED | SHUT_DONE | READ_EOF) ||
+      s->rfd < 0 || s->wfd < 0)
+    return EDDY_ECLOSED;
+  if ((low = stream_alloc(loop, s->rfd, s->wfd, s->flags & SOCKET)) == NULL)
+    return -ENOMEM;
+  /* The descriptors, and the bytes queued before the switch (which go out
+   * as they were written, ahead of anything the layer sends), move to the
+   * new lower stream; s keeps its callbacks, flags and watermarks. */
+  eddy__io_remove(loop, &s->rio);
+  if (s->wio)
+    eddy__io_remove(loop, s->wio);
+  low->segs = s->segs;
+  low->head = s->head;
+  low->nsegs = s->nsegs;
+  low->cap = s->cap;
+  low->buffered = s->buffered;
+  s->segs = NULL;
+  s->head = s->nsegs = s->cap = s->buffered = 0;
+  s->rfd = s->wfd = -1;
+  s->flags = (s->flags & ~(SOCKET | OVER_HIGH)) | LAYERED;
+  s->lops = ops;
+  s->layer = layer;
+  *lower = low;
+  (void)watch(s); /* tells the layer what s wants */
+  return 0;
+}
+
+void *eddy__stream_layer_of(const eddy_stream *s, const eddy__layer_ops *ops) {
+  return (s->flags & LAYERED) && s->lops == ops ? s->layer : NULL;
+}
+
+void eddy__stream_fail(eddy_stream *s, int status, const char *detail) {
+  finish(s, status, detail);
+}
+
+void *eddy__stream_arg(const eddy_stream *s) {
+  return s->arg;
+}
+
+int eddy__stream_read_eof(const eddy_stream *s) {
+  return (s->flags & READ_EOF) != 0;
 }
 
 int eddy__stream_adopt(eddy_loop *loop, int fd, int tcp, eddy_stream **out) {
@@ -321,6 +399,8 @@ static void consume(eddy_stream *s, size_t n) {
 /* ---- Sending ----------------------------------------------------------------------- */
 
 static ssize_t send_iov(eddy_stream *s, struct iovec *iov, int n) {
+  if (s->flags & LAYERED)
+    return s->lops->send(s->layer, iov, n);
   if (s->flags & SOCKET) {
     struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)n};
     return eddy__sys_sendmsg(s->wfd, &m, MSG_NOSIGNAL);
@@ -330,6 +410,21 @@ static ssize_t send_iov(eddy_stream *s, struct iovec *iov, int n) {
 
 static void after_flush(eddy_stream *s);
 
+/* A layer (TLS) must see the file's bytes: they are read into a buffer of
+ * their own, since a sendfile() called from a data callback must not
+ * overwrite the bytes that callback is still looking at. */
+static ssize_t send_file_layered(eddy_stream *s, seg *g, off_t off) {
+  static _Thread_local char file_buf[READ_SIZE];
+  size_t want = g->len - g->off < READ_SIZE ? g->len - g->off : READ_SIZE;
+  struct iovec iov;
+  ssize_t n = eddy__sys_pread(g->file_fd, file_buf, want, off);
+  if (n <= 0)
+    return n;
+  iov.iov_base = file_buf;
+  iov.iov_len = (size_t)n;
+  return s->lops->send(s->layer, &iov, 1);
+}
+
 /* sendfile() has no MSG_NOSIGNAL: on a socket whose peer is gone it would
  * raise SIGPIPE. The signal is blocked around the call, and one it raised
  * is taken back before the mask is restored. */
@@ -337,6 +432,8 @@ static ssize_t send_file(eddy_stream *s, seg *g, off_t *off) {
   sigset_t pipe_set, old, pending;
   ssize_t n;
   int was_pending;
+  if (s->flags & LAYERED)
+    return send_file_layered(s, g, *off);
   if (!(s->flags & SOCKET))
     return eddy__sys_sendfile(s->wfd, g->file_fd, off, g->len - g->off);
   sigemptyset(&pipe_set);
@@ -399,6 +496,12 @@ static void on_write(eddy_loop *loop, eddy__io *io, unsigned events) {
 
 static void do_shutdown(eddy_stream *s) {
   s->flags = (s->flags & ~SHUT_WANTED) | SHUT_DONE;
+  if (s->flags & LAYERED) {
+    int err = s->lops->shutdown(s->layer);
+    if (err)
+      finish(s, err, NULL);
+    return;
+  }
   if (s->wfd == s->rfd) {
     (void)eddy__sys_shutdown(s->wfd, SHUT_WR);
     return;
@@ -425,7 +528,9 @@ static void after_flush(eddy_stream *s) {
   }
   if (empty && (s->flags & SHUT_WANTED)) {
     do_shutdown(s);
-    if ((s->flags & READ_EOF) || s->rfd < 0) { /* nothing left either way */
+    if (s->flags & DONE)
+      return;
+    if ((s->flags & READ_EOF) || !has_read(s)) { /* nothing left either way */
       finish(s, 0, NULL);
       return;
     }
@@ -436,7 +541,7 @@ static void after_flush(eddy_stream *s) {
 static int writable(const eddy_stream *s) {
   if (s->flags & (CLOSING | DONE | SHUT_WANTED | SHUT_DONE))
     return EDDY_ECLOSED;
-  return s->wfd < 0 ? -EBADF : 0;
+  return has_write(s) ? 0 : -EBADF;
 }
 
 /* Tries the system call with nothing queued. Returns bytes taken (0 on
@@ -571,7 +676,7 @@ static void on_eof(eddy_stream *s) {
   s->cb.eof(s, s->arg);
   if (s->flags & DONE)
     return;
-  if ((s->flags & SHUT_DONE) || s->wfd < 0) /* nothing left either way */
+  if ((s->flags & SHUT_DONE) || !has_write(s)) /* nothing left either way */
     finish(s, 0, NULL);
   else
     update(s);
@@ -585,7 +690,11 @@ static void on_read(eddy_loop *loop, eddy__io *io, unsigned events) {
   ssize_t n = READ_SIZE;
   (void)loop;
   (void)events;
-  for (int i = 0; i < READS_PER_TURN && n == READ_SIZE && wants_read(s); i++) {
+  /* A data callback may hand the stream to a layer (STARTTLS): then the
+   * descriptor belongs to the new lower stream, which reads from now on. */
+  for (int i = 0; i < READS_PER_TURN && n == READ_SIZE && wants_read(s) &&
+                  !(s->flags & LAYERED);
+       i++) {
     if (s->flags & SOCKET)
       n = eddy__sys_recv(s->rfd, read_buf, READ_SIZE, 0);
     else
@@ -597,6 +706,38 @@ static void on_read(eddy_loop *loop, eddy__io *io, unsigned events) {
     else if (n != -EAGAIN)
       finish(s, (int)n, NULL);
   }
+}
+
+/* A layer's reads are bounded by what its transport delivered, so they go
+ * on until the layer has nothing more (or the stream pauses or ends). */
+static void on_read_layered(eddy_stream *s) {
+  /* Not read_buf: the layer's own input may be lying there, lent by the
+   * transport's read. */
+  static _Thread_local char layer_buf[READ_SIZE];
+  while (wants_read(s)) {
+    ssize_t n = s->lops->recv(s->layer, layer_buf, READ_SIZE);
+    if (n > 0)
+      s->cb.data(s, layer_buf, (size_t)n, s->arg);
+    else if (n == 0)
+      on_eof(s);
+    else if (n == -EAGAIN)
+      return;
+    else
+      finish(s, (int)n, NULL);
+  }
+}
+
+void eddy__stream_layer_ready(eddy_stream *s, unsigned events) {
+  /* No watcher will call again: send until the layer takes no more (it
+   * says when it can, as a descriptor's watcher would) or all is gone. */
+  while ((events & EDDY__IO_WRITE) && wants_write(s)) {
+    size_t before = s->buffered;
+    on_write(s->h.loop, &s->rio, events);
+    if (s->buffered == before)
+      break;
+  }
+  if ((events & EDDY__IO_READ) && !(s->flags & DONE))
+    on_read_layered(s);
 }
 
 /* One watcher for a socket: write first (so that a closing stream's last
@@ -618,6 +759,10 @@ static void finish(eddy_stream *s, int status, const char *detail) {
   if (s->flags & DONE)
     return;
   s->flags |= DONE;
+  if (detail == NULL && status != 0 && (s->flags & LAYERED))
+    detail = s->lops->detail(s->layer, status);
+  if (s->flags & LAYERED)
+    s->lops->finish(s->layer, status);
   if (s->rfd >= 0)
     eddy__io_remove(s->h.loop, &s->rio);
   if (s->wfd >= 0 && s->wfd != s->rfd)
@@ -647,7 +792,7 @@ void eddy_stream_close(eddy_stream *s) {
   if (s->flags & (CLOSING | DONE))
     return;
   s->flags |= CLOSING;
-  if (s->nsegs == s->head || s->wfd < 0) {
+  if (s->nsegs == s->head || !has_write(s)) {
     finish(s, 0, NULL);
     return;
   }
@@ -725,6 +870,10 @@ int eddy_stream_set_linger(eddy_stream *s, int64_t linger_ns) {
 }
 
 static int tcp_option(eddy_stream *s, int level, int name, int value) {
+  if (s->flags & LAYERED) {
+    eddy_stream *low = s->lops->lower(s->layer);
+    return low ? tcp_option(low, level, name, value) : -ENOTSUP;
+  }
   if (!(s->flags & SOCKET) || s->rfd < 0)
     return -ENOTSUP;
   return eddy__sys_setsockopt(s->rfd, level, name, &value, sizeof value);
@@ -745,6 +894,10 @@ int eddy_stream_set_keepalive(eddy_stream *s, int idle_s) {
 }
 
 int eddy_stream_fd(const eddy_stream *s) {
+  if (s->flags & LAYERED) {
+    eddy_stream *low = s->lops->lower(s->layer);
+    return low ? eddy_stream_fd(low) : -1;
+  }
   return s->rfd >= 0 ? s->rfd : s->wfd;
 }
 
@@ -756,6 +909,13 @@ int eddy_stream_peer_name(const eddy_stream *s, char *buf, size_t len) {
   struct sockaddr_storage ss;
   socklen_t sl = sizeof ss;
   int err;
+  if (s->flags & LAYERED) {
+    eddy_stream *low = s->lops->lower(s->layer);
+    if (low)
+      return eddy_stream_peer_name(low, buf, len);
+    snprintf(buf, len, "closed");
+    return 0;
+  }
   if (!(s->flags & SOCKET) || s->rfd < 0) {
     snprintf(buf, len, "pipe");
     return 0;

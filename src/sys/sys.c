@@ -217,6 +217,17 @@ ssize_t eddy__sys_sendfile(int out_fd, int in_fd, off_t *offset, size_t len) {
   }
 }
 
+ssize_t eddy__sys_pread(int fd, void *buf, size_t len, off_t offset) {
+  for (;;) {
+    size_t n = len;
+    ssize_t r = fault_len(EDDY__SYS_PREAD, &n);
+    if (r == 0)
+      r = result(pread(fd, buf, n, offset));
+    if (r != -EINTR)
+      return r;
+  }
+}
+
 /* Never retried: see sys.h. On Linux EINTR from close() still releases the
  * descriptor, so it is reported as success. */
 int eddy__sys_close(int fd) {

@@ -52,6 +52,7 @@ ssize_t eddy__sys_writev(int fd, const struct iovec *iov, int iovcnt);
 ssize_t eddy__sys_send(int fd, const void *buf, size_t len, int flags);
 ssize_t eddy__sys_sendmsg(int fd, const struct msghdr *msg, int flags);
 ssize_t eddy__sys_sendfile(int out_fd, int in_fd, off_t *offset, size_t len);
+ssize_t eddy__sys_pread(int fd, void *buf, size_t len, off_t offset);
 
 int eddy__sys_close(int fd);
 int eddy__sys_pipe2(int fds[2], int flags);

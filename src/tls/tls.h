@@ -1,0 +1,33 @@
+/* tls.h: internals shared by the files of src/tls. */
+#ifndef EDDY_TLS_TLS_H
+#define EDDY_TLS_TLS_H
+
+#include <stdatomic.h>
+
+#include <openssl/ssl.h>
+
+#include "eddy/tls.h"
+
+/* A server certificate chosen by SNI. */
+typedef struct eddy__tls_cert {
+  X509 *cert;
+  EVP_PKEY *key;
+  STACK_OF(X509) *chain;
+} eddy__tls_cert;
+
+struct eddy_tls_ctx {
+  SSL_CTX *ssl;
+  atomic_int refs;
+  int server;
+  eddy_tls_verify verify;
+  int64_t handshake_timeout;
+  unsigned char *alpn; /* wire format */
+  size_t alpn_len;
+  size_t nloaded; /* certificates added, the default included */
+  eddy__tls_cert *extra;
+  size_t nextra, extra_cap;
+};
+
+void eddy__tls_ctx_ref(eddy_tls_ctx *ctx);
+
+#endif
