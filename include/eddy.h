@@ -9,5 +9,6 @@
 #include "eddy/common.h"
 #include "eddy/core.h"
 #include "eddy/net.h"
+#include "eddy/proc.h"
 
 #endif

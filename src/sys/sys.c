@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 #include <sys/sendfile.h>
 #include <sys/signalfd.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -323,6 +324,13 @@ pid_t eddy__sys_waitpid(pid_t pid, int *status, int options) {
 int eddy__sys_kill(pid_t pid, int sig) {
   int err = fault_plain(EDDY__SYS_KILL);
   return err ? err : (int)result(kill(pid, sig));
+}
+
+/* Through syscall(): the C library's wrapper is newer than the kernels eddy
+ * supports, and the fallback (SIGCHLD) covers a kernel without it. */
+int eddy__sys_pidfd_open(pid_t pid, unsigned flags) {
+  int err = fault_plain(EDDY__SYS_PIDFD_OPEN);
+  return err ? err : (int)result(syscall(SYS_pidfd_open, pid, flags));
 }
 
 int eddy__sys_sigaction(int sig, const struct sigaction *act,

@@ -74,6 +74,9 @@ int eddy__sys_posix_spawn(pid_t *pid, const char *path, const void *file_actions
 int eddy__sys_execve(const char *path, char *const argv[], char *const envp[]);
 pid_t eddy__sys_waitpid(pid_t pid, int *status, int options);
 int eddy__sys_kill(pid_t pid, int sig);
+/* A descriptor that becomes readable when pid exits (Linux 5.3); -ENOSYS
+ * on older kernels. Always close-on-exec. */
+int eddy__sys_pidfd_open(pid_t pid, unsigned flags);
 int eddy__sys_sigaction(int sig, const struct sigaction *act,
                         struct sigaction *old);
 int eddy__sys_signalfd(int fd, const sigset_t *mask, int flags);
