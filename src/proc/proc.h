@@ -9,9 +9,8 @@
 /* Descriptors a child can be given: 0, 1, 2 and the extra ones. */
 #define EDDY__CHILD_MAX_FDS 64
 
-/* Everything the child needs, prepared by the parent before fork() so that
- * the child only makes system calls: no allocation, no lock, nothing that
- * is unsafe between fork() and execve() in a threaded program. */
+/* Everything the child needs, prepared by the parent before clone() so
+ * that the child only makes system calls (see child.c). */
 typedef struct eddy__child {
   int src[EDDY__CHILD_MAX_FDS]; /* src[i] becomes the child's i */
   int nfds;
@@ -22,11 +21,13 @@ typedef struct eddy__child {
   unsigned flags; /* EDDY_PROCESS_* */
   uid_t uid;
   gid_t gid;
-  int status_fd; /* close-on-exec; gets errno if anything fails */
+  long max_fd; /* for a kernel without close_range() */
+  int err;     /* set by the child: the errno that stopped it, or 0 */
 } eddy__child;
 
-/* Runs in the child: sets it up and executes the program. On any failure
- * writes the errno to status_fd and exits with status 127. */
-_Noreturn void eddy__child_exec(eddy__child *c);
+/* The child's body, given to clone(CLONE_VM | CLONE_VFORK) with its spec:
+ * sets the child up and executes the program. On any failure it sets
+ * err and exits with status 127; it never returns. */
+int eddy__child_main(void *spec);
 
 #endif

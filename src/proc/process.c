@@ -1,10 +1,10 @@
 /* process.c: spawning a child, reaping it, signalling it.
  *
  * Spawn: everything the child needs (pipes, /dev/null, the program's
- * candidate paths, the streams of the parent's ends) is made before fork(),
- * so that a failure there leaves no child, and the child only makes system
- * calls (child.c). The parent then reads the status pipe: end of file means
- * execve() succeeded, an errno means the child failed and exited; that
+ * candidate paths, the streams of the parent's ends) is made before the
+ * child, so that a failure there leaves no child, and the child only makes
+ * system calls (child.c). The parent resumes once the child has called
+ * execve() or exited: an errno left in the spec means it failed, and that
  * child is reaped at once and the errno returned.
  *
  * Reap: a pidfd (readable once the child has ended) is watched like any
@@ -53,7 +53,6 @@ typedef struct spawn {
   int parent_end[3];      /* of each pipe; -1 otherwise */
   eddy_stream *stream[3]; /* made from parent_end */
   int devnull;
-  int status[2];
   char **paths;
 } spawn;
 
@@ -216,9 +215,7 @@ static void close_child_side(spawn *sp, const eddy_process_options *o) {
     }
   if (sp->devnull >= 0)
     eddy__sys_close(sp->devnull);
-  if (sp->status[1] >= 0)
-    eddy__sys_close(sp->status[1]);
-  sp->devnull = sp->status[1] = -1;
+  sp->devnull = -1;
 }
 
 static int stdio_prepare(eddy_loop *loop, spawn *sp, const eddy_process_options *o,
@@ -273,8 +270,6 @@ static int prepare(eddy_loop *loop, spawn *sp, const eddy_process_options *o) {
   for (int i = 0; i < 3; i++)
     if ((err = stdio_prepare(loop, sp, o, i)) != 0)
       return err;
-  if ((err = eddy__sys_pipe2(sp->status, O_CLOEXEC)) != 0)
-    return err;
   if ((err = path_candidates(o->file, o->env, &sp->paths)) != 0)
     return err;
   sp->child.paths = sp->paths;
@@ -283,35 +278,30 @@ static int prepare(eddy_loop *loop, spawn *sp, const eddy_process_options *o) {
 
 /* ---- Spawning ------------------------------------------------------------------- */
 
-/* fork() with every signal blocked, so that no handler of the parent's runs
- * in the child before the child has reset them (eddy's would write into the
- * parent's signal pipes). */
-static pid_t fork_child(spawn *sp) {
+/* The child's stack: its frames are small (child.c calls nothing but
+ * system calls), and the parent's thread waits while the child runs, so a
+ * buffer in the parent's frame serves. */
+#define CHILD_STACK 16384
+
+/* The child, with every signal blocked, so that no handler of the parent's
+ * runs in the child before the child has reset them (eddy's would write
+ * into the parent's signal pipes). Returns once the child has executed the
+ * program (0) or failed (its errno; it has exited, and is reaped here). */
+static int run_child(spawn *sp, pid_t *pid) {
+  _Alignas(16) char stack[CHILD_STACK];
   sigset_t all, old;
-  pid_t pid;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
-  pid = eddy__sys_fork();
-  if (pid == 0)
-    eddy__child_exec(&sp->child);
+  sp->child.err = 0;
+  *pid = eddy__sys_clone_vfork(eddy__child_main, stack + sizeof stack, &sp->child);
   pthread_sigmask(SIG_SETMASK, &old, NULL);
-  return pid;
-}
-
-/* The child's report: 0 once it has executed the program, or its errno
- * (it has then exited, and is reaped here). */
-static int exec_outcome(spawn *sp, pid_t pid) {
-  int child_err = 0;
-  ssize_t n = eddy__sys_read(sp->status[0], &child_err, sizeof child_err);
-  if (n == 0)
-    return 0;
-  if (n != (ssize_t)sizeof child_err) {
-    /* Cannot tell what happened: make sure of the outcome. */
-    (void)eddy__sys_kill(pid, SIGKILL);
-    child_err = n < 0 ? (int)-n : EIO;
+  if (*pid < 0)
+    return *pid;
+  if (sp->child.err) {
+    (void)eddy__sys_waitpid(*pid, NULL, 0);
+    return -sp->child.err;
   }
-  (void)eddy__sys_waitpid(pid, NULL, 0);
-  return -child_err;
+  return 0;
 }
 
 static int start(eddy_loop *loop, spawn *sp, const eddy_process_options *o,
@@ -326,12 +316,10 @@ static int start(eddy_loop *loop, spawn *sp, const eddy_process_options *o,
   sp->child.flags = o->flags;
   sp->child.uid = o->uid;
   sp->child.gid = o->gid;
-  sp->child.status_fd = sp->status[1];
-  pid = fork_child(sp);
+  sp->child.max_fd = sysconf(_SC_OPEN_MAX);
+  err = run_child(sp, &pid);
   close_child_side(sp, o);
-  if (pid < 0)
-    return pid;
-  if ((err = exec_outcome(sp, pid)) != 0)
+  if (err)
     return err;
   p->pid = pid;
   if ((err = watch(loop, p)) != 0) {
@@ -354,7 +342,7 @@ int eddy_process_spawn(eddy_loop *loop, const eddy_process_options *o,
   if (o == NULL || out == NULL)
     return -EINVAL;
   memset(&sp, 0, sizeof sp);
-  sp.devnull = sp.status[0] = sp.status[1] = -1;
+  sp.devnull = -1;
   for (int i = 0; i < 3; i++)
     sp.parent_end[i] = sp.child.src[i] = -1;
   if ((p = eddy__calloc(1, sizeof *p)) == NULL)
@@ -368,8 +356,6 @@ int eddy_process_spawn(eddy_loop *loop, const eddy_process_options *o,
     err = start(loop, &sp, &oo, p);
   }
   close_child_side(&sp, o);
-  if (sp.status[0] >= 0)
-    eddy__sys_close(sp.status[0]);
   eddy__free(sp.paths);
   if (err) {
     undo(&sp);

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <spawn.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
@@ -293,6 +294,12 @@ int64_t eddy__sys_now_ns(void) {
 pid_t eddy__sys_fork(void) {
   int err = fault_plain(EDDY__SYS_FORK);
   return err ? err : (pid_t)result(fork());
+}
+
+pid_t eddy__sys_clone_vfork(int (*fn)(void *), void *stack_top, void *arg) {
+  int err = fault_plain(EDDY__SYS_FORK);
+  return err ? err
+             : (pid_t)result(clone(fn, stack_top, CLONE_VM | CLONE_VFORK | SIGCHLD, arg));
 }
 
 /* posix_spawn returns an error number instead of setting errno. */

@@ -68,6 +68,11 @@ int eddy__sys_poll(struct pollfd *fds, nfds_t n, int timeout_ms);
 int eddy__sys_clock_gettime(clockid_t clock, struct timespec *ts);
 
 pid_t eddy__sys_fork(void);
+/* clone(CLONE_VM | CLONE_VFORK | SIGCHLD): a child that runs fn(arg) on
+ * stack_top (it grows down) in the caller's memory; the calling thread
+ * waits until the child has called execve() or exited. Checks the fault
+ * table as fork. Returns the child's pid or a negative errno. */
+pid_t eddy__sys_clone_vfork(int (*fn)(void *), void *stack_top, void *arg);
 int eddy__sys_posix_spawn(pid_t *pid, const char *path, const void *file_actions,
                           const void *attr, char *const argv[],
                           char *const envp[]);
