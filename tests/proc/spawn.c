@@ -189,7 +189,14 @@ Test(spawn, child_gets_exactly_the_descriptors_it_is_given) {
   o.extra_fds = extra;
   o.nextra = 2;
   EXPECT_OK(life_spawn(loop, &l, &o));
-  open_fds(eddy_process_pid(l.p), fds, sizeof fds);
+  /* The spawn returns once execve() has replaced the child's memory; the
+   * kernel closes the close-on-exec descriptors a moment later. */
+  for (int i = 0; i < 100; i++) {
+    open_fds(eddy_process_pid(l.p), fds, sizeof fds);
+    if (strcmp(fds, "0 1 2 3 4") == 0)
+      break;
+    usleep(10 * 1000);
+  }
   EXPECT_STR(fds, "0 1 2 3 4");
   for (int i = 0; i < 2; i++) {
     snprintf(path, sizeof path, "/proc/%d/fd/%d", (int)eddy_process_pid(l.p), 3 + i);
