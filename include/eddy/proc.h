@@ -44,15 +44,22 @@ typedef enum eddy_stdio_kind {
   EDDY_STDIO_INHERIT,  /* the parent's descriptor of the same number */
   EDDY_STDIO_PIPE,     /* a pipe; the parent's end becomes a stream */
   EDDY_STDIO_FD,       /* a descriptor of the parent's (it keeps its copy) */
+  /* A Unix socket pair instead of a pipe: the parent's end becomes a
+   * stream that reads and writes, and so may the child. Bulk data moves
+   * faster through it than through a pipe on Linux, but a program that
+   * opens /dev/stdout (or /proc/self/fd/N) fails with ENXIO on a socket:
+   * the pipe is the compatible default. */
+  EDDY_STDIO_SOCKETPAIR,
 } eddy_stdio_kind;
 
 typedef struct eddy_stdio {
   eddy_stdio_kind kind;
   int fd;               /* EDDY_STDIO_FD */
-  /* EDDY_STDIO_PIPE: set to the parent's end on success, a stream with no
-   * callbacks (set them with eddy_stream_set_callbacks; it reads nothing
-   * until it has a data callback). Writable for stdin, readable for stdout
-   * and stderr. The caller closes it, as any stream. */
+  /* EDDY_STDIO_PIPE and _SOCKETPAIR: set to the parent's end on success,
+   * a stream with no callbacks (set them with eddy_stream_set_callbacks; it
+   * reads nothing until it has a data callback). A pipe's is writable for
+   * stdin and readable for stdout and stderr. The caller closes it, as any
+   * stream. */
   eddy_stream **stream;
 } eddy_stdio;
 

@@ -17,6 +17,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -206,10 +207,14 @@ static void undo(spawn *sp) {
   }
 }
 
+static int made_here(eddy_stdio_kind kind) {
+  return kind == EDDY_STDIO_PIPE || kind == EDDY_STDIO_SOCKETPAIR;
+}
+
 /* Closes what only the child needed. */
 static void close_child_side(spawn *sp, const eddy_process_options *o) {
   for (int i = 0; i < 3; i++)
-    if (o->stdio[i].kind == EDDY_STDIO_PIPE && sp->child.src[i] >= 0) {
+    if (made_here(o->stdio[i].kind) && sp->child.src[i] >= 0) {
       eddy__sys_close(sp->child.src[i]);
       sp->child.src[i] = -1;
     }
@@ -240,6 +245,17 @@ static int stdio_prepare(eddy_loop *loop, spawn *sp, const eddy_process_options 
       return -EBADF;
     sp->child.src[i] = io->fd;
     return 0;
+  case EDDY_STDIO_SOCKETPAIR:
+    if (io->stream == NULL)
+      return -EINVAL;
+    err = eddy__sys_socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds);
+    if (err)
+      return err;
+    sp->child.src[i] = fds[1];
+    sp->parent_end[i] = fds[0];
+    if ((err = eddy_stream_open(loop, fds[0], NULL, NULL, &sp->stream[i])) != 0)
+      sp->parent_end[i] = -1; /* the stream closed it */
+    return err;
   case EDDY_STDIO_PIPE:
     if (io->stream == NULL)
       return -EINVAL;

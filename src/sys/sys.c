@@ -68,6 +68,11 @@ int eddy__sys_socket(int domain, int type, int protocol) {
   return err ? err : (int)result(socket(domain, type, protocol));
 }
 
+int eddy__sys_socketpair(int domain, int type, int protocol, int fds[2]) {
+  int err = fault_plain(EDDY__SYS_SOCKETPAIR);
+  return err ? err : (int)result(socketpair(domain, type, protocol, fds));
+}
+
 int eddy__sys_bind(int fd, const struct sockaddr *addr, socklen_t len) {
   int err = fault_plain(EDDY__SYS_BIND);
   return err ? err : (int)result(bind(fd, addr, len));

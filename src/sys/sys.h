@@ -35,6 +35,7 @@
 #include "sys/fault.h"
 
 int eddy__sys_socket(int domain, int type, int protocol);
+int eddy__sys_socketpair(int domain, int type, int protocol, int fds[2]);
 int eddy__sys_bind(int fd, const struct sockaddr *addr, socklen_t len);
 int eddy__sys_listen(int fd, int backlog);
 int eddy__sys_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);

@@ -43,6 +43,21 @@ Test(proc_faults, each_pipe2_failing_leaves_nothing) {
   test_finish(loop);
 }
 
+Test(proc_faults, socketpair_failing_leaves_nothing) {
+  eddy_loop *loop = test_loop();
+  eddy_stream *s = NULL;
+  eddy_process *p = NULL;
+  eddy_process_options o = {.file = "/bin/true"};
+  int fds = count_fds();
+  o.stdio[0] = (eddy_stdio){.kind = EDDY_STDIO_PIPE, .stream = &s};
+  o.stdio[1] = (eddy_stdio){.kind = EDDY_STDIO_SOCKETPAIR, .stream = &s};
+  eddy__fault_fail_nth(EDDY__SYS_SOCKETPAIR, 1, EMFILE);
+  EXPECT_EQ(eddy_process_spawn(loop, &o, &p), -EMFILE);
+  cr_assert(p == NULL && s == NULL);
+  check_clean(loop, fds);
+  test_finish(loop);
+}
+
 Test(proc_faults, dev_null_failing_to_open) {
   eddy_loop *loop = test_loop();
   eddy_process *p = NULL;

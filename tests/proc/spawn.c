@@ -410,3 +410,27 @@ Test(spawn, child_starts_with_default_signals_and_an_empty_mask) {
   eddy_process_close(l.p);
   test_finish(loop);
 }
+
+/* Socket pairs for stdin and stdout: the same as pipes for the child that
+ * reads one and writes the other. */
+Test(spawn, socket_pairs_for_stdin_and_stdout) {
+  eddy_loop *loop = test_loop();
+  life l = {0};
+  const char *argv[] = {"/bin/cat", NULL};
+  eddy_process_options o = life_options(&l, argv);
+  struct stat st;
+  o.stdio[0] = (eddy_stdio){.kind = EDDY_STDIO_SOCKETPAIR, .stream = &l.in};
+  o.stdio[1] = (eddy_stdio){.kind = EDDY_STDIO_SOCKETPAIR, .stream = &l.out};
+  EXPECT_OK(life_spawn(loop, &l, &o));
+  cr_assert(fstat(eddy_stream_fd(l.out), &st) == 0 && S_ISSOCK(st.st_mode));
+  EXPECT_OK(eddy_stream_write(l.in, "through a socket", 16));
+  EXPECT_OK(eddy_stream_shutdown(l.in));
+  EXPECT_EQ(eddy_loop_run(loop, EDDY_RUN_UNTIL_IDLE), 0);
+  EXPECT_STR(l.out_buf, "through a socket");
+  EXPECT_EQ(l.exit_status, 0);
+  EXPECT_EQ(l.out_eof, 1);
+  eddy_process_close(l.p);
+  o.stdio[1] = (eddy_stdio){.kind = EDDY_STDIO_SOCKETPAIR, .stream = NULL};
+  EXPECT_EQ(eddy_process_spawn(loop, &o, &l.p), -EINVAL);
+  test_finish(loop);
+}
