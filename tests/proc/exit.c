@@ -16,10 +16,7 @@ Test(exit, signal_that_ended_the_child_is_reported) {
 Test(exit, kill_and_then_esrch_once_reaped) {
   eddy_loop *loop = test_loop();
   life l = {0};
-  const char *argv[] = {"/bin/sleep", "10", NULL};
-  eddy_process_options o = {.file = argv[0], .argv = argv,
-                            .exit_cb = life_exit, .arg = &l};
-  EXPECT_OK(life_spawn(loop, &l, &o));
+  life_spawn_sleeper(loop, &l);
   EXPECT_OK(eddy_process_kill(l.p, 0));
   EXPECT_OK(eddy_process_kill(l.p, SIGTERM));
   EXPECT_EQ(eddy_loop_run(loop, EDDY_RUN_UNTIL_IDLE), 0);
@@ -36,11 +33,8 @@ Test(exit, kill_and_then_esrch_once_reaped) {
 Test(exit, terminate_ends_an_obedient_child_with_sigterm) {
   eddy_loop *loop = test_loop();
   life l = {0};
-  const char *argv[] = {"/bin/sleep", "10", NULL};
-  eddy_process_options o = {.file = argv[0], .argv = argv,
-                            .exit_cb = life_exit, .arg = &l};
   int64_t t0;
-  EXPECT_OK(life_spawn(loop, &l, &o));
+  life_spawn_sleeper(loop, &l);
   eddy_loop_update_time(loop);
   t0 = eddy_loop_now(loop);
   EXPECT_OK(eddy_process_terminate(l.p, 5000 * MS));

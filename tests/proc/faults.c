@@ -162,10 +162,7 @@ Test(proc_faults, waitpid_echild_is_reported_once) {
 Test(proc_faults, kill_failing_is_reported) {
   eddy_loop *loop = test_loop();
   life l = {0};
-  const char *argv[] = {"/bin/sleep", "10", NULL};
-  eddy_process_options o = {.file = argv[0], .argv = argv,
-                            .exit_cb = life_exit, .arg = &l};
-  EXPECT_OK(life_spawn(loop, &l, &o));
+  life_spawn_sleeper(loop, &l);
   eddy__fault_fail_nth(EDDY__SYS_KILL, 1, EPERM);
   EXPECT_EQ(eddy_process_kill(l.p, SIGTERM), -EPERM);
   eddy__fault_fail_nth(EDDY__SYS_KILL, 1, EPERM);
@@ -180,10 +177,7 @@ Test(proc_faults, kill_failing_is_reported) {
 Test(proc_faults, terminate_without_memory_for_its_timer_sends_nothing) {
   eddy_loop *loop = test_loop();
   life l = {0};
-  const char *argv[] = {"/bin/sleep", "10", NULL};
-  eddy_process_options o = {.file = argv[0], .argv = argv,
-                            .exit_cb = life_exit, .arg = &l};
-  EXPECT_OK(life_spawn(loop, &l, &o));
+  life_spawn_sleeper(loop, &l);
   eddy__fault_fail_after(EDDY__SYS_MALLOC, 1, ENOMEM);
   eddy__fault_fail_after(EDDY__SYS_CALLOC, 1, ENOMEM);
   EXPECT_EQ(eddy_process_terminate(l.p, 10 * MS), -ENOMEM);

@@ -114,6 +114,14 @@ static inline int life_spawn(eddy_loop *loop, life *l, eddy_process_options *o) 
   return 0;
 }
 
+/* A child that sleeps until it is signalled, with no pipes. */
+static inline void life_spawn_sleeper(eddy_loop *loop, life *l) {
+  const char *argv[] = {"/bin/sleep", "10", NULL};
+  eddy_process_options o = {.file = argv[0], .argv = argv,
+                            .exit_cb = life_exit, .arg = l};
+  EXPECT_OK(life_spawn(loop, l, &o));
+}
+
 /* sh -c script, output into l, run until the exit and both ends. */
 static inline void life_run_sh(eddy_loop *loop, life *l, const char *script) {
   const char *argv[] = {"/bin/sh", "-c", script, NULL};

@@ -388,9 +388,6 @@ Test(spawn, child_starts_with_default_signals_and_an_empty_mask) {
   life l = {0};
   eddy_signal *sig;
   sigset_t block;
-  const char *argv[] = {"/bin/sleep", "10", NULL};
-  eddy_process_options o = {.file = argv[0], .argv = argv,
-                            .exit_cb = life_exit, .arg = &l};
   pid_t pid;
   EXPECT_OK(eddy_signal_start(loop, SIGUSR1, on_usr1, NULL, &sig));
   signal(SIGPIPE, SIG_IGN);
@@ -398,7 +395,7 @@ Test(spawn, child_starts_with_default_signals_and_an_empty_mask) {
   sigemptyset(&block);
   sigaddset(&block, SIGUSR2);
   pthread_sigmask(SIG_BLOCK, &block, NULL);
-  EXPECT_OK(life_spawn(loop, &l, &o));
+  life_spawn_sleeper(loop, &l);
   pid = eddy_process_pid(l.p);
   EXPECT_EQ(status_mask(pid, "SigBlk"), 0);
   EXPECT_EQ(status_mask(pid, "SigCgt"), 0);

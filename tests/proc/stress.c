@@ -102,12 +102,17 @@ typedef struct batch {
 
 static void start_one(batch *b);
 
-static void one_done(eddy_process *p, int status, int sig, void *arg) {
-  batch *b = arg;
+/* Counts one exit and lets the handle go. */
+static void count_exit(batch *b, eddy_process *p, int status, int sig) {
   b->done++;
   if (status != 0 || sig != 0)
     b->nonzero++;
   eddy_process_close(p);
+}
+
+static void one_done(eddy_process *p, int status, int sig, void *arg) {
+  batch *b = arg;
+  count_exit(b, p, status, sig);
   if (b->started < SPAWNS)
     start_one(b);
 }
@@ -167,11 +172,7 @@ typedef struct worker {
 #define THREAD_SPAWNS 200
 
 static void thread_done(eddy_process *p, int status, int sig, void *arg) {
-  batch *b = arg;
-  b->done++;
-  if (status != 0 || sig != 0)
-    b->nonzero++;
-  eddy_process_close(p);
+  count_exit(arg, p, status, sig);
 }
 
 static void *spawner(void *arg) {
