@@ -269,3 +269,31 @@ Test(exit, output_out_of_memory_kills_the_child) {
   EXPECT_EQ(g.term_signal, SIGKILL);
   test_finish(loop);
 }
+
+Test(exit, output_without_memory_to_start) {
+  eddy_loop *loop = test_loop();
+  got g = {0};
+  eddy_process_options o = {.file = "/bin/true"};
+  eddy__fault_fail_nth(EDDY__SYS_CALLOC, 1, ENOMEM);
+  EXPECT_EQ(eddy_process_output(loop, &o, on_output, &g), -ENOMEM);
+  eddy__fault_reset();
+  EXPECT_EQ(eddy_process_output(loop, &o, NULL, &g), -EINVAL);
+  EXPECT_EQ(no_children(), 1);
+  test_finish(loop);
+}
+
+/* A read error on a pipe reaches the callback's status. */
+Test(exit, output_read_error_is_the_status) {
+  eddy_loop *loop = test_loop();
+  got g = {0};
+  const char *argv[] = {"/bin/sh", "-c", "echo x", NULL};
+  eddy_process_options o = {.file = argv[0], .argv = argv};
+  EXPECT_OK(eddy_process_output(loop, &o, on_output, &g));
+  eddy__fault_fail_nth(EDDY__SYS_READ, 1, EIO);
+  EXPECT_EQ(eddy_loop_run(loop, EDDY_RUN_UNTIL_IDLE), 0);
+  eddy__fault_reset();
+  EXPECT_EQ(g.calls, 1);
+  EXPECT_EQ(g.status, -EIO);
+  EXPECT_EQ(g.exit_status, 0);
+  test_finish(loop);
+}

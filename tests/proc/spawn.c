@@ -434,3 +434,88 @@ Test(spawn, socket_pairs_for_stdin_and_stdout) {
   EXPECT_EQ(eddy_process_spawn(loop, &o, &l.p), -EINVAL);
   test_finish(loop);
 }
+
+/* stdout goes to the parent's 2 and stderr to its 1: each source sits on
+ * the other's target, so the child must move them out of the way first. */
+Test(spawn, swapped_stdout_and_stderr) {
+  eddy_loop *loop = test_loop();
+  life l = {0};
+  int a[2], b[2], saved1 = dup(1), saved2 = dup(2);
+  char out[16] = {0}, err[16] = {0};
+  const char *argv[] = {"/bin/sh", "-c", "echo out; echo err >&2", NULL};
+  eddy_process_options o = {.file = argv[0], .argv = argv,
+                            .exit_cb = life_exit, .arg = &l};
+  cr_assert(pipe(a) == 0 && pipe(b) == 0);
+  dup2(a[1], 1);
+  dup2(b[1], 2);
+  close(a[1]);
+  close(b[1]);
+  o.stdio[1] = (eddy_stdio){.kind = EDDY_STDIO_FD, .fd = 2};
+  o.stdio[2] = (eddy_stdio){.kind = EDDY_STDIO_FD, .fd = 1};
+  EXPECT_OK(life_spawn(loop, &l, &o));
+  EXPECT_EQ(eddy_loop_run(loop, EDDY_RUN_UNTIL_IDLE), 0);
+  dup2(saved1, 1);
+  dup2(saved2, 2);
+  close(saved1);
+  close(saved2);
+  EXPECT_EQ(read(b[0], out, sizeof out - 1), 4);
+  EXPECT_EQ(read(a[0], err, sizeof err - 1), 4);
+  EXPECT_STR(out, "out\n");
+  EXPECT_STR(err, "err\n");
+  close(a[0]);
+  close(b[0]);
+  eddy_process_close(l.p);
+  test_finish(loop);
+}
+
+/* An empty entry in PATH is the current directory, as for execvp(). */
+Test(spawn, empty_path_entry_is_the_working_directory) {
+  eddy_loop *loop = test_loop();
+  life l = {0};
+  const char *env[] = {"PATH=/nonexistent:", NULL};
+  eddy_process_options o = {.file = "true", .env = env, .cwd = "/bin",
+                            .exit_cb = life_exit, .arg = &l};
+  EXPECT_OK(life_spawn(loop, &l, &o));
+  EXPECT_EQ(eddy_loop_run(loop, EDDY_RUN_UNTIL_IDLE), 0);
+  EXPECT_EQ(l.exit_status, 0);
+  eddy_process_close(l.p);
+  test_finish(loop);
+}
+
+/* With no PATH at all, the usual directories are searched. */
+Test(spawn, no_path_at_all_searches_the_usual_directories) {
+  eddy_loop *loop = test_loop();
+  life l = {0};
+  eddy_process_options o = {.file = "true", .exit_cb = life_exit, .arg = &l};
+  unsetenv("PATH");
+  EXPECT_OK(life_spawn(loop, &l, &o));
+  EXPECT_EQ(eddy_loop_run(loop, EDDY_RUN_UNTIL_IDLE), 0);
+  EXPECT_EQ(l.exit_status, 0);
+  eddy_process_close(l.p);
+  test_finish(loop);
+}
+
+Test(spawn, a_gid_the_kernel_refuses_is_an_error) {
+  eddy_loop *loop = test_loop();
+  eddy_process *p = NULL;
+  eddy_process_options o = {.file = "/bin/true", .flags = EDDY_PROCESS_SET_GID,
+                            .gid = (gid_t)-1};
+  EXPECT_EQ(eddy_process_spawn(loop, &o, &p), geteuid() == 0 ? -EINVAL : -EPERM);
+  cr_assert(p == NULL);
+  EXPECT_EQ(no_children(), 1);
+  test_finish(loop);
+}
+
+/* The program never closes the handle: closing every handle of the loop
+ * (as a program does at exit) keeps it until the child is reaped. */
+Test(spawn, close_all_waits_for_a_running_child) {
+  eddy_loop *loop = test_loop();
+  life l = {0};
+  const char *argv[] = {"/bin/sleep", "0.1", NULL};
+  eddy_process_options o = {.file = argv[0], .argv = argv,
+                            .exit_cb = life_exit, .arg = &l};
+  EXPECT_OK(life_spawn(loop, &l, &o));
+  test_finish(loop);
+  EXPECT_EQ(l.exits, 0);
+  EXPECT_EQ(no_children(), 1);
+}
