@@ -7,27 +7,28 @@
 #define TOTAL (100u << 20)
 #define CHUNK (256u << 10)
 
-/* Feeds cat TOTAL bytes of a known pattern while reading them back: both
- * directions must flow at once, or the child blocks writing its stdout
- * while we block... nothing: the loop never blocks, so this tests that
- * flow control on one stream does not stall the other. */
+/* Feeds cat TOTAL bytes while reading them back: both directions must flow
+ * at once, and flow control on one stream must not stall the other. The
+ * bytes follow a pattern of prime period (251), so that a lost, repeated
+ * or reordered block shows; the expected bytes at any offset are one
+ * window of a prepared buffer, compared with memcmp. */
+#define PERIOD 251
+
 typedef struct pump {
   eddy_stream *in, *out;
   size_t sent, received;
   int mismatch, out_closed, shut;
-  char chunk[CHUNK];
+  char pattern[CHUNK + PERIOD];
 } pump;
 
-static unsigned char pattern(size_t i) {
-  return (unsigned char)(i * 7 + (i >> 16));
+static const char *expected_at(pump *p, size_t offset) {
+  return p->pattern + offset % PERIOD;
 }
 
 static void feed(pump *p) {
   while (p->sent < TOTAL && !eddy_stream_over_high(p->in)) {
     size_t n = TOTAL - p->sent < CHUNK ? TOTAL - p->sent : CHUNK;
-    for (size_t i = 0; i < n; i++)
-      p->chunk[i] = (char)pattern(p->sent + i);
-    EXPECT_OK(eddy_stream_write(p->in, p->chunk, n));
+    EXPECT_OK(eddy_stream_write(p->in, expected_at(p, p->sent), n));
     p->sent += n;
   }
   if (p->sent == TOTAL && !p->shut) {
@@ -50,9 +51,8 @@ static void in_closed(eddy_stream *s, int st, const char *d, void *arg) {
 static void out_data(eddy_stream *s, const char *d, size_t n, void *arg) {
   pump *p = arg;
   (void)s;
-  for (size_t i = 0; i < n; i++)
-    if ((unsigned char)d[i] != pattern(p->received + i))
-      p->mismatch++;
+  if (n > CHUNK || memcmp(d, expected_at(p, p->received), n) != 0)
+    p->mismatch++;
   p->received += n;
 }
 
@@ -72,6 +72,8 @@ Test(stress, hundred_megabytes_through_stdout_while_stdin_is_written,
                             .exit_cb = life_exit, .arg = &l};
   eddy_stream_callbacks in_cb = {.drain = in_drain, .close = in_closed};
   eddy_stream_callbacks out_cb = {.data = out_data, .close = out_closed};
+  for (size_t i = 0; i < sizeof p.pattern; i++)
+    p.pattern[i] = (char)(i % PERIOD * 7);
   o.stdio[0] = (eddy_stdio){.kind = EDDY_STDIO_PIPE, .stream = &p.in};
   o.stdio[1] = (eddy_stdio){.kind = EDDY_STDIO_PIPE, .stream = &p.out};
   EXPECT_OK(eddy_process_spawn(loop, &o, &l.p));
