@@ -2,8 +2,12 @@
  * a process monitor.
  *
  * Each command runs under /bin/sh -c in a process group of its own, so
- * that stopping it signals everything it started. Each line it writes on
- * stdout or stderr goes to the log prefixed with its name. A process that
+ * that stopping it signals everything it started; and when the command
+ * itself ends, what it left running in its group is killed (as systemd
+ * does by default), so that a restart loop cannot pile up leftovers. Each
+ * line it writes on stdout or stderr goes to the log prefixed with its
+ * name, up to the end of the pipe, which may come after the restart. A
+ * process that
  * exits is started again after a delay that doubles from 1 s up to 60 s,
  * and goes back to 1 s once the process has stayed up for a minute (a
  * crash loop backs off; a rare crash restarts soon). The three figures are
@@ -13,6 +17,7 @@
  * the program exits 0 once all of them are reaped; a second signal sends
  * KILL at once.
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,7 +31,8 @@
 
 typedef struct monitor monitor;
 
-/* One of a process's output pipes, cut into lines. */
+/* One output pipe of one run of a process, cut into lines. Each run has
+ * its own, freed when the pipe is closed. */
 typedef struct pipe_lines {
   struct watched *w;
   eddy_stream *s;
@@ -40,7 +46,6 @@ typedef struct watched {
   char name[64];
   const char *command;
   eddy_process *p; /* NULL while not running */
-  pipe_lines out, err;
   eddy_timer *restart;
   int64_t started, delay;
 } watched;
@@ -83,7 +88,7 @@ static void on_output_closed(eddy_stream *s, int status, const char *detail,
   (void)detail;
   if (pl->len > 0) /* a last line without its newline */
     emit(pl);
-  pl->s = NULL;
+  free(pl);
 }
 
 static const eddy_stream_callbacks output_callbacks = {
@@ -123,6 +128,8 @@ static void on_exit_of(eddy_process *p, int exit_status, int term_signal,
   else
     app_log(LOG_INFO, "procmon: %s: exited with status %d after %.1f s", w->name,
             exit_status, (double)up / 1e9);
+  /* Leftovers in its group would outlive it, and pile up over restarts. */
+  (void)eddy_process_kill_group(p, SIGKILL);
   eddy_process_close(p);
   w->p = NULL;
   m->running--;
@@ -136,13 +143,13 @@ static void on_exit_of(eddy_process *p, int exit_status, int term_signal,
   schedule(w);
 }
 
-/* A pipe still open from the previous run (a background job of the
- * command's holds it) is let go: its lines would be confusing now. */
-static void let_go(pipe_lines *pl) {
-  if (pl->s)
-    eddy_stream_close(pl->s);
-  pl->s = NULL;
-  pl->len = 0;
+static pipe_lines *new_lines(watched *w, const char *label) {
+  pipe_lines *pl = calloc(1, sizeof *pl);
+  if (pl) {
+    pl->w = w;
+    pl->label = label;
+  }
+  return pl;
 }
 
 static void start(watched *w) {
@@ -151,21 +158,25 @@ static void start(watched *w) {
   eddy_process_options o = {.file = argv[0], .argv = argv,
                             .flags = EDDY_PROCESS_NEW_GROUP,
                             .exit_cb = on_exit_of, .arg = w};
-  int err;
-  let_go(&w->out);
-  let_go(&w->err);
-  o.stdio[1] = (eddy_stdio){.kind = EDDY_STDIO_PIPE, .stream = &w->out.s};
-  o.stdio[2] = (eddy_stdio){.kind = EDDY_STDIO_PIPE, .stream = &w->err.s};
+  pipe_lines *out = new_lines(w, ""), *err = new_lines(w, " (stderr)");
+  int e = out && err ? 0 : -ENOMEM;
   w->started = eddy_loop_now(m->loop);
-  if ((err = eddy_process_spawn(m->loop, &o, &w->p)) != 0) {
-    app_log(LOG_ERROR, "procmon: %s: cannot start: %s", w->name, eddy_strerror(err));
+  if (e == 0) {
+    o.stdio[1] = (eddy_stdio){.kind = EDDY_STDIO_PIPE, .stream = &out->s};
+    o.stdio[2] = (eddy_stdio){.kind = EDDY_STDIO_PIPE, .stream = &err->s};
+    e = eddy_process_spawn(m->loop, &o, &w->p);
+  }
+  if (e != 0) {
+    app_log(LOG_ERROR, "procmon: %s: cannot start: %s", w->name, eddy_strerror(e));
+    free(out);
+    free(err);
     w->p = NULL;
     schedule(w);
     return;
   }
   m->running++;
-  eddy_stream_set_callbacks(w->out.s, &output_callbacks, &w->out);
-  eddy_stream_set_callbacks(w->err.s, &output_callbacks, &w->err);
+  eddy_stream_set_callbacks(out->s, &output_callbacks, out);
+  eddy_stream_set_callbacks(err->s, &output_callbacks, err);
   app_log(LOG_INFO, "procmon: %s: started, pid %d", w->name, (int)eddy_process_pid(w->p));
 }
 
@@ -304,8 +315,6 @@ static int run(monitor *m) {
     watched *w = &m->procs[i];
     w->m = m;
     w->delay = (int64_t)(m->min_delay_s * 1e9);
-    w->out = (pipe_lines){.w = w, .label = ""};
-    w->err = (pipe_lines){.w = w, .label = " (stderr)"};
     err = eddy_timer_new(m->loop, restart_due, w, &w->restart);
   }
   if (err) {
@@ -319,9 +328,8 @@ static int run(monitor *m) {
 }
 
 int app_procmon(int argc, char **argv) {
-  static monitor m; /* 64 line buffers: not for the stack */
+  monitor m = {0};
   int status;
-  memset(&m, 0, sizeof m);
   m.kill_timeout_s = 5;
   m.min_delay_s = 1;
   m.max_delay_s = 60;

@@ -171,6 +171,20 @@ def _():
             assert gone(pid), f"pid {pid} still running:\n" + pm.text()
 
 
+@case("what a command leaves running is killed when it exits; its lines are still logged")
+def _():
+    with Procmon("--process", "bg=(echo from-bg; exec sleep 30) & echo pid $!; sleep 0.2",
+                 "--min-restart-delay", "5") as pm:
+        pid = int(pm.wait_for(r"bg: pid \d+")[0].rsplit(" ", 1)[1])
+        pm.wait_for(r"bg: from-bg$")
+        pm.wait_for(r"bg: exited with status 0")
+        deadline = time.time() + 2
+        while not gone(pid) and time.time() < deadline:
+            time.sleep(0.02)
+        assert gone(pid), f"pid {pid} outlived its command:\n" + pm.text()
+        assert pm.stop() == 0, pm.text()
+
+
 @case("a process that ignores SIGTERM gets SIGKILL after --kill-timeout")
 def _():
     with Procmon("--process", "stubborn=trap '' TERM; echo ready; while :; do sleep 0.1; done",
