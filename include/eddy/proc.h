@@ -86,7 +86,8 @@ typedef struct eddy_process_options {
   const char *const *env;
   const char *cwd; /* NULL: the parent's */
   eddy_stdio stdio[3];
-  /* Extra descriptors: extra_fds[i] becomes the child's 3 + i. */
+  /* Extra descriptors: extra_fds[i] becomes the child's 3 + i (at most
+   * 61 of them). */
   const int *extra_fds;
   int nextra;
   unsigned flags; /* EDDY_PROCESS_* */
@@ -98,11 +99,12 @@ typedef struct eddy_process_options {
 
 /* Starts a child. Returns 0 and sets *out (and the streams of the pipes it
  * asked for), or a negative code with nothing left behind: no child, no
- * stream, no descriptor. Codes: -EINVAL (no file, bad stdio kind, nextra
- * out of range), -ENOENT / -EACCES / -ENOEXEC / -ENOTDIR (the program
- * cannot be run), the error of chdir() or setuid() in the child, -EAGAIN or
- * -ENOMEM (fork() failed: too many processes, or no memory), -EMFILE (no
- * descriptors for the pipes). */
+ * stream, no descriptor. Codes: -EINVAL (no file, a pipe without a stream
+ * pointer, a bad stdio kind, nextra outside 0..61), -EBADF (a negative
+ * descriptor given), -ENOENT / -EACCES / -ENOEXEC / -ENOTDIR (the program
+ * cannot be run), the error of chdir(), setgid() or setuid() in the child,
+ * -EAGAIN or -ENOMEM (the child could not be made: too many processes, or
+ * no memory), -EMFILE (no descriptors for the pipes). */
 EDDY_API int eddy_process_spawn(eddy_loop *loop, const eddy_process_options *o,
                                 eddy_process **out);
 

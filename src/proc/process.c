@@ -130,7 +130,7 @@ static void on_sigchld(eddy_signal *h, int signum, void *arg) {
   (void)try_reap(arg);
 }
 
-/* Starts reaping a child just forked. */
+/* Starts reaping a child just made. */
 static int watch(eddy_loop *loop, eddy_process *p) {
   int fd = eddy__sys_pidfd_open(p->pid, 0);
   int err;
@@ -277,6 +277,8 @@ static int prepare(eddy_loop *loop, spawn *sp, const eddy_process_options *o) {
   int err;
   if (o->file == NULL || o->nextra < 0 || o->nextra > EDDY__CHILD_MAX_FDS - 3)
     return -EINVAL;
+  if (o->file[0] == '\0') /* as execvp(): no such program */
+    return -ENOENT;
   for (int i = 0; i < o->nextra; i++) {
     if (o->extra_fds[i] < 0)
       return -EBADF;

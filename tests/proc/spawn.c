@@ -254,6 +254,7 @@ Test(spawn, programs_that_cannot_run_are_errors_not_exit_127) {
   cr_assert(mkdtemp(dir) != NULL);
   EXPECT_EQ(spawn_error(loop, "/nonexistent/program"), -ENOENT);
   EXPECT_EQ(spawn_error(loop, "no-such-program-anywhere"), -ENOENT);
+  EXPECT_EQ(spawn_error(loop, ""), -ENOENT);
   snprintf(path, sizeof path, "%s/noexec", dir);
   write_file(path, "#!/bin/sh\nexit 0\n", 0644);
   EXPECT_EQ(spawn_error(loop, path), -EACCES);
