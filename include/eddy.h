@@ -10,5 +10,6 @@
 #include "eddy/core.h"
 #include "eddy/net.h"
 #include "eddy/tls.h"
+#include "eddy/proc.h"
 
 #endif

@@ -90,6 +90,8 @@ for backend in "${backends[@]}"; do
     python3 tests/app/test_echo.py "$build/eddy"
   EDDY_BACKEND=$backend run_script "app portforward ($backend)" \
     python3 tests/app/test_portforward.py "$build/eddy"
+  EDDY_BACKEND=$backend run_script "app procmon ($backend)" \
+    python3 tests/app/test_procmon.py "$build/eddy"
 done
 
 if command -v gcovr >/dev/null; then
@@ -97,7 +99,7 @@ if command -v gcovr >/dev/null; then
   echo "Coverage of src/ (lines per file; totals of lines and branches):"
   gcovr -r . --filter 'src/' -s "$build" 2>/dev/null |
     grep -E '^src/|^(lines|branches):' || echo "  (no coverage data)"
-  for layer in sys core net app; do
+  for layer in sys core net proc app; do
     gcovr -r . --filter "src/$layer/" -s "$build" 2>/dev/null |
       grep -E '^(lines|branches):' | tr '\n' ' ' | sed "s|^|  src/$layer: |"
     echo

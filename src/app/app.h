@@ -40,5 +40,6 @@ void app_server_closed_one(app_server *srv);
 
 int app_echo(int argc, char **argv);
 int app_portforward(int argc, char **argv);
+int app_procmon(int argc, char **argv);
 
 #endif

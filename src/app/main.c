@@ -26,6 +26,7 @@ static const command commands[] = {
     {"echo", "echo every byte back to its sender", app_echo},
     {"help", "show help for eddy or for one command", cmd_help},
     {"portforward", "relay each connection to a target endpoint", app_portforward},
+    {"procmon", "run commands, log their output, restart them when they exit", app_procmon},
     {"version", "print the version", cmd_version},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

@@ -226,5 +226,8 @@ static inline int64_t eddy__now(eddy_loop *loop) {
   return loop->now;
 }
 unsigned eddy__signal_count(const eddy_loop *loop);
+/* Marks a signal handle as part of another handle (a process reaped on
+ * SIGCHLD; see EDDY__HANDLE_OWNED). */
+void eddy__signal_owned(eddy_signal *h);
 
 #endif

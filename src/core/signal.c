@@ -290,3 +290,7 @@ int eddy__signal_loop_fork(eddy_loop *loop) {
 unsigned eddy__signal_count(const eddy_loop *loop) {
   return loop->sig.nhandles;
 }
+
+void eddy__signal_owned(eddy_signal *h) {
+  h->h.flags |= EDDY__HANDLE_OWNED;
+}

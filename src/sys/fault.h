@@ -42,7 +42,8 @@
   X(THREAD_CREATE, "thread_create") X(FCNTL, "fcntl")                      \
   X(SHUTDOWN, "shutdown") X(GETSOCKNAME, "getsockname")                     \
   X(GETPEERNAME, "getpeername") X(UNLINK, "unlink") X(CHMOD, "chmod")       \
-  X(LSTAT, "lstat") X(PREAD, "pread")
+  X(LSTAT, "lstat") X(PREAD, "pread") X(PIDFD_OPEN, "pidfd_open")        \
+  X(SOCKETPAIR, "socketpair")
 
 enum eddy__fault_kind {
 #define EDDY__FAULT_ENUM(id, name) EDDY__SYS_##id,

@@ -3,11 +3,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <spawn.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/sendfile.h>
 #include <sys/signalfd.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -64,6 +66,11 @@ static ssize_t result(ssize_t r) {
 int eddy__sys_socket(int domain, int type, int protocol) {
   int err = fault_plain(EDDY__SYS_SOCKET);
   return err ? err : (int)result(socket(domain, type, protocol));
+}
+
+int eddy__sys_socketpair(int domain, int type, int protocol, int fds[2]) {
+  int err = fault_plain(EDDY__SYS_SOCKETPAIR);
+  return err ? err : (int)result(socketpair(domain, type, protocol, fds));
 }
 
 int eddy__sys_bind(int fd, const struct sockaddr *addr, socklen_t len) {
@@ -305,6 +312,12 @@ pid_t eddy__sys_fork(void) {
   return err ? err : (pid_t)result(fork());
 }
 
+pid_t eddy__sys_clone_vfork(int (*fn)(void *), void *stack_top, void *arg) {
+  int err = fault_plain(EDDY__SYS_FORK);
+  return err ? err
+             : (pid_t)result(clone(fn, stack_top, CLONE_VM | CLONE_VFORK | SIGCHLD, arg));
+}
+
 /* posix_spawn returns an error number instead of setting errno. */
 int eddy__sys_posix_spawn(pid_t *pid, const char *path, const void *file_actions,
                           const void *attr, char *const argv[],
@@ -334,6 +347,13 @@ pid_t eddy__sys_waitpid(pid_t pid, int *status, int options) {
 int eddy__sys_kill(pid_t pid, int sig) {
   int err = fault_plain(EDDY__SYS_KILL);
   return err ? err : (int)result(kill(pid, sig));
+}
+
+/* Through syscall(): the C library's wrapper is newer than the kernels eddy
+ * supports, and the fallback (SIGCHLD) covers a kernel without it. */
+int eddy__sys_pidfd_open(pid_t pid, unsigned flags) {
+  int err = fault_plain(EDDY__SYS_PIDFD_OPEN);
+  return err ? err : (int)result(syscall(SYS_pidfd_open, pid, flags));
 }
 
 int eddy__sys_sigaction(int sig, const struct sigaction *act,

@@ -35,6 +35,7 @@
 #include "sys/fault.h"
 
 int eddy__sys_socket(int domain, int type, int protocol);
+int eddy__sys_socketpair(int domain, int type, int protocol, int fds[2]);
 int eddy__sys_bind(int fd, const struct sockaddr *addr, socklen_t len);
 int eddy__sys_listen(int fd, int backlog);
 int eddy__sys_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
@@ -69,12 +70,20 @@ int eddy__sys_poll(struct pollfd *fds, nfds_t n, int timeout_ms);
 int eddy__sys_clock_gettime(clockid_t clock, struct timespec *ts);
 
 pid_t eddy__sys_fork(void);
+/* clone(CLONE_VM | CLONE_VFORK | SIGCHLD): a child that runs fn(arg) on
+ * stack_top (it grows down) in the caller's memory; the calling thread
+ * waits until the child has called execve() or exited. Checks the fault
+ * table as fork. Returns the child's pid or a negative errno. */
+pid_t eddy__sys_clone_vfork(int (*fn)(void *), void *stack_top, void *arg);
 int eddy__sys_posix_spawn(pid_t *pid, const char *path, const void *file_actions,
                           const void *attr, char *const argv[],
                           char *const envp[]);
 int eddy__sys_execve(const char *path, char *const argv[], char *const envp[]);
 pid_t eddy__sys_waitpid(pid_t pid, int *status, int options);
 int eddy__sys_kill(pid_t pid, int sig);
+/* A descriptor that becomes readable when pid exits (Linux 5.3); -ENOSYS
+ * on older kernels. Always close-on-exec. */
+int eddy__sys_pidfd_open(pid_t pid, unsigned flags);
 int eddy__sys_sigaction(int sig, const struct sigaction *act,
                         struct sigaction *old);
 int eddy__sys_signalfd(int fd, const sigset_t *mask, int flags);

@@ -5,7 +5,9 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/signalfd.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <poll.h>
 
 extern char **environ;
 
@@ -17,6 +19,9 @@ SYS_TEST_SUITE(sys_kill, sys_test_reset);
 SYS_TEST_SUITE(sys_sigaction, sys_test_reset);
 SYS_TEST_SUITE(sys_signalfd, sys_test_reset);
 SYS_TEST_SUITE(sys_thread_create, sys_test_reset);
+SYS_TEST_SUITE(sys_clone_vfork, sys_test_reset);
+SYS_TEST_SUITE(sys_pidfd_open, sys_test_reset);
+SYS_TEST_SUITE(sys_socketpair, sys_test_reset);
 
 /* 1 if this process has no child left to wait for. */
 static int no_children(void) {
@@ -201,6 +206,73 @@ Test(sys_kill, injected_eperm_sends_nothing) {
 
 Test(sys_kill, bad_signal_returns_einval) {
   EXPECT_EQ(eddy__sys_kill(getpid(), 9999), -EINVAL);
+}
+
+/* ---- clone_vfork ---- */
+
+static int exit_with(void *arg) {
+  syscall(SYS_exit_group, *(int *)arg);
+  return 0;
+}
+
+Test(sys_clone_vfork, child_runs_on_its_stack_and_the_parent_resumes_after) {
+  static char stack[16384] __attribute__((aligned(16)));
+  int code = 5;
+  pid_t pid = eddy__sys_clone_vfork(exit_with, stack + sizeof stack, &code);
+  EXPECT_GT(pid, 0);
+  EXPECT_EQ(reap(pid), 5);
+}
+
+Test(sys_clone_vfork, injected_failure_creates_no_child) {
+  static char stack[16384] __attribute__((aligned(16)));
+  int code = 0;
+  eddy__fault_fail_nth(EDDY__SYS_FORK, 1, EAGAIN);
+  EXPECT_EQ(eddy__sys_clone_vfork(exit_with, stack + sizeof stack, &code), -EAGAIN);
+  EXPECT_EQ(no_children(), 1);
+}
+
+/* ---- pidfd_open ---- */
+
+Test(sys_pidfd_open, becomes_readable_when_the_child_ends) {
+  pid_t pid = fork();
+  struct pollfd pfd = {.events = POLLIN};
+  if (pid == 0) {
+    usleep(50 * 1000);
+    _exit(0);
+  }
+  pfd.fd = eddy__sys_pidfd_open(pid, 0);
+  EXPECT_GE(pfd.fd, 0);
+  EXPECT_EQ(fcntl(pfd.fd, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
+  EXPECT_EQ(poll(&pfd, 1, 0), 0);
+  EXPECT_EQ(poll(&pfd, 1, 5000), 1);
+  EXPECT_EQ(reap(pid), 0);
+  close(pfd.fd);
+}
+
+Test(sys_pidfd_open, injected_failure_and_a_pid_that_is_not_there) {
+  eddy__fault_fail_nth(EDDY__SYS_PIDFD_OPEN, 1, ENOSYS);
+  EXPECT_EQ(eddy__sys_pidfd_open(getpid(), 0), -ENOSYS);
+  EXPECT_EQ(eddy__sys_pidfd_open(-5, 0), -EINVAL);
+}
+
+/* ---- socketpair ---- */
+
+Test(sys_socketpair, makes_a_connected_pair) {
+  int fds[2];
+  char c = 0;
+  EXPECT_OK(eddy__sys_socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds));
+  EXPECT_EQ(write(fds[0], "x", 1), 1);
+  EXPECT_EQ(read(fds[1], &c, 1), 1);
+  EXPECT_EQ(c, 'x');
+  close(fds[0]);
+  close(fds[1]);
+}
+
+Test(sys_socketpair, injected_failure_makes_nothing) {
+  int fds[2] = {-7, -7};
+  eddy__fault_fail_nth(EDDY__SYS_SOCKETPAIR, 1, EMFILE);
+  EXPECT_EQ(eddy__sys_socketpair(AF_UNIX, SOCK_STREAM, 0, fds), -EMFILE);
+  EXPECT_EQ(fds[0], -7);
 }
 
 /* ---- sigaction ---- */
