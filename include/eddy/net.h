@@ -34,9 +34,16 @@ extern "C" {
  *   unix:PATH[:mode=0660][:backlog=N]          (also unix:address=PATH)
  *   fd:N                                        (also fd:fileno=N)
  *   systemd:domain=INET|INET6|UNIX:index=N
+ *   tls:PORT:certKey=PEM[:privateKey=PEM][:interface=ADDR][:backlog=N]
+ *                                   (also ssl:; either file may hold both
+ *                                    the chain and the key)
  * Client endpoints:
  *   tcp:host=H:port=P[:timeout=S][:bindAddress=A]   (also tcp:H:P)
  *   unix:path=P[:timeout=S]                         (also unix:P)
+ *   tls:host=H:port=P[:trustRoots=PEM][:verify=no][:timeout=S]
+ *                                   (also tls:H:P and ssl:; the server's
+ *                                    certificate is verified for H against
+ *                                    the system's CAs, or trustRoots')
  *
  * A colon inside a value is written "\:" (tcp6:8080:interface=\:\:1).
  * Parameters may come in any order and each at most once.
@@ -44,6 +51,7 @@ extern "C" {
 
 #define EDDY_ENDPOINT_HOST_MAX 256
 #define EDDY_ENDPOINT_PATH_MAX 108
+#define EDDY_ENDPOINT_FILE_MAX 512
 
 typedef enum eddy_endpoint_kind {
   EDDY_ENDPOINT_TCP,
@@ -67,6 +75,11 @@ typedef struct eddy_endpoint {
   int domain;                        /* systemd: AF_INET, AF_INET6, AF_UNIX */
   int64_t timeout_ns;                /* client: connect timeout; default 30 s */
   char bind_address[EDDY_ENDPOINT_HOST_MAX]; /* client: local address */
+  int tls;                           /* tls: or ssl: (over tcp) */
+  char cert_key[EDDY_ENDPOINT_FILE_MAX];    /* tls server: chain (PEM) */
+  char private_key[EDDY_ENDPOINT_FILE_MAX]; /* tls server: key (PEM) */
+  char trust_roots[EDDY_ENDPOINT_FILE_MAX]; /* tls client: CAs; "" = system */
+  int verify;                        /* tls client: 0 after verify=no */
 } eddy_endpoint;
 
 /* Parses a server endpoint string. Returns 0, or EDDY_EPARSE with a message

@@ -100,6 +100,11 @@ EDDY_API int eddy_tls_start(eddy_stream *s, eddy_tls_ctx *ctx,
                             const char *server_name, const void *pending,
                             size_t len);
 
+/* Makes every connection the listener accepts from now on start TLS with
+ * ctx (a server context; NULL: plaintext). The listener keeps a
+ * reference. A tls: endpoint sets this up by itself. */
+EDDY_API void eddy_listener_set_tls(eddy_listener *l, eddy_tls_ctx *ctx);
+
 /* Called once, when the handshake completes, with the stream's arg. */
 typedef void (*eddy_tls_handshake_cb)(eddy_stream *s, void *arg);
 EDDY_API void eddy_tls_on_handshake(eddy_stream *s, eddy_tls_handshake_cb cb);

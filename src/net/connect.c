@@ -17,6 +17,7 @@
 #include "core/loop.h"
 #include "eddy/net.h"
 #include "net/net.h"
+#include "tls/tls.h"
 #include "sys/alloc.h"
 #include "sys/sys.h"
 
@@ -46,6 +47,7 @@ struct eddy_connect {
   eddy_timer *deadline, *stagger, *report;
   eddy_work *work;
   int gai_err; /* from the pool thread */
+  eddy_tls_ctx *tls; /* a tls: endpoint: started on the connected stream */
   int status;
   char detail[160];
 };
@@ -73,6 +75,8 @@ static void release(eddy_connect *c) {
       eddy_timer_close(timers[i]);
   for (int i = 0; i < MAX_ADDRS; i++)
     close_attempt(c, &c->att[i]);
+  eddy_tls_ctx_free(c->tls);
+  c->tls = NULL;
   eddy__handle_close(&c->h);
 }
 
@@ -128,6 +132,11 @@ static void won(eddy_connect *c, attempt *a) {
   a->fd = -1;
   c->live--;
   err = eddy__stream_adopt(c->h.loop, fd, c->ep.kind != EDDY_ENDPOINT_UNIX, &s);
+  /* The handshake runs on the stream: its failures (a certificate that
+   * does not verify) reach the stream's close callback with the reason. */
+  if (err == 0 && c->tls &&
+      (err = eddy_tls_start(s, c->tls, c->ep.host, NULL, 0)) != 0)
+    eddy_stream_abort(s);
   if (err)
     fail_with(c, err);
   else
@@ -357,8 +366,8 @@ static int make_timers(eddy_connect *c) {
   return err;
 }
 
-int eddy_connect_endpoint(eddy_loop *loop, const eddy_endpoint *ep,
-                          eddy_connect_cb cb, void *arg, eddy_connect **req) {
+static int start(eddy_loop *loop, const eddy_endpoint *ep, eddy_connect_cb cb,
+                 void *arg, eddy_connect **req, char *errbuf, size_t errlen) {
   eddy_connect *c;
   int err;
   if (ep == NULL || cb == NULL ||
@@ -373,6 +382,8 @@ int eddy_connect_endpoint(eddy_loop *loop, const eddy_endpoint *ep,
   for (int i = 0; i < MAX_ADDRS; i++)
     c->att[i].fd = -1;
   err = make_timers(c);
+  if (err == 0 && ep->tls)
+    err = eddy__tls_ctx_from_endpoint(ep, 0, &c->tls, errbuf, errlen);
   if (err == 0 && ep->kind == EDDY_ENDPOINT_TCP && !numeric(c))
     err = eddy_work_submit(loop, resolve_work, resolve_done, c, &c->work);
   else if (err == 0 && ep->kind == EDDY_ENDPOINT_UNIX)
@@ -402,7 +413,12 @@ int eddy_connect_to(eddy_loop *loop, const char *text, eddy_connect_cb cb,
                     void *arg, eddy_connect **req, char *err, size_t errlen) {
   eddy_endpoint ep;
   int e = eddy_endpoint_parse_client(text, &ep, err, errlen);
-  return e ? e : eddy_connect_endpoint(loop, &ep, cb, arg, req);
+  return e ? e : start(loop, &ep, cb, arg, req, err, errlen);
+}
+
+int eddy_connect_endpoint(eddy_loop *loop, const eddy_endpoint *ep,
+                          eddy_connect_cb cb, void *arg, eddy_connect **req) {
+  return start(loop, ep, cb, arg, req, NULL, 0);
 }
 
 void eddy_connect_cancel(eddy_connect *c) {

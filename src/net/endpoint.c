@@ -66,6 +66,10 @@ enum param_id {
   P_INDEX,
   P_TIMEOUT,
   P_BIND,
+  P_CERTKEY,
+  P_PRIVATEKEY,
+  P_TRUSTROOTS,
+  P_VERIFY,
   P_COUNT
 };
 
@@ -75,6 +79,7 @@ typedef struct kind_spec {
   const char *name;
   eddy_endpoint_kind kind;
   int client;
+  int tls;
   unsigned allowed;       /* BIT() of each parameter it takes */
   unsigned required;      /* the ones it cannot do without */
   enum param_id slots[2]; /* positional items fill these, in order */
@@ -112,6 +117,10 @@ static int set_domain(parser *ps, span v);
 static int set_index(parser *ps, span v);
 static int set_timeout(parser *ps, span v);
 static int set_bind(parser *ps, span v);
+static int set_certkey(parser *ps, span v);
+static int set_privatekey(parser *ps, span v);
+static int set_trustroots(parser *ps, span v);
+static int set_verify(parser *ps, span v);
 
 /* Indexed by enum param_id. */
 static const param params[P_COUNT] = {
@@ -129,9 +138,25 @@ static const param params[P_COUNT] = {
     {"index", "index", set_index},
     {"timeout", "timeout", set_timeout},
     {"bindAddress", "bindAddress", set_bind},
+    {"certKey", "certKey", set_certkey},
+    {"privateKey", "privateKey", set_privatekey},
+    {"trustRoots", "trustRoots", set_trustroots},
+    {"verify", "verify", set_verify},
 };
 
 #define TCP_SERVER (BIT(P_PORT) | BIT(P_INTERFACE) | BIT(P_BACKLOG))
+
+#define TLS_SERVER(n)                                                         \
+  {.name = n, .kind = EDDY_ENDPOINT_TCP, .tls = 1,                            \
+   .allowed = TCP_SERVER | BIT(P_REUSEPORT) | BIT(P_CERTKEY) |                \
+              BIT(P_PRIVATEKEY),                                              \
+   .required = BIT(P_PORT), .slots = {P_PORT}, .nslots = 1}
+#define TLS_CLIENT(n)                                                         \
+  {.name = n, .kind = EDDY_ENDPOINT_TCP, .client = 1, .tls = 1,               \
+   .allowed = BIT(P_HOST) | BIT(P_PORT) | BIT(P_TIMEOUT) | BIT(P_BIND) |      \
+              BIT(P_TRUSTROOTS) | BIT(P_VERIFY),                              \
+   .required = BIT(P_HOST) | BIT(P_PORT), .slots = {P_HOST, P_PORT},          \
+   .nslots = 2}
 
 static const kind_spec kinds[] = {
     {.name = "tcp", .kind = EDDY_ENDPOINT_TCP,
@@ -155,6 +180,11 @@ static const kind_spec kinds[] = {
     {.name = "unix", .kind = EDDY_ENDPOINT_UNIX, .client = 1,
      .allowed = BIT(P_PATH) | BIT(P_TIMEOUT), .required = BIT(P_PATH),
      .slots = {P_PATH}, .nslots = 1},
+    /* TLS over TCP; "ssl" is Twisted's name for the same thing. */
+    TLS_SERVER("tls"),
+    TLS_SERVER("ssl"),
+    TLS_CLIENT("tls"),
+    TLS_CLIENT("ssl"),
 };
 
 /* ---- Messages ------------------------------------------------------------ */
@@ -426,6 +456,39 @@ static int set_bind(parser *ps, span v) {
   return 0;
 }
 
+static int set_file(parser *ps, span v, char *dst, size_t size,
+                    const char *what) {
+  if (unescape(v, dst, size) != 0)
+    return fail(ps, "%s path is too long (max %zu bytes)", what, size - 1);
+  return 0;
+}
+
+static int set_certkey(parser *ps, span v) {
+  return set_file(ps, v, ps->ep.cert_key, sizeof ps->ep.cert_key, "certKey");
+}
+
+static int set_privatekey(parser *ps, span v) {
+  return set_file(ps, v, ps->ep.private_key, sizeof ps->ep.private_key,
+                  "privateKey");
+}
+
+static int set_trustroots(parser *ps, span v) {
+  return set_file(ps, v, ps->ep.trust_roots, sizeof ps->ep.trust_roots,
+                  "trustRoots");
+}
+
+/* Turning verification off has to be said in so many words. */
+static int set_verify(parser *ps, span v) {
+  char q[QUOTE_SIZE];
+  if (span_is(v, "yes") || span_is(v, "1") || span_is(v, "true"))
+    ps->ep.verify = 1;
+  else if (span_is(v, "no") || span_is(v, "0") || span_is(v, "false"))
+    ps->ep.verify = 0;
+  else
+    return fail(ps, "verify '%s' is not yes or no", quote(v, q));
+  return 0;
+}
+
 /* ---- Items --------------------------------------------------------------- */
 
 /* Reads the item at *pos into it, and moves *pos to the next item: past
@@ -516,8 +579,6 @@ static int read_kind(parser *ps, int client, const char **items) {
     return fail(ps, "empty string");
   if (name.n == 0)
     return fail(ps, "missing kind before ':'");
-  if (span_is(name, "ssl") || span_is(name, "tls"))
-    return fail(ps, "tls endpoints are not supported yet");
   for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
     if (span_is(name, kinds[i].name) && kinds[i].client != client) {
       other_role = 1;
@@ -538,6 +599,17 @@ static int check_required(parser *ps) {
   for (int id = 0; id < P_COUNT; id++)
     if (missing & BIT(id))
       return fail(ps, "missing %s", params[id].label);
+  /* A server needs its certificate and key; one file may hold both, so
+   * either name alone is enough (Twisted's strings often give only
+   * privateKey). */
+  if (ps->spec->tls && !ps->spec->client) {
+    if (!ps->ep.cert_key[0] && !ps->ep.private_key[0])
+      return fail(ps, "missing certKey (the certificate chain, PEM)");
+    if (!ps->ep.cert_key[0])
+      strcpy(ps->ep.cert_key, ps->ep.private_key);
+    if (!ps->ep.private_key[0])
+      strcpy(ps->ep.private_key, ps->ep.cert_key);
+  }
   return 0;
 }
 
@@ -558,9 +630,11 @@ static int parse(const char *text, eddy_endpoint *ep, char *err,
   ps.ep.backlog = DEFAULT_BACKLOG;
   ps.ep.timeout_ns = DEFAULT_TIMEOUT;
   ps.ep.fd = -1;
+  ps.ep.verify = 1;
   rc = read_kind(&ps, client, &items);
   if (rc == 0) {
     ps.ep.kind = ps.spec->kind;
+    ps.ep.tls = ps.spec->tls;
     rc = read_items(&ps, items, 0);
   }
   if (rc == 0)

@@ -23,6 +23,7 @@
 #include "core/loop.h"
 #include "eddy/net.h"
 #include "net/net.h"
+#include "tls/tls.h"
 #include "sys/alloc.h"
 #include "sys/sys.h"
 
@@ -35,6 +36,7 @@ struct eddy_listener {
   int fd;
   int spare; /* kept open for the EMFILE trick, -1 if it could not be */
   int family;
+  eddy_tls_ctx *tls; /* accepted streams start TLS with it */
   eddy_accept_cb on_accept;
   eddy_listener_error_cb on_error;
   void *arg;
@@ -93,6 +95,10 @@ static void deliver(eddy_listener *l, int fd) {
   eddy_stream *s;
   int err = eddy__stream_adopt(l->h.loop, fd,
                                l->family == AF_INET || l->family == AF_INET6, &s);
+  if (err == 0 && l->tls && (err = eddy_tls_start(s, l->tls, NULL, NULL, 0))) {
+    eddy_stream_set_callbacks(s, NULL, NULL);
+    eddy_stream_abort(s);
+  }
   if (err) {
     report(l, err, "could not set up an accepted connection");
     return;
@@ -311,7 +317,9 @@ int eddy_listener_open(eddy_loop *loop, const eddy_endpoint *ep,
   l->on_accept = on_accept;
   l->arg = arg;
   eddy__handle_init(loop, &l->h, listener_close_handle);
-  e = open_socket(l, ep, err, errlen);
+  e = ep->tls ? eddy__tls_ctx_from_endpoint(ep, 1, &l->tls, err, errlen) : 0;
+  if (e == 0)
+    e = open_socket(l, ep, err, errlen);
   if (e == 0 && (e = eddy_timer_new(loop, resume_accepting, l, &l->pause)) != 0)
     fail(err, errlen, e, "timer for", "listener");
   if (e == 0)
@@ -359,6 +367,15 @@ void eddy_listener_close(eddy_listener *l) {
   if (l->path[0])
     (void)eddy__sys_unlink(l->path);
   l->fd = l->spare = -1;
+  eddy_tls_ctx_free(l->tls);
+  l->tls = NULL;
+}
+
+void eddy_listener_set_tls(eddy_listener *l, eddy_tls_ctx *ctx) {
+  if (ctx)
+    eddy__tls_ctx_ref(ctx);
+  eddy_tls_ctx_free(l->tls);
+  l->tls = ctx;
 }
 
 int eddy_listener_name(const eddy_listener *l, char *buf, size_t len) {

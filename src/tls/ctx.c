@@ -357,6 +357,34 @@ int eddy_tls_ctx_set_versions(eddy_tls_ctx *ctx, int min, int max) {
   return 0;
 }
 
+int eddy__tls_ctx_from_endpoint(const eddy_endpoint *ep, int server,
+                                eddy_tls_ctx **out, char *err,
+                                size_t errlen) {
+  eddy_tls_ctx *ctx;
+  char why[400];
+  int e = eddy_tls_ctx_new(server ? EDDY_TLS_SERVER : EDDY_TLS_CLIENT, &ctx);
+  if (e) {
+    set_err(err, errlen, "tls: cannot make a TLS context: %s",
+            eddy_strerror(e));
+    return e;
+  }
+  why[0] = '\0';
+  if (server)
+    e = eddy_tls_ctx_add_cert(ctx, ep->cert_key, ep->private_key, why,
+                              sizeof why);
+  else if (ep->trust_roots[0])
+    e = eddy_tls_ctx_set_trust(ctx, ep->trust_roots, why, sizeof why);
+  if (e == 0 && !server && !ep->verify)
+    e = eddy_tls_ctx_set_verify(ctx, EDDY_TLS_VERIFY_NONE);
+  if (e) {
+    set_err(err, errlen, "tls: %s", why[0] ? why : eddy_strerror(e));
+    eddy_tls_ctx_free(ctx);
+    return e;
+  }
+  *out = ctx;
+  return 0;
+}
+
 int eddy_tls_ctx_set_handshake_timeout(eddy_tls_ctx *ctx, int64_t timeout_ns) {
   if (timeout_ns <= 0)
     return -EINVAL;
