@@ -88,6 +88,22 @@ EDDY_API int eddy_tls_ctx_set_versions(eddy_tls_ctx *ctx, int min, int max);
 EDDY_API int eddy_tls_ctx_set_handshake_timeout(eddy_tls_ctx *ctx,
                                                 int64_t timeout_ns);
 
+/* The context a parsed tls: endpoint describes: for a server its
+ * certificate and key, for a client its trust roots and verify=. err gets
+ * a sentence naming the file at fault. Programs that connect often make it
+ * once and pass it to eddy_connect_tls(). */
+EDDY_API int eddy_tls_ctx_from_endpoint(const eddy_endpoint *ep, int server,
+                                        eddy_tls_ctx **out, char *err,
+                                        size_t errlen);
+
+/* Connects to ep as eddy_connect_endpoint() does, then starts TLS on the
+ * stream with ctx (a client context), verifying ep's host. The callback
+ * gets the stream as soon as TCP is connected; the handshake's outcome
+ * reaches the stream's close callback if it fails. */
+EDDY_API int eddy_connect_tls(eddy_loop *loop, const eddy_endpoint *ep,
+                              eddy_tls_ctx *ctx, eddy_connect_cb cb,
+                              void *arg, eddy_connect **req);
+
 /* Starts TLS on s, in place. server_name is the host a client expects
  * (sent as SNI and verified; an IP literal is verified as an address and
  * not sent); NULL on a server. A client that verifies needs it (-EINVAL

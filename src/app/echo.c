@@ -84,7 +84,8 @@ static void usage(void) {
          "\n"
          "  --listen ENDPOINT  where to listen: tcp:PORT[:interface=ADDR],\n"
          "                     tcp6:PORT, unix:PATH[:mode=0660], fd:N,\n"
-         "                     systemd:domain=INET:index=0 (repeatable)\n"
+         "                     systemd:domain=INET:index=0,\n"
+         "                     tls:PORT:certKey=PEM[:privateKey=PEM] (repeatable)\n"
          "  --grace S          on SIGTERM/SIGINT, let open connections\n"
          "                     finish for S seconds (default 10)\n");
 }

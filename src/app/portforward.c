@@ -71,8 +71,11 @@ static void relay_closed(eddy_stream *s, int status, const char *detail,
   (void)s;
   me->s = NULL;
   r->open_sides--;
+  /* A TLS failure (a target whose certificate does not verify) is a
+   * configuration problem worth a warning; resets and the like are not. */
   if (status != 0)
-    app_log(LOG_INFO, "portforward: %s: %s side closed: %s", r->peer,
+    app_log(status == EDDY_ETLS ? LOG_WARN : LOG_INFO,
+            "portforward: %s: %s side closed: %s", r->peer,
             me == &r->in ? "client" : "target", detail);
   /* One side gone: the other flushes what it has, then closes (or is
    * reset if this side failed). */
@@ -119,6 +122,7 @@ static void on_connected(eddy_connect *req, eddy_stream *s, int status,
 typedef struct pf {
   app_server srv;
   eddy_endpoint target;
+  eddy_tls_ctx *tls; /* a tls: target: made once, shared by connections */
 } pf;
 
 static void on_accept(eddy_listener *l, eddy_stream *s, void *arg) {
@@ -138,7 +142,8 @@ static void on_accept(eddy_listener *l, eddy_stream *s, void *arg) {
   p->srv.open++;
   app_log(LOG_INFO, "portforward: connection from %s", r->peer);
   eddy_stream_set_callbacks(s, &waiting_callbacks, &r->in);
-  if (eddy_connect_endpoint(p->srv.loop, &p->target, on_connected, r, &r->req) != 0) {
+  if ((p->tls ? eddy_connect_tls(p->srv.loop, &p->target, p->tls, on_connected, r, &r->req)
+              : eddy_connect_endpoint(p->srv.loop, &p->target, on_connected, r, &r->req)) != 0) {
     app_log(LOG_WARN, "portforward: %s: out of memory", r->peer);
     r->req = NULL;
     eddy_stream_abort(s); /* its close callback frees the relay */
@@ -152,7 +157,8 @@ static void usage(void) {
          "\n"
          "  --listen ENDPOINT   where to listen (tcp:PORT, unix:PATH, ...;\n"
          "                      repeatable)\n"
-         "  --connect ENDPOINT  the target: tcp:host=H:port=P[:timeout=S]\n"
+         "  --connect ENDPOINT  the target: tcp:host=H:port=P[:timeout=S],\n"
+         "                      tls:host=H:port=P[:trustRoots=PEM][:verify=no]\n"
          "                      or unix:path=P\n"
          "  --grace S           on SIGTERM/SIGINT, let open connections\n"
          "                      finish for S seconds (default 10)\n");
@@ -195,7 +201,15 @@ int app_portforward(int argc, char **argv) {
     fprintf(stderr, "eddy portforward: bad --connect '%s': %s\n", target, err);
     return 2;
   }
-  if ((rc = app_server_start(&p.srv)) != 0)
-    return rc;
-  return app_server_run(&p.srv);
+  /* Certificate files are read now, so a bad path stops the program at
+   * once instead of failing every connection. */
+  if (p.target.tls &&
+      eddy_tls_ctx_from_endpoint(&p.target, 0, &p.tls, err, sizeof err) != 0) {
+    fprintf(stderr, "eddy portforward: bad --connect '%s': %s\n", target, err);
+    return 2;
+  }
+  if ((rc = app_server_start(&p.srv)) == 0)
+    rc = app_server_run(&p.srv);
+  eddy_tls_ctx_free(p.tls);
+  return rc;
 }

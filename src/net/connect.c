@@ -366,8 +366,9 @@ static int make_timers(eddy_connect *c) {
   return err;
 }
 
-static int start(eddy_loop *loop, const eddy_endpoint *ep, eddy_connect_cb cb,
-                 void *arg, eddy_connect **req, char *errbuf, size_t errlen) {
+static int start(eddy_loop *loop, const eddy_endpoint *ep, eddy_tls_ctx *ctx,
+                 eddy_connect_cb cb, void *arg, eddy_connect **req,
+                 char *errbuf, size_t errlen) {
   eddy_connect *c;
   int err;
   if (ep == NULL || cb == NULL ||
@@ -382,8 +383,12 @@ static int start(eddy_loop *loop, const eddy_endpoint *ep, eddy_connect_cb cb,
   for (int i = 0; i < MAX_ADDRS; i++)
     c->att[i].fd = -1;
   err = make_timers(c);
-  if (err == 0 && ep->tls)
-    err = eddy__tls_ctx_from_endpoint(ep, 0, &c->tls, errbuf, errlen);
+  if (err == 0 && ctx) {
+    eddy__tls_ctx_ref(ctx);
+    c->tls = ctx;
+  } else if (err == 0 && ep->tls) {
+    err = eddy_tls_ctx_from_endpoint(ep, 0, &c->tls, errbuf, errlen);
+  }
   if (err == 0 && ep->kind == EDDY_ENDPOINT_TCP && !numeric(c))
     err = eddy_work_submit(loop, resolve_work, resolve_done, c, &c->work);
   else if (err == 0 && ep->kind == EDDY_ENDPOINT_UNIX)
@@ -413,12 +418,20 @@ int eddy_connect_to(eddy_loop *loop, const char *text, eddy_connect_cb cb,
                     void *arg, eddy_connect **req, char *err, size_t errlen) {
   eddy_endpoint ep;
   int e = eddy_endpoint_parse_client(text, &ep, err, errlen);
-  return e ? e : start(loop, &ep, cb, arg, req, err, errlen);
+  return e ? e : start(loop, &ep, NULL, cb, arg, req, err, errlen);
 }
 
 int eddy_connect_endpoint(eddy_loop *loop, const eddy_endpoint *ep,
                           eddy_connect_cb cb, void *arg, eddy_connect **req) {
-  return start(loop, ep, cb, arg, req, NULL, 0);
+  return start(loop, ep, NULL, cb, arg, req, NULL, 0);
+}
+
+int eddy_connect_tls(eddy_loop *loop, const eddy_endpoint *ep,
+                     eddy_tls_ctx *ctx, eddy_connect_cb cb, void *arg,
+                     eddy_connect **req) {
+  if (ctx == NULL || ctx->server || ep == NULL || ep->kind != EDDY_ENDPOINT_TCP)
+    return -EINVAL;
+  return start(loop, ep, ctx, cb, arg, req, NULL, 0);
 }
 
 void eddy_connect_cancel(eddy_connect *c) {

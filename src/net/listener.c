@@ -317,7 +317,7 @@ int eddy_listener_open(eddy_loop *loop, const eddy_endpoint *ep,
   l->on_accept = on_accept;
   l->arg = arg;
   eddy__handle_init(loop, &l->h, listener_close_handle);
-  e = ep->tls ? eddy__tls_ctx_from_endpoint(ep, 1, &l->tls, err, errlen) : 0;
+  e = ep->tls ? eddy_tls_ctx_from_endpoint(ep, 1, &l->tls, err, errlen) : 0;
   if (e == 0)
     e = open_socket(l, ep, err, errlen);
   if (e == 0 && (e = eddy_timer_new(loop, resume_accepting, l, &l->pause)) != 0)

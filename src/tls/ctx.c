@@ -357,9 +357,8 @@ int eddy_tls_ctx_set_versions(eddy_tls_ctx *ctx, int min, int max) {
   return 0;
 }
 
-int eddy__tls_ctx_from_endpoint(const eddy_endpoint *ep, int server,
-                                eddy_tls_ctx **out, char *err,
-                                size_t errlen) {
+int eddy_tls_ctx_from_endpoint(const eddy_endpoint *ep, int server,
+                               eddy_tls_ctx **out, char *err, size_t errlen) {
   eddy_tls_ctx *ctx;
   char why[400];
   int e = eddy_tls_ctx_new(server ? EDDY_TLS_SERVER : EDDY_TLS_CLIENT, &ctx);

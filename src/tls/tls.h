@@ -30,10 +30,6 @@ struct eddy_tls_ctx {
 
 void eddy__tls_ctx_ref(eddy_tls_ctx *ctx);
 
-/* The context a tls: endpoint describes: a server's certificate and key,
- * or a client's trust and verification. err gets a sentence naming the
- * file at fault. */
-int eddy__tls_ctx_from_endpoint(const eddy_endpoint *ep, int server,
-                                eddy_tls_ctx **out, char *err, size_t errlen);
+
 
 #endif
