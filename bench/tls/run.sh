@@ -7,7 +7,7 @@
 # directory can be changed with BENCH_BUILD), compiles eddy_tls_server.c
 # and client.c next to it, makes a fresh ECDSA P-256 CA and leaf
 # (tests/tls/mkcerts.sh) and an nginx configuration in a temporary
-# directory, then measures each server $RUNS times (default 3), each
+# directory, then measures each server $RUNS times (default 5), each
 # measurement of one followed by the same of the other:
 #   handshakes  full TLS 1.3 handshakes, X25519, ECDSA P-256 certificate,
 #               no resumption (the client offers no session), each on a new
@@ -37,7 +37,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 build=${BENCH_BUILD:-build-bench}
-runs=${RUNS:-3}
+runs=${RUNS:-5}
 secs=${SECONDS_PER_RUN:-3}
 hs_threads=${HS_THREADS:-4}
 server_cpu=${SERVER_CPU:-0}
