@@ -78,6 +78,14 @@ run_script() {
   printf '%-24s %s\n' "$name" "$line"
 }
 
+# Test certificates (a throwaway CA and leaves), made once per build tree
+# and shared by the TLS tests, which run in parallel.
+export EDDY_TEST_CERTS=$PWD/$build/certs
+if ! bash tests/tls/mkcerts.sh "$EDDY_TEST_CERTS" >/dev/null; then
+  echo "tests/tls/mkcerts.sh failed"
+  failed=$((failed + 1))
+fi
+
 for backend in "${backends[@]}"; do
   for exe in "$build"/tests/test-*; do
     [ -f "$exe" ] && [ -x "$exe" ] || continue
@@ -99,7 +107,7 @@ if command -v gcovr >/dev/null; then
   echo "Coverage of src/ (lines per file; totals of lines and branches):"
   gcovr -r . --filter 'src/' -s "$build" 2>/dev/null |
     grep -E '^src/|^(lines|branches):' || echo "  (no coverage data)"
-  for layer in sys core net proc app; do
+  for layer in sys core net tls proc app; do
     gcovr -r . --filter "src/$layer/" -s "$build" 2>/dev/null |
       grep -E '^(lines|branches):' | tr '\n' ' ' | sed "s|^|  src/$layer: |"
     echo

@@ -10,7 +10,6 @@ else in /tmp/eddy-test-certs-UID (as the C TLS tests do).
 """
 import concurrent.futures
 import os
-import signal
 import socket
 import ssl
 import subprocess
@@ -21,6 +20,7 @@ import time
 import warnings
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
 from common import Server, case, free_port, recv_all, report  # noqa: E402
 
 EDDY = sys.argv[1]
@@ -49,7 +49,8 @@ CA = cert("ca.pem")
 
 
 def tls_listen(port, name="server"):
-    return f"tls:{port}:certKey={cert(name + '.pem')}:privateKey={cert(name + '.key')}:interface=127.0.0.1"
+    return (f"tls:{port}:certKey={cert(name + '.pem')}:privateKey={cert(name + '.key')}"
+            ":interface=127.0.0.1")
 
 
 class Eddy(Server):
@@ -60,7 +61,7 @@ class Eddy(Server):
     def __init__(self, command, *extra, listen):
         port = free_port()
         listen = listen.format(port=port)
-        import common
+        # Server takes its port from common.free_port: hand it this one.
         real = common.free_port
         common.free_port = lambda: port
         try:
