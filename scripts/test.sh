@@ -100,6 +100,8 @@ for backend in "${backends[@]}"; do
     python3 tests/app/test_portforward.py "$build/eddy"
   EDDY_BACKEND=$backend run_script "app procmon ($backend)" \
     python3 tests/app/test_procmon.py "$build/eddy"
+  EDDY_BACKEND=$backend run_script "app tls ($backend)" \
+    python3 tests/app/test_tls.py "$build/eddy"
 done
 
 if command -v gcovr >/dev/null; then

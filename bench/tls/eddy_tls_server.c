@@ -9,11 +9,12 @@
  *   GET /hs    a two-byte body, then close (the handshake benchmark);
  *   GET /bulk  the file BULK (the throughput benchmark asks for it again
  *              and again on one connection).
- * Anything else gets a 404 and a close. As nginx does with sendfile off under TLS, the
- * file is read with pread() into a buffer and written from there, so both
- * servers do the same work per byte; the stream's watermarks pace the
- * reading (write while not over the high watermark, resume on drain), so
- * a slow client holds at most a buffer's worth in memory.
+ * Anything else gets a 404 and a close. As nginx does with sendfile off
+ * (which TLS without kernel TLS needs), the file is read with pread() into
+ * a buffer and written from there, so both servers do the same work per
+ * byte; the stream's watermarks pace the reading (write while not over the
+ * high watermark, go on in the drain callback), so a slow client holds at
+ * most a buffer's worth in memory.
  *
  * Runs until killed (run.sh sends SIGTERM). */
 #define _GNU_SOURCE

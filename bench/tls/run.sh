@@ -181,6 +181,7 @@ start_server() { # eddy|nginx
   if ! "${cpin[@]}" "$build/tls_client" wait --port "$port" ||
     ! kill -0 "$server_pid" 2>/dev/null; then
     echo "tls: the $1 server did not start on port $port" >&2
+    [ "$1" = nginx ] && tail -5 "$tmp/nginx/error.log" >&2
     exit 1
   fi
 }
@@ -223,14 +224,20 @@ measure() {
   stop_server
 }
 
-# What each server negotiates, once: the terms must be the same.
+# What each server negotiates, once: the terms must be the same (the
+# session tickets a server sends are its own business, and shown).
+declare -A terms
 for prog in eddy nginx; do
   start_server "$prog"
-  printf '%-6s ' "$prog"
-  "${cpin[@]}" "$build/tls_client" info --port "$port" "${ca_arg[@]}" |
-    sed 's/^# //'
+  terms[$prog]=$("${cpin[@]}" "$build/tls_client" info --port "$port" \
+    "${ca_arg[@]}" | sed 's/^# //')
   stop_server
+  printf '%-6s %s\n' "$prog" "${terms[$prog]}"
 done
+if [ "${terms[eddy]% resumed=*}" != "${terms[nginx]% resumed=*}" ]; then
+  echo "tls: the two servers negotiated different terms" >&2
+  exit 1
+fi
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 # Each measurement of one server is followed at once by the same one of

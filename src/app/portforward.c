@@ -142,9 +142,13 @@ static void on_accept(eddy_listener *l, eddy_stream *s, void *arg) {
   p->srv.open++;
   app_log(LOG_INFO, "portforward: connection from %s", r->peer);
   eddy_stream_set_callbacks(s, &waiting_callbacks, &r->in);
-  if ((p->tls ? eddy_connect_tls(p->srv.loop, &p->target, p->tls, on_connected, r, &r->req)
-              : eddy_connect_endpoint(p->srv.loop, &p->target, on_connected, r, &r->req)) != 0) {
-    app_log(LOG_WARN, "portforward: %s: out of memory", r->peer);
+  int e = p->tls ? eddy_connect_tls(p->srv.loop, &p->target, p->tls,
+                                    on_connected, r, &r->req)
+                  : eddy_connect_endpoint(p->srv.loop, &p->target, on_connected,
+                                          r, &r->req);
+  if (e != 0) {
+    app_log(LOG_WARN, "portforward: %s: cannot connect: %s", r->peer,
+            eddy_strerror(e));
     r->req = NULL;
     eddy_stream_abort(s); /* its close callback frees the relay */
   }

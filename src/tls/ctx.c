@@ -189,8 +189,8 @@ static int read_key(const char *path, EVP_PKEY **key, char *err,
   *key = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
   BIO_free(b);
   if (*key == NULL) {
-    set_err(err, errlen, "no PEM private key in '%s' (%s)", path,
-            ssl_reason());
+    ERR_clear_error(); /* OpenSSL's reason ("unsupported") says less */
+    set_err(err, errlen, "no PEM private key in '%s'", path);
     return EDDY_ETLS;
   }
   return 0;

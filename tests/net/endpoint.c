@@ -80,7 +80,7 @@ typedef struct good {
 /* Each case states only what differs from the defaults: a later designated
  * initializer overriding DEFAULTS is the point, not a slip. */
 #pragma GCC diagnostic ignored "-Woverride-init"
-#define DEFAULTS .backlog = 511, .timeout_ns = 30 * SEC, .fd = -1
+#define DEFAULTS .backlog = 511, .timeout_ns = 30 * SEC, .fd = -1, .verify = 1
 #define SERVER(t, ...) {0, t, {DEFAULTS, __VA_ARGS__}}
 #define CLIENT(t, ...) {1, t, {DEFAULTS, __VA_ARGS__}}
 #define K_TCP .kind = EDDY_ENDPOINT_TCP
@@ -89,6 +89,11 @@ typedef struct good {
 
 static good goods[] = {
     SERVER("tcp:8080", K_TCP, .port = 8080),
+    SERVER("tls:8443:certKey=/c.pem", K_TCP, .tls = 1, .port = 8443,
+           .cert_key = "/c.pem", .private_key = "/c.pem"),
+    SERVER("ssl:443:privateKey=/k.pem:certKey=/c.pem:interface=127.0.0.1",
+           K_TCP, .tls = 1, .port = 443, .host = "127.0.0.1",
+           .cert_key = "/c.pem", .private_key = "/k.pem"),
     SERVER("tcp:0", K_TCP, .port = 0),
     SERVER("tcp:65535", K_TCP, .port = 65535),
     SERVER("tcp:0080", K_TCP, .port = 80),
@@ -161,6 +166,10 @@ static good goods[] = {
            .host = "::1", .port = 1, .bind_address = "::1",
            .timeout_ns = SEC),
     CLIENT("unix:/tmp/s", K_UNIX, .path = "/tmp/s"),
+    CLIENT("tls:h:443", K_TCP, .tls = 1, .host = "h", .port = 443),
+    CLIENT("ssl:host=h:port=1:trustRoots=/ca\\:x.pem:verify=no", K_TCP,
+           .tls = 1, .host = "h", .port = 1, .trust_roots = "/ca:x.pem",
+           .verify = 0),
     CLIENT("unix:path=/tmp/s:timeout=5", K_UNIX, .path = "/tmp/s",
            .timeout_ns = 5 * SEC),
     CLIENT("unix:timeout=0.5:/tmp/s\\:1", K_UNIX, .path = "/tmp/s:1",
@@ -220,9 +229,10 @@ static bad bads[] = {
     {SRV, "tcp\t:80", "endpoint: unknown kind 'tcp\\x09'"},
     {SRV, "\\", "endpoint: unknown kind '\\'"},
     {SRV, "tc\\:p:80", "endpoint: unknown kind 'tc\\'"},
-    {SRV, "ssl:443", "endpoint: tls endpoints are not supported yet"},
-    {SRV, "tls:443:certKey=x", "endpoint: tls endpoints are not supported yet"},
-    {CLI, "ssl:host=h:port=443", "tls endpoints are not supported yet"},
+    {SRV, "ssl:443", "ssl: missing certKey (the certificate chain, PEM)"},
+    {SRV, "tls:certKey=x", "tls: missing port"},
+    {CLI, "ssl:host=h", "ssl: missing port"},
+    {CLI, "tls:h:443:verify=maybe", "tls: verify 'maybe' is not yes or no"},
     {CLI, "tcp6:h:80", "endpoint: 'tcp6' is not a client endpoint"},
     {CLI, "fd:3", "endpoint: 'fd' is not a client endpoint"},
     {CLI, "systemd:domain=INET:index=0", "'systemd' is not a client endpoint"},

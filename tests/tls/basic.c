@@ -80,11 +80,7 @@ Test(tls, bulk_both_ways_with_flow_control) {
   EXPECT_EQ(srv.status, 0);
   EXPECT_EQ(cli.status, 0);
   free((void *)data);
-  peer_free(&srv);
-  peer_free(&cli);
-  eddy_tls_ctx_free(sctx);
-  eddy_tls_ctx_free(cctx);
-  test_finish(loop);
+  finish_pair(loop, &srv, &cli, sctx, cctx);
 }
 
 /* The transport ends without close_notify: EDDY_ETRUNCATED, not a clean
@@ -107,11 +103,7 @@ Test(tls, truncation_is_its_own_status) {
   cr_assert(strstr(srv.detail, "close_notify") != NULL, "%s", srv.detail);
   eddy_stream_abort(cli.s);
   run_closed(loop, &srv, &cli);
-  peer_free(&srv);
-  peer_free(&cli);
-  eddy_tls_ctx_free(sctx);
-  eddy_tls_ctx_free(cctx);
-  test_finish(loop);
+  finish_pair(loop, &srv, &cli, sctx, cctx);
 }
 
 /* Half-close: the client shuts down its direction; the server still
@@ -135,11 +127,7 @@ Test(tls, half_close_both_ways) {
   EXPECT_EQ(cli.eofs, 1);
   EXPECT_EQ(cli.status, 0);
   EXPECT_EQ(srv.status, 0);
-  peer_free(&srv);
-  peer_free(&cli);
-  eddy_tls_ctx_free(sctx);
-  eddy_tls_ctx_free(cctx);
-  test_finish(loop);
+  finish_pair(loop, &srv, &cli, sctx, cctx);
 }
 
 Test(tls, abort_resets_the_transport) {
@@ -156,11 +144,7 @@ Test(tls, abort_resets_the_transport) {
    * bytes; otherwise the server sees the end without close_notify. */
   cr_assert(srv.status == -ECONNRESET || srv.status == EDDY_ETRUNCATED,
             "%d %s", srv.status, srv.detail);
-  peer_free(&srv);
-  peer_free(&cli);
-  eddy_tls_ctx_free(sctx);
-  eddy_tls_ctx_free(cctx);
-  test_finish(loop);
+  finish_pair(loop, &srv, &cli, sctx, cctx);
 }
 
 /* Pausing stops delivery even of bytes already decrypted; resuming
@@ -200,11 +184,7 @@ Test(tls, pause_holds_decrypted_bytes) {
   eddy_stream_close(cli.s);
   eddy_stream_resume(srv.s);
   run_closed(loop, &srv, &cli);
-  peer_free(&srv);
-  peer_free(&cli);
-  eddy_tls_ctx_free(sctx);
-  eddy_tls_ctx_free(cctx);
-  test_finish(loop);
+  finish_pair(loop, &srv, &cli, sctx, cctx);
 }
 
 /* TLS over two pipes, as over a subprocess's stdin and stdout. */
@@ -228,11 +208,7 @@ Test(tls, over_pipes) {
   run_closed(loop, &srv, &cli);
   EXPECT_EQ(srv.status, 0);
   EXPECT_EQ(cli.status, 0);
-  peer_free(&srv);
-  peer_free(&cli);
-  eddy_tls_ctx_free(sctx);
-  eddy_tls_ctx_free(cctx);
-  test_finish(loop);
+  finish_pair(loop, &srv, &cli, sctx, cctx);
 }
 
 /* sendfile() on a TLS stream reads the file and encrypts it, in order
@@ -261,11 +237,7 @@ Test(tls, sendfile_is_encrypted_in_order) {
   EXPECT_EQ(cli.status, 0);
   close(fd);
   free((void *)data);
-  peer_free(&srv);
-  peer_free(&cli);
-  eddy_tls_ctx_free(sctx);
-  eddy_tls_ctx_free(cctx);
-  test_finish(loop);
+  finish_pair(loop, &srv, &cli, sctx, cctx);
 }
 
 Test(tls, bad_arguments) {
@@ -293,7 +265,5 @@ Test(tls, bad_arguments) {
   eddy_stream_abort(a.s);
   eddy_stream_abort(b.s);
   run_closed(loop, &a, &b);
-  eddy_tls_ctx_free(sctx);
-  eddy_tls_ctx_free(cctx);
-  test_finish(loop);
+  finish_pair(loop, NULL, NULL, sctx, cctx);
 }

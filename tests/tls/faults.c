@@ -163,7 +163,5 @@ Test(faults, transport_write_error_mid_stream) {
   if (srv.s)
     eddy_stream_abort(srv.s);
   run_closed(loop, &srv, &cli);
-  eddy_tls_ctx_free(sctx);
-  eddy_tls_ctx_free(cctx);
-  test_finish(loop);
+  finish_pair(loop, NULL, NULL, sctx, cctx);
 }

@@ -79,11 +79,7 @@ Test(starttls, pipelined_hello_after_the_command) {
   run_closed(loop, &srv.p, &cli);
   EXPECT_EQ(cli.status, 0);
   EXPECT_EQ(srv.p.status, 0);
-  peer_free(&srv.p);
-  peer_free(&cli);
-  eddy_tls_ctx_free(sctx);
-  eddy_tls_ctx_free(cctx);
-  test_finish(loop);
+  finish_pair(loop, &srv.p, &cli, sctx, cctx);
 }
 
 /* A tap between the two records every byte on the wire. */
@@ -174,11 +170,7 @@ Test(starttls, nothing_leaks_across_the_switch) {
   eddy_stream_close(cli.p.s);
   run_closed(loop, &srv.p, &cli.p);
   EXPECT_EQ(srv.p.status, 0);
-  peer_free(&srv.p);
-  peer_free(&cli.p);
-  eddy_tls_ctx_free(sctx);
-  eddy_tls_ctx_free(cctx);
-  test_finish(loop);
+  finish_pair(loop, &srv.p, &cli.p, sctx, cctx);
 }
 
 /* Plaintext queued (not yet sent) when the switch happens still goes out
@@ -206,9 +198,5 @@ Test(starttls, queued_plaintext_goes_first) {
   EXPECT_EQ(raw.handshakes, 1);
   eddy_stream_close(raw.s);
   run_closed(loop, &srv, &raw);
-  peer_free(&srv);
-  peer_free(&raw);
-  eddy_tls_ctx_free(sctx);
-  eddy_tls_ctx_free(cctx);
-  test_finish(loop);
+  finish_pair(loop, &srv, &raw, sctx, cctx);
 }

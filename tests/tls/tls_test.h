@@ -142,6 +142,18 @@ static inline void tls_both(peer *srv, eddy_tls_ctx *sctx, peer *cli,
   eddy_tls_on_handshake(cli->s, peer_handshake);
 }
 
+/* The end of most tests: the peers' buffers, the contexts, the loop. */
+static inline void finish_pair(eddy_loop *loop, peer *a, peer *b,
+                               eddy_tls_ctx *x, eddy_tls_ctx *y) {
+  if (a)
+    peer_free(a);
+  if (b)
+    peer_free(b);
+  eddy_tls_ctx_free(x);
+  eddy_tls_ctx_free(y);
+  test_finish(loop);
+}
+
 /* Runs the loop until *flag is nonzero or 10 s pass; returns *flag. */
 static inline int run_until(eddy_loop *loop, const int *flag) {
   int64_t end = eddy_loop_now(loop) + 10 * EDDY_NSEC_PER_SEC;

@@ -23,9 +23,7 @@ static int try_handshake(const char *cert_name, eddy_tls_ctx *cctx,
   if (cli->s)
     eddy_stream_close(cli->s);
   run_closed(loop, srv, cli);
-  eddy_tls_ctx_free(sctx);
-  eddy_tls_ctx_free(cctx);
-  test_finish(loop);
+  finish_pair(loop, NULL, NULL, sctx, cctx);
   return status;
 }
 
@@ -123,9 +121,7 @@ static void sni_case(const char *name, int expect_ok) {
   if (cli.s)
     eddy_stream_close(cli.s);
   run_closed(loop, &srv, &cli);
-  eddy_tls_ctx_free(sctx);
-  eddy_tls_ctx_free(cctx);
-  test_finish(loop);
+  finish_pair(loop, NULL, NULL, sctx, cctx);
 }
 
 Test(sni, chooses_matching_certificate) {
@@ -161,9 +157,7 @@ static int alpn_case(const char *server, const char *client, char *chosen) {
   if (cli.s)
     eddy_stream_close(cli.s);
   run_closed(loop, &srv, &cli);
-  eddy_tls_ctx_free(sctx);
-  eddy_tls_ctx_free(cctx);
-  test_finish(loop);
+  finish_pair(loop, NULL, NULL, sctx, cctx);
   return ok;
 }
 
@@ -210,9 +204,7 @@ static int client_cert_case(eddy_tls_verify mode, int with_cert, char *subject,
     eddy_stream_close(cli.s);
   run_closed(loop, &srv, &cli);
   peer_free(&srv);
-  eddy_tls_ctx_free(sctx);
-  eddy_tls_ctx_free(cctx);
-  test_finish(loop);
+  finish_pair(loop, NULL, NULL, sctx, cctx);
   return ok;
 }
 
@@ -255,11 +247,7 @@ Test(versions, tls12_when_the_client_caps_it) {
   eddy_stream_close(cli.s);
   run_closed(loop, &srv, &cli);
   EXPECT_EQ(cli.status, 0);
-  peer_free(&srv);
-  peer_free(&cli);
-  eddy_tls_ctx_free(sctx);
-  eddy_tls_ctx_free(cctx);
-  test_finish(loop);
+  finish_pair(loop, &srv, &cli, sctx, cctx);
 }
 
 Test(versions, no_common_version) {
@@ -274,9 +262,7 @@ Test(versions, no_common_version) {
   EXPECT_EQ(cli.status, EDDY_ETLS);
   EXPECT_EQ(srv.status, EDDY_ETLS);
   cr_assert(strstr(srv.detail, "protocol") != NULL, "%s", srv.detail);
-  eddy_tls_ctx_free(sctx);
-  eddy_tls_ctx_free(cctx);
-  test_finish(loop);
+  finish_pair(loop, NULL, NULL, sctx, cctx);
 }
 
 /* A peer that says nothing: the handshake times out, and the transport is
