@@ -444,8 +444,12 @@ static ssize_t layer_recv(void *layer, char *buf, size_t len) {
   }
 }
 
+/* Input the stream could be given now, without the transport's help:
+ * ciphertext not yet read, a record decrypted but not yet delivered, or
+ * the transport's end. A partial record does not count: it needs more
+ * bytes, and retrying it would only spin. */
 static int pending_input(tls_conn *t) {
-  return t->in_len > 0 || SSL_has_pending(t->ssl) || (t->flags & LOW_EOF);
+  return t->in_len > 0 || SSL_pending(t->ssl) > 0 || (t->flags & LOW_EOF);
 }
 
 static void kick(tls_conn *t) {
@@ -455,12 +459,18 @@ static void kick(tls_conn *t) {
 
 static void layer_want(void *layer, int read, int write) {
   tls_conn *t = layer;
+  int was_reading = (t->flags & WANT_READ) != 0;
   t->flags = (t->flags & ~(WANT_READ | WANT_WRITE)) |
              (read ? WANT_READ : 0u) | (write ? WANT_WRITE : 0u);
   update_lower(t);
   /* Bytes that arrived while the stream was paused come from the loop,
-   * not from inside the resume call. */
-  if (read && (t->flags & HS_DONE) && pending_input(t))
+   * not from inside the resume call; only a resume needs this. */
+  if (read && !was_reading && (t->flags & HS_DONE) && pending_input(t))
+    kick(t);
+  /* Queued bytes the transport has room for: a send takes one batch at a
+   * time, and no event from the transport would ask for the rest. When it
+   * has no room, its drain callback asks instead. */
+  if (write && (t->flags & HS_DONE) && t->low && !eddy_stream_over_high(t->low))
     kick(t);
 }
 

@@ -267,3 +267,68 @@ Test(tls, bad_arguments) {
   run_closed(loop, &a, &b);
   finish_pair(loop, NULL, NULL, sctx, cctx);
 }
+
+/* A peer that sends half a record and stops reading, while we have more
+ * to send than the transport takes: the loop must sleep, not retry the
+ * half record on every turn. */
+static void stop_loop(eddy_timer *t, void *arg) {
+  (void)arg;
+  eddy_loop_stop(eddy_timer_loop(t));
+  *(int *)arg = 1;
+}
+Test(tls, half_a_record_does_not_spin) {
+  eddy_loop *loop = test_loop();
+  eddy_tls_ctx *sctx = server_ctx("server"), *cctx = client_ctx();
+  peer srv = {0}, cli = {0};
+  eddy_timer *t;
+  int done = 0, turns = 0;
+  static char big[1 << 20];
+  plain_pair(loop, &srv, &cli);
+  tls_both(&srv, sctx, &cli, cctx, "localhost");
+  run_until(loop, &srv.handshakes);
+  run_until(loop, &cli.handshakes);
+  eddy_stream_pause(cli.s);
+  EXPECT_EQ(write(eddy_stream_fd(cli.s), "\x17\x03\x03\x00\x40" "abcde", 10), 10);
+  EXPECT_OK(eddy_stream_write(srv.s, big, sizeof big));
+  cr_assert(eddy_stream_buffered(srv.s) > 0);
+  EXPECT_OK(eddy_timer_new(loop, stop_loop, &done, &t));
+  EXPECT_OK(eddy_timer_start(t, 300 * MS, 0));
+  while (!done && turns < 10000) {
+    EXPECT_GE(eddy_loop_run(loop, EDDY_RUN_ONCE), 0);
+    turns++;
+  }
+  EXPECT_LT(turns, 20);
+  EXPECT_EQ(srv.closes, 0);
+  eddy_timer_close(t);
+  eddy_stream_abort(cli.s);
+  eddy_stream_abort(srv.s);
+  run_closed(loop, &srv, &cli);
+  finish_pair(loop, &srv, &cli, sctx, cctx);
+}
+
+/* One write far larger than a batch, and nothing else happening: the rest
+ * of it goes out on later turns without any event from the peer. */
+Test(tls, one_big_write_goes_out_whole) {
+  eddy_loop *loop = test_loop();
+  eddy_tls_ctx *sctx = server_ctx("server"), *cctx = client_ctx();
+  peer srv = {0}, cli = {0};
+  size_t size = 3 << 20;
+  const char *data = pattern_of(size);
+  plain_pair(loop, &srv, &cli);
+  tls_both(&srv, sctx, &cli, cctx, "localhost");
+  run_until(loop, &srv.handshakes);
+  run_until(loop, &cli.handshakes);
+  EXPECT_OK(eddy_stream_write(srv.s, data, size));
+  int64_t end = eddy_loop_now(loop) + 10 * EDDY_NSEC_PER_SEC;
+  while (cli.n < size && eddy_loop_now(loop) < end) {
+    EXPECT_GE(eddy_loop_run(loop, EDDY_RUN_NOWAIT), 0);
+    eddy_loop_update_time(loop);
+  }
+  EXPECT_EQ(cli.n, size);
+  cr_assert(memcmp(cli.got, data, size) == 0);
+  free((void *)data);
+  eddy_stream_close(srv.s);
+  run_closed(loop, &srv, &cli);
+  EXPECT_EQ(cli.status, 0);
+  finish_pair(loop, &srv, &cli, sctx, cctx);
+}
