@@ -35,6 +35,7 @@ extern "C" {
  *   fd:N                                        (also fd:fileno=N)
  *   systemd:domain=INET|INET6|UNIX:index=N
  *   tls:PORT:certKey=PEM[:privateKey=PEM][:interface=ADDR][:backlog=N]
+ *                                   (an IPv6 interface listens on IPv6)
  *                                   (also ssl:; either file may hold both
  *                                    the chain and the key)
  * Client endpoints:

@@ -364,10 +364,17 @@ static int set_interface(parser *ps, span v) {
   char q[QUOTE_SIZE];
   unsigned char addr[sizeof(struct in6_addr)];
   int six = ps->spec->kind == EDDY_ENDPOINT_TCP6;
-  if (unescape(v, ps->ep.host, sizeof ps->ep.host) != 0 ||
-      inet_pton(six ? AF_INET6 : AF_INET, ps->ep.host, addr) != 1)
+  if (unescape(v, ps->ep.host, sizeof ps->ep.host) != 0)
+    ps->ep.host[0] = '\0'; /* too long: refused below as not an address */
+  /* There is no tls6: a TLS server listens on IPv6 when its interface is
+   * an IPv6 address. */
+  if (ps->spec->tls && inet_pton(AF_INET6, ps->ep.host, addr) == 1) {
+    ps->ep.kind = EDDY_ENDPOINT_TCP6;
+    return 0;
+  }
+  if (inet_pton(six ? AF_INET6 : AF_INET, ps->ep.host, addr) != 1)
     return fail(ps, "interface '%s' is not a numeric %s address", quote(v, q),
-                six ? "IPv6" : "IPv4");
+                six ? "IPv6" : ps->spec->tls ? "IPv4 or IPv6" : "IPv4");
   return 0;
 }
 
