@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench/tls/run.sh: the TLS server benchmark, eddy (eddy_tls_server.c, a
-# small HTTP/1.0 server on eddy's tls: endpoint) against nginx, both with
+# small HTTP server on eddy's tls: endpoint) against nginx, both with
 # the same certificate, measured in the same run.
 #
 # Builds a release libeddy in build-bench/ (configured once; the build
@@ -28,10 +28,12 @@
 # runs as one process (master_process off) so that its CPU time is one
 # /proc/PID/stat, read by the client at the two ends of the measured
 # interval (which follows a 0.5 s warm-up). Figures are the best of the
-# runs, per metric. Each measurement waits (at most 2 s) for the machine
-# to be quiet first; the end of the output says how many started on a
-# busy machine anyway. Everything listens on 127.0.0.1 only. About 1
-# minute with the defaults. Exits non-zero if a build or a run fails.
+# runs, per metric; next to their ratio is the median of the ratios within
+# each run, which a change of load between runs does not move. Each
+# measurement waits (at most 2 s) for the machine to be quiet first; the
+# end of the output says how many started on a busy machine anyway.
+# Everything listens on 127.0.0.1 only. About 2 minutes with the
+# defaults. Exits non-zero if a build or a run fails.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)

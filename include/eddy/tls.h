@@ -88,6 +88,10 @@ EDDY_API int eddy_tls_ctx_set_versions(eddy_tls_ctx *ctx, int min, int max);
 EDDY_API int eddy_tls_ctx_set_handshake_timeout(eddy_tls_ctx *ctx,
                                                 int64_t timeout_ns);
 
+/* Session tickets a server issues per full handshake (default 1; 0 turns
+ * resumption by ticket off). -EINVAL on a client or above 16. */
+EDDY_API int eddy_tls_ctx_set_session_tickets(eddy_tls_ctx *ctx, int n);
+
 /* The context a parsed tls: endpoint describes: for a server its
  * certificate and key, for a client its trust roots and verify=. err gets
  * a sentence naming the file at fault. Programs that connect often make it

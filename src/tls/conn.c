@@ -8,7 +8,10 @@
  * point that ran OpenSSL hands that buffer to the transport before it
  * returns (flush_out). The transport copies only what the kernel did not
  * take, so an idle connection holds no output buffer, and a bulk write
- * costs one system call per 64 KiB of plaintext (four records).
+ * costs one system call per 64 KiB of plaintext (four records). While the
+ * transport's callback for a connection runs, its output is corked: the
+ * server's flight and tickets, the program's answer and a close_notify
+ * made in the same callback leave in one system call.
  *
  * Input: the transport's data callback lends its bytes; the BIO reads from
  * them directly, and only a part OpenSSL has not consumed when the
@@ -52,6 +55,7 @@ enum {
   LOW_PAUSED = 1u << 5,
   SHUT_PENDING = 1u << 6, /* half-close asked for before the handshake */
   IN_OWNED = 1u << 7,     /* in points into saved, not a lent buffer */
+  LOW_FAILED = 1u << 8,   /* the transport refused a write: low_err */
 };
 
 typedef struct tls_conn {
@@ -59,6 +63,7 @@ typedef struct tls_conn {
   eddy_tls_ctx *ctx;
   SSL *ssl;
   unsigned flags;
+  int low_err;
   const char *in; /* ciphertext not yet read by OpenSSL */
   size_t in_len;
   char *saved; /* owned copy of in, when it outlived its callback */
@@ -70,6 +75,8 @@ typedef struct tls_conn {
 
 static _Thread_local char out_buf[OUT_CAP];
 static _Thread_local size_t out_len;
+static _Thread_local tls_conn *out_owner; /* whose records out_buf holds */
+static _Thread_local tls_conn *corked;    /* whose callback is running */
 
 static const eddy__layer_ops layer_ops;
 
@@ -78,20 +85,33 @@ static const eddy__layer_ops layer_ops;
 static BIO_METHOD *bio_method;
 static pthread_once_t bio_once = PTHREAD_ONCE_INIT;
 
-static void flush_out(tls_conn *t);
+static void flush_now(void);
+
+static void to_transport(tls_conn *t, const char *data, size_t len) {
+  int err;
+  if (t->low == NULL || (t->flags & LOW_FAILED))
+    return;
+  /* A refused write (the transport broke) is kept, so that the next send
+   * reports it instead of encrypting into nothing. */
+  if ((err = eddy_stream_write(t->low, data, len)) != 0) {
+    t->flags |= LOW_FAILED;
+    t->low_err = err == EDDY_ECLOSED ? -EPIPE : err;
+  }
+}
 
 static int bio_write(BIO *b, const char *data, int len) {
   tls_conn *t = BIO_get_data(b);
   BIO_clear_retry_flags(b);
   if (len <= 0)
     return 0;
-  if (out_len + (size_t)len > OUT_CAP)
-    flush_out(t);
+  /* Another connection's records go first, in their own write. */
+  if (out_len > 0 && (out_owner != t || out_len + (size_t)len > OUT_CAP))
+    flush_now();
   if ((size_t)len > OUT_CAP) {
-    if (t->low)
-      (void)eddy_stream_write(t->low, data, (size_t)len);
+    to_transport(t, data, (size_t)len);
     return len;
   }
+  out_owner = t;
   memcpy(out_buf + out_len, data, (size_t)len);
   out_len += (size_t)len;
   return len;
@@ -146,13 +166,30 @@ static void make_method(void) {
   BIO_meth_free(m);
 }
 
-/* Hands the records OpenSSL produced to the transport. A failure there
- * ends the transport, whose close callback then ends the stream. */
-static void flush_out(tls_conn *t) {
+/* Hands the buffered records to their connection's transport. */
+static void flush_now(void) {
+  tls_conn *t = out_owner;
   size_t n = out_len;
   out_len = 0;
-  if (n > 0 && t->low)
-    (void)eddy_stream_write(t->low, out_buf, n);
+  out_owner = NULL;
+  if (n > 0 && t)
+    to_transport(t, out_buf, n);
+}
+
+/* The same at the end of an entry point, unless t's callback is running:
+ * then its end flushes. */
+static void flush_out(tls_conn *t) {
+  if (corked != t && out_owner == t)
+    flush_now();
+}
+
+static void cork(tls_conn *t) {
+  corked = t;
+}
+
+static void uncork(void) {
+  corked = NULL;
+  flush_now();
 }
 
 /* Keeps the unread part of a lent buffer past the callback that lent it. */
@@ -241,7 +278,8 @@ static void do_shutdown(tls_conn *t) {
   ERR_clear_error();
   (void)SSL_shutdown(t->ssl); /* sends close_notify; reading goes on */
   ERR_clear_error();
-  flush_out(t);
+  if (out_owner == t)
+    flush_now(); /* even corked: the transport's shutdown follows at once */
   if (t->low)
     (void)eddy_stream_shutdown(t->low);
 }
@@ -299,7 +337,9 @@ static void low_data(eddy_stream *low, const char *data, size_t len,
     fail(t, -ENOMEM, "out of memory while buffering TLS input");
     return;
   }
+  cork(t);
   drive(t);
+  uncork();
   if (!(t->flags & FINISHED) && keep_input(t) != 0)
     fail(t, -ENOMEM, "out of memory while buffering TLS input");
 }
@@ -344,8 +384,10 @@ static void handshake_expired(eddy_timer *timer, void *arg) {
 static void kicked(eddy_timer *timer, void *arg) {
   tls_conn *t = arg;
   (void)timer;
+  cork(t);
   if (!(t->flags & FINISHED))
     drive(t);
+  uncork();
   if (!(t->flags & FINISHED) && keep_input(t) != 0)
     fail(t, -ENOMEM, "out of memory while buffering TLS input");
 }
@@ -368,6 +410,8 @@ static ssize_t layer_send(void *layer, const struct iovec *iov, int n) {
   tls_conn *t = layer;
   char small[RECORD];
   size_t total = 0, fill = 0;
+  if (t->flags & LOW_FAILED)
+    return t->low_err;
   if (!(t->flags & HS_DONE))
     return -EAGAIN;
   if (t->low == NULL)
@@ -408,8 +452,8 @@ static ssize_t layer_send(void *layer, const struct iovec *iov, int n) {
     total += fill;
   }
   flush_out(t);
-  if (t->low == NULL) /* the transport failed while taking it */
-    return -EPIPE;
+  if (t->flags & LOW_FAILED) /* the transport failed while taking it */
+    return t->low_err;
   return total > 0 ? (ssize_t)total : -EAGAIN;
 }
 
@@ -498,7 +542,8 @@ static void layer_finish(void *layer, int status) {
     (void)SSL_shutdown(t->ssl);
     ERR_clear_error();
   }
-  flush_out(t); /* close_notify, or the alert of a failure */
+  if (out_owner == t)
+    flush_now(); /* close_notify, or the alert of a failure */
   t->low = NULL;
   eddy_stream_set_callbacks(low, NULL, NULL);
   if (status == -ECONNABORTED || status == -ETIMEDOUT)
@@ -515,6 +560,10 @@ static const char *layer_detail(void *layer, int status) {
 
 static void layer_release(void *layer) {
   tls_conn *t = layer;
+  if (out_owner == t) { /* cannot be after finish; never point at freed t */
+    out_owner = NULL;
+    out_len = 0;
+  }
   SSL_free(t->ssl);
   eddy__free(t->saved);
   eddy_tls_ctx_free(t->ctx);

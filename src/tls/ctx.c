@@ -107,6 +107,9 @@ int eddy_tls_ctx_new(eddy_tls_role role, eddy_tls_ctx **out) {
   if (ctx->server) {
     static const unsigned char sid[] = "eddy";
     SSL_CTX_set_session_id_context(ssl, sid, sizeof sid - 1);
+    /* One TLS 1.3 ticket, not OpenSSL's two: a client resumes with one,
+     * and each costs a session encoding and encryption per handshake. */
+    SSL_CTX_set_num_tickets(ssl, 1);
     SSL_CTX_set_tlsext_servername_callback(ssl, on_servername);
     SSL_CTX_set_tlsext_servername_arg(ssl, ctx);
     ctx->verify = EDDY_TLS_VERIFY_NONE;
@@ -381,6 +384,17 @@ int eddy_tls_ctx_from_endpoint(const eddy_endpoint *ep, int server,
     return e;
   }
   *out = ctx;
+  return 0;
+}
+
+int eddy_tls_ctx_set_session_tickets(eddy_tls_ctx *ctx, int n) {
+  if (!ctx->server || n < 0 || n > 16)
+    return -EINVAL;
+  if (n == 0)
+    SSL_CTX_set_options(ctx->ssl, SSL_OP_NO_TICKET);
+  else
+    SSL_CTX_clear_options(ctx->ssl, SSL_OP_NO_TICKET);
+  SSL_CTX_set_num_tickets(ctx->ssl, (size_t)n);
   return 0;
 }
 

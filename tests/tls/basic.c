@@ -332,3 +332,29 @@ Test(tls, one_big_write_goes_out_whole) {
   EXPECT_EQ(cli.status, 0);
   finish_pair(loop, &srv, &cli, sctx, cctx);
 }
+
+/* The transport broke (the peer is gone): the next write reports it, as
+ * on a plaintext stream, instead of encrypting into nothing forever. */
+Test(tls, writes_after_the_transport_broke_fail) {
+  eddy_loop *loop = test_loop();
+  eddy_tls_ctx *sctx = server_ctx("server"), *cctx = client_ctx();
+  peer srv = {0}, cli = {0};
+  static char chunk[16384];
+  int i, rc = 0;
+  signal(SIGPIPE, SIG_IGN);
+  plain_pair(loop, &srv, &cli);
+  tls_both(&srv, sctx, &cli, cctx, "localhost");
+  run_until(loop, &srv.handshakes);
+  run_until(loop, &cli.handshakes);
+  eddy_stream_pause(srv.s); /* it will not read the end */
+  eddy_stream_abort(cli.s);
+  run_until(loop, &cli.closes);
+  for (i = 0; i < 2000 && srv.s && !eddy_stream_over_high(srv.s); i++)
+    if ((rc = eddy_stream_write(srv.s, chunk, sizeof chunk)) != 0)
+      break;
+  EXPECT_LT(i, 2000);
+  cr_assert(rc == -EPIPE || rc == -ECONNRESET, "write gave %d", rc);
+  run_until(loop, &srv.closes);
+  EXPECT_EQ(srv.status, rc);
+  finish_pair(loop, &srv, &cli, sctx, cctx);
+}
