@@ -344,3 +344,17 @@ Test(files, loading_errors_name_the_file) {
   eddy_tls_ctx_free(ctx);
   EXPECT_EQ(eddy__alloc_live(), 0);
 }
+
+/* Session tickets: one by default, none when turned off; the client sees
+ * them as NewSessionTicket messages after the handshake. */
+Test(tickets, count_and_bad_arguments) {
+  eddy_tls_ctx *sctx = server_ctx("server"), *cctx = client_ctx();
+  EXPECT_EQ(eddy_tls_ctx_set_session_tickets(cctx, 1), -EINVAL);
+  EXPECT_EQ(eddy_tls_ctx_set_session_tickets(sctx, -1), -EINVAL);
+  EXPECT_EQ(eddy_tls_ctx_set_session_tickets(sctx, 17), -EINVAL);
+  EXPECT_OK(eddy_tls_ctx_set_session_tickets(sctx, 0));
+  EXPECT_OK(eddy_tls_ctx_set_session_tickets(sctx, 3));
+  eddy_tls_ctx_free(sctx);
+  eddy_tls_ctx_free(cctx);
+  EXPECT_EQ(eddy__alloc_live(), 0);
+}
