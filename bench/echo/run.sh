@@ -31,7 +31,11 @@ secs=${SECONDS_PER_RUN:-3}
 idle_conns=${IDLE_CONNS:-10000}
 server_cpu=${SERVER_CPU:-0}
 client_cpu=${CLIENT_CPU:-1}
-port=${BENCH_PORT:-$((20000 + $$ % 20000))}
+# Below the kernel's ephemeral range, where a client connection's local
+# end could be holding the port.
+ephemeral_lo=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+port_span=$((ephemeral_lo > 12000 ? ephemeral_lo - 10000 : 2000))
+port=${BENCH_PORT:-$((10000 + $$ % port_span))}
 nofile=$((idle_conns + 1000))
 
 cd "$root"
