@@ -53,6 +53,9 @@ int eddy__stream_layer(eddy_stream *s, const eddy__layer_ops *ops,
                        void *layer, eddy_stream **lower);
 void eddy__stream_layer_ready(eddy_stream *s, unsigned events);
 void *eddy__stream_arg(const eddy_stream *s);
+/* The layer's transport drained: s's drain callback runs if it is owed. */
+void eddy__stream_layer_drained(eddy_stream *s);
+int64_t eddy__stream_linger(const eddy_stream *s);
 /* s's layer if its ops are ops, else NULL. */
 void *eddy__stream_layer_of(const eddy_stream *s, const eddy__layer_ops *ops);
 /* Ends s now with status and detail (which must outlive the close

@@ -82,6 +82,7 @@ struct eddy_stream {
 static _Thread_local char read_buf[READ_SIZE];
 
 static void finish(eddy_stream *s, int status, const char *detail);
+static void after_flush(eddy_stream *s);
 static void on_read(eddy_loop *loop, eddy__io *io, unsigned events);
 static void on_write(eddy_loop *loop, eddy__io *io, unsigned events);
 
@@ -252,10 +253,16 @@ int eddy__stream_layer(eddy_stream *s, const eddy__layer_ops *ops,
   low->nsegs = s->nsegs;
   low->cap = s->cap;
   low->buffered = s->buffered;
+  low->low = s->low;
+  low->high = s->high;
+  low->linger_ns = s->linger_ns;
+  /* A program waiting for drain still gets it, once the transport has
+   * sent what was queued (eddy__stream_layer_drained). */
+  low->flags |= s->flags & OVER_HIGH;
   s->segs = NULL;
   s->head = s->nsegs = s->cap = s->buffered = 0;
   s->rfd = s->wfd = -1;
-  s->flags = (s->flags & ~(SOCKET | OVER_HIGH)) | LAYERED;
+  s->flags = (s->flags & ~SOCKET) | LAYERED;
   s->lops = ops;
   s->layer = layer;
   *lower = low;
@@ -269,6 +276,15 @@ void *eddy__stream_layer_of(const eddy_stream *s, const eddy__layer_ops *ops) {
 
 void eddy__stream_fail(eddy_stream *s, int status, const char *detail) {
   finish(s, status, detail);
+}
+
+void eddy__stream_layer_drained(eddy_stream *s) {
+  if ((s->flags & (OVER_HIGH | DONE)) == OVER_HIGH && s->buffered <= s->low)
+    after_flush(s);
+}
+
+int64_t eddy__stream_linger(const eddy_stream *s) {
+  return s->linger_ns;
 }
 
 void *eddy__stream_arg(const eddy_stream *s) {
@@ -407,8 +423,6 @@ static ssize_t send_iov(eddy_stream *s, struct iovec *iov, int n) {
   }
   return eddy__sys_writev(s->wfd, iov, n);
 }
-
-static void after_flush(eddy_stream *s);
 
 /* A layer (TLS) must see the file's bytes: they are read into a buffer of
  * their own, since a sendfile() called from a data callback must not
@@ -835,7 +849,8 @@ int eddy_stream_shutdown(eddy_stream *s) {
 /* ---- Flow control and options ---------------------------------------------------------- */
 
 size_t eddy_stream_buffered(const eddy_stream *s) {
-  return s->buffered;
+  eddy_stream *low = (s->flags & LAYERED) ? s->lops->lower(s->layer) : NULL;
+  return s->buffered + (low ? eddy_stream_buffered(low) : 0);
 }
 
 int eddy_stream_over_high(const eddy_stream *s) {

@@ -45,6 +45,11 @@
 /* The batch as records, with room for their headers and tags, and for a
  * handshake flight with a long certificate chain. */
 #define OUT_CAP (SEND_BATCH + 16384)
+/* The transport's backlog past which it stops being read. The program's
+ * own bytes cannot take it there (a send waits below the high watermark);
+ * replies OpenSSL makes by itself (to a flood of key update requests from
+ * a peer that never reads) could, without limit. */
+#define LOW_READ_CAP (4 * SEND_BATCH)
 
 enum {
   HS_DONE = 1u << 0,
@@ -264,6 +269,8 @@ static void update_lower(tls_conn *t) {
   int read = !(t->flags & HS_DONE) || (t->flags & WANT_READ);
   if (t->low == NULL)
     return;
+  if (eddy_stream_buffered(t->low) > LOW_READ_CAP)
+    read = 0;
   if (read && (t->flags & LOW_PAUSED)) {
     t->flags &= ~LOW_PAUSED;
     eddy_stream_resume(t->low);
@@ -342,6 +349,8 @@ static void low_data(eddy_stream *low, const char *data, size_t len,
   uncork();
   if (!(t->flags & FINISHED) && keep_input(t) != 0)
     fail(t, -ENOMEM, "out of memory while buffering TLS input");
+  if (!(t->flags & FINISHED))
+    update_lower(t);
 }
 
 static void low_eof(eddy_stream *low, void *arg) {
@@ -356,6 +365,10 @@ static void low_drain(eddy_stream *low, void *arg) {
   (void)low;
   if ((t->flags & (HS_DONE | WANT_WRITE)) == (HS_DONE | WANT_WRITE))
     eddy__stream_layer_ready(t->up, EDDY__IO_WRITE);
+  if (!(t->flags & FINISHED))
+    eddy__stream_layer_drained(t->up);
+  if (!(t->flags & FINISHED))
+    update_lower(t);
 }
 
 static void low_close(eddy_stream *low, int status, const char *detail,
@@ -546,6 +559,7 @@ static void layer_finish(void *layer, int status) {
     flush_now(); /* close_notify, or the alert of a failure */
   t->low = NULL;
   eddy_stream_set_callbacks(low, NULL, NULL);
+  (void)eddy_stream_set_linger(low, eddy__stream_linger(t->up));
   if (status == -ECONNABORTED || status == -ETIMEDOUT)
     eddy_stream_abort(low);
   else

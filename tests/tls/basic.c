@@ -358,3 +358,31 @@ Test(tls, writes_after_the_transport_broke_fail) {
   EXPECT_EQ(srv.status, rc);
   finish_pair(loop, &srv, &cli, sctx, cctx);
 }
+
+/* Closing with ciphertext still in the transport: buffered() counts it,
+ * the close callback comes once it is handed over, and the peer still gets
+ * every byte and a clean end when it reads again. */
+Test(tls, close_with_bytes_in_the_transport) {
+  eddy_loop *loop = test_loop();
+  eddy_tls_ctx *sctx = server_ctx("server"), *cctx = client_ctx();
+  peer srv = {0}, cli = {0};
+  static char big[1 << 20];
+  plain_pair(loop, &srv, &cli);
+  tls_both(&srv, sctx, &cli, cctx, "localhost");
+  run_until(loop, &srv.handshakes);
+  run_until(loop, &cli.handshakes);
+  eddy_stream_pause(srv.s);
+  for (int i = 0; i < 5; i++)
+    EXPECT_GE(eddy_loop_run(loop, EDDY_RUN_NOWAIT), 0);
+  EXPECT_OK(eddy_stream_write(cli.s, big, sizeof big));
+  for (int i = 0; i < 20; i++)
+    EXPECT_GE(eddy_loop_run(loop, EDDY_RUN_NOWAIT), 0);
+  cr_assert(eddy_stream_buffered(cli.s) > 0);
+  eddy_stream_close(cli.s);
+  eddy_stream_resume(srv.s);
+  run_closed(loop, &srv, &cli);
+  EXPECT_EQ(cli.status, 0);
+  EXPECT_EQ(srv.n, sizeof big);
+  EXPECT_EQ(srv.eofs, 1);
+  finish_pair(loop, &srv, &cli, sctx, cctx);
+}

@@ -184,8 +184,9 @@ Test(starttls, queued_plaintext_goes_first) {
   memset(big, 'p', sizeof big);
   EXPECT_OK(eddy_stream_write(srv.s, big, sizeof big)); /* fills the socket */
   cr_assert(eddy_stream_buffered(srv.s) > 0);
+  size_t queued = eddy_stream_buffered(srv.s);
   EXPECT_OK(eddy_tls_start(srv.s, sctx, NULL, NULL, 0));
-  EXPECT_EQ(eddy_stream_buffered(srv.s), 0);
+  EXPECT_EQ(eddy_stream_buffered(srv.s), queued); /* now in the transport */
   while (raw.n < sizeof big && eddy_loop_run(loop, EDDY_RUN_ONCE) >= 0)
     ;
   EXPECT_EQ(raw.n, sizeof big);
@@ -199,4 +200,35 @@ Test(starttls, queued_plaintext_goes_first) {
   eddy_stream_close(raw.s);
   run_closed(loop, &srv, &raw);
   finish_pair(loop, &srv, &raw, sctx, cctx);
+}
+
+/* Switching while over the high watermark: the drain the program waits
+ * for still comes, once the transport has sent the queued plaintext, and
+ * buffered() counts those bytes meanwhile. */
+Test(starttls, switch_while_over_high_still_drains) {
+  eddy_loop *loop = test_loop();
+  eddy_tls_ctx *sctx = server_ctx("server");
+  peer srv = {0}, cli = {0};
+  size_t total = 2 << 20;
+  char *big = calloc(1, total);
+  plain_pair(loop, &srv, &cli);
+  eddy_stream_pause(cli.s);
+  EXPECT_OK(eddy_stream_write(srv.s, big, total));
+  cr_assert(eddy_stream_over_high(srv.s));
+  size_t before = eddy_stream_buffered(srv.s);
+  EXPECT_OK(eddy_tls_start(srv.s, sctx, NULL, NULL, 0));
+  EXPECT_EQ(eddy_stream_buffered(srv.s), before);
+  eddy_stream_resume(cli.s);
+  int64_t end = eddy_loop_now(loop) + 10 * EDDY_NSEC_PER_SEC;
+  while ((cli.n < total || srv.drains == 0) && eddy_loop_now(loop) < end) {
+    EXPECT_GE(eddy_loop_run(loop, EDDY_RUN_ONCE), 0);
+    eddy_loop_update_time(loop);
+  }
+  EXPECT_EQ(cli.n, total);
+  EXPECT_EQ(srv.drains, 1);
+  eddy_stream_abort(srv.s);
+  eddy_stream_abort(cli.s);
+  run_closed(loop, &srv, &cli);
+  free(big);
+  finish_pair(loop, &srv, &cli, sctx, NULL);
 }
