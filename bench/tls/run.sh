@@ -44,12 +44,8 @@ secs=${SECONDS_PER_RUN:-3}
 hs_threads=${HS_THREADS:-4}
 server_cpu=${SERVER_CPU:-0}
 client_cpu=${CLIENT_CPU:-1}
-# A port below the kernel's ephemeral range: one in it may be held at any
-# moment by some client connection's local end (the handshake benchmark
-# alone opens thousands a second), and then the servers cannot bind it.
-ephemeral_lo=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
-port_span=$((ephemeral_lo > 12000 ? ephemeral_lo - 10000 : 2000))
-port=${BENCH_PORT:-$((10000 + ($$ + 7) % port_span))}
+. "$here/../lib.sh"
+port=$(bench_port 7)
 verify=${VERIFY:-0}
 
 cd "$root"
@@ -194,25 +190,6 @@ start_server() { # eddy|nginx
   fi
 }
 
-# Waits (at most 2 s) for the machine's CPUs to be less than 10% busy over
-# half a second, so that a measurement does not start in the middle of
-# someone else's burst; counts the measurements that started busy anyway.
-busy_starts=0
-cpu_busy() { # prints "busy total" jiffies of all CPUs
-  local _c u n s i w q sq st _r
-  read -r _c u n s i w q sq st _r </proc/stat
-  echo "$((u + n + s + q + sq + st)) $((u + n + s + q + sq + st + i + w))"
-}
-wait_quiet() {
-  local a b ta tb
-  for _ in 1 2 3 4; do
-    read -r a ta < <(cpu_busy)
-    sleep 0.5
-    read -r b tb < <(cpu_busy)
-    [ $(((b - a) * 100)) -lt $((10 * (tb - ta + 1))) ] && return 0
-  done
-  busy_starts=$((busy_starts + 1))
-}
 
 # measure PROG MODE ARGS...: one fresh server, one client run.
 measure() {

@@ -486,14 +486,7 @@ static int set_trustroots(parser *ps, span v) {
 
 /* Turning verification off has to be said in so many words. */
 static int set_verify(parser *ps, span v) {
-  char q[QUOTE_SIZE];
-  if (span_is(v, "yes") || span_is(v, "1") || span_is(v, "true"))
-    ps->ep.verify = 1;
-  else if (span_is(v, "no") || span_is(v, "0") || span_is(v, "false"))
-    ps->ep.verify = 0;
-  else
-    return fail(ps, "verify '%s' is not yes or no", quote(v, q));
-  return 0;
+  return boolean(ps, "verify", v, &ps->ep.verify);
 }
 
 /* ---- Items --------------------------------------------------------------- */

@@ -572,8 +572,7 @@ static const char *layer_detail(void *layer, int status) {
   return t->detail[0] ? t->detail : NULL;
 }
 
-static void layer_release(void *layer) {
-  tls_conn *t = layer;
+static void conn_free(tls_conn *t) {
   if (out_owner == t) { /* cannot be after finish; never point at freed t */
     out_owner = NULL;
     out_len = 0;
@@ -582,6 +581,10 @@ static void layer_release(void *layer) {
   eddy__free(t->saved);
   eddy_tls_ctx_free(t->ctx);
   eddy__free(t);
+}
+
+static void layer_release(void *layer) {
+  conn_free(layer);
 }
 
 static eddy_stream *layer_lower(void *layer) {
@@ -651,10 +654,7 @@ static void discard(tls_conn *t) {
     eddy_timer_close(t->handshake_timer);
   if (t->kick)
     eddy_timer_close(t->kick);
-  SSL_free(t->ssl);
-  eddy__free(t->saved);
-  eddy_tls_ctx_free(t->ctx);
-  eddy__free(t);
+  conn_free(t);
   ERR_clear_error();
 }
 

@@ -237,7 +237,7 @@ static bad bads[] = {
     {SRV, "tls:1:certKey=x:interface=localhost",
      "tls: interface 'localhost' is not a numeric IPv4 or IPv6 address"},
     {CLI, "ssl:host=h", "ssl: missing port"},
-    {CLI, "tls:h:443:verify=maybe", "tls: verify 'maybe' is not yes or no"},
+    {CLI, "tls:h:443:verify=maybe", "tls: verify 'maybe' is not a boolean"},
     {CLI, "tcp6:h:80", "endpoint: 'tcp6' is not a client endpoint"},
     {CLI, "fd:3", "endpoint: 'fd' is not a client endpoint"},
     {CLI, "systemd:domain=INET:index=0", "'systemd' is not a client endpoint"},

@@ -64,7 +64,7 @@ Test(endpoint, bad_strings) {
   bad(0, "tls:certKey=/a.pem", "missing port");
   bad(0, "tls:8443:certKey=/a.pem:trustRoots=/x", "unknown parameter 'trustRoots'");
   bad(0, "tls:8443:certKey=", "empty value for 'certKey'");
-  bad(1, "tls:host=h:port=1:verify=maybe", "verify 'maybe' is not yes or no");
+  bad(1, "tls:host=h:port=1:verify=maybe", "verify 'maybe' is not a boolean");
   bad(1, "tls:host=h:port=1:certKey=/a", "unknown parameter 'certKey'");
   bad(1, "tls:h", "missing port");
   bad(1, "tls:host=h:port=1:verify=no:verify=yes", "given twice");

@@ -165,3 +165,32 @@ Test(faults, transport_write_error_mid_stream) {
   run_closed(loop, &srv, &cli);
   finish_pair(loop, NULL, NULL, sctx, cctx);
 }
+
+/* The reader pauses in the middle of a transport chunk, and the unread
+ * ciphertext cannot be kept: the stream ends with -ENOMEM and says why. */
+static void data_then_pause(eddy_stream *s, const char *d, size_t len, void *arg) {
+  peer_data(s, d, len, arg);
+  eddy_stream_pause(s);
+}
+Test(faults, no_memory_to_keep_unread_input) {
+  eddy_loop *loop = test_loop();
+  eddy_tls_ctx *sctx = server_ctx("server"), *cctx = client_ctx();
+  peer srv = {0}, cli = {0};
+  static const eddy_stream_callbacks pausing = {data_then_pause, peer_eof,
+                                                NULL, peer_close};
+  static char big[40000];
+  plain_pair(loop, &srv, &cli);
+  tls_both(&srv, sctx, &cli, cctx, "localhost");
+  run_until(loop, &srv.handshakes);
+  run_until(loop, &cli.handshakes);
+  eddy_stream_set_callbacks(srv.s, &pausing, &srv);
+  EXPECT_OK(eddy_stream_write(cli.s, big, sizeof big));
+  EXPECT_OK(eddy__fault_parse("malloc:ENOMEM:p=1"));
+  run_until(loop, &srv.closes);
+  eddy__fault_reset();
+  EXPECT_EQ(srv.status, -ENOMEM);
+  EXPECT_STR(srv.detail, "out of memory while buffering TLS input");
+  eddy_stream_abort(cli.s);
+  run_closed(loop, &srv, &cli);
+  finish_pair(loop, &srv, &cli, sctx, cctx);
+}
