@@ -40,6 +40,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common.h"
+
 #define WARMUP_NS 500000000LL
 #define MSG_SIZE 64
 #define TP_CHUNK (256 * 1024)
@@ -50,70 +52,9 @@ static int port;
 static long server_pid;
 static double seconds = 3;
 static int nconns;
-static const char *tag = "";
-
-static void die(const char *fmt, ...) {
-  va_list ap;
-  fprintf(stderr, "client: ");
-  va_start(ap, fmt);
-  vfprintf(stderr, fmt, ap);
-  va_end(ap);
-  fprintf(stderr, "\n");
-  exit(1);
-}
-
-static int64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static double self_cpu_s(void) {
-  struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
-  return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-         (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
-/* The server's utime + stime in seconds. */
-static double server_cpu_s(void) {
-  char path[64], buf[2048], *p;
-  unsigned long long ut = 0, st = 0;
-  FILE *f;
-  size_t n;
-  snprintf(path, sizeof path, "/proc/%ld/stat", server_pid);
-  if ((f = fopen(path, "r")) == NULL)
-    die("%s: %s (did the server die?)", path, strerror(errno));
-  n = fread(buf, 1, sizeof buf - 1, f);
-  fclose(f);
-  buf[n] = '\0';
-  /* Fields after the command name, which may hold spaces: state is field
-   * 3, utime 14 and stime 15. */
-  if ((p = strrchr(buf, ')')) == NULL ||
-      sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
-             &ut, &st) != 2)
-    die("cannot parse %s", path);
-  return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
-
-static long server_rss_kb(void) {
-  char path[64], line[256];
-  long kb = -1;
-  FILE *f;
-  snprintf(path, sizeof path, "/proc/%ld/status", server_pid);
-  if ((f = fopen(path, "r")) == NULL)
-    die("%s: %s (did the server die?)", path, strerror(errno));
-  while (fgets(line, sizeof line, f))
-    if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
-      break;
-  fclose(f);
-  if (kb < 0)
-    die("no VmRSS in %s", path);
-  return kb;
-}
 
 static int ms_until(int64_t deadline) {
-  int64_t left = deadline - now_ns();
+  int64_t left = deadline - mono_ns();
   if (left <= 0)
     return 0;
   return (int)((left + 999999) / 1000000);
@@ -197,21 +138,17 @@ static void epoll_add(int ep, int fd, uint32_t events, uint32_t id) {
     die("epoll_ctl: %s", strerror(errno));
 }
 
-static void put(const char *key, double v) {
-  printf("%s%s%s %.6g\n", tag, *tag ? "_" : "", key, v);
-}
-
 /* ---- wait ------------------------------------------------------------------ */
 
 static int mode_wait(void) {
-  int64_t deadline = now_ns() + 5000000000LL;
+  int64_t deadline = mono_ns() + 5000000000LL;
   for (;;) {
     int fd = tcp_connect(deadline);
     if (fd >= 0) {
       close_rst(fd);
       return 0;
     }
-    if (fd != -ECONNREFUSED || now_ns() >= deadline)
+    if (fd != -ECONNREFUSED || mono_ns() >= deadline)
       die("server on 127.0.0.1:%d not answering: %s", port, strerror(-fd));
     usleep(10000);
   }
@@ -230,7 +167,7 @@ static int mode_throughput(void) {
 
   for (size_t i = 0; i < sizeof out; i++)
     out[i] = want[i] = (char)(i % PATTERN);
-  start = now_ns();
+  start = mono_ns();
   fd = must_connect(start + 5000000000LL);
   ep = epoll_new();
   epoll_add(ep, fd, EPOLLIN | EPOLLOUT, 0);
@@ -270,19 +207,19 @@ static int mode_throughput(void) {
           die("throughput: send: %s", strerror(errno));
       }
     }
-    now = now_ns();
+    now = mono_ns();
     if (!measuring && now >= t0) {
       if (got == 0)
         die("throughput: no echo during the warm-up");
       measuring = 1;
       got0 = got;
-      cpu0 = server_cpu_s();
+      cpu0 = proc_cpu_s(server_pid);
       self0 = self_cpu_s();
       t0 = now;
       t1 = now + (int64_t)(seconds * 1e9);
     } else if (measuring && now >= t1) {
       double secs, mb;
-      cpu1 = server_cpu_s();
+      cpu1 = proc_cpu_s(server_pid);
       secs = (double)(now - t0) / 1e9;
       mb = (double)(got - got0) / 1e6;
       if (mb <= 0)
@@ -333,14 +270,14 @@ static int mode_pingpong(void) {
   if (conns == NULL)
     die("out of memory");
   ep = epoll_new();
-  start = now_ns();
+  start = mono_ns();
   for (int i = 0; i < nconns; i++) {
     conns[i].fd = must_connect(start + 10000000000LL);
     epoll_add(ep, conns[i].fd, EPOLLIN, (uint32_t)i);
   }
   for (int i = 0; i < nconns; i++)
     pp_send(&conns[i]);
-  start = now_ns();
+  start = mono_ns();
   t0 = start + WARMUP_NS;
   t1 = t0 + (int64_t)(seconds * 1e9);
   for (;;) {
@@ -366,19 +303,19 @@ static int mode_pingpong(void) {
         die("pingpong: recv: %s", strerror(errno));
       }
     }
-    now = now_ns();
+    now = mono_ns();
     if (!measuring && now >= t0) {
       if (rts == 0)
         die("pingpong: no round trip during the warm-up");
       measuring = 1;
       rts0 = rts;
-      cpu0 = server_cpu_s();
+      cpu0 = proc_cpu_s(server_pid);
       self0 = self_cpu_s();
       t0 = now;
       t1 = now + (int64_t)(seconds * 1e9);
     } else if (measuring && now >= t1) {
       double secs = (double)(now - t0) / 1e9, count = (double)(rts - rts0);
-      cpu1 = server_cpu_s();
+      cpu1 = proc_cpu_s(server_pid);
       if (count <= 0)
         die("pingpong: no round trip measured");
       put("rt_s", count / secs);
@@ -412,7 +349,7 @@ static void ping_all(const int *fds, int n, int64_t deadline) {
     int k = epoll_wait(ep, evs, MAX_EVENTS, ms_until(deadline));
     if (k < 0 && errno != EINTR)
       die("epoll_wait: %s", strerror(errno));
-    if (k == 0 && now_ns() >= deadline)
+    if (k == 0 && mono_ns() >= deadline)
       die("idle: %d of %d connections not echoed in time", left, n);
     for (int i = 0; i < k; i++) {
       int fd = fds[evs[i].data.u32];
@@ -441,22 +378,22 @@ static int mode_idle(void) {
   fds = calloc((size_t)nconns, sizeof *fds);
   if (fds == NULL)
     die("out of memory");
-  deadline = now_ns() + 30000000000LL;
+  deadline = mono_ns() + 30000000000LL;
   /* One connection first, kept open: whatever the server sets up once
    * (its read buffer, tables) is then in the "before" figure. */
   warm = must_connect(deadline);
   ping_all(&warm, 1, deadline);
   usleep(100000);
-  rss0 = server_rss_kb();
-  cpu0 = server_cpu_s();
-  start = now_ns();
+  rss0 = proc_rss_kb(server_pid);
+  cpu0 = proc_cpu_s(server_pid);
+  start = mono_ns();
   for (int i = 0; i < nconns; i++)
     fds[i] = must_connect(deadline);
   ping_all(fds, nconns, deadline);
-  secs = (double)(now_ns() - start) / 1e9;
-  cpu1 = server_cpu_s();
+  secs = (double)(mono_ns() - start) / 1e9;
+  cpu1 = proc_cpu_s(server_pid);
   usleep(200000); /* let the server settle */
-  rss1 = server_rss_kb();
+  rss1 = proc_rss_kb(server_pid);
   put("kb_per_conn", (double)(rss1 - rss0) / nconns);
   put("rss_before_kb", (double)rss0);
   put("rss_after_kb", (double)rss1);
@@ -481,6 +418,7 @@ static void usage(void) {
 }
 
 int main(int argc, char **argv) {
+  bench_name = "client";
   const char *mode;
   if (argc < 2)
     usage();
@@ -498,7 +436,7 @@ int main(int argc, char **argv) {
     else if (strcmp(a, "--conns") == 0)
       nconns = atoi(v);
     else if (strcmp(a, "--tag") == 0)
-      tag = v;
+      put_tag = v;
     else
       usage();
     i++;

@@ -20,7 +20,7 @@
 static int remaining;
 static int64_t received;
 
-static void die(const char *what, int err) {
+static void die_code(const char *what, int err) {
   fprintf(stderr, "eddy_spawn: %s: %s\n", what, eddy_strerror(err));
   exit(1);
 }
@@ -29,7 +29,7 @@ static void spawn_true(eddy_loop *loop);
 
 static void true_exited(eddy_process *p, int status, int sig, void *arg) {
   if (status != 0 || sig != 0)
-    die("/bin/true failed", -ECHILD);
+    die_code("/bin/true failed", -ECHILD);
   eddy_process_close(p);
   if (--remaining > 0)
     spawn_true(arg);
@@ -42,7 +42,7 @@ static void spawn_true(eddy_loop *loop) {
   eddy_process *p;
   int err = eddy_process_spawn(loop, &o, &p);
   if (err)
-    die("spawn /bin/true", err);
+    die_code("spawn /bin/true", err);
 }
 
 static void on_data(eddy_stream *s, const char *data, size_t len, void *arg) {
@@ -53,7 +53,7 @@ static void on_data(eddy_stream *s, const char *data, size_t len, void *arg) {
 static void producer_exited(eddy_process *p, int status, int sig, void *arg) {
   (void)arg;
   if (status != 0 || sig != 0)
-    die("the producer failed", -ECHILD);
+    die_code("the producer failed", -ECHILD);
   eddy_process_close(p);
 }
 
@@ -75,13 +75,13 @@ static void stream_once(eddy_loop *loop, const char *producer,
   t0 = mono_ns();
   c0 = cpu_ns();
   if ((err = eddy_process_spawn(loop, &o, &p)) != 0)
-    die("spawn the producer", err);
+    die_code("spawn the producer", err);
   eddy_stream_set_callbacks(out, &cb, NULL);
   eddy_loop_run(loop, EDDY_RUN_UNTIL_IDLE);
-  put(wall, mono_ns() - t0);
-  put(cpu, cpu_ns() - c0);
+  put_int(wall, mono_ns() - t0);
+  put_int(cpu, cpu_ns() - c0);
   if (received != STREAM_BYTES)
-    die("short stream", -EIO);
+    die_code("short stream", -EIO);
 }
 
 int main(int argc, char **argv) {
@@ -90,15 +90,15 @@ int main(int argc, char **argv) {
   int64_t t0, c0;
   int err;
   if ((err = eddy_loop_new(&loop, NULL)) != 0)
-    die("eddy_loop_new", err);
+    die_code("eddy_loop_new", err);
 
   remaining = NSPAWNS;
   t0 = mono_ns();
   c0 = cpu_ns();
   spawn_true(loop);
   eddy_loop_run(loop, EDDY_RUN_UNTIL_IDLE);
-  put("spawn_wall_ns", mono_ns() - t0);
-  put("spawn_cpu_ns", cpu_ns() - c0);
+  put_int("spawn_wall_ns", mono_ns() - t0);
+  put_int("spawn_cpu_ns", cpu_ns() - c0);
 
   stream_once(loop, producer, EDDY_STDIO_SOCKETPAIR, "stream_wall_ns",
               "stream_cpu_ns");

@@ -12,7 +12,7 @@ static int remaining;
 static int64_t received;
 static char buf[65536];
 
-static void die(const char *what, int err) {
+static void die_code(const char *what, int err) {
   fprintf(stderr, "uv_spawn: %s: %s\n", what, uv_strerror(err));
   exit(1);
 }
@@ -25,7 +25,7 @@ static void spawn_true(uv_loop_t *loop);
 
 static void true_exited(uv_process_t *p, int64_t status, int sig) {
   if (status != 0 || sig != 0)
-    die("/bin/true failed", UV_ESRCH);
+    die_code("/bin/true failed", UV_ESRCH);
   uv_close((uv_handle_t *)p, free_handle);
   if (--remaining > 0)
     spawn_true(p->loop);
@@ -38,9 +38,9 @@ static void spawn_true(uv_loop_t *loop) {
   uv_process_t *p = malloc(sizeof *p);
   int err;
   if (p == NULL)
-    die("malloc", UV_ENOMEM);
+    die_code("malloc", UV_ENOMEM);
   if ((err = uv_spawn(loop, p, &o)) != 0)
-    die("spawn /bin/true", err);
+    die_code("spawn /bin/true", err);
 }
 
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b) {
@@ -58,7 +58,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
 
 static void producer_exited(uv_process_t *p, int64_t status, int sig) {
   if (status != 0 || sig != 0)
-    die("the producer failed", UV_ESRCH);
+    die_code("the producer failed", UV_ESRCH);
   uv_close((uv_handle_t *)p, NULL);
 }
 
@@ -75,15 +75,15 @@ int main(int argc, char **argv) {
   int64_t t0, c0;
   int err;
   if ((err = uv_loop_init(&loop)) != 0)
-    die("uv_loop_init", err);
+    die_code("uv_loop_init", err);
 
   remaining = NSPAWNS;
   t0 = mono_ns();
   c0 = cpu_ns();
   spawn_true(&loop);
   uv_run(&loop, UV_RUN_DEFAULT);
-  put("spawn_wall_ns", mono_ns() - t0);
-  put("spawn_cpu_ns", cpu_ns() - c0);
+  put_int("spawn_wall_ns", mono_ns() - t0);
+  put_int("spawn_cpu_ns", cpu_ns() - c0);
 
   snprintf(bytes, sizeof bytes, "%" PRId64, STREAM_BYTES);
   uv_pipe_init(&loop, &out, 0);
@@ -94,12 +94,12 @@ int main(int argc, char **argv) {
   t0 = mono_ns();
   c0 = cpu_ns();
   if ((err = uv_spawn(&loop, &p, &o)) != 0)
-    die("spawn the producer", err);
+    die_code("spawn the producer", err);
   uv_read_start((uv_stream_t *)&out, alloc_cb, on_read);
   uv_run(&loop, UV_RUN_DEFAULT);
-  put("stream_wall_ns", mono_ns() - t0);
-  put("stream_cpu_ns", cpu_ns() - c0);
+  put_int("stream_wall_ns", mono_ns() - t0);
+  put_int("stream_cpu_ns", cpu_ns() - c0);
   if (received != STREAM_BYTES)
-    die("short stream", UV_EIO);
+    die_code("short stream", UV_EIO);
   return uv_loop_close(&loop) == 0 ? 0 : 1;
 }

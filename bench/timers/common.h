@@ -1,6 +1,7 @@
 /* common.h: what eddy_timers.c and uv_timers.c share, so that both
  * programs do exactly the same work: the timer count, the delays (same PRNG,
- * same seed), the clocks, and the output format ("name value" per line). */
+ * same seed) and the lateness bookkeeping; the clocks and the output
+ * format come from ../common.h. */
 #ifndef BENCH_TIMERS_COMMON_H
 #define BENCH_TIMERS_COMMON_H
 
@@ -9,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+
+#include "../common.h"
 
 #define NTIMERS 1000000u
 #define NTURNS 1000000u
@@ -37,17 +40,6 @@ static inline uint32_t *make_delays_ms(void) {
   for (uint32_t i = 0; i < NTIMERS; i++)
     d[i] = (uint32_t)(prng_next(&s) % SPREAD_MS);
   return d;
-}
-
-static inline int64_t clock_ns(clockid_t id) {
-  struct timespec ts;
-  clock_gettime(id, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static inline int64_t mono_ns(void) { return clock_ns(CLOCK_MONOTONIC); }
-static inline int64_t cpu_ns(void) {
-  return clock_ns(CLOCK_PROCESS_CPUTIME_ID);
 }
 
 /* Timers due this long after the run began are past the backlog of those
@@ -80,10 +72,6 @@ static inline void lateness_record(lateness *l, int64_t deadline_ns) {
   l->fired++;
 }
 
-static inline void put(const char *name, int64_t v) {
-  printf("%s %" PRId64 "\n", name, v);
-}
-
 /* Runs the statement TURN NTURNS times, in batches, and prints the cost of
  * one turn in tenths of a nanosecond: the mean over all turns, and the best
  * batch, which is the cost without the preemptions and interrupts a shared
@@ -103,8 +91,8 @@ static inline void put(const char *name, int64_t v) {
       if (d_ < best_)                                                         \
         best_ = d_;                                                           \
     }                                                                         \
-    put("empty_turn_ns_x10", total_ * 10 / NTURNS);                           \
-    put("empty_turn_best_ns_x10", best_ * 10 * TURN_BATCHES / NTURNS);        \
+    put_int("empty_turn_ns_x10", total_ * 10 / NTURNS);                           \
+    put_int("empty_turn_best_ns_x10", best_ * 10 * TURN_BATCHES / NTURNS);        \
   } while (0)
 
 #endif

@@ -17,7 +17,7 @@
 static lateness late;
 static int64_t *deadlines; /* loop-time ns, per timer */
 
-static void die(const char *what, int err) {
+static void die_code(const char *what, int err) {
   fprintf(stderr, "eddy_timers: %s: %s\n", what, eddy_strerror(err));
   exit(1);
 }
@@ -36,14 +36,14 @@ int main(void) {
 
   deadlines = malloc(NTIMERS * sizeof *deadlines);
   if (timers == NULL || deadlines == NULL)
-    die("malloc", -ENOMEM);
+    die_code("malloc", -ENOMEM);
   if ((err = eddy_loop_new(&loop, NULL)) != 0)
-    die("eddy_loop_new", err);
+    die_code("eddy_loop_new", err);
   /* Creating handles is not what is measured: only arming them. */
   for (uint32_t i = 0; i < NTIMERS; i++)
     if ((err = eddy_timer_new(loop, on_fire, (void *)(uintptr_t)i,
                               &timers[i])) != 0)
-      die("eddy_timer_new", err);
+      die_code("eddy_timer_new", err);
 
   /* 1. Schedule, then fire. The loop clock is refreshed first so that the
    * deadlines are relative to "now", as libuv's are after uv_update_time.
@@ -59,9 +59,9 @@ int main(void) {
   for (uint32_t i = 0; i < NTIMERS; i++)
     if ((err = eddy_timer_start(timers[i],
                                 (int64_t)delay[i] * EDDY_NSEC_PER_MSEC, 0)))
-      die("eddy_timer_start", err);
+      die_code("eddy_timer_start", err);
   t1 = mono_ns();
-  put("schedule_ns", t1 - t0);
+  put_int("schedule_ns", t1 - t0);
   for (uint32_t i = 0; i < NTIMERS; i += NTIMERS / 100)
     if (eddy_timer_deadline(timers[i]) != deadlines[i]) {
       fprintf(stderr, "eddy_timers: timer %u: deadline %" PRId64
@@ -79,18 +79,18 @@ int main(void) {
   t1 = mono_ns();
   c1 = cpu_ns();
   if (err < 0)
-    die("eddy_loop_run", err);
+    die_code("eddy_loop_run", err);
   if (late.fired != NTIMERS) {
     fprintf(stderr, "eddy_timers: %u of %u timers fired\n", late.fired,
             NTIMERS);
     return 1;
   }
-  put("fire_wall_ns", t1 - t0);
-  put("fire_cpu_ns", c1 - c0);
-  put("lateness_max_ns", late.max);
-  put("lateness_mean_ns", late.sum / NTIMERS);
-  put("lateness_min_ns", late.min);
-  put("lateness_steady_max_ns", late.steady_max);
+  put_int("fire_wall_ns", t1 - t0);
+  put_int("fire_cpu_ns", c1 - c0);
+  put_int("lateness_max_ns", late.max);
+  put_int("lateness_mean_ns", late.sum / NTIMERS);
+  put_int("lateness_min_ns", late.min);
+  put_int("lateness_steady_max_ns", late.steady_max);
 
   /* 2. Schedule and cancel: the heap now has its full capacity, as in a
    * server that has been running a while. Stop in start order, which
@@ -103,8 +103,8 @@ int main(void) {
   t1 = mono_ns();
   for (uint32_t i = 0; i < NTIMERS; i++)
     eddy_timer_stop(timers[i]);
-  put("cancel_start_ns", t1 - t0);
-  put("cancel_ns", mono_ns() - t0);
+  put_int("cancel_start_ns", t1 - t0);
+  put_int("cancel_ns", mono_ns() - t0);
   if (eddy_loop_run(loop, EDDY_RUN_NOWAIT) != 0 || late.fired != NTIMERS) {
     fprintf(stderr, "eddy_timers: loop still busy after stopping all\n");
     return 1;
@@ -114,14 +114,14 @@ int main(void) {
     eddy_timer_close(timers[i]);
   (void)eddy_loop_run(loop, EDDY_RUN_NOWAIT); /* frees the closed handles */
   if ((err = eddy_loop_free(loop)) != 0)
-    die("eddy_loop_free", err);
+    die_code("eddy_loop_free", err);
 
   /* 3. Empty turns, on a fresh loop so nothing from above lingers. */
   if ((err = eddy_loop_new(&loop, NULL)) != 0)
-    die("eddy_loop_new", err);
+    die_code("eddy_loop_new", err);
   EMPTY_TURNS((void)eddy_loop_run(loop, EDDY_RUN_NOWAIT));
   if ((err = eddy_loop_free(loop)) != 0)
-    die("eddy_loop_free", err);
+    die_code("eddy_loop_free", err);
 
   free(timers);
   free(deadlines);

@@ -16,7 +16,7 @@ static lateness late;
 static uv_timer_t *timers;
 static int64_t *deadlines; /* MONOTONIC ns, per timer */
 
-static void die(const char *what, int err) {
+static void die_code(const char *what, int err) {
   fprintf(stderr, "uv_timers: %s: %s\n", what, uv_strerror(err));
   exit(1);
 }
@@ -34,9 +34,9 @@ int main(void) {
   timers = malloc(NTIMERS * sizeof *timers);
   deadlines = malloc(NTIMERS * sizeof *deadlines);
   if (timers == NULL || deadlines == NULL)
-    die("malloc", UV_ENOMEM);
+    die_code("malloc", UV_ENOMEM);
   if ((err = uv_loop_init(&loop)) != 0)
-    die("uv_loop_init", err);
+    die_code("uv_loop_init", err);
   /* Not measured: only arming is. */
   for (uint32_t i = 0; i < NTIMERS; i++)
     (void)uv_timer_init(&loop, &timers[i]);
@@ -49,9 +49,9 @@ int main(void) {
   t0 = mono_ns();
   for (uint32_t i = 0; i < NTIMERS; i++)
     if ((err = uv_timer_start(&timers[i], on_fire, delay[i], 0)) != 0)
-      die("uv_timer_start", err);
+      die_code("uv_timer_start", err);
   t1 = mono_ns();
-  put("schedule_ns", t1 - t0);
+  put_int("schedule_ns", t1 - t0);
 
   late.max = INT64_MIN;
   late.min = INT64_MAX;
@@ -66,12 +66,12 @@ int main(void) {
             NTIMERS);
     return 1;
   }
-  put("fire_wall_ns", t1 - t0);
-  put("fire_cpu_ns", c1 - c0);
-  put("lateness_max_ns", late.max);
-  put("lateness_mean_ns", late.sum / NTIMERS);
-  put("lateness_min_ns", late.min);
-  put("lateness_steady_max_ns", late.steady_max);
+  put_int("fire_wall_ns", t1 - t0);
+  put_int("fire_cpu_ns", c1 - c0);
+  put_int("lateness_max_ns", late.max);
+  put_int("lateness_mean_ns", late.sum / NTIMERS);
+  put_int("lateness_min_ns", late.min);
+  put_int("lateness_steady_max_ns", late.steady_max);
 
   /* 2. Schedule and cancel, in start order. */
   uv_update_time(&loop);
@@ -81,8 +81,8 @@ int main(void) {
   t1 = mono_ns();
   for (uint32_t i = 0; i < NTIMERS; i++)
     (void)uv_timer_stop(&timers[i]);
-  put("cancel_start_ns", t1 - t0);
-  put("cancel_ns", mono_ns() - t0);
+  put_int("cancel_start_ns", t1 - t0);
+  put_int("cancel_ns", mono_ns() - t0);
   if (uv_run(&loop, UV_RUN_NOWAIT) != 0 || late.fired != NTIMERS) {
     fprintf(stderr, "uv_timers: loop still busy after stopping all\n");
     return 1;
@@ -92,14 +92,14 @@ int main(void) {
     uv_close((uv_handle_t *)&timers[i], NULL);
   (void)uv_run(&loop, UV_RUN_DEFAULT); /* runs the close callbacks */
   if ((err = uv_loop_close(&loop)) != 0)
-    die("uv_loop_close", err);
+    die_code("uv_loop_close", err);
 
   /* 3. Empty turns, on a fresh loop. */
   if ((err = uv_loop_init(&loop)) != 0)
-    die("uv_loop_init", err);
+    die_code("uv_loop_init", err);
   EMPTY_TURNS((void)uv_run(&loop, UV_RUN_NOWAIT));
   if ((err = uv_loop_close(&loop)) != 0)
-    die("uv_loop_close", err);
+    die_code("uv_loop_close", err);
 
   free(timers);
   free(deadlines);

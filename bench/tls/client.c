@@ -55,6 +55,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "../common.h"
+
 #define WARMUP_NS 500000000LL
 #define IO_TIMEOUT_S 5
 #define MAX_THREADS 64
@@ -65,68 +67,21 @@ static long server_pid;
 static double seconds = 3;
 static int nthreads = 4;
 static const char *ca_path;
-static const char *tag = "";
 
 static SSL_CTX *ctx;
 static atomic_long handshakes;
 static atomic_long tickets;
 static atomic_int stop;
 
-static void die(const char *fmt, ...) {
-  va_list ap;
-  fprintf(stderr, "tls client: ");
-  va_start(ap, fmt);
-  vfprintf(stderr, fmt, ap);
-  va_end(ap);
-  fprintf(stderr, "\n");
-  ERR_print_errors_fp(stderr);
-  exit(1);
-}
-
-static int64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
+/* What OpenSSL knows of the failure die() reports. */
+static void print_ssl_errors(void) { ERR_print_errors_fp(stderr); }
 
 static void sleep_until(int64_t t) {
   int64_t left;
-  while ((left = t - now_ns()) > 0) {
+  while ((left = t - mono_ns()) > 0) {
     struct timespec ts = {left / 1000000000, left % 1000000000};
     nanosleep(&ts, NULL);
   }
-}
-
-static double self_cpu_s(void) {
-  struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
-  return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-         (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
-/* The server's utime + stime in seconds. */
-static double server_cpu_s(void) {
-  char path[64], buf[2048], *p;
-  unsigned long long ut = 0, st = 0;
-  FILE *f;
-  size_t n;
-  snprintf(path, sizeof path, "/proc/%ld/stat", server_pid);
-  if ((f = fopen(path, "r")) == NULL)
-    die("%s: %s (did the server die?)", path, strerror(errno));
-  n = fread(buf, 1, sizeof buf - 1, f);
-  fclose(f);
-  buf[n] = '\0';
-  /* The fields after the command name, which may hold spaces: utime is
-   * field 14, stime 15. */
-  if ((p = strrchr(buf, ')')) == NULL ||
-      sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
-             &ut, &st) != 2)
-    die("cannot parse %s", path);
-  return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
-
-static void put(const char *key, double v) {
-  printf("%s%s%s %.6g\n", tag, *tag ? "_" : "", key, v);
 }
 
 /* A blocking TCP connection to 127.0.0.1:port with bounded I/O, or -errno. */
@@ -285,14 +240,14 @@ fail:
 /* ---- wait ------------------------------------------------------------------ */
 
 static int mode_wait(void) {
-  int64_t deadline = now_ns() + 5000000000LL;
+  int64_t deadline = mono_ns() + 5000000000LL;
   for (;;) {
     int fd = tcp_connect();
     if (fd >= 0) {
       close_rst(fd);
       return 0;
     }
-    if (fd != -ECONNREFUSED || now_ns() >= deadline)
+    if (fd != -ECONNREFUSED || mono_ns() >= deadline)
       die("server on 127.0.0.1:%d not answering: %s", port, strerror(-fd));
     usleep(10000);
   }
@@ -350,24 +305,24 @@ static void *hs_thread(void *arg) {
 
 static int mode_hs(void) {
   pthread_t th[MAX_THREADS];
-  int64_t start = now_ns(), t0 = start + WARMUP_NS, t1, a, b;
+  int64_t start = mono_ns(), t0 = start + WARMUP_NS, t1, a, b;
   long n0, n1, k0, k1;
   double cpu0, cpu1, self0, self1, dt;
   for (int i = 0; i < nthreads; i++)
     if (pthread_create(&th[i], NULL, hs_thread, NULL) != 0)
       die("pthread_create failed");
   sleep_until(t0);
-  a = now_ns();
+  a = mono_ns();
   n0 = atomic_load(&handshakes);
   k0 = atomic_load(&tickets);
-  cpu0 = server_cpu_s();
+  cpu0 = proc_cpu_s(server_pid);
   self0 = self_cpu_s();
   t1 = a + (int64_t)(seconds * 1e9);
   sleep_until(t1);
-  b = now_ns();
+  b = mono_ns();
   n1 = atomic_load(&handshakes);
   k1 = atomic_load(&tickets);
-  cpu1 = server_cpu_s();
+  cpu1 = proc_cpu_s(server_pid);
   self1 = self_cpu_s();
   atomic_store(&stop, 1);
   /* Each thread ends within one handshake, itself bounded by the socket
@@ -433,7 +388,7 @@ static int mode_bulk(void) {
   int fd, measuring = 0;
   SSL *ssl;
 
-  start = now_ns();
+  start = mono_ns();
   if ((ssl = tls_connect(&fd, &why)) == NULL)
     die("handshake with 127.0.0.1:%d: %s", port, why);
   t0 = start + WARMUP_NS;
@@ -448,12 +403,12 @@ static int mode_bulk(void) {
             (unsigned long long)got);
       got += n;
       left -= n;
-      now = now_ns();
+      now = mono_ns();
       if (!measuring && now >= t0) {
         measuring = 1;
         a = now;
         got0 = got;
-        cpu0 = server_cpu_s();
+        cpu0 = proc_cpu_s(server_pid);
         self0 = self_cpu_s();
         t1 = a + (int64_t)(seconds * 1e9);
       } else if (measuring && now >= t1) {
@@ -463,7 +418,7 @@ static int mode_bulk(void) {
     }
   }
 done:
-  cpu1 = server_cpu_s();
+  cpu1 = proc_cpu_s(server_pid);
   self1 = self_cpu_s();
   SSL_free(ssl);
   close_rst(fd);
@@ -482,6 +437,8 @@ done:
 /* ---- main ------------------------------------------------------------------ */
 
 int main(int argc, char **argv) {
+  bench_name = "tls client";
+  bench_on_die = print_ssl_errors;
   const char *mode;
   if (argc < 2)
     die("usage: client wait|info|hs|bulk --port P [--pid PID] [--threads N] "
@@ -502,7 +459,7 @@ int main(int argc, char **argv) {
     else if (strcmp(opt, "--ca") == 0)
       ca_path = *v ? v : NULL;
     else if (strcmp(opt, "--tag") == 0)
-      tag = v;
+      put_tag = v;
     else
       die("unknown option %s", opt);
     i++;
