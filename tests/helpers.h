@@ -5,7 +5,13 @@
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 #include <errno.h>
+#include <poll.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "eddy.h"
 
@@ -44,5 +50,141 @@ static inline void test_finish(eddy_loop *loop) {
   EXPECT_GE(eddy_loop_run(loop, EDDY_RUN_UNTIL_IDLE), 0);
   EXPECT_OK(eddy_loop_free(loop));
   EXPECT_EQ(eddy__alloc_live(), 0);
+}
+/* ---- The stream fixture ------------------------------------------------------
+ *
+ * A stream and a record of what its callbacks saw, with switches for the
+ * usual reactions (echo, close, shut down). Most stream, TLS and protocol
+ * tests need one: open it over a descriptor (test_peer_open) or over one
+ * end of a fresh socketpair whose other end the test drives by hand
+ * (test_peer_socketpair). The received bytes grow on the heap, so every
+ * test ends with test_peer_free for each peer, before test_finish. */
+
+typedef struct test_peer {
+  eddy_stream *s; /* NULL once the close callback has run */
+  char *got;      /* every byte received, in order */
+  size_t n, cap;
+  int eofs, drains, closes, status;
+  char detail[256];
+  int echo;            /* write back what arrives */
+  int close_on_data;   /* close (twice: the second must be harmless) */
+  int close_on_eof;    /* close when the peer's end arrives */
+  int shutdown_on_eof; /* half-close in answer to the peer's */
+  int handshakes;      /* TLS handshakes completed (eddy_tls_on_handshake) */
+} test_peer;
+
+static inline void test_peer_data(eddy_stream *s, const char *d, size_t len,
+                                  void *arg) {
+  test_peer *p = arg;
+  if (p->n + len > p->cap) {
+    p->cap = (p->n + len) * 2;
+    p->got = realloc(p->got, p->cap);
+    cr_assert(p->got != NULL);
+  }
+  memcpy(p->got + p->n, d, len);
+  p->n += len;
+  if (p->echo)
+    EXPECT_OK(eddy_stream_write(s, d, len));
+  if (p->close_on_data) {
+    eddy_stream_close(s);
+    eddy_stream_close(s);
+  }
+}
+
+static inline void test_peer_eof(eddy_stream *s, void *arg) {
+  test_peer *p = arg;
+  p->eofs++;
+  if (p->shutdown_on_eof)
+    EXPECT_OK(eddy_stream_shutdown(s));
+  if (p->close_on_eof)
+    eddy_stream_close(s);
+}
+
+static inline void test_peer_drain(eddy_stream *s, void *arg) {
+  (void)s;
+  ((test_peer *)arg)->drains++;
+}
+
+static inline void test_peer_close(eddy_stream *s, int status,
+                                   const char *detail, void *arg) {
+  test_peer *p = arg;
+  (void)s;
+  p->closes++;
+  p->status = status;
+  p->s = NULL;
+  snprintf(p->detail, sizeof p->detail, "%s", detail);
+}
+
+static const eddy_stream_callbacks test_peer_callbacks = {
+    test_peer_data, test_peer_eof, test_peer_drain, test_peer_close};
+
+/* The same without an eof callback: the stream then closes by itself when
+ * the peer's end arrives. */
+static const eddy_stream_callbacks test_peer_callbacks_no_eof = {
+    test_peer_data, NULL, test_peer_drain, test_peer_close};
+
+static inline void test_peer_open(eddy_loop *loop, test_peer *p, int fd) {
+  EXPECT_OK(eddy_stream_open(loop, fd, &test_peer_callbacks, p, &p->s));
+}
+
+/* A socketpair, close-on-exec, blocking on the test's side. */
+static inline void test_socketpair(int sv[2]) {
+  cr_assert(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+}
+
+/* p's stream over one end of a new socketpair; returns the other end,
+ * which the test reads, writes and closes itself. */
+static inline int test_peer_socketpair(eddy_loop *loop, test_peer *p) {
+  int sv[2];
+  test_socketpair(sv);
+  test_peer_open(loop, p, sv[0]);
+  return sv[1];
+}
+
+static inline void test_peer_free(test_peer *p) {
+  free(p->got);
+  p->got = NULL;
+  p->n = p->cap = 0;
+}
+
+/* ---- Bounded waits ------------------------------------------------------------ */
+
+static inline void test_stop_loop(eddy_timer *t, void *arg) {
+  (void)arg;
+  eddy_loop_stop(eddy_timer_loop(t));
+}
+
+/* Runs the loop for at most ms milliseconds, or until it is idle. */
+static inline void test_run_for(eddy_loop *loop, int ms) {
+  eddy_timer *t;
+  EXPECT_OK(eddy_timer_new(loop, test_stop_loop, NULL, &t));
+  EXPECT_OK(eddy_timer_start(t, ms * EDDY_NSEC_PER_MSEC, 0));
+  EXPECT_GE(eddy_loop_run(loop, EDDY_RUN_UNTIL_IDLE), 0);
+  eddy_timer_close(t);
+}
+
+/* Runs the loop until *flag is nonzero or 10 s pass; returns *flag. */
+static inline int test_run_until(eddy_loop *loop, const int *flag) {
+  int64_t end = eddy_loop_now(loop) + 10 * EDDY_NSEC_PER_SEC;
+  while (!*flag && eddy_loop_now(loop) < end) {
+    EXPECT_GE(eddy_loop_run(loop, EDDY_RUN_ONCE), 0);
+    eddy_loop_update_time(loop);
+  }
+  return *flag;
+}
+
+/* Reads from a descriptor until cap bytes, its end, or timeout_ms of
+ * silence. Returns the count. */
+static inline size_t test_read_all(int fd, char *buf, size_t cap,
+                                   int timeout_ms) {
+  size_t n = 0;
+  struct pollfd p = {.fd = fd, .events = POLLIN};
+  while (n < cap && poll(&p, 1, timeout_ms) == 1) {
+    ssize_t r = read(fd, buf + n, cap - n);
+    if (r <= 0)
+      break;
+    n += (size_t)r;
+  }
+  return n;
 }
 #endif

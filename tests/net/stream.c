@@ -13,88 +13,13 @@
 
 #define MS EDDY_NSEC_PER_MSEC
 
-typedef struct peer {
-  eddy_stream *s;
-  char got[1 << 16];
-  size_t n;
-  int eofs, drains, closes, status;
-  char detail[96];
-  int echo, close_on_data, shutdown_on_eof;
-} peer;
-
-static void on_data(eddy_stream *s, const char *d, size_t len, void *arg) {
-  peer *p = arg;
-  size_t room = sizeof p->got - p->n;
-  memcpy(p->got + p->n, d, len < room ? len : room);
-  p->n += len < room ? len : room;
-  if (p->echo)
-    EXPECT_OK(eddy_stream_write(s, d, len));
-  if (p->close_on_data) {
-    eddy_stream_close(s);
-    eddy_stream_close(s);
-  }
-}
-
-static void on_eof(eddy_stream *s, void *arg) {
-  peer *p = arg;
-  p->eofs++;
-  if (p->shutdown_on_eof)
-    EXPECT_OK(eddy_stream_shutdown(s));
-}
-
-static void on_drain(eddy_stream *s, void *arg) {
-  (void)s;
-  ((peer *)arg)->drains++;
-}
-
-static void on_close(eddy_stream *s, int status, const char *detail, void *arg) {
-  peer *p = arg;
-  (void)s;
-  p->closes++;
-  p->status = status;
-  snprintf(p->detail, sizeof p->detail, "%s", detail);
-}
-
-static const eddy_stream_callbacks all = {on_data, on_eof, on_drain, on_close};
-static const eddy_stream_callbacks no_eof = {on_data, NULL, on_drain, on_close};
-
-static void pair(int sv[2]) {
-  cr_assert(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
-}
-
-static void stop_cb(eddy_timer *t, void *arg) {
-  (void)arg;
-  eddy_loop_stop(eddy_timer_loop(t));
-}
-
-/* Runs the loop for at most ms milliseconds (or until idle). */
-static void run_for(eddy_loop *loop, int ms) {
-  eddy_timer *t;
-  EXPECT_OK(eddy_timer_new(loop, stop_cb, NULL, &t));
-  EXPECT_OK(eddy_timer_start(t, ms * MS, 0));
-  EXPECT_GE(eddy_loop_run(loop, EDDY_RUN_UNTIL_IDLE), 0);
-  eddy_timer_close(t);
-}
-
-static size_t read_all(int fd, char *buf, size_t cap, int timeout_ms) {
-  size_t n = 0;
-  struct pollfd p = {.fd = fd, .events = POLLIN};
-  while (n < cap && poll(&p, 1, timeout_ms) == 1) {
-    ssize_t r = read(fd, buf + n, cap - n);
-    if (r <= 0)
-      break;
-    n += (size_t)r;
-  }
-  return n;
-}
-
 Test(stream, data_arrives_and_an_echo_goes_back) {
   eddy_loop *loop = test_loop();
   int sv[2];
-  peer p = {.echo = 1};
+  test_peer p = {.echo = 1};
   char buf[16];
-  pair(sv);
-  EXPECT_OK(eddy_stream_open(loop, sv[0], &all, &p, &p.s));
+  test_socketpair(sv);
+  EXPECT_OK(eddy_stream_open(loop, sv[0], &test_peer_callbacks, &p, &p.s));
   cr_assert(write(sv[1], "hello", 5) == 5);
   EXPECT_EQ(eddy_loop_run(loop, EDDY_RUN_ONCE), 1);
   EXPECT_EQ(p.n, 5);
@@ -110,15 +35,16 @@ Test(stream, data_arrives_and_an_echo_goes_back) {
   EXPECT_EQ(eddy_loop_run(loop, EDDY_RUN_UNTIL_IDLE), 0);
   EXPECT_EQ(p.closes, 1);
   EXPECT_EQ(p.status, 0);
+  test_peer_free(&p);
   test_finish(loop);
 }
 
 Test(stream, peer_eof_without_an_eof_callback_closes_cleanly) {
   eddy_loop *loop = test_loop();
   int sv[2];
-  peer p = {0};
-  pair(sv);
-  EXPECT_OK(eddy_stream_open(loop, sv[0], &no_eof, &p, &p.s));
+  test_peer p = {0};
+  test_socketpair(sv);
+  EXPECT_OK(eddy_stream_open(loop, sv[0], &test_peer_callbacks_no_eof, &p, &p.s));
   cr_assert(write(sv[1], "bye", 3) == 3);
   close(sv[1]);
   EXPECT_EQ(eddy_loop_run(loop, EDDY_RUN_UNTIL_IDLE), 0);
@@ -126,6 +52,7 @@ Test(stream, peer_eof_without_an_eof_callback_closes_cleanly) {
   EXPECT_EQ(p.closes, 1);
   EXPECT_EQ(p.status, 0);
   EXPECT_STR(p.detail, "closed");
+  test_peer_free(&p);
   test_finish(loop);
 }
 
@@ -134,31 +61,32 @@ Test(stream, peer_eof_without_an_eof_callback_closes_cleanly) {
 Test(stream, a_client_that_half_closes_still_receives_all_echoes) {
   eddy_loop *loop = test_loop();
   int sv[2];
-  peer p = {.echo = 1, .shutdown_on_eof = 1};
+  test_peer p = {.echo = 1, .shutdown_on_eof = 1};
   char big[50000], back[60000];
   for (size_t i = 0; i < sizeof big; i++)
     big[i] = (char)('a' + i % 26);
-  pair(sv);
-  EXPECT_OK(eddy_stream_open(loop, sv[0], &all, &p, &p.s));
+  test_socketpair(sv);
+  EXPECT_OK(eddy_stream_open(loop, sv[0], &test_peer_callbacks, &p, &p.s));
   cr_assert(write(sv[1], big, sizeof big) == (ssize_t)sizeof big);
   cr_assert(shutdown(sv[1], SHUT_WR) == 0);
   EXPECT_EQ(eddy_loop_run(loop, EDDY_RUN_UNTIL_IDLE), 0);
-  EXPECT_EQ(read_all(sv[1], back, sizeof back, 1000), sizeof big);
+  EXPECT_EQ(test_read_all(sv[1], back, sizeof back, 1000), sizeof big);
   cr_assert(memcmp(back, big, sizeof big) == 0);
   EXPECT_EQ(p.eofs, 1);
   EXPECT_EQ(p.closes, 1); /* both directions done: closed, cleanly */
   EXPECT_EQ(p.status, 0);
   close(sv[1]);
+  test_peer_free(&p);
   test_finish(loop);
 }
 
 Test(stream, a_short_write_buffers_only_the_unsent_tail) {
   eddy_loop *loop = test_loop();
   int sv[2];
-  peer p = {0};
+  test_peer p = {0};
   char back[32];
-  pair(sv);
-  EXPECT_OK(eddy_stream_open(loop, sv[0], &all, &p, &p.s));
+  test_socketpair(sv);
+  EXPECT_OK(eddy_stream_open(loop, sv[0], &test_peer_callbacks, &p, &p.s));
   eddy__fault_rule r = {.mode = EDDY__FAULT_NTH, .n = 1, .is_short = 1};
   eddy__fault_set(EDDY__SYS_SENDMSG, &r);
   EXPECT_OK(eddy_stream_write(p.s, "0123456789", 10));
@@ -167,20 +95,21 @@ Test(stream, a_short_write_buffers_only_the_unsent_tail) {
   EXPECT_EQ(eddy_stream_buffered(p.s), 8);
   EXPECT_EQ(eddy_loop_run(loop, EDDY_RUN_ONCE), 1);
   EXPECT_EQ(eddy_stream_buffered(p.s), 0);
-  EXPECT_EQ(read_all(sv[1], back, 13, 1000), 13);
+  EXPECT_EQ(test_read_all(sv[1], back, 13, 1000), 13);
   cr_assert(memcmp(back, "0123456789abc", 13) == 0);
   /* Two sendmsg in all: the write-through, then one for both pieces. */
   EXPECT_EQ(eddy__fault_calls(EDDY__SYS_SENDMSG), 2);
   close(sv[1]);
+  test_peer_free(&p);
   test_finish(loop);
 }
 
 Test(stream, eagain_after_readiness_is_not_an_error) {
   eddy_loop *loop = test_loop();
   int sv[2];
-  peer p = {0};
-  pair(sv);
-  EXPECT_OK(eddy_stream_open(loop, sv[0], &all, &p, &p.s));
+  test_peer p = {0};
+  test_socketpair(sv);
+  EXPECT_OK(eddy_stream_open(loop, sv[0], &test_peer_callbacks, &p, &p.s));
   cr_assert(write(sv[1], "x", 1) == 1);
   eddy__fault_fail_nth(EDDY__SYS_RECV, 1, EAGAIN);
   EXPECT_EQ(eddy_loop_run(loop, EDDY_RUN_ONCE), 1);
@@ -193,17 +122,18 @@ Test(stream, eagain_after_readiness_is_not_an_error) {
   EXPECT_EQ(p.n, 1);
   EXPECT_EQ(eddy_stream_buffered(p.s), 0);
   close(sv[1]);
+  test_peer_free(&p);
   test_finish(loop);
 }
 
 Test(stream, a_peer_reset_in_mid_write_closes_once_with_an_error_and_no_sigpipe) {
   eddy_loop *loop = test_loop();
   int sv[2];
-  peer p = {0};
+  test_peer p = {0};
   char chunk[65536] = {0};
   signal(SIGPIPE, SIG_DFL); /* a SIGPIPE would kill the test */
-  pair(sv);
-  EXPECT_OK(eddy_stream_open(loop, sv[0], &all, &p, &p.s));
+  test_socketpair(sv);
+  EXPECT_OK(eddy_stream_open(loop, sv[0], &test_peer_callbacks, &p, &p.s));
   for (int i = 0; i < 8; i++)
     EXPECT_OK(eddy_stream_write(p.s, chunk, sizeof chunk));
   EXPECT_GT(eddy_stream_buffered(p.s), 0);
@@ -212,15 +142,16 @@ Test(stream, a_peer_reset_in_mid_write_closes_once_with_an_error_and_no_sigpipe)
   EXPECT_EQ(p.closes, 1);
   cr_assert(p.status == -EPIPE || p.status == -ECONNRESET, "%s",
             eddy_errname(p.status));
+  test_peer_free(&p);
   test_finish(loop);
 }
 
 Test(stream, a_write_error_is_returned_and_reported_once) {
   eddy_loop *loop = test_loop();
   int sv[2];
-  peer p = {0};
-  pair(sv);
-  EXPECT_OK(eddy_stream_open(loop, sv[0], &all, &p, &p.s));
+  test_peer p = {0};
+  test_socketpair(sv);
+  EXPECT_OK(eddy_stream_open(loop, sv[0], &test_peer_callbacks, &p, &p.s));
   eddy__fault_fail_nth(EDDY__SYS_SENDMSG, 1, ECONNRESET);
   EXPECT_EQ(eddy_stream_write(p.s, "x", 1), -ECONNRESET);
   EXPECT_EQ(p.closes, 0); /* never from inside our own call */
@@ -228,17 +159,18 @@ Test(stream, a_write_error_is_returned_and_reported_once) {
   EXPECT_EQ(p.closes, 1);
   EXPECT_EQ(p.status, -ECONNRESET);
   close(sv[1]);
+  test_peer_free(&p);
   test_finish(loop);
 }
 
 Test(stream, watermarks_bound_the_buffer_and_drain_tells_when_to_resume) {
   eddy_loop *loop = test_loop();
   int sv[2];
-  peer p = {0};
+  test_peer p = {0};
   char chunk[4096] = {0}, sink[1 << 16];
   int writes = 0;
-  pair(sv);
-  EXPECT_OK(eddy_stream_open(loop, sv[0], &all, &p, &p.s));
+  test_socketpair(sv);
+  EXPECT_OK(eddy_stream_open(loop, sv[0], &test_peer_callbacks, &p, &p.s));
   EXPECT_EQ(eddy_stream_set_watermarks(p.s, 10, 5), -EINVAL);
   EXPECT_OK(eddy_stream_set_watermarks(p.s, 8192, 32768));
   /* A producer that respects the high watermark. */
@@ -257,15 +189,16 @@ Test(stream, watermarks_bound_the_buffer_and_drain_tells_when_to_resume) {
   EXPECT_EQ(p.drains, 1);
   EXPECT_LE(eddy_stream_buffered(p.s), 8192);
   close(sv[1]);
+  test_peer_free(&p);
   test_finish(loop);
 }
 
 Test(stream, pause_stops_delivery_and_resume_restarts_it) {
   eddy_loop *loop = test_loop();
   int sv[2];
-  peer p = {0};
-  pair(sv);
-  EXPECT_OK(eddy_stream_open(loop, sv[0], &all, &p, &p.s));
+  test_peer p = {0};
+  test_socketpair(sv);
+  EXPECT_OK(eddy_stream_open(loop, sv[0], &test_peer_callbacks, &p, &p.s));
   eddy_stream_pause(p.s);
   cr_assert(write(sv[1], "abc", 3) == 3);
   EXPECT_EQ(eddy_loop_run(loop, EDDY_RUN_NOWAIT), 0); /* nothing watched */
@@ -274,23 +207,24 @@ Test(stream, pause_stops_delivery_and_resume_restarts_it) {
   EXPECT_EQ(eddy_loop_run(loop, EDDY_RUN_ONCE), 1);
   EXPECT_EQ(p.n, 3);
   close(sv[1]);
+  test_peer_free(&p);
   test_finish(loop);
 }
 
 Test(stream, close_flushes_the_buffer_first) {
   eddy_loop *loop = test_loop();
   int sv[2];
-  peer p = {0};
+  test_peer p = {0};
   static char big[300000], back[300000];
   memset(big, 'q', sizeof big);
-  pair(sv);
-  EXPECT_OK(eddy_stream_open(loop, sv[0], &all, &p, &p.s));
+  test_socketpair(sv);
+  EXPECT_OK(eddy_stream_open(loop, sv[0], &test_peer_callbacks, &p, &p.s));
   EXPECT_OK(eddy_stream_write(p.s, big, sizeof big));
   EXPECT_GT(eddy_stream_buffered(p.s), 0);
   eddy_stream_close(p.s);
   EXPECT_EQ(eddy_stream_write(p.s, "x", 1), EDDY_ECLOSED);
   EXPECT_EQ(eddy_stream_shutdown(p.s), EDDY_ECLOSED);
-  run_for(loop, 20);
+  test_run_for(loop, 20);
   EXPECT_EQ(p.closes, 0); /* still flushing: the peer reads nothing yet */
   {
     size_t n = 0;
@@ -300,23 +234,24 @@ Test(stream, close_flushes_the_buffer_first) {
         n += (size_t)r;
       EXPECT_GE(eddy_loop_run(loop, EDDY_RUN_NOWAIT), 0);
     }
-    n += read_all(sv[1], back + n, sizeof back - n, 100);
+    n += test_read_all(sv[1], back + n, sizeof back - n, 100);
     EXPECT_EQ(n, sizeof big);
   }
   EXPECT_EQ(eddy_loop_run(loop, EDDY_RUN_UNTIL_IDLE), 0);
   EXPECT_EQ(p.closes, 1);
   EXPECT_EQ(p.status, 0);
   close(sv[1]);
+  test_peer_free(&p);
   test_finish(loop);
 }
 
 Test(stream, a_close_that_cannot_flush_aborts_after_the_linger_time) {
   eddy_loop *loop = test_loop();
   int sv[2];
-  peer p = {0};
+  test_peer p = {0};
   static char big[300000];
-  pair(sv);
-  EXPECT_OK(eddy_stream_open(loop, sv[0], &all, &p, &p.s));
+  test_socketpair(sv);
+  EXPECT_OK(eddy_stream_open(loop, sv[0], &test_peer_callbacks, &p, &p.s));
   EXPECT_EQ(eddy_stream_set_linger(p.s, -1), -EINVAL);
   EXPECT_OK(eddy_stream_set_linger(p.s, 30 * MS));
   EXPECT_OK(eddy_stream_write(p.s, big, sizeof big));
@@ -325,16 +260,17 @@ Test(stream, a_close_that_cannot_flush_aborts_after_the_linger_time) {
   EXPECT_EQ(p.closes, 1);
   EXPECT_EQ(p.status, -ETIMEDOUT);
   close(sv[1]);
+  test_peer_free(&p);
   test_finish(loop);
 }
 
 Test(stream, abort_discards_the_buffer_and_reports_it) {
   eddy_loop *loop = test_loop();
   int sv[2];
-  peer p = {0};
+  test_peer p = {0};
   static char big[300000];
-  pair(sv);
-  EXPECT_OK(eddy_stream_open(loop, sv[0], &all, &p, &p.s));
+  test_socketpair(sv);
+  EXPECT_OK(eddy_stream_open(loop, sv[0], &test_peer_callbacks, &p, &p.s));
   EXPECT_OK(eddy_stream_write(p.s, big, sizeof big));
   eddy_stream_abort(p.s);
   eddy_stream_abort(p.s);
@@ -343,20 +279,22 @@ Test(stream, abort_discards_the_buffer_and_reports_it) {
   EXPECT_EQ(p.closes, 1);
   EXPECT_EQ(p.status, -ECONNABORTED);
   close(sv[1]);
+  test_peer_free(&p);
   test_finish(loop);
 }
 
 Test(stream, closing_from_the_data_callback_is_safe) {
   eddy_loop *loop = test_loop();
   int sv[2];
-  peer p = {.close_on_data = 1};
-  pair(sv);
-  EXPECT_OK(eddy_stream_open(loop, sv[0], &all, &p, &p.s));
+  test_peer p = {.close_on_data = 1};
+  test_socketpair(sv);
+  EXPECT_OK(eddy_stream_open(loop, sv[0], &test_peer_callbacks, &p, &p.s));
   cr_assert(write(sv[1], "x", 1) == 1);
   EXPECT_EQ(eddy_loop_run(loop, EDDY_RUN_UNTIL_IDLE), 0);
   EXPECT_EQ(p.closes, 1);
   EXPECT_EQ(p.status, 0);
   close(sv[1]);
+  test_peer_free(&p);
   test_finish(loop);
 }
 
@@ -369,11 +307,11 @@ static void count_free(void *ptr) {
 Test(stream, write_owned_sends_without_copying_and_frees_once) {
   eddy_loop *loop = test_loop();
   int sv[2];
-  peer p = {0};
+  test_peer p = {0};
   static char big[300000], back[300000];
   memset(big, 'o', sizeof big);
-  pair(sv);
-  EXPECT_OK(eddy_stream_open(loop, sv[0], &all, &p, &p.s));
+  test_socketpair(sv);
+  EXPECT_OK(eddy_stream_open(loop, sv[0], &test_peer_callbacks, &p, &p.s));
   EXPECT_OK(eddy_stream_write_owned(p.s, big, sizeof big, count_free));
   EXPECT_EQ(freed, 0);
   EXPECT_OK(eddy_stream_write_owned(p.s, "tail", 4, NULL));
@@ -391,27 +329,28 @@ Test(stream, write_owned_sends_without_copying_and_frees_once) {
   EXPECT_EQ(eddy_stream_write_owned(p.s, big, 10, count_free), EDDY_ECLOSED);
   EXPECT_EQ(freed, 2); /* freed even when refused */
   close(sv[1]);
+  test_peer_free(&p);
   test_finish(loop);
 }
 
 Test(stream, sendfile_sends_a_file_range_in_order) {
   eddy_loop *loop = test_loop();
   int sv[2];
-  peer p = {0};
+  test_peer p = {0};
   char path[] = "/tmp/eddy-sendfile-XXXXXX", back[64];
   int fd = mkstemp(path);
   cr_assert(fd >= 0);
   unlink(path);
   cr_assert(write(fd, "0123456789", 10) == 10);
-  pair(sv);
-  EXPECT_OK(eddy_stream_open(loop, sv[0], &all, &p, &p.s));
+  test_socketpair(sv);
+  EXPECT_OK(eddy_stream_open(loop, sv[0], &test_peer_callbacks, &p, &p.s));
   EXPECT_OK(eddy_stream_write(p.s, "<", 1));
   EXPECT_OK(eddy_stream_sendfile(p.s, fd, 2, 5));
   EXPECT_OK(eddy_stream_sendfile(p.s, fd, 0, 0)); /* nothing */
   EXPECT_EQ(eddy_stream_sendfile(p.s, -1, 0, 5), -EINVAL);
   EXPECT_OK(eddy_stream_write(p.s, ">", 1));
   EXPECT_GE(eddy_loop_run(loop, EDDY_RUN_NOWAIT), 0);
-  EXPECT_EQ(read_all(sv[1], back, 7, 1000), 7);
+  EXPECT_EQ(test_read_all(sv[1], back, 7, 1000), 7);
   cr_assert(memcmp(back, "<23456>", 7) == 0);
   /* A file shorter than promised ends the stream. */
   EXPECT_OK(eddy_stream_sendfile(p.s, fd, 8, 5));
@@ -420,16 +359,17 @@ Test(stream, sendfile_sends_a_file_range_in_order) {
   EXPECT_EQ(p.status, -EIO);
   close(fd);
   close(sv[1]);
+  test_peer_free(&p);
   test_finish(loop);
 }
 
 Test(stream, a_pair_of_pipes_is_a_stream_and_shutdown_closes_the_write_end) {
   eddy_loop *loop = test_loop();
   int in[2], out[2];
-  peer p = {.echo = 1};
+  test_peer p = {.echo = 1};
   char back[8];
   cr_assert(pipe(in) == 0 && pipe(out) == 0);
-  EXPECT_OK(eddy_stream_open_pair(loop, in[0], out[1], &all, &p, &p.s));
+  EXPECT_OK(eddy_stream_open_pair(loop, in[0], out[1], &test_peer_callbacks, &p, &p.s));
   cr_assert(write(in[1], "ping", 4) == 4);
   EXPECT_EQ(eddy_loop_run(loop, EDDY_RUN_ONCE), 1);
   EXPECT_EQ(read(out[0], back, sizeof back), 4);
@@ -445,23 +385,25 @@ Test(stream, a_pair_of_pipes_is_a_stream_and_shutdown_closes_the_write_end) {
   EXPECT_EQ(p.closes, 1);
   EXPECT_EQ(p.status, 0);
   close(out[0]);
+  test_peer_free(&p);
   test_finish(loop);
 }
 
 Test(stream, one_way_streams_refuse_what_they_cannot_do) {
   eddy_loop *loop = test_loop();
   int in[2];
-  peer p = {0};
+  test_peer p = {0};
   eddy_stream *s;
   cr_assert(pipe(in) == 0);
-  EXPECT_OK(eddy_stream_open_pair(loop, in[0], -1, &all, &p, &s));
+  EXPECT_OK(eddy_stream_open_pair(loop, in[0], -1, &test_peer_callbacks, &p, &s));
   EXPECT_EQ(eddy_stream_write(s, "x", 1), -EBADF);
   EXPECT_EQ(eddy_stream_set_nodelay(s, 1), -ENOTSUP);
-  EXPECT_EQ(eddy_stream_open_pair(loop, -1, -1, &all, &p, &s), -EBADF);
-  EXPECT_EQ(eddy_stream_open(loop, -1, &all, &p, &s), -EBADF);
+  EXPECT_EQ(eddy_stream_open_pair(loop, -1, -1, &test_peer_callbacks, &p, &s), -EBADF);
+  EXPECT_EQ(eddy_stream_open(loop, -1, &test_peer_callbacks, &p, &s), -EBADF);
   close(in[1]);
   EXPECT_EQ(eddy_loop_run(loop, EDDY_RUN_UNTIL_IDLE), 0);
   EXPECT_EQ(p.closes, 1);
+  test_peer_free(&p);
   test_finish(loop);
 }
 
@@ -469,28 +411,29 @@ Test(stream, creation_failures_close_the_descriptor_and_leak_nothing) {
   eddy_loop *loop = test_loop();
   int sv[2];
   eddy_stream *s = NULL;
-  peer p = {0};
-  pair(sv);
+  test_peer p = {0};
+  test_socketpair(sv);
   eddy__fault_fail_nth(EDDY__SYS_CALLOC, 1, ENOMEM);
-  EXPECT_EQ(eddy_stream_open(loop, sv[0], &all, &p, &s), -ENOMEM);
+  EXPECT_EQ(eddy_stream_open(loop, sv[0], &test_peer_callbacks, &p, &s), -ENOMEM);
   EXPECT_EQ(fcntl(sv[0], F_GETFD), -1); /* the stream owned it */
   EXPECT_EQ(s, 0);
-  pair(sv);
+  test_socketpair(sv);
   eddy__fault_fail_nth(EDDY__SYS_FCNTL, 1, EBADF);
-  EXPECT_EQ(eddy_stream_open(loop, sv[0], &all, &p, &s), -EBADF);
+  EXPECT_EQ(eddy_stream_open(loop, sv[0], &test_peer_callbacks, &p, &s), -EBADF);
   EXPECT_EQ(fcntl(sv[0], F_GETFD), -1);
   EXPECT_EQ(eddy_loop_run(loop, EDDY_RUN_UNTIL_IDLE), 0);
   EXPECT_EQ(p.closes, 0); /* never handed out, never called */
   close(sv[1]);
+  test_peer_free(&p);
   test_finish(loop);
 }
 
 Test(stream, a_regular_file_is_refused_on_epoll) {
   eddy_loop *loop = test_loop();
   eddy_stream *s = NULL;
-  peer p = {0};
+  test_peer p = {0};
   int fd = open("/etc/hostname", O_RDONLY | O_CLOEXEC);
-  int err = eddy_stream_open(loop, fd, &all, &p, &s);
+  int err = eddy_stream_open(loop, fd, &test_peer_callbacks, &p, &s);
   if (strcmp(eddy_loop_backend_name(loop), "epoll") == 0) {
     EXPECT_EQ(err, -EPERM);
     EXPECT_EQ(fcntl(fd, F_GETFD), -1);
@@ -499,6 +442,7 @@ Test(stream, a_regular_file_is_refused_on_epoll) {
     eddy_stream_close(s);
   }
   EXPECT_EQ(eddy_loop_run(loop, EDDY_RUN_UNTIL_IDLE), 0);
+  test_peer_free(&p);
   test_finish(loop);
 }
 
@@ -506,13 +450,13 @@ Test(stream, a_regular_file_is_refused_on_epoll) {
 Test(stream, a_flooding_peer_does_not_starve_another_stream) {
   eddy_loop *loop = test_loop();
   int a[2], b[2];
-  peer pa = {0}, pb = {0};
+  test_peer pa = {0}, pb = {0};
   static char flood[200000];
-  pair(a);
-  pair(b);
+  test_socketpair(a);
+  test_socketpair(b);
   cr_assert(fcntl(a[1], F_SETFL, O_NONBLOCK) == 0);
-  EXPECT_OK(eddy_stream_open(loop, a[0], &all, &pa, &pa.s));
-  EXPECT_OK(eddy_stream_open(loop, b[0], &all, &pb, &pb.s));
+  EXPECT_OK(eddy_stream_open(loop, a[0], &test_peer_callbacks, &pa, &pa.s));
+  EXPECT_OK(eddy_stream_open(loop, b[0], &test_peer_callbacks, &pb, &pb.s));
   (void)!write(a[1], flood, sizeof flood);
   cr_assert(write(b[1], "b", 1) == 1);
   EXPECT_EQ(eddy_loop_run(loop, EDDY_RUN_ONCE), 1);
@@ -521,16 +465,18 @@ Test(stream, a_flooding_peer_does_not_starve_another_stream) {
   EXPECT_LE(pa.n, 4 * 65536); /* a bounded amount per turn */
   close(a[1]);
   close(b[1]);
+  test_peer_free(&pa);
+  test_peer_free(&pb);
   test_finish(loop);
 }
 
 Test(stream, options_and_names_on_sockets) {
   eddy_loop *loop = test_loop();
   int sv[2];
-  peer p = {0};
+  test_peer p = {0};
   char name[64];
-  pair(sv);
-  EXPECT_OK(eddy_stream_open(loop, sv[0], &all, &p, &p.s));
+  test_socketpair(sv);
+  EXPECT_OK(eddy_stream_open(loop, sv[0], &test_peer_callbacks, &p, &p.s));
   EXPECT_EQ(eddy_stream_fd(p.s), sv[0]);
   EXPECT_EQ(eddy_stream_loop(p.s), (intptr_t)loop);
   EXPECT_OK(eddy_stream_peer_name(p.s, name, sizeof name));
@@ -541,6 +487,7 @@ Test(stream, options_and_names_on_sockets) {
   EXPECT_NE(eddy_stream_set_nodelay(p.s, 1), 0);
   eddy_stream_set_callbacks(p.s, NULL, NULL);
   close(sv[1]);
+  test_peer_free(&p);
   test_finish(loop);
 }
 
@@ -549,15 +496,15 @@ Test(stream, options_and_names_on_sockets) {
 Test(stream, writes_queued_behind_owned_data_and_files_keep_their_order) {
   eddy_loop *loop = test_loop();
   int sv[2];
-  peer p = {0};
+  test_peer p = {0};
   char owned[8] = "OWNED!!!", back[64];
   char path[] = "/tmp/eddy-order-XXXXXX";
   int fd = mkstemp(path);
   cr_assert(fd >= 0);
   unlink(path);
   cr_assert(write(fd, "file", 4) == 4);
-  pair(sv);
-  EXPECT_OK(eddy_stream_open(loop, sv[0], &all, &p, &p.s));
+  test_socketpair(sv);
+  EXPECT_OK(eddy_stream_open(loop, sv[0], &test_peer_callbacks, &p, &p.s));
   /* Everything is queued: the kernel takes nothing at first. */
   eddy__fault_rule r = {.mode = EDDY__FAULT_EVERY, .n = 1, .err = EAGAIN};
   eddy__fault_set(EDDY__SYS_SENDMSG, &r);
@@ -572,9 +519,10 @@ Test(stream, writes_queued_behind_owned_data_and_files_keep_their_order) {
   eddy__fault_reset();
   for (int i = 0; i < 10 && eddy_stream_buffered(p.s) > 0; i++)
     EXPECT_GE(eddy_loop_run(loop, EDDY_RUN_NOWAIT), 0);
-  EXPECT_EQ(read_all(sv[1], back, 15, 1000), 15);
+  EXPECT_EQ(test_read_all(sv[1], back, 15, 1000), 15);
   cr_assert(memcmp(back, "aOWNED!!!bfilec", 15) == 0, "%.15s", back);
   close(fd);
   close(sv[1]);
+  test_peer_free(&p);
   test_finish(loop);
 }

@@ -13,34 +13,17 @@
 
 #define MS EDDY_NSEC_PER_MSEC
 
-typedef struct peer {
-  eddy_stream *s;
-  int closes, status;
-} peer;
-
-static void on_close(eddy_stream *s, int status, const char *detail, void *arg) {
-  peer *p = arg;
-  (void)s; (void)detail;
-  p->closes++;
-  p->status = status;
-}
-static void on_data(eddy_stream *s, const char *d, size_t len, void *arg) {
-  (void)s; (void)d; (void)len; (void)arg;
-}
-static const eddy_stream_callbacks cbs = {on_data, NULL, NULL, on_close};
-
-
 /* writev that runs out of memory half-way returns -ENOMEM ("nothing
  * queued") but leaves the first pieces queued. */
 Test(stream_regress, writev_out_of_memory_queues_nothing) {
   eddy_loop *loop = test_loop();
   int sv[2];
-  peer p = {0};
+  test_peer p = {0};
   static char a[20000], b[20000];
   memset(a, 'A', sizeof a);
   memset(b, 'B', sizeof b);
-  cr_assert(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
-  EXPECT_OK(eddy_stream_open(loop, sv[0], &cbs, &p, &p.s));
+  test_socketpair(sv);
+  EXPECT_OK(eddy_stream_open(loop, sv[0], &test_peer_callbacks_no_eof, &p, &p.s));
   struct iovec iov[2] = {{a, sizeof a}, {b, sizeof b}};
   /* The kernel takes nothing; then the copy block, then the segment
    * table, cannot be had. Either way nothing may stay queued. */
@@ -56,6 +39,7 @@ Test(stream_regress, writev_out_of_memory_queues_nothing) {
   /* And the stream still works. */
   EXPECT_OK(eddy_stream_writev(p.s, iov, 2));
   close(sv[1]);
+  test_peer_free(&p);
   test_finish(loop);
 }
 
@@ -63,21 +47,22 @@ Test(stream_regress, writev_out_of_memory_queues_nothing) {
 Test(stream_regress, sendfile_to_a_closed_socket_raises_no_sigpipe) {
   eddy_loop *loop = test_loop();
   int sv[2];
-  peer p = {0};
+  test_peer p = {0};
   char path[] = "/tmp/eddy-rv-XXXXXX";
   int fd = mkstemp(path);
   cr_assert(fd >= 0);
   unlink(path);
   cr_assert(write(fd, "0123456789", 10) == 10);
   signal(SIGPIPE, SIG_DFL);
-  cr_assert(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
-  EXPECT_OK(eddy_stream_open(loop, sv[0], &cbs, &p, &p.s));
+  test_socketpair(sv);
+  EXPECT_OK(eddy_stream_open(loop, sv[0], &test_peer_callbacks_no_eof, &p, &p.s));
   close(sv[1]);
   int err = eddy_stream_sendfile(p.s, fd, 0, 10);
   EXPECT_EQ(err, -EPIPE);
   EXPECT_EQ(eddy_loop_run(loop, EDDY_RUN_UNTIL_IDLE), 0);
   EXPECT_EQ(p.closes, 1);
   close(fd);
+  test_peer_free(&p);
   test_finish(loop);
 }
 
@@ -87,13 +72,13 @@ Test(stream_regress, sendfile_to_a_closed_socket_raises_no_sigpipe) {
 Test(stream_regress, a_write_that_breaks_the_stream_returns_the_error) {
   eddy_loop *loop = test_loop();
   int sv[2], err;
-  peer p = {0};
+  test_peer p = {0};
   if (strcmp(eddy_loop_backend_name(loop), "epoll") != 0) {
     test_finish(loop);
     cr_skip_test("epoll only");
   }
-  cr_assert(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
-  EXPECT_OK(eddy_stream_open(loop, sv[0], &cbs, &p, &p.s));
+  test_socketpair(sv);
+  EXPECT_OK(eddy_stream_open(loop, sv[0], &test_peer_callbacks_no_eof, &p, &p.s));
   eddy__fault_fail_nth(EDDY__SYS_SENDMSG, 1, EAGAIN);
   eddy__fault_fail_nth(EDDY__SYS_EPOLL_CTL, 1, ENOMEM);
   err = eddy_stream_write(p.s, "hello", 5);
@@ -103,6 +88,7 @@ Test(stream_regress, a_write_that_breaks_the_stream_returns_the_error) {
   EXPECT_EQ(p.closes, 1);
   EXPECT_EQ(p.status, -ENOMEM);
   EXPECT_EQ(err, -ENOMEM);
+  test_peer_free(&p);
   test_finish(loop);
 }
 
@@ -110,10 +96,10 @@ Test(stream_regress, a_write_that_breaks_the_stream_returns_the_error) {
 Test(stream_regress, shutdown_of_a_write_only_stream_closes_it) {
   eddy_loop *loop = test_loop();
   int out[2];
-  peer p = {0};
+  test_peer p = {0};
   char buf[8];
   cr_assert(pipe(out) == 0);
-  EXPECT_OK(eddy_stream_open_pair(loop, -1, out[1], &cbs, &p, &p.s));
+  EXPECT_OK(eddy_stream_open_pair(loop, -1, out[1], &test_peer_callbacks_no_eof, &p, &p.s));
   EXPECT_OK(eddy_stream_write(p.s, "x", 1));
   EXPECT_OK(eddy_stream_shutdown(p.s));
   EXPECT_EQ(read(out[0], buf, sizeof buf), 1);
@@ -121,5 +107,6 @@ Test(stream_regress, shutdown_of_a_write_only_stream_closes_it) {
   EXPECT_EQ(eddy_loop_run(loop, EDDY_RUN_UNTIL_IDLE), 0);
   EXPECT_EQ(p.closes, 1);
   close(out[0]);
+  test_peer_free(&p);
   test_finish(loop);
 }

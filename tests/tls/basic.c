@@ -16,7 +16,7 @@ static const char *pattern_of(size_t n) {
 Test(tls, handshake_and_echo) {
   eddy_loop *loop = test_loop();
   eddy_tls_ctx *sctx = server_ctx("server"), *cctx = client_ctx();
-  peer srv = {.echo = 1, .close_on_eof = 1}, cli = {0};
+  test_peer srv = {.echo = 1, .close_on_eof = 1}, cli = {0};
   plain_pair(loop, &srv, &cli);
   tls_both(&srv, sctx, &cli, cctx, "localhost");
   eddy_tls_ctx_free(sctx); /* the streams keep their references */
@@ -24,7 +24,7 @@ Test(tls, handshake_and_echo) {
   EXPECT_EQ(eddy_stream_is_tls(cli.s), 1);
   EXPECT_EQ(eddy_tls_handshake_done(cli.s), 0);
   EXPECT_OK(eddy_stream_write(cli.s, "hello", 5)); /* queued until done */
-  while (cli.n < 5 && run_until(loop, &cli.handshakes))
+  while (cli.n < 5 && test_run_until(loop, &cli.handshakes))
     EXPECT_GE(eddy_loop_run(loop, EDDY_RUN_ONCE), 0);
   EXPECT_EQ(srv.handshakes, 1);
   EXPECT_EQ(cli.handshakes, 1);
@@ -42,8 +42,8 @@ Test(tls, handshake_and_echo) {
   EXPECT_EQ(srv.eofs, 1);
   EXPECT_EQ(srv.status, 0);
   EXPECT_EQ(cli.status, 0);
-  peer_free(&srv);
-  peer_free(&cli);
+  test_peer_free(&srv);
+  test_peer_free(&cli);
   test_finish(loop);
 }
 
@@ -52,7 +52,7 @@ Test(tls, handshake_and_echo) {
 Test(tls, bulk_both_ways_with_flow_control) {
   eddy_loop *loop = test_loop();
   eddy_tls_ctx *sctx = server_ctx("server"), *cctx = client_ctx();
-  peer srv = {.echo = 1, .shutdown_on_eof = 1}, cli = {0};
+  test_peer srv = {.echo = 1, .shutdown_on_eof = 1}, cli = {0};
   size_t total = 8 << 20, sent = 0;
   const char *data = pattern_of(total);
   plain_pair(loop, &srv, &cli);
@@ -88,7 +88,7 @@ Test(tls, bulk_both_ways_with_flow_control) {
 Test(tls, truncation_is_its_own_status) {
   eddy_loop *loop = test_loop();
   eddy_tls_ctx *sctx = server_ctx("server"), *cctx = client_ctx();
-  peer srv = {0}, cli = {0};
+  test_peer srv = {0}, cli = {0};
   plain_pair(loop, &srv, &cli);
   tls_both(&srv, sctx, &cli, cctx, "localhost");
   EXPECT_OK(eddy_stream_write(cli.s, "partial", 7));
@@ -96,7 +96,7 @@ Test(tls, truncation_is_its_own_status) {
     ;
   /* Behind TLS's back: a FIN with no close_notify before it. */
   EXPECT_OK(shutdown(eddy_stream_fd(cli.s), SHUT_WR));
-  run_until(loop, &srv.closes);
+  test_run_until(loop, &srv.closes);
   EXPECT_EQ(srv.n, 7);
   EXPECT_EQ(srv.eofs, 0);
   EXPECT_EQ(srv.status, EDDY_ETRUNCATED);
@@ -111,13 +111,13 @@ Test(tls, truncation_is_its_own_status) {
 Test(tls, half_close_both_ways) {
   eddy_loop *loop = test_loop();
   eddy_tls_ctx *sctx = server_ctx("server"), *cctx = client_ctx();
-  peer srv = {0}, cli = {0};
+  test_peer srv = {0}, cli = {0};
   plain_pair(loop, &srv, &cli);
   tls_both(&srv, sctx, &cli, cctx, "localhost");
   EXPECT_OK(eddy_stream_write(cli.s, "question", 8));
   EXPECT_OK(eddy_stream_shutdown(cli.s));
   EXPECT_EQ(eddy_stream_write(cli.s, "more", 4), EDDY_ECLOSED);
-  run_until(loop, &srv.eofs);
+  test_run_until(loop, &srv.eofs);
   EXPECT_EQ(srv.n, 8);
   EXPECT_OK(eddy_stream_write(srv.s, "answer", 6));
   eddy_stream_close(srv.s);
@@ -133,10 +133,10 @@ Test(tls, half_close_both_ways) {
 Test(tls, abort_resets_the_transport) {
   eddy_loop *loop = test_loop();
   eddy_tls_ctx *sctx = server_ctx("server"), *cctx = client_ctx();
-  peer srv = {0}, cli = {0};
+  test_peer srv = {0}, cli = {0};
   plain_pair(loop, &srv, &cli);
   tls_both(&srv, sctx, &cli, cctx, "localhost");
-  run_until(loop, &srv.handshakes);
+  test_run_until(loop, &srv.handshakes);
   eddy_stream_abort(cli.s);
   run_closed(loop, &srv, &cli);
   EXPECT_EQ(cli.status, -ECONNABORTED);
@@ -150,15 +150,15 @@ Test(tls, abort_resets_the_transport) {
 /* Pausing stops delivery even of bytes already decrypted; resuming
  * delivers them from the loop, not from inside eddy_stream_resume. */
 static void data_pause(eddy_stream *s, const char *d, size_t len, void *arg) {
-  peer_data(s, d, len, arg);
+  test_peer_data(s, d, len, arg);
   eddy_stream_pause(s);
 }
 Test(tls, pause_holds_decrypted_bytes) {
   eddy_loop *loop = test_loop();
   eddy_tls_ctx *sctx = server_ctx("server"), *cctx = client_ctx();
-  peer srv = {0}, cli = {0};
-  static const eddy_stream_callbacks pausing = {data_pause, peer_eof, NULL,
-                                                peer_close};
+  test_peer srv = {0}, cli = {0};
+  static const eddy_stream_callbacks pausing = {data_pause, test_peer_eof, NULL,
+                                                test_peer_close};
   plain_pair(loop, &srv, &cli);
   tls_both(&srv, sctx, &cli, cctx, "localhost");
   eddy_stream_set_callbacks(srv.s, &pausing, &srv);
@@ -191,13 +191,13 @@ Test(tls, pause_holds_decrypted_bytes) {
 Test(tls, over_pipes) {
   eddy_loop *loop = test_loop();
   eddy_tls_ctx *sctx = server_ctx("server"), *cctx = client_ctx();
-  peer srv = {.echo = 1, .close_on_eof = 1}, cli = {0};
+  test_peer srv = {.echo = 1, .close_on_eof = 1}, cli = {0};
   int a[2], b[2];
   signal(SIGPIPE, SIG_IGN); /* pipes have no MSG_NOSIGNAL */
   EXPECT_OK(pipe(a));
   EXPECT_OK(pipe(b));
-  EXPECT_OK(eddy_stream_open_pair(loop, a[0], b[1], &peer_cb, &srv, &srv.s));
-  EXPECT_OK(eddy_stream_open_pair(loop, b[0], a[1], &peer_cb, &cli, &cli.s));
+  EXPECT_OK(eddy_stream_open_pair(loop, a[0], b[1], &test_peer_callbacks, &srv, &srv.s));
+  EXPECT_OK(eddy_stream_open_pair(loop, b[0], a[1], &test_peer_callbacks, &cli, &cli.s));
   tls_both(&srv, sctx, &cli, cctx, "localhost");
   EXPECT_OK(eddy_stream_write(cli.s, "through pipes", 13));
   while (cli.n < 13 && eddy_loop_run(loop, EDDY_RUN_ONCE) >= 0)
@@ -216,7 +216,7 @@ Test(tls, over_pipes) {
 Test(tls, sendfile_is_encrypted_in_order) {
   eddy_loop *loop = test_loop();
   eddy_tls_ctx *sctx = server_ctx("server"), *cctx = client_ctx();
-  peer srv = {0}, cli = {.close_on_eof = 1};
+  test_peer srv = {0}, cli = {.close_on_eof = 1};
   char path[] = "/tmp/eddy-tls-sendfile-XXXXXX";
   int fd = mkstemp(path);
   size_t size = 300000;
@@ -243,7 +243,7 @@ Test(tls, sendfile_is_encrypted_in_order) {
 Test(tls, bad_arguments) {
   eddy_loop *loop = test_loop();
   eddy_tls_ctx *sctx = server_ctx("server"), *cctx = client_ctx();
-  peer a = {0}, b = {0};
+  test_peer a = {0}, b = {0};
   plain_pair(loop, &a, &b);
   EXPECT_EQ(eddy_tls_start(a.s, cctx, NULL, NULL, 0), -EINVAL); /* no name */
   EXPECT_EQ(eddy_tls_start(a.s, cctx, "", NULL, 0), -EINVAL);
@@ -268,7 +268,7 @@ Test(tls, bad_arguments) {
   finish_pair(loop, NULL, NULL, sctx, cctx);
 }
 
-/* A peer that sends half a record and stops reading, while we have more
+/* A test_peer that sends half a record and stops reading, while we have more
  * to send than the transport takes: the loop must sleep, not retry the
  * half record on every turn. */
 static void stop_loop(eddy_timer *t, void *arg) {
@@ -279,14 +279,14 @@ static void stop_loop(eddy_timer *t, void *arg) {
 Test(tls, half_a_record_does_not_spin) {
   eddy_loop *loop = test_loop();
   eddy_tls_ctx *sctx = server_ctx("server"), *cctx = client_ctx();
-  peer srv = {0}, cli = {0};
+  test_peer srv = {0}, cli = {0};
   eddy_timer *t;
   int done = 0, turns = 0;
   static char big[1 << 20];
   plain_pair(loop, &srv, &cli);
   tls_both(&srv, sctx, &cli, cctx, "localhost");
-  run_until(loop, &srv.handshakes);
-  run_until(loop, &cli.handshakes);
+  test_run_until(loop, &srv.handshakes);
+  test_run_until(loop, &cli.handshakes);
   eddy_stream_pause(cli.s);
   EXPECT_EQ(write(eddy_stream_fd(cli.s), "\x17\x03\x03\x00\x40" "abcde", 10), 10);
   EXPECT_OK(eddy_stream_write(srv.s, big, sizeof big));
@@ -311,13 +311,13 @@ Test(tls, half_a_record_does_not_spin) {
 Test(tls, one_big_write_goes_out_whole) {
   eddy_loop *loop = test_loop();
   eddy_tls_ctx *sctx = server_ctx("server"), *cctx = client_ctx();
-  peer srv = {0}, cli = {0};
+  test_peer srv = {0}, cli = {0};
   size_t size = 3 << 20;
   const char *data = pattern_of(size);
   plain_pair(loop, &srv, &cli);
   tls_both(&srv, sctx, &cli, cctx, "localhost");
-  run_until(loop, &srv.handshakes);
-  run_until(loop, &cli.handshakes);
+  test_run_until(loop, &srv.handshakes);
+  test_run_until(loop, &cli.handshakes);
   EXPECT_OK(eddy_stream_write(srv.s, data, size));
   int64_t end = eddy_loop_now(loop) + 10 * EDDY_NSEC_PER_SEC;
   while (cli.n < size && eddy_loop_now(loop) < end) {
@@ -333,44 +333,44 @@ Test(tls, one_big_write_goes_out_whole) {
   finish_pair(loop, &srv, &cli, sctx, cctx);
 }
 
-/* The transport broke (the peer is gone): the next write reports it, as
+/* The transport broke (the test_peer is gone): the next write reports it, as
  * on a plaintext stream, instead of encrypting into nothing forever. */
 Test(tls, writes_after_the_transport_broke_fail) {
   eddy_loop *loop = test_loop();
   eddy_tls_ctx *sctx = server_ctx("server"), *cctx = client_ctx();
-  peer srv = {0}, cli = {0};
+  test_peer srv = {0}, cli = {0};
   static char chunk[16384];
   int i, rc = 0;
   signal(SIGPIPE, SIG_IGN);
   plain_pair(loop, &srv, &cli);
   tls_both(&srv, sctx, &cli, cctx, "localhost");
-  run_until(loop, &srv.handshakes);
-  run_until(loop, &cli.handshakes);
+  test_run_until(loop, &srv.handshakes);
+  test_run_until(loop, &cli.handshakes);
   eddy_stream_pause(srv.s); /* it will not read the end */
   eddy_stream_abort(cli.s);
-  run_until(loop, &cli.closes);
+  test_run_until(loop, &cli.closes);
   for (i = 0; i < 2000 && srv.s && !eddy_stream_over_high(srv.s); i++)
     if ((rc = eddy_stream_write(srv.s, chunk, sizeof chunk)) != 0)
       break;
   EXPECT_LT(i, 2000);
   cr_assert(rc == -EPIPE || rc == -ECONNRESET, "write gave %d", rc);
-  run_until(loop, &srv.closes);
+  test_run_until(loop, &srv.closes);
   EXPECT_EQ(srv.status, rc);
   finish_pair(loop, &srv, &cli, sctx, cctx);
 }
 
 /* Closing with ciphertext still in the transport: buffered() counts it,
- * the close callback comes once it is handed over, and the peer still gets
+ * the close callback comes once it is handed over, and the test_peer still gets
  * every byte and a clean end when it reads again. */
 Test(tls, close_with_bytes_in_the_transport) {
   eddy_loop *loop = test_loop();
   eddy_tls_ctx *sctx = server_ctx("server"), *cctx = client_ctx();
-  peer srv = {0}, cli = {0};
+  test_peer srv = {0}, cli = {0};
   static char big[1 << 20];
   plain_pair(loop, &srv, &cli);
   tls_both(&srv, sctx, &cli, cctx, "localhost");
-  run_until(loop, &srv.handshakes);
-  run_until(loop, &cli.handshakes);
+  test_run_until(loop, &srv.handshakes);
+  test_run_until(loop, &cli.handshakes);
   eddy_stream_pause(srv.s);
   for (int i = 0; i < 5; i++)
     EXPECT_GE(eddy_loop_run(loop, EDDY_RUN_NOWAIT), 0);

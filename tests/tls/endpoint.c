@@ -73,23 +73,23 @@ Test(endpoint, bad_strings) {
 /* A listener on a tls: endpoint; clients connect through tls: endpoints. */
 typedef struct server {
   int accepted, echoed;
-  peer peers[1100];
+  test_peer peers[1100];
 } server;
 
 static void on_accept(eddy_listener *l, eddy_stream *s, void *arg) {
   server *sv = arg;
-  peer *p = &sv->peers[sv->accepted++ % 1100];
+  test_peer *p = &sv->peers[sv->accepted++ % 1100];
   (void)l;
   memset(p, 0, sizeof *p);
   p->echo = 1;
   p->close_on_eof = 1;
   p->s = s;
   cr_assert(eddy_stream_is_tls(s));
-  eddy_stream_set_callbacks(s, &peer_cb, p);
+  eddy_stream_set_callbacks(s, &test_peer_callbacks, p);
 }
 
 typedef struct client {
-  peer p;
+  test_peer p;
   int connected, status;
   char detail[256];
 } client;
@@ -103,7 +103,7 @@ static void on_connected(eddy_connect *req, eddy_stream *s, int status,
   snprintf(c->detail, sizeof c->detail, "%s", detail);
   if (s) {
     c->p.s = s;
-    eddy_stream_set_callbacks(s, &peer_cb, &c->p);
+    eddy_stream_set_callbacks(s, &test_peer_callbacks, &c->p);
     EXPECT_OK(eddy_stream_write(s, "ping", 4));
   }
 }
@@ -134,11 +134,11 @@ Test(endpoint, listen_and_connect) {
   cr_assert(memcmp(c.p.got, "ping", 4) == 0);
   EXPECT_STR(eddy_tls_version(c.p.s), "TLSv1.3");
   eddy_stream_close(c.p.s);
-  run_until(loop, &c.p.closes);
+  test_run_until(loop, &c.p.closes);
   EXPECT_EQ(c.p.status, 0);
   eddy_listener_close(l);
-  peer_free(&c.p);
-  peer_free(&sv.peers[0]);
+  test_peer_free(&c.p);
+  test_peer_free(&sv.peers[0]);
   test_finish(loop);
 }
 
@@ -161,11 +161,11 @@ Test(endpoint, client_verifies_by_default) {
   cr_assert(strstr(c.p.detail, "certificate verify failed") != NULL, "%s", c.p.detail);
   EXPECT_EQ(d.p.n, 4);
   eddy_stream_close(d.p.s);
-  run_until(loop, &d.p.closes);
+  test_run_until(loop, &d.p.closes);
   eddy_listener_close(l);
   for (int i = 0; i < sv.accepted; i++)
-    peer_free(&sv.peers[i]);
-  peer_free(&d.p);
+    test_peer_free(&sv.peers[i]);
+  test_peer_free(&d.p);
   test_finish(loop);
 }
 
@@ -225,13 +225,13 @@ Test(endpoint, thousand_concurrent_handshakes, .timeout = 120) {
     cr_assert(cs[i].status == 0 && cs[i].p.n == 4 && cs[i].p.status == 0,
               "client %d: connect %d, got %zu, closed %d %s", i, cs[i].status,
               cs[i].p.n, cs[i].p.status, cs[i].p.detail);
-    peer_free(&cs[i].p);
+    test_peer_free(&cs[i].p);
   }
   EXPECT_EQ(sv.accepted, N);
   eddy_listener_close(l);
   for (int i = 0; i < 20 && eddy_loop_run(loop, EDDY_RUN_NOWAIT) >= 0; i++)
     ;
   for (int i = 0; i < N; i++)
-    peer_free(&sv.peers[i]);
+    test_peer_free(&sv.peers[i]);
   test_finish(loop);
 }

@@ -14,7 +14,7 @@ static char *pattern(size_t n) {
 /* The client sends size bytes and shuts down; the server echoes and
  * shuts down on eof. Returns the bytes the client got back (all of them
  * unless something failed); statuses are left in the peers. */
-static size_t exchange(eddy_loop *loop, peer *srv, peer *cli, size_t size,
+static size_t exchange(eddy_loop *loop, test_peer *srv, test_peer *cli, size_t size,
                        const char *faults) {
   eddy_tls_ctx *sctx = server_ctx("server"), *cctx = client_ctx();
   char *data = pattern(size);
@@ -55,13 +55,13 @@ static size_t exchange(eddy_loop *loop, peer *srv, peer *cli, size_t size,
 
 static void clean_run(const char *faults) {
   eddy_loop *loop = test_loop();
-  peer srv = {0}, cli = {0};
+  test_peer srv = {0}, cli = {0};
   size_t n = exchange(loop, &srv, &cli, 2 << 20, faults);
   EXPECT_EQ(n, 2 << 20);
   EXPECT_EQ(cli.status, 0);
   EXPECT_EQ(srv.status, 0);
-  peer_free(&srv);
-  peer_free(&cli);
+  test_peer_free(&srv);
+  test_peer_free(&cli);
   test_finish(loop);
 }
 
@@ -88,7 +88,7 @@ static void allocation_sweep(const char *kind, int max) {
   int failed_runs = 0;
   for (int n = 1; n <= max; n++) {
     eddy_loop *loop = test_loop();
-    peer srv = {0}, cli = {0};
+    test_peer srv = {0}, cli = {0};
     char spec[64];
     snprintf(spec, sizeof spec, "%s:ENOMEM:nth=%d", kind, n);
     size_t got = exchange(loop, &srv, &cli, 200000, spec);
@@ -97,8 +97,8 @@ static void allocation_sweep(const char *kind, int max) {
       cr_assert(cli.status != 0 || srv.status != 0,
                 "n=%d: bytes went missing with no error (%zu)", n, got);
     }
-    peer_free(&srv);
-    peer_free(&cli);
+    test_peer_free(&srv);
+    test_peer_free(&cli);
     test_finish(loop);
   }
   EXPECT_GT(failed_runs, 0); /* the sweep reached allocations that matter */
@@ -117,7 +117,7 @@ Test(faults, calloc_sweep, .timeout = 120) {
 Test(faults, start_out_of_memory_leaves_the_stream_alone) {
   eddy_loop *loop = test_loop();
   eddy_tls_ctx *sctx = server_ctx("server");
-  peer a = {.echo = 1}, b = {0};
+  test_peer a = {.echo = 1}, b = {0};
   plain_pair(loop, &a, &b);
   for (int n = 1; n <= 3; n++) {
     eddy__fault_fail_nth(EDDY__SYS_CALLOC, (uint64_t)n, ENOMEM);
@@ -138,26 +138,26 @@ Test(faults, start_out_of_memory_leaves_the_stream_alone) {
   eddy_stream_abort(a.s);
   eddy_stream_abort(b.s);
   run_closed(loop, &a, &b);
-  peer_free(&a);
-  peer_free(&b);
+  test_peer_free(&a);
+  test_peer_free(&b);
   eddy_tls_ctx_free(sctx);
   test_finish(loop);
 }
 
-/* The transport's write fails mid-stream (the peer is gone): the stream
+/* The transport's write fails mid-stream (the test_peer is gone): the stream
  * ends with that error, once. */
 Test(faults, transport_write_error_mid_stream) {
   eddy_loop *loop = test_loop();
   eddy_tls_ctx *sctx = server_ctx("server"), *cctx = client_ctx();
-  peer srv = {0}, cli = {0};
+  test_peer srv = {0}, cli = {0};
   plain_pair(loop, &srv, &cli);
   tls_both(&srv, sctx, &cli, cctx, "localhost");
-  run_until(loop, &srv.handshakes);
-  run_until(loop, &cli.handshakes);
+  test_run_until(loop, &srv.handshakes);
+  test_run_until(loop, &cli.handshakes);
   eddy__fault_fail_nth(EDDY__SYS_SENDMSG, 1, EPIPE);
   (void)eddy_stream_write(cli.s, "doomed", 6);
   eddy__fault_reset();
-  run_until(loop, &cli.closes);
+  test_run_until(loop, &cli.closes);
   EXPECT_EQ(cli.closes, 1);
   EXPECT_EQ(cli.status, -EPIPE);
   if (srv.s)
@@ -169,24 +169,24 @@ Test(faults, transport_write_error_mid_stream) {
 /* The reader pauses in the middle of a transport chunk, and the unread
  * ciphertext cannot be kept: the stream ends with -ENOMEM and says why. */
 static void data_then_pause(eddy_stream *s, const char *d, size_t len, void *arg) {
-  peer_data(s, d, len, arg);
+  test_peer_data(s, d, len, arg);
   eddy_stream_pause(s);
 }
 Test(faults, no_memory_to_keep_unread_input) {
   eddy_loop *loop = test_loop();
   eddy_tls_ctx *sctx = server_ctx("server"), *cctx = client_ctx();
-  peer srv = {0}, cli = {0};
-  static const eddy_stream_callbacks pausing = {data_then_pause, peer_eof,
-                                                NULL, peer_close};
+  test_peer srv = {0}, cli = {0};
+  static const eddy_stream_callbacks pausing = {data_then_pause, test_peer_eof,
+                                                NULL, test_peer_close};
   static char big[40000];
   plain_pair(loop, &srv, &cli);
   tls_both(&srv, sctx, &cli, cctx, "localhost");
-  run_until(loop, &srv.handshakes);
-  run_until(loop, &cli.handshakes);
+  test_run_until(loop, &srv.handshakes);
+  test_run_until(loop, &cli.handshakes);
   eddy_stream_set_callbacks(srv.s, &pausing, &srv);
   EXPECT_OK(eddy_stream_write(cli.s, big, sizeof big));
   EXPECT_OK(eddy__fault_parse("malloc:ENOMEM:p=1"));
-  run_until(loop, &srv.closes);
+  test_run_until(loop, &srv.closes);
   eddy__fault_reset();
   EXPECT_EQ(srv.status, -ENOMEM);
   EXPECT_STR(srv.detail, "out of memory while buffering TLS input");

@@ -5,7 +5,7 @@
 #include "tls_test.h"
 
 typedef struct line_peer {
-  peer p;
+  test_peer p;
   int server, upgraded, reply_go;
   eddy_tls_ctx *ctx;
   char plain[4096];
@@ -16,7 +16,7 @@ static void line_data(eddy_stream *s, const char *d, size_t len, void *arg) {
   line_peer *lp = arg;
   const char *nl;
   if (lp->upgraded) {
-    peer_data(s, d, len, &lp->p);
+    test_peer_data(s, d, len, &lp->p);
     return;
   }
   cr_assert(lp->nplain + len <= sizeof lp->plain);
@@ -43,12 +43,12 @@ static void line_data(eddy_stream *s, const char *d, size_t len, void *arg) {
 }
 
 static void line_eof(eddy_stream *s, void *arg) {
-  peer_eof(s, &((line_peer *)arg)->p);
+  test_peer_eof(s, &((line_peer *)arg)->p);
 }
 
 static void line_close(eddy_stream *s, int status, const char *detail,
                        void *arg) {
-  peer_close(s, status, detail, &((line_peer *)arg)->p);
+  test_peer_close(s, status, detail, &((line_peer *)arg)->p);
 }
 
 static const eddy_stream_callbacks line_cb = {line_data, line_eof, NULL,
@@ -60,12 +60,12 @@ Test(starttls, pipelined_hello_after_the_command) {
   eddy_loop *loop = test_loop();
   eddy_tls_ctx *sctx = server_ctx("server"), *cctx = client_ctx();
   line_peer srv = {.server = 1, .ctx = sctx};
-  peer cli = {0};
+  test_peer cli = {0};
   int fds[2];
   srv.p.echo = 1;
   EXPECT_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, fds));
   EXPECT_OK(eddy_stream_open(loop, fds[0], &line_cb, &srv, &srv.p.s));
-  peer_open(loop, &cli, fds[1]);
+  test_peer_open(loop, &cli, fds[1]);
   EXPECT_OK(eddy_stream_write(cli.s, "STARTTLS\n", 9));
   EXPECT_OK(eddy_tls_start(cli.s, cctx, "localhost", NULL, 0));
   EXPECT_OK(eddy_stream_write(cli.s, "after the switch", 16));
@@ -178,7 +178,7 @@ Test(starttls, nothing_leaks_across_the_switch) {
 Test(starttls, queued_plaintext_goes_first) {
   eddy_loop *loop = test_loop();
   eddy_tls_ctx *sctx = server_ctx("server"), *cctx = client_ctx();
-  peer srv = {0}, raw = {0};
+  test_peer srv = {0}, raw = {0};
   char big[300000];
   plain_pair(loop, &srv, &raw);
   memset(big, 'p', sizeof big);
@@ -195,7 +195,7 @@ Test(starttls, queued_plaintext_goes_first) {
   raw.n = 0;
   EXPECT_OK(eddy_tls_start(raw.s, cctx, "localhost", NULL, 0));
   eddy_tls_on_handshake(raw.s, peer_handshake);
-  run_until(loop, &raw.handshakes);
+  test_run_until(loop, &raw.handshakes);
   EXPECT_EQ(raw.handshakes, 1);
   eddy_stream_close(raw.s);
   run_closed(loop, &srv, &raw);
@@ -208,7 +208,7 @@ Test(starttls, queued_plaintext_goes_first) {
 Test(starttls, switch_while_over_high_still_drains) {
   eddy_loop *loop = test_loop();
   eddy_tls_ctx *sctx = server_ctx("server");
-  peer srv = {0}, cli = {0};
+  test_peer srv = {0}, cli = {0};
   size_t total = 2 << 20;
   char *big = calloc(1, total);
   plain_pair(loop, &srv, &cli);

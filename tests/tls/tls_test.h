@@ -60,81 +60,21 @@ static inline eddy_tls_ctx *client_ctx(void) {
   return ctx;
 }
 
-typedef struct peer {
-  eddy_stream *s;
-  char *got;
-  size_t n, cap;
-  int eofs, drains, closes, handshakes, status;
-  char detail[256];
-  int echo, close_on_eof, shutdown_on_eof;
-} peer;
-
-static inline void peer_data(eddy_stream *s, const char *d, size_t len,
-                             void *arg) {
-  peer *p = arg;
-  if (p->n + len > p->cap) {
-    p->cap = (p->n + len) * 2;
-    p->got = realloc(p->got, p->cap);
-    cr_assert(p->got != NULL);
-  }
-  memcpy(p->got + p->n, d, len);
-  p->n += len;
-  if (p->echo)
-    EXPECT_OK(eddy_stream_write(s, d, len));
-}
-
-static inline void peer_eof(eddy_stream *s, void *arg) {
-  peer *p = arg;
-  p->eofs++;
-  if (p->shutdown_on_eof)
-    EXPECT_OK(eddy_stream_shutdown(s));
-  if (p->close_on_eof)
-    eddy_stream_close(s);
-}
-
-static inline void peer_drain(eddy_stream *s, void *arg) {
-  (void)s;
-  ((peer *)arg)->drains++;
-}
-
-static inline void peer_close(eddy_stream *s, int status, const char *detail,
-                              void *arg) {
-  peer *p = arg;
-  (void)s;
-  p->closes++;
-  p->status = status;
-  p->s = NULL;
-  snprintf(p->detail, sizeof p->detail, "%s", detail);
-}
-
 static inline void peer_handshake(eddy_stream *s, void *arg) {
   (void)s;
-  ((peer *)arg)->handshakes++;
-}
-
-static const eddy_stream_callbacks peer_cb = {peer_data, peer_eof, peer_drain,
-                                             peer_close};
-
-static inline void peer_free(peer *p) {
-  free(p->got);
-  p->got = NULL;
-}
-
-/* Opens a stream over fd for p, plaintext. */
-static inline void peer_open(eddy_loop *loop, peer *p, int fd) {
-  EXPECT_OK(eddy_stream_open(loop, fd, &peer_cb, p, &p->s));
+  ((test_peer *)arg)->handshakes++;
 }
 
 /* A connected pair of plaintext streams over a socketpair. */
-static inline void plain_pair(eddy_loop *loop, peer *a, peer *b) {
+static inline void plain_pair(eddy_loop *loop, test_peer *a, test_peer *b) {
   int fds[2];
   EXPECT_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, fds));
-  peer_open(loop, a, fds[0]);
-  peer_open(loop, b, fds[1]);
+  test_peer_open(loop, a, fds[0]);
+  test_peer_open(loop, b, fds[1]);
 }
 
 /* Starts TLS on both: srv with sctx, cli with cctx verifying name. */
-static inline void tls_both(peer *srv, eddy_tls_ctx *sctx, peer *cli,
+static inline void tls_both(test_peer *srv, eddy_tls_ctx *sctx, test_peer *cli,
                             eddy_tls_ctx *cctx, const char *name) {
   EXPECT_OK(eddy_tls_start(srv->s, sctx, NULL, NULL, 0));
   EXPECT_OK(eddy_tls_start(cli->s, cctx, name, NULL, 0));
@@ -143,29 +83,19 @@ static inline void tls_both(peer *srv, eddy_tls_ctx *sctx, peer *cli,
 }
 
 /* The end of most tests: the peers' buffers, the contexts, the loop. */
-static inline void finish_pair(eddy_loop *loop, peer *a, peer *b,
+static inline void finish_pair(eddy_loop *loop, test_peer *a, test_peer *b,
                                eddy_tls_ctx *x, eddy_tls_ctx *y) {
   if (a)
-    peer_free(a);
+    test_peer_free(a);
   if (b)
-    peer_free(b);
+    test_peer_free(b);
   eddy_tls_ctx_free(x);
   eddy_tls_ctx_free(y);
   test_finish(loop);
 }
 
-/* Runs the loop until *flag is nonzero or 10 s pass; returns *flag. */
-static inline int run_until(eddy_loop *loop, const int *flag) {
-  int64_t end = eddy_loop_now(loop) + 10 * EDDY_NSEC_PER_SEC;
-  while (!*flag && eddy_loop_now(loop) < end) {
-    EXPECT_GE(eddy_loop_run(loop, EDDY_RUN_ONCE), 0);
-    eddy_loop_update_time(loop);
-  }
-  return *flag;
-}
-
 /* Runs until both peers have closed (or 10 s). */
-static inline void run_closed(eddy_loop *loop, peer *a, peer *b) {
+static inline void run_closed(eddy_loop *loop, test_peer *a, test_peer *b) {
   int64_t end = eddy_loop_now(loop) + 10 * EDDY_NSEC_PER_SEC;
   while ((!a->closes || !b->closes) && eddy_loop_now(loop) < end) {
     EXPECT_GE(eddy_loop_run(loop, EDDY_RUN_ONCE), 0);

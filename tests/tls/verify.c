@@ -7,7 +7,7 @@
  * certificate cert_name; returns the client's close status (0 if the
  * handshake succeeded), with its detail in cli->detail. */
 static int try_handshake(const char *cert_name, eddy_tls_ctx *cctx,
-                         const char *name, peer *srv, peer *cli) {
+                         const char *name, test_peer *srv, test_peer *cli) {
   eddy_loop *loop = test_loop();
   eddy_tls_ctx *sctx = server_ctx(cert_name);
   int status;
@@ -29,7 +29,7 @@ static int try_handshake(const char *cert_name, eddy_tls_ctx *cctx,
 
 static void expect_failure(const char *cert_name, const char *name,
                            const char *reason) {
-  peer srv = {0}, cli = {0};
+  test_peer srv = {0}, cli = {0};
   int status = try_handshake(cert_name, client_ctx(), name, &srv, &cli);
   EXPECT_EQ(status, EDDY_ETLS);
   cr_assert(strstr(cli.detail, reason) != NULL, "detail: %s", cli.detail);
@@ -64,7 +64,7 @@ Test(verify, wrong_ip_address) {
 }
 
 Test(verify, ip_literal_matches_its_san) {
-  peer srv = {0}, cli = {0};
+  test_peer srv = {0}, cli = {0};
   EXPECT_OK(try_handshake("server", client_ctx(), "127.0.0.1", &srv, &cli));
   EXPECT_EQ(cli.handshakes, 1);
   cr_assert(srv.s == NULL); /* closed by now */
@@ -72,7 +72,7 @@ Test(verify, ip_literal_matches_its_san) {
 
 /* With the system's trust store only, the test CA is unknown. */
 Test(verify, system_store_does_not_trust_the_test_ca) {
-  peer srv = {0}, cli = {0};
+  test_peer srv = {0}, cli = {0};
   eddy_tls_ctx *cctx = NULL;
   EXPECT_OK(eddy_tls_ctx_new(EDDY_TLS_CLIENT, &cctx));
   EXPECT_EQ(try_handshake("server", cctx, "localhost", &srv, &cli), EDDY_ETLS);
@@ -81,7 +81,7 @@ Test(verify, system_store_does_not_trust_the_test_ca) {
 }
 
 Test(verify, off_only_when_asked) {
-  peer srv = {0}, cli = {0};
+  test_peer srv = {0}, cli = {0};
   eddy_tls_ctx *cctx = NULL;
   EXPECT_OK(eddy_tls_ctx_new(EDDY_TLS_CLIENT, &cctx));
   EXPECT_OK(eddy_tls_ctx_set_verify(cctx, EDDY_TLS_VERIFY_NONE));
@@ -90,7 +90,7 @@ Test(verify, off_only_when_asked) {
 }
 
 Test(verify, rsa_certificate) {
-  peer srv = {0}, cli = {0};
+  test_peer srv = {0}, cli = {0};
   EXPECT_OK(try_handshake("rsa", client_ctx(), "localhost", &srv, &cli));
   EXPECT_EQ(cli.handshakes, 1);
 }
@@ -105,7 +105,7 @@ static void sni_case(const char *name, int expect_ok) {
   eddy_loop *loop = test_loop();
   eddy_tls_ctx *sctx = server_ctx("server"), *cctx = client_ctx();
   char err[256];
-  peer srv = {0}, cli = {0};
+  test_peer srv = {0}, cli = {0};
   cr_assert(eddy_tls_ctx_add_cert(sctx, cert("other.pem"), cert("other.key"),
                                   err, sizeof err) == 0, "%s", err);
   plain_pair(loop, &srv, &cli);
@@ -115,7 +115,7 @@ static void sni_case(const char *name, int expect_ok) {
     ;
   EXPECT_EQ(cli.handshakes, expect_ok);
   if (expect_ok) {
-    run_until(loop, &srv.handshakes);
+    test_run_until(loop, &srv.handshakes);
     EXPECT_STR(served_name, name);
   }
   if (cli.s)
@@ -140,7 +140,7 @@ Test(sni, default_when_no_match) {
 static int alpn_case(const char *server, const char *client, char *chosen) {
   eddy_loop *loop = test_loop();
   eddy_tls_ctx *sctx = server_ctx("server"), *cctx = client_ctx();
-  peer srv = {0}, cli = {0};
+  test_peer srv = {0}, cli = {0};
   int ok;
   EXPECT_OK(eddy_tls_ctx_set_alpn(sctx, server));
   EXPECT_OK(eddy_tls_ctx_set_alpn(cctx, client));
@@ -181,7 +181,7 @@ static int client_cert_case(eddy_tls_verify mode, int with_cert, char *subject,
   eddy_loop *loop = test_loop();
   eddy_tls_ctx *sctx = server_ctx("server"), *cctx = client_ctx();
   char err[256];
-  peer srv = {0}, cli = {0};
+  test_peer srv = {0}, cli = {0};
   int ok;
   EXPECT_OK(eddy_tls_ctx_set_verify(sctx, mode));
   cr_assert(eddy_tls_ctx_set_trust(sctx, cert("ca.pem"), err, sizeof err) == 0);
@@ -203,7 +203,7 @@ static int client_cert_case(eddy_tls_verify mode, int with_cert, char *subject,
   if (cli.s)
     eddy_stream_close(cli.s);
   run_closed(loop, &srv, &cli);
-  peer_free(&srv);
+  test_peer_free(&srv);
   finish_pair(loop, NULL, NULL, sctx, cctx);
   return ok;
 }
@@ -235,7 +235,7 @@ Test(client_cert, optional_and_missing) {
 Test(versions, tls12_when_the_client_caps_it) {
   eddy_loop *loop = test_loop();
   eddy_tls_ctx *sctx = server_ctx("server"), *cctx = client_ctx();
-  peer srv = {.echo = 1}, cli = {0};
+  test_peer srv = {.echo = 1}, cli = {0};
   EXPECT_OK(eddy_tls_ctx_set_versions(cctx, 0, EDDY_TLS_1_2));
   plain_pair(loop, &srv, &cli);
   tls_both(&srv, sctx, &cli, cctx, "localhost");
@@ -253,7 +253,7 @@ Test(versions, tls12_when_the_client_caps_it) {
 Test(versions, no_common_version) {
   eddy_loop *loop = test_loop();
   eddy_tls_ctx *sctx = server_ctx("server"), *cctx = client_ctx();
-  peer srv = {0}, cli = {0};
+  test_peer srv = {0}, cli = {0};
   EXPECT_OK(eddy_tls_ctx_set_versions(sctx, EDDY_TLS_1_3, 0));
   EXPECT_OK(eddy_tls_ctx_set_versions(cctx, 0, EDDY_TLS_1_2));
   plain_pair(loop, &srv, &cli);
@@ -265,12 +265,12 @@ Test(versions, no_common_version) {
   finish_pair(loop, NULL, NULL, sctx, cctx);
 }
 
-/* A peer that says nothing: the handshake times out, and the transport is
+/* A test_peer that says nothing: the handshake times out, and the transport is
  * closed. The fake clock makes it exact. */
 Test(timeout, silent_peer) {
   eddy_loop *loop = test_fake_loop(0);
   eddy_tls_ctx *sctx = server_ctx("server");
-  peer srv = {0}, raw = {0};
+  test_peer srv = {0}, raw = {0};
   EXPECT_OK(eddy_tls_ctx_set_handshake_timeout(sctx, 2 * EDDY_NSEC_PER_SEC));
   plain_pair(loop, &srv, &raw);
   EXPECT_OK(eddy_tls_start(srv.s, sctx, NULL, NULL, 0));
@@ -296,7 +296,7 @@ Test(timeout, silent_peer) {
 Test(garbage, plaintext_to_a_tls_server) {
   eddy_loop *loop = test_loop();
   eddy_tls_ctx *sctx = server_ctx("server");
-  peer srv = {0}, raw = {0};
+  test_peer srv = {0}, raw = {0};
   plain_pair(loop, &srv, &raw);
   EXPECT_OK(eddy_tls_start(srv.s, sctx, NULL, NULL, 0));
   EXPECT_OK(eddy_stream_write(raw.s, "GET / HTTP/1.0\r\n\r\n", 18));
@@ -304,14 +304,14 @@ Test(garbage, plaintext_to_a_tls_server) {
   EXPECT_EQ(srv.status, EDDY_ETLS);
   cr_assert(strstr(srv.detail, "TLS handshake failed") != NULL, "%s", srv.detail);
   eddy_tls_ctx_free(sctx);
-  peer_free(&raw);
+  test_peer_free(&raw);
   test_finish(loop);
 }
 
 Test(garbage, closed_during_handshake) {
   eddy_loop *loop = test_loop();
   eddy_tls_ctx *sctx = server_ctx("server");
-  peer srv = {0}, raw = {0};
+  test_peer srv = {0}, raw = {0};
   plain_pair(loop, &srv, &raw);
   EXPECT_OK(eddy_tls_start(srv.s, sctx, NULL, NULL, 0));
   EXPECT_OK(eddy_stream_write(raw.s, "\x16\x03\x01", 3)); /* a record's start */
