@@ -200,8 +200,8 @@ static int timers_pending(const eddy_loop *loop) {
 }
 
 static int alive(const eddy_loop *loop) {
-  return loop->nactive_io > 0 || timers_pending(loop) || eddy__soon_any(loop) ||
-         loop->closing != NULL ||
+  return loop->nactive_io > 0 || timers_pending(loop) ||
+         eddy__soon_any(loop) || loop->closing != NULL ||
          eddy__signal_count(loop) > 0 || loop->pool.pending > 0 ||
          atomic_load(&loop->wakeup.signalled);
 }
