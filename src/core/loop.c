@@ -69,7 +69,7 @@ void eddy__loop_run_closing(eddy_loop *loop) {
   }
 }
 
-/* One pass. A close may close other handles (a stream its linger timer)
+/* One pass. A close may close other handles (a process its SIGCHLD watch)
  * or leave its handle open until its callback has run (a connection
  * attempt); closed handles stay in memory until the end of the turn and
  * keep their next pointer, so the walk is safe. */
