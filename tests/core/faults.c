@@ -148,9 +148,15 @@ static void sweep_timer(eddy_timer *t, void *arg) {
   eddy_timer_close(t);
 }
 
+static void sweep_handle_call(eddy_call *call, void *arg) {
+  (*(int *)arg)++;
+  eddy_call_close(call);
+}
+
 static int scenario(void) {
   eddy_loop *loop;
   eddy_timer *t;
+  eddy_call *call;
   int hits = 0, err, i;
   err = eddy_loop_new(NULL, &loop);
   if (err)
@@ -164,6 +170,9 @@ static int scenario(void) {
     err = eddy_work_submit(loop, sweep_work, sweep_done, &hits, NULL);
   if (err == 0)
     err = eddy_loop_call_soon(loop, sweep_call, &hits);
+  if (err == 0 && (err = eddy_call_new(loop, sweep_handle_call, &hits,
+                                       &call)) == 0)
+    err = eddy_call_schedule(call);
   if (err == 0)
     err = eddy_loop_call_threadsafe(loop, sweep_call, &hits);
   eddy_loop_close_all(loop);

@@ -3,6 +3,7 @@
  * from another call of the same turn, re-schedule from its own callback,
  * freeing the owner after a cancel, and the call's place in the turn. */
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "helpers.h"
 #include "core/loop.h"
@@ -197,6 +198,8 @@ static void timer_logs(eddy_timer *t, void *arg) {
   c->log.order[c->log.n++] = 10;
 }
 
+static void timer_logs_io(eddy_timer *t, void *arg);
+
 Test(soon, a_zero_timer_started_by_a_call_fires_on_the_next_turn_before_calls) {
   eddy_loop *loop = test_fake_loop(0);
   turn_ctx c = {0};
@@ -213,6 +216,55 @@ Test(soon, a_zero_timer_started_by_a_call_fires_on_the_next_turn_before_calls) {
   EXPECT_EQ(c.log.order[1], 10); /* the timer, step 1 */
   EXPECT_EQ(c.log.order[2], 2);  /* then the call, step 2 */
   test_finish(loop);
+}
+
+/* From an I/O callback (step 3), a call waits for the next turn, and runs
+ * after that turn's due timers: a zero-delay timer started in the same
+ * callback fires first. */
+typedef struct io_ctx {
+  eddy__io io;
+  owner call;
+  trace log;
+  eddy_timer *timer;
+} io_ctx;
+
+static void io_ready(eddy_loop *loop, eddy__io *io, unsigned events) {
+  io_ctx *c = io->data;
+  char byte;
+  (void)events;
+  EXPECT_EQ(read(io->fd, &byte, 1), 1);
+  c->log.order[c->log.n++] = 100;
+  eddy__io_remove(loop, io);
+  eddy__soon_schedule(loop, &c->call.call);
+  EXPECT_OK(eddy_timer_start(c->timer, 0, 0));
+}
+
+Test(soon, a_call_scheduled_by_io_runs_next_turn_after_its_due_timers) {
+  eddy_loop *loop = test_loop();
+  io_ctx c = {0};
+  int fds[2];
+  cr_assert(pipe(fds) == 0);
+  owner_init(&c.call, loop, &c.log, 1);
+  EXPECT_OK(eddy_timer_new(loop, timer_logs_io, &c, &c.timer));
+  eddy__io_init(&c.io, fds[0], io_ready, &c);
+  EXPECT_OK(eddy__io_start(loop, &c.io, EDDY__IO_READ));
+  EXPECT_EQ(write(fds[1], "x", 1), 1);
+  /* Without waiting, so that the turn has no step 4 to fire the timer. */
+  EXPECT_EQ(eddy_loop_run(loop, EDDY_RUN_NOWAIT), 1);
+  EXPECT_EQ(c.log.n, 1); /* only the I/O: the call waits */
+  EXPECT_EQ(eddy_loop_run(loop, EDDY_RUN_NOWAIT), 0);
+  EXPECT_EQ(c.log.n, 3);
+  EXPECT_EQ(c.log.order[1], 10); /* the timer, step 1 */
+  EXPECT_EQ(c.log.order[2], 1);  /* then the call, step 2 */
+  close(fds[0]);
+  close(fds[1]);
+  test_finish(loop);
+}
+
+static void timer_logs_io(eddy_timer *t, void *arg) {
+  io_ctx *c = arg;
+  (void)t;
+  c->log.order[c->log.n++] = 10;
 }
 
 /* ---- The public handle and eddy_loop_call_soon ------------------------------------ */
