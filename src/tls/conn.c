@@ -387,7 +387,7 @@ static void low_close(eddy_stream *low, int status, const char *detail,
 static const eddy_stream_callbacks low_callbacks = {low_data, low_eof,
                                                     low_drain, low_close};
 
-/* ---- Timers ---------------------------------------------------------------- */
+/* ---- The handshake timer and the kick ---------------------------------------- */
 
 static void handshake_expired(eddy__timer *timer, void *arg) {
   tls_conn *t = arg;
