@@ -17,7 +17,7 @@ static void slow_sum(void *arg) {
     *sum += i;
 }
 
-static void sum_done(eddy_loop *loop, void *arg, int status) {
+static void sum_done(eddy_loop *loop, int status, void *arg) {
   (void)loop;
   printf("pool: sum %ld (status %s)\n", *(long *)arg,
          status ? eddy_errname(status) : "ok");
@@ -28,7 +28,7 @@ int main(void) {
   eddy_timer *t;
   int ticks = 0, err;
   long sum = 0;
-  if ((err = eddy_loop_new(&loop, NULL)) != 0) {
+  if ((err = eddy_loop_new(NULL, &loop)) != 0) {
     fprintf(stderr, "eddy_loop_new: %s\n", eddy_strerror(err));
     return 1;
   }

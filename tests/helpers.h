@@ -32,14 +32,14 @@
  * backend). */
 static inline eddy_loop *test_loop(void) {
   eddy_loop *loop = NULL;
-  EXPECT_OK(eddy_loop_new(&loop, NULL));
+  EXPECT_OK(eddy_loop_new(NULL, &loop));
   return loop;
 }
 
 static inline eddy_loop *test_fake_loop(int64_t start) {
   eddy_loop *loop = NULL;
   eddy_loop_options o = {.fake_clock = 1, .fake_clock_start = start};
-  EXPECT_OK(eddy_loop_new(&loop, &o));
+  EXPECT_OK(eddy_loop_new(&o, &loop));
   return loop;
 }
 

@@ -89,7 +89,7 @@ int main(int argc, char **argv) {
   eddy_loop *loop;
   int64_t t0, c0;
   int err;
-  if ((err = eddy_loop_new(&loop, NULL)) != 0)
+  if ((err = eddy_loop_new(NULL, &loop)) != 0)
     die_code("eddy_loop_new", err);
 
   remaining = NSPAWNS;

@@ -37,7 +37,7 @@ int main(void) {
   deadlines = malloc(NTIMERS * sizeof *deadlines);
   if (timers == NULL || deadlines == NULL)
     die_code("malloc", -ENOMEM);
-  if ((err = eddy_loop_new(&loop, NULL)) != 0)
+  if ((err = eddy_loop_new(NULL, &loop)) != 0)
     die_code("eddy_loop_new", err);
   /* Creating handles is not what is measured: only arming them. */
   for (uint32_t i = 0; i < NTIMERS; i++)
@@ -117,7 +117,7 @@ int main(void) {
     die_code("eddy_loop_free", err);
 
   /* 3. Empty turns, on a fresh loop so nothing from above lingers. */
-  if ((err = eddy_loop_new(&loop, NULL)) != 0)
+  if ((err = eddy_loop_new(NULL, &loop)) != 0)
     die_code("eddy_loop_new", err);
   EMPTY_TURNS((void)eddy_loop_run(loop, EDDY_RUN_NOWAIT));
   if ((err = eddy_loop_free(loop)) != 0)

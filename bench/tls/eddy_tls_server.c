@@ -222,7 +222,7 @@ int main(int argc, char **argv) {
     die(file, -errno, NULL);
   file_size = st.st_size;
   signal(SIGPIPE, SIG_IGN);
-  if ((rc = eddy_loop_new(&loop, NULL)) != 0)
+  if ((rc = eddy_loop_new(NULL, &loop)) != 0)
     die("eddy_loop_new", rc, NULL);
   /* The paths are run.sh's temporary files, which hold no colon (the
    * endpoint syntax would need it escaped). */

@@ -4,13 +4,28 @@
  * One loop per thread. Everything here must be called on the loop's thread,
  * except the functions whose names end in _threadsafe.
  *
- * Time is int64_t nanoseconds of CLOCK_MONOTONIC, read once per loop turn
- * (eddy_loop_now) so that every callback of a turn sees the same time.
+ * Time is int64_t nanoseconds of CLOCK_MONOTONIC, read at most once per
+ * loop turn, on first use (eddy_loop_now), so that every callback of a turn
+ * sees the same time.
  *
- * Handles (eddy_timer, eddy_signal) are allocated by eddy and released by
- * their close call. Closing is safe from any callback, the handle's own
- * included: the memory is freed after the current callback returns, at the
- * end of the loop turn.
+ * One turn of the loop, in order:
+ *   1. timers that are due fire;
+ *   2. calls scheduled before this step run (eddy_loop_call_soon,
+ *      eddy_call_schedule), those scheduled by step 1's timers included;
+ *      one scheduled from these callbacks waits for the next turn;
+ *   3. the loop waits for I/O (not at all if a call is scheduled, or in
+ *      EDDY_RUN_NOWAIT mode; else until the next timer at most) and calls
+ *      the stream, listener, signal and cross-thread callbacks of what is
+ *      ready;
+ *   4. if it waited, timers that came due while it waited fire;
+ *   5. handles closed during the turn are freed.
+ * So a call scheduled from an I/O callback runs on the next turn, after
+ * that turn's due timers and before its I/O.
+ *
+ * Handles (eddy_timer, eddy_call, eddy_signal) are allocated by eddy and
+ * released by their close call. Closing is safe from any callback, the
+ * handle's own included: the memory is freed after the current callback
+ * returns, at the end of the loop turn.
  */
 #ifndef EDDY_CORE_H
 #define EDDY_CORE_H
@@ -28,6 +43,7 @@ typedef struct eddy_loop eddy_loop;
 typedef struct eddy_timer eddy_timer;
 typedef struct eddy_signal eddy_signal;
 typedef struct eddy_work eddy_work;
+typedef struct eddy_call eddy_call;
 
 /* ---- Loop ---------------------------------------------------------------- */
 
@@ -53,7 +69,8 @@ typedef struct eddy_loop_options {
  * *loop, or -ENOMEM, EDDY_EBACKEND (a backend name in $EDDY_BACKEND that eddy
  * does not know), or the error of the system call that failed (-EMFILE...).
  * On failure nothing is left allocated. */
-EDDY_API int eddy_loop_new(eddy_loop **loop, const eddy_loop_options *options);
+EDDY_API int eddy_loop_new(const eddy_loop_options *options,
+                           eddy_loop **loop);
 
 /* Frees a loop. Returns -EBUSY, and frees nothing, while the loop still has
  * open handles (timers or signals not closed) or thread-pool work whose done
@@ -91,7 +108,9 @@ EDDY_API int eddy_loop_run(eddy_loop *loop, eddy_run_mode mode);
 /* Makes eddy_loop_run() return after the current turn. */
 EDDY_API void eddy_loop_stop(eddy_loop *loop);
 
-/* The cached time of the current turn, in nanoseconds. */
+/* The time of the current turn, in nanoseconds: the clock is read on the
+ * first call of a turn (or by the timers, if any), and every later call of
+ * the turn returns the same value. */
 EDDY_API int64_t eddy_loop_now(const eddy_loop *loop);
 
 /* Reads the clock again (a real clock only; a fake clock is unaffected). */
@@ -141,10 +160,41 @@ EDDY_API int eddy_loop_advance(eddy_loop *loop, int64_t delta_ns);
 
 typedef void (*eddy_callback)(eddy_loop *loop, void *arg);
 
-/* Runs fn(loop, arg) on the next loop turn, in the order of the calls. A
- * call made from such a callback runs on the turn after. Returns 0 or
- * -ENOMEM. */
+/* Runs fn(loop, arg) once, in the call-soon step of a coming turn (see the
+ * turn at the top of this page), in the order of the calls. A call made
+ * from such a callback runs on the turn after. Cannot be cancelled (see
+ * eddy_call for that). Returns 0 or -ENOMEM. */
 EDDY_API int eddy_loop_call_soon(eddy_loop *loop, eddy_callback fn, void *arg);
+
+/* A cancellable call-soon (Twisted's callLater(0, ...) with its cancel): a
+ * handle made once and scheduled any number of times. Scheduled calls of
+ * both kinds share one queue and run in the order they were scheduled. */
+
+typedef void (*eddy_call_cb)(eddy_call *call, void *arg);
+
+/* Creates an unscheduled call. Returns 0 and sets *call, -EINVAL for a
+ * NULL cb, or -ENOMEM. */
+EDDY_API int eddy_call_new(eddy_loop *loop, eddy_call_cb cb, void *arg,
+                           eddy_call **call);
+
+/* Schedules cb(call, arg) for the call-soon step of a coming turn: this
+ * turn's if that step has not begun, else the next turn's. Scheduling a
+ * call already scheduled does nothing (it keeps its place). From its own
+ * callback, it schedules the call again, for the next turn. Never
+ * allocates. Returns 0, or EDDY_ECLOSED after eddy_call_close. */
+EDDY_API int eddy_call_schedule(eddy_call *call);
+
+/* Unschedules the call: cb will not run unless it is scheduled again.
+ * Does nothing if it is not scheduled (already run, or cancelled). Safe
+ * from any callback, including another call of the same turn. */
+EDDY_API void eddy_call_cancel(eddy_call *call);
+
+/* 1 if the call is scheduled and has not run yet, 0 otherwise. */
+EDDY_API int eddy_call_pending(const eddy_call *call);
+
+/* Cancels and releases the call. Safe from any callback, its own
+ * included; the memory is freed after the current callback returns. */
+EDDY_API void eddy_call_close(eddy_call *call);
 
 /* The one cross-thread entry point: from any thread, runs fn(loop, arg) on
  * the loop's thread, soon, in the order of the calls of each thread. Wakes
@@ -201,14 +251,14 @@ EDDY_API void eddy_timer_close(eddy_timer *timer);
 
 /* ---- Thread pool (Twisted's deferToThread) ---------------------------------
  *
- * work(arg) runs on one of the loop's pool threads; then done(loop, arg,
- * status) runs on the loop's thread with status 0, or -ECANCELED if the work
+ * work(arg) runs on one of the loop's pool threads; then done(loop, status,
+ * arg) runs on the loop's thread with status 0, or -ECANCELED if the work
  * was cancelled before it started. done is called exactly once per
  * submission. Pool threads block every signal.
  */
 
 typedef void (*eddy_work_fn)(void *arg);
-typedef void (*eddy_work_done_fn)(eddy_loop *loop, void *arg, int status);
+typedef void (*eddy_work_done_fn)(eddy_loop *loop, int status, void *arg);
 
 /* Queues work. *req (if req is not NULL) identifies the submission for
  * eddy_work_cancel() until done is called. Returns 0, -ENOMEM, or the error

@@ -128,9 +128,11 @@ EDDY_API int eddy_process_kill_group(eddy_process *p, int signum);
 /* Graceful stop: SIGTERM now and, if the child has not exited timeout_ns
  * later, SIGKILL. A child that leads its own group has the whole group
  * signalled, and when the leader ends, whatever is left of the group gets
- * SIGKILL at once, so nothing it started outlives it. Returns 0, -ESRCH
- * (already reaped), -ENOMEM (no timer: nothing was sent), or kill()'s
- * error. A second call restarts the timeout. */
+ * SIGKILL at once, so nothing it started outlives it. The timer is part
+ * of the handle: nothing is allocated. Returns 0, -ESRCH (already reaped),
+ * -ENOMEM (the loop's timer heap could not grow: nothing was sent), or
+ * kill()'s error (the timer is then not left armed). A second call
+ * restarts the timeout. */
 EDDY_API int eddy_process_terminate(eddy_process *p, int64_t timeout_ns);
 
 /* Releases the handle. The child is not signalled: if it is still running

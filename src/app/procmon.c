@@ -336,7 +336,7 @@ int app_procmon(int argc, char **argv) {
   m.steady_s = 60;
   if ((status = parse(&m, argc, argv)) >= 0)
     return status;
-  if ((status = eddy_loop_new(&m.loop, NULL)) != 0) {
+  if ((status = eddy_loop_new(NULL, &m.loop)) != 0) {
     fprintf(stderr, "eddy procmon: %s\n", eddy_strerror(status));
     return 1;
   }

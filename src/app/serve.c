@@ -96,7 +96,7 @@ int app_server_start(app_server *srv) {
     fprintf(stderr, "eddy %s: at least one --listen ENDPOINT is needed\n", srv->name);
     return 2;
   }
-  if ((e = eddy_loop_new(&srv->loop, NULL)) != 0) {
+  if ((e = eddy_loop_new(NULL, &srv->loop)) != 0) {
     fprintf(stderr, "eddy %s: %s\n", srv->name, eddy_strerror(e));
     return 1;
   }

@@ -1,16 +1,20 @@
-/* loop.c: the loop itself: creation, the turn, handles, call-soon, the
- * clock, embedding and fork.
+/* loop.c: the loop itself: creation, the turn, handles, the clock,
+ * embedding and fork.
  *
  * One turn:
  *   1. fire due timers (the clock is read only if there are timers, or
  *      when a callback asks for the time: an idle turn reads no clock);
- *   2. run the call-soon queue (calls queued now wait for the next turn);
- *   3. wait for I/O: not at all if work is queued or the mode says so, else
- *      until the next timer (rounded up to a whole millisecond, so a timer
- *      never fires early), and dispatch what is ready;
+ *   2. run the call-soon queue: what was scheduled before this step,
+ *      including by the timers of step 1 (calls scheduled now wait for the
+ *      next turn);
+ *   3. wait for I/O: not at all if a call is scheduled or the mode says so,
+ *      else until the next timer (rounded up to a whole millisecond, so a
+ *      timer never fires early), and dispatch what is ready;
  *   4. if it waited, read the clock again and fire due timers (so that
  *      EDDY_RUN_ONCE waiting for a timer fires it);
  *   5. free the handles closed during the turn.
+ * A call scheduled in steps 3 to 5 therefore runs in step 2 of the next
+ * turn, after that turn's due timers, and the loop does not sleep first.
  */
 #include <errno.h>
 #include <limits.h>
@@ -65,7 +69,7 @@ void eddy__loop_run_closing(eddy_loop *loop) {
   }
 }
 
-/* One pass. A close may close other handles (a stream its linger timer)
+/* One pass. A close may close other handles (a process its SIGCHLD watch)
  * or leave its handle open until its callback has run (a connection
  * attempt); closed handles stay in memory until the end of the turn and
  * keep their next pointer, so the walk is safe. */
@@ -106,7 +110,7 @@ static int pick_backend(const eddy_loop_options *o,
   }
 }
 
-int eddy_loop_new(eddy_loop **out, const eddy_loop_options *o) {
+int eddy_loop_new(const eddy_loop_options *o, eddy_loop **out) {
   const eddy__backend_ops *ops;
   eddy_loop *loop;
   int err = pick_backend(o, &ops);
@@ -116,20 +120,21 @@ int eddy_loop_new(eddy_loop **out, const eddy_loop_options *o) {
   if (loop == NULL)
     return -ENOMEM;
   loop->backend = ops;
+  eddy__soon_loop_init(loop);
   loop->fake_clock = o ? o->fake_clock : 0;
   loop->now = loop->fake_clock ? o->fake_clock_start : eddy__sys_now_ns();
   err = ops->init(loop);
   if (err)
     goto fail_backend;
-  err = eddy__async_init(loop);
+  err = eddy__wakeup_init(loop);
   if (err)
-    goto fail_async;
+    goto fail_wakeup;
   eddy__pool_init(loop, o ? o->threadpool_size : 0);
   eddy__signal_loop_init(loop);
   *out = loop;
   return 0;
 
-fail_async:
+fail_wakeup:
   ops->destroy(loop);
   eddy__free(loop->watchers);
 fail_backend:
@@ -143,11 +148,10 @@ int eddy_loop_free(eddy_loop *loop) {
   eddy__loop_run_closing(loop);
   eddy__pool_destroy(loop);
   eddy__signal_loop_destroy(loop);
-  eddy__async_destroy(loop);
+  eddy__wakeup_destroy(loop);
   loop->backend->destroy(loop);
   eddy__timers_free(loop);
-  eddy__free(loop->soon.items);
-  eddy__free(loop->soon_spare.items);
+  eddy__soon_loop_destroy(loop);
   eddy__free(loop->watchers);
   eddy__free(loop);
   return 0;
@@ -189,12 +193,6 @@ const char *eddy_loop_backend_name(const eddy_loop *loop) {
   return loop->backend->name;
 }
 
-/* ---- Call soon -------------------------------------------------------------- */
-
-int eddy_loop_call_soon(eddy_loop *loop, eddy_callback fn, void *arg) {
-  return eddy__calls_push(&loop->soon, fn, arg);
-}
-
 /* ---- The turn ----------------------------------------------------------------- */
 
 static int timers_pending(const eddy_loop *loop) {
@@ -202,10 +200,10 @@ static int timers_pending(const eddy_loop *loop) {
 }
 
 static int alive(const eddy_loop *loop) {
-  return loop->nactive_io > 0 || timers_pending(loop) || loop->soon.len > 0 ||
-         loop->closing != NULL ||
+  return loop->nactive_io > 0 || timers_pending(loop) ||
+         eddy__soon_any(loop) || loop->closing != NULL ||
          eddy__signal_count(loop) > 0 || loop->pool.pending > 0 ||
-         atomic_load(&loop->async.signalled);
+         atomic_load(&loop->wakeup.signalled);
 }
 
 /* How long the loop may sleep. The time is read afresh (not the turn's
@@ -214,8 +212,8 @@ static int alive(const eddy_loop *loop) {
  * that much late. */
 static int64_t timeout_ns(const eddy_loop *loop) {
   int64_t due;
-  if (loop->soon.len > 0 || loop->stop || loop->closing ||
-      atomic_load(&loop->async.signalled))
+  if (eddy__soon_any(loop) || loop->stop || loop->closing ||
+      atomic_load(&loop->wakeup.signalled))
     return 0;
   if (!timers_pending(loop))
     return -1;
@@ -243,8 +241,8 @@ static int to_ms(int64_t ns) {
 static int poll_io(eddy_loop *loop, int64_t timeout) {
   if (timeout == 0 && loop->nactive_io == 0 &&
       eddy__signal_count(loop) == 0) {
-    if (atomic_load(&loop->async.signalled))
-      eddy__async_drain(loop);
+    if (atomic_load(&loop->wakeup.signalled))
+      eddy__wakeup_drain(loop);
     return 0;
   }
   return loop->backend->wait(loop, to_ms(timeout));
@@ -255,7 +253,7 @@ static int turn(eddy_loop *loop, eddy_run_mode mode) {
   int err;
   time_passes(loop);
   eddy__timers_run(loop);
-  eddy__calls_run(loop, &loop->soon, &loop->soon_spare);
+  eddy__soon_run(loop);
   if (mode != EDDY_RUN_NOWAIT &&
       (mode == EDDY_RUN_UNTIL_STOPPED || alive(loop)))
     timeout = timeout_ns(loop);
@@ -303,7 +301,7 @@ int eddy_loop_fork(eddy_loop *loop) {
   int err = loop->backend->reinit(loop);
   if (err)
     return err;
-  err = eddy__async_fork(loop);
+  err = eddy__wakeup_fork(loop);
   if (err)
     return err;
   eddy__pool_fork(loop);

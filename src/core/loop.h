@@ -21,7 +21,7 @@
  * returned, which is what makes close safe from any callback. */
 
 #define EDDY__HANDLE_CLOSING 1u
-/* Part of another handle (a stream's linger timer): closed by its owner,
+/* Part of another handle (a process's SIGCHLD watch): closed by its owner,
  * never by eddy_loop_close_all, which could otherwise free it while the
  * owner still needs it on a later turn. */
 #define EDDY__HANDLE_OWNED 2u
@@ -68,6 +68,48 @@ extern const eddy__backend_ops eddy__poll_ops;
  * error or hang-up. Backends call this for each ready descriptor. */
 void eddy__io_dispatch(eddy_loop *loop, int fd, unsigned events);
 
+/* ---- Timers on their owner's memory (timer.c) ------------------------------
+ *
+ * An eddy__timer lives inside the object it belongs to (a stream's linger,
+ * a connection attempt's deadline), as libuv's uv_timer_t lives in caller
+ * memory and nginx's timer in ngx_event_t: arming it allocates nothing but
+ * (rarely) a larger heap array, shared by the whole loop. It is not a
+ * handle: eddy_loop_close_all never sees it, and its owner stops it before
+ * the owner's memory goes. While armed it keeps the loop alive exactly as
+ * a public timer does (both sit in the same heap); under a fake clock it
+ * fires from eddy_loop_advance. The public eddy_timer is a handle wrapping
+ * one. */
+
+typedef struct eddy__timer eddy__timer;
+typedef void (*eddy__timer_fn)(eddy__timer *timer, void *arg);
+
+struct eddy__timer {
+  eddy_loop *loop;
+  eddy__timer_fn fn;
+  void *arg;
+  int64_t repeat; /* ns; 0 for a one-shot timer */
+  size_t slot;    /* index in loop->heap, or EDDY__NO_SLOT when stopped */
+};
+
+#define EDDY__NO_SLOT SIZE_MAX
+
+/* Makes a stopped timer. Cannot fail. */
+void eddy__timer_init(eddy_loop *loop, eddy__timer *t, eddy__timer_fn fn,
+                      void *arg);
+/* Arms t to fire delay_ns after the turn's time (negative counts as 0),
+ * then every repeat_ns if repeat_ns > 0; re-arms it if it was armed.
+ * Returns 0, or -ENOMEM when the heap could not grow (t is then stopped). */
+int eddy__timer_start(eddy__timer *t, int64_t delay_ns, int64_t repeat_ns);
+/* Disarms t if armed. Idempotent; the owner calls it before freeing t. */
+void eddy__timer_stop(eddy__timer *t);
+
+static inline int eddy__timer_active(const eddy__timer *t) {
+  return t->slot != EDDY__NO_SLOT;
+}
+
+/* The deadline of an armed timer in loop time, or -1. */
+int64_t eddy__timer_deadline(const eddy__timer *t);
+
 /* ---- Timer heap ------------------------------------------------------------
  * A 4-ary min-heap in one array, ordered by (deadline, seq): the key is kept
  * next to the pointer, so sifting never touches a timer's memory except to
@@ -76,15 +118,56 @@ void eddy__io_dispatch(eddy_loop *loop, int fd, unsigned events);
 typedef struct eddy__heap_entry {
   int64_t deadline;
   uint64_t seq;
-  eddy_timer *timer;
+  eddy__timer *timer;
 } eddy__heap_entry;
 
 void eddy__timers_run(eddy_loop *loop);
-/* Marks a timer as part of another handle (see EDDY__HANDLE_OWNED). */
-void eddy__timer_owned(eddy_timer *t);
 void eddy__timers_free(eddy_loop *loop);
 
-/* ---- Call soon ------------------------------------------------------------- */
+/* ---- Call soon, cancellable, on the owner's memory (soon.c) -----------------
+ *
+ * "Run this on a coming turn unless cancelled first": an intrusive node the
+ * owner embeds (a connection attempt's report, TLS's kick), so scheduling
+ * never allocates and cannot fail, and cancelling is O(1). Scheduled calls
+ * run in the call-soon phase of a turn, in the order they were scheduled;
+ * one scheduled while that phase runs (from a call, even its own) waits for
+ * the next turn. While any is scheduled the loop does not sleep. The
+ * public eddy_loop_call_soon and eddy_call use the same queue. */
+
+typedef struct eddy__soon eddy__soon;
+typedef void (*eddy__soon_fn)(eddy__soon *call, void *arg);
+
+struct eddy__soon {
+  eddy__soon *prev, *next; /* on a queue of the loop; NULL when not */
+  eddy__soon_fn fn;
+  void *arg;
+};
+
+/* Makes an unscheduled call. Cannot fail. */
+void eddy__soon_init(eddy__soon *c, eddy__soon_fn fn, void *arg);
+/* Queues c on loop's call-soon queue. Does nothing if c is already
+ * scheduled (it keeps its place). Cannot fail. */
+void eddy__soon_schedule(eddy_loop *loop, eddy__soon *c);
+/* Unqueues c if scheduled. Idempotent; after it returns, c may be freed. */
+void eddy__soon_cancel(eddy__soon *c);
+
+static inline int eddy__soon_pending(const eddy__soon *c) {
+  return c->next != NULL;
+}
+
+/* A circular list with a sentinel: the loop's queue, and the batch being
+ * run, which the queue is moved to at the start of the phase. */
+typedef struct eddy__soon_queue {
+  eddy__soon head;
+} eddy__soon_queue;
+
+void eddy__soon_loop_init(eddy_loop *loop);
+/* Runs the batch scheduled before this call. */
+void eddy__soon_run(eddy_loop *loop);
+/* At eddy_loop_free: drops what is still queued, frees the spare nodes. */
+void eddy__soon_loop_destroy(eddy_loop *loop);
+
+/* ---- Cross-thread wake-up (wakeup.c) --------------------------------------- */
 
 typedef struct eddy__call {
   eddy_callback fn;
@@ -96,30 +179,24 @@ typedef struct eddy__calls {
   size_t len, cap;
 } eddy__calls;
 
-int eddy__calls_push(eddy__calls *q, eddy_callback fn, void *arg);
-/* Runs the calls of q in order; q is emptied first (into spare, whose
- * storage is swapped in), so calls queued by the callbacks wait for the
- * next run. */
-void eddy__calls_run(eddy_loop *loop, eddy__calls *q, eddy__calls *spare);
-
-/* ---- Cross-thread wake-up (async.c) ---------------------------------------- */
-
-typedef struct eddy__async {
+typedef struct eddy__wakeup {
   pthread_mutex_t lock;
   int rfd, wfd;             /* eventfd twice, or a pipe */
   eddy__io io;
   atomic_int signalled;     /* 1 while a wake-up is pending */
-  eddy__calls calls, spare; /* guarded by lock */
-  eddy_work *done_head, *done_tail; /* finished work, guarded by lock */
-} eddy__async;
+  eddy__calls calls, spare; /* eddy_loop_call_threadsafe's, guarded by lock */
+  /* Run by the loop after each drain: the thread pool's completions. */
+  void (*on_wake)(eddy_loop *loop);
+} eddy__wakeup;
 
-int eddy__async_init(eddy_loop *loop);
-void eddy__async_destroy(eddy_loop *loop);
-int eddy__async_fork(eddy_loop *loop);
-/* Wakes the loop. Call with async.lock held. */
-void eddy__async_wake_locked(eddy_loop *loop);
+int eddy__wakeup_init(eddy_loop *loop);
+void eddy__wakeup_destroy(eddy_loop *loop);
+int eddy__wakeup_fork(eddy_loop *loop);
+/* Wakes the loop; any thread. Takes wakeup.lock, so it may be called with
+ * another lock held (the pool's) but not with wakeup.lock itself. */
+void eddy__wakeup_signal(eddy_loop *loop);
 /* Handles what other threads queued, without waiting. */
-void eddy__async_drain(eddy_loop *loop);
+void eddy__wakeup_drain(eddy_loop *loop);
 
 /* ---- Thread pool (work.c) -------------------------------------------------- */
 
@@ -130,15 +207,10 @@ struct eddy_work {
   void *arg;
   int state;  /* EDDY__WORK_* */
   int status; /* for done: 0 or -ECANCELED */
-  eddy_work *prev, *next; /* the pool's queue or running list, then the
-                             async done list */
+  eddy_work *prev, *next; /* the pool's queue, running list or done list */
 };
 
 enum { EDDY__WORK_QUEUED, EDDY__WORK_RUNNING, EDDY__WORK_DONE };
-
-/* Puts finished or cancelled work on the loop's done list and wakes it.
- * Any thread. */
-void eddy__async_post_work(eddy_loop *loop, eddy_work *w);
 
 typedef struct eddy__pool {
   pthread_mutex_t lock;
@@ -148,6 +220,8 @@ typedef struct eddy__pool {
   int shutdown;
   eddy_work *queue_head, *queue_tail; /* queued, guarded by lock */
   eddy_work *running;                 /* started, guarded by lock */
+  eddy_work *done_head, *done_tail;   /* finished or cancelled, for the
+                                         loop to report; guarded by lock */
   size_t pending;                     /* submitted, done not yet called */
 } eddy__pool;
 
@@ -155,8 +229,6 @@ void eddy__pool_init(eddy_loop *loop, unsigned size);
 void eddy__pool_destroy(eddy_loop *loop);
 void eddy__pool_cancel_all(eddy_loop *loop);
 void eddy__pool_fork(eddy_loop *loop);
-/* Calls done for a finished or cancelled request and frees it. */
-void eddy__work_complete(eddy_loop *loop, eddy_work *w);
 
 /* ---- Signals (signal.c) ---------------------------------------------------- */
 
@@ -203,18 +275,25 @@ struct eddy_loop {
   size_t heap_len, heap_cap;
   uint64_t timer_seq;
 
-  eddy__calls soon, soon_spare;
+  eddy__soon_queue soon;    /* scheduled for the next call-soon phase */
+  eddy__soon_queue batch;   /* the calls of the call-soon step under way */
+  void *soon_free;          /* eddy_loop_call_soon's spare nodes */
 
   eddy__handle *handles; /* open */
   eddy__handle *closing;
   size_t nhandles;
 
-  eddy__async async;
+  eddy__wakeup wakeup;
   eddy__pool pool;
   eddy__sigloop sig;
 };
 
 void eddy__loop_run_closing(eddy_loop *loop);
+
+/* 1 if a call is scheduled for the next call-soon phase. */
+static inline int eddy__soon_any(const eddy_loop *loop) {
+  return loop->soon.head.next != &loop->soon.head;
+}
 
 /* The turn's time. The clock is read at most once per turn, and only if
  * something needs the time: an idle turn reads no clock at all. */

@@ -1,4 +1,5 @@
-/* timer.c: timers on a 4-ary min-heap.
+/* timer.c: timers on a 4-ary min-heap: the internal eddy__timer, embedded
+ * in its owner, and the public eddy_timer handle that wraps one.
  *
  * The heap is one array of (deadline, seq, timer) entries. A 4-ary heap is
  * half as deep as a binary one, and its four children share a cache line or
@@ -7,19 +8,16 @@
  * deadlines the order in which they were started.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/loop.h"
 #include "sys/alloc.h"
 
-#define EDDY__NO_SLOT SIZE_MAX
-
 struct eddy_timer {
   eddy__handle h;
   eddy_timer_cb cb;
-  void *arg;
-  int64_t repeat;
-  size_t slot; /* index in loop->heap, or EDDY__NO_SLOT */
+  eddy__timer t; /* t.arg is the program's arg */
 };
 
 static int before(const eddy__heap_entry *a, const eddy__heap_entry *b) {
@@ -76,7 +74,37 @@ static void heap_remove(eddy_loop *loop, size_t slot) {
     sift_down(heap, loop->heap_len, slot);
 }
 
-static int heap_insert(eddy_loop *loop, eddy_timer *t, int64_t deadline) {
+/* Removes the root: the hot path of firing. The entry that fills the hole
+ * comes from the bottom and almost always belongs near the bottom, so
+ * rather than comparing it on the way down (as sift_down does), the hole
+ * goes straight down along the smaller children to a leaf, and the entry
+ * then sifts up from there, usually not at all (Floyd's trick): one
+ * comparison fewer per level. */
+static void heap_pop(eddy_loop *loop) {
+  eddy__heap_entry *heap = loop->heap;
+  size_t len = --loop->heap_len, slot = 0;
+  eddy__heap_entry e;
+  heap[0].timer->slot = EDDY__NO_SLOT;
+  if (len == 0)
+    return;
+  e = heap[len];
+  for (;;) {
+    size_t first = slot * 4 + 1, best = first, end = first + 4;
+    if (first >= len)
+      break;
+    if (end > len)
+      end = len;
+    for (size_t c = first + 1; c < end; c++)
+      if (before(&heap[c], &heap[best]))
+        best = c;
+    place(heap, slot, heap[best]);
+    slot = best;
+  }
+  heap[slot] = e;
+  sift_up(heap, slot);
+}
+
+static int heap_insert(eddy_loop *loop, eddy__timer *t, int64_t deadline) {
   void *heap = loop->heap;
   eddy__heap_entry e = {deadline, loop->timer_seq++, t};
   if (eddy__grow(&heap, &loop->heap_cap, loop->heap_len + 1, sizeof e))
@@ -85,6 +113,55 @@ static int heap_insert(eddy_loop *loop, eddy_timer *t, int64_t deadline) {
   loop->heap[loop->heap_len] = e;
   sift_up(loop->heap, loop->heap_len++);
   return 0;
+}
+
+/* ---- The internal timer ----------------------------------------------------- */
+
+void eddy__timer_init(eddy_loop *loop, eddy__timer *t, eddy__timer_fn fn,
+                      void *arg) {
+  t->loop = loop;
+  t->fn = fn;
+  t->arg = arg;
+  t->repeat = 0;
+  t->slot = EDDY__NO_SLOT;
+}
+
+int eddy__timer_start(eddy__timer *t, int64_t delay_ns, int64_t repeat_ns) {
+  eddy__timer_stop(t);
+  if (delay_ns < 0)
+    delay_ns = 0;
+  t->repeat = repeat_ns > 0 ? repeat_ns : 0;
+  return heap_insert(t->loop, t, eddy__now(t->loop) + delay_ns);
+}
+
+void eddy__timer_stop(eddy__timer *t) {
+  if (t->slot != EDDY__NO_SLOT)
+    heap_remove(t->loop, t->slot);
+}
+
+int64_t eddy__timer_deadline(const eddy__timer *t) {
+  return t->slot == EDDY__NO_SLOT ? -1 : t->loop->heap[t->slot].deadline;
+}
+
+/* Moves an armed timer to a new deadline, as a new start (a new seq), so
+ * that a timer moved from a callback cannot fire twice in one pass. The
+ * entry is removed first, so the heap cannot need to grow. */
+static int move(eddy__timer *t, int64_t deadline) {
+  if (t->slot == EDDY__NO_SLOT)
+    return -EINVAL;
+  heap_remove(t->loop, t->slot);
+  return heap_insert(t->loop, t, deadline);
+}
+
+/* ---- The public handle ------------------------------------------------------- */
+
+static eddy_timer *handle_of(eddy__timer *t) {
+  return (eddy_timer *)((char *)t - offsetof(eddy_timer, t));
+}
+
+static void fire_handle(eddy__timer *t, void *arg) {
+  eddy_timer *h = handle_of(t);
+  h->cb(h, arg);
 }
 
 static void timer_close_handle(eddy__handle *h) {
@@ -98,59 +175,37 @@ int eddy_timer_new(eddy_loop *loop, eddy_timer_cb cb, void *arg,
     return -ENOMEM;
   eddy__handle_init(loop, &t->h, timer_close_handle);
   t->cb = cb;
-  t->arg = arg;
-  t->repeat = 0;
-  t->slot = EDDY__NO_SLOT;
+  eddy__timer_init(loop, &t->t, fire_handle, arg);
   *out = t;
   return 0;
 }
 
 int eddy_timer_start(eddy_timer *t, int64_t delay_ns, int64_t repeat_ns) {
-  eddy_loop *loop = t->h.loop;
   if (t->h.flags & EDDY__HANDLE_CLOSING)
     return EDDY_ECLOSED;
-  eddy_timer_stop(t);
-  if (delay_ns < 0)
-    delay_ns = 0;
-  t->repeat = repeat_ns > 0 ? repeat_ns : 0;
-  return heap_insert(loop, t, eddy__now(loop) + delay_ns);
+  return eddy__timer_start(&t->t, delay_ns, repeat_ns);
 }
 
 void eddy_timer_stop(eddy_timer *t) {
-  if (t->slot != EDDY__NO_SLOT)
-    heap_remove(t->h.loop, t->slot);
-}
-
-/* Moves an active timer to a new deadline, as a new start (a new seq), so
- * that a timer moved from a callback cannot fire twice in one pass. The
- * entry is removed first, so the heap cannot need to grow. */
-static int move(eddy_timer *t, int64_t deadline) {
-  if (t->slot == EDDY__NO_SLOT)
-    return -EINVAL;
-  heap_remove(t->h.loop, t->slot);
-  return heap_insert(t->h.loop, t, deadline);
+  eddy__timer_stop(&t->t);
 }
 
 int eddy_timer_reset(eddy_timer *t, int64_t delay_ns) {
-  return move(t, eddy__now(t->h.loop) + (delay_ns > 0 ? delay_ns : 0));
+  return move(&t->t, eddy__now(t->h.loop) + (delay_ns > 0 ? delay_ns : 0));
 }
 
 int eddy_timer_delay(eddy_timer *t, int64_t delta_ns) {
-  if (t->slot == EDDY__NO_SLOT)
+  if (t->t.slot == EDDY__NO_SLOT)
     return -EINVAL;
-  return move(t, t->h.loop->heap[t->slot].deadline + delta_ns);
+  return move(&t->t, t->h.loop->heap[t->t.slot].deadline + delta_ns);
 }
 
 int eddy_timer_active(const eddy_timer *t) {
-  return t->slot != EDDY__NO_SLOT;
+  return eddy__timer_active(&t->t);
 }
 
 int64_t eddy_timer_deadline(const eddy_timer *t) {
-  return t->slot == EDDY__NO_SLOT ? -1 : t->h.loop->heap[t->slot].deadline;
-}
-
-void eddy__timer_owned(eddy_timer *t) {
-  t->h.flags |= EDDY__HANDLE_OWNED;
+  return eddy__timer_deadline(&t->t);
 }
 
 eddy_loop *eddy_timer_loop(const eddy_timer *t) {
@@ -158,9 +213,11 @@ eddy_loop *eddy_timer_loop(const eddy_timer *t) {
 }
 
 void eddy_timer_close(eddy_timer *t) {
-  eddy_timer_stop(t);
+  eddy__timer_stop(&t->t);
   eddy__handle_close(&t->h);
 }
+
+/* ---- Firing -------------------------------------------------------------------- */
 
 /* Fires the timers due by the turn's time. Only timers started before this pass
  * (seq below the mark) fire: one started or moved by a callback waits for
@@ -177,17 +234,17 @@ void eddy__timers_run(eddy_loop *loop) {
   now = eddy__now(loop);
   while (loop->heap_len > 0) {
     eddy__heap_entry e = loop->heap[0];
-    eddy_timer *t = e.timer;
+    eddy__timer *t = e.timer;
     if (e.deadline > now || e.seq >= mark)
       break;
-    heap_remove(loop, 0);
+    heap_pop(loop);
     if (t->repeat > 0) {
       /* On time: keep the period exact. Behind: skip the missed periods.
        * The heap just shrank, so this insert cannot fail. */
       int64_t next = e.deadline + t->repeat;
       (void)heap_insert(loop, t, next > now ? next : now + t->repeat);
     }
-    t->cb(t, t->arg);
+    t->fn(t, t->arg);
   }
 }
 

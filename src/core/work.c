@@ -1,10 +1,12 @@
 /* work.c: the loop's thread pool.
  *
  * Each loop owns a pool, started on the first submission. Queued work sits
- * on a list guarded by pool.lock; a thread takes the oldest, runs it, and
- * hands it to the loop through the async done list, where the loop calls
- * done and frees the request. A cancelled request takes the same road with
- * status -ECANCELED, so done is never called from inside eddy_work_cancel.
+ * on a list guarded by pool.lock; a thread takes the oldest, runs it, puts
+ * it on the pool's done list (same lock) and wakes the loop (wakeup.c); the
+ * loop, woken, collects the done list through the wake-up's on_wake hook,
+ * calls done and frees the request. A cancelled request takes the same
+ * road with status -ECANCELED, so done is never called from inside
+ * eddy_work_cancel.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -37,6 +39,18 @@ static void list_unlink(eddy_work **head, eddy_work **tail, eddy_work *w) {
     *tail = w->prev;
 }
 
+/* With p->lock held: hands w to the loop. The wake-up takes its own lock
+ * inside this one; the loop never takes them the other way round. */
+static void post_done(eddy_loop *loop, eddy__pool *p, eddy_work *w) {
+  w->next = NULL;
+  if (p->done_tail)
+    p->done_tail->next = w;
+  else
+    p->done_head = w;
+  p->done_tail = w;
+  eddy__wakeup_signal(loop);
+}
+
 static void *worker(void *arg) {
   eddy__pool *p = arg;
   eddy_work *w;
@@ -61,7 +75,7 @@ static void *worker(void *arg) {
     pthread_mutex_lock(&p->lock);
     list_unlink(&p->running, NULL, w);
     w->state = EDDY__WORK_DONE;
-    eddy__async_post_work(w->loop, w);
+    post_done(w->loop, p, w);
   }
   pthread_mutex_unlock(&p->lock);
   return NULL;
@@ -75,8 +89,30 @@ static unsigned size_from_env(void) {
   return n > EDDY__POOL_MAX ? EDDY__POOL_MAX : (unsigned)n;
 }
 
+static void complete(eddy_loop *loop, eddy_work *w) {
+  loop->pool.pending--;
+  w->done(loop, w->status, w->arg);
+  eddy__free(w);
+}
+
+/* The wake-up's on_wake: reports the work finished since the last time. */
+static void collect(eddy_loop *loop) {
+  eddy__pool *p = &loop->pool;
+  eddy_work *done;
+  pthread_mutex_lock(&p->lock);
+  done = p->done_head;
+  p->done_head = p->done_tail = NULL;
+  pthread_mutex_unlock(&p->lock);
+  while (done) {
+    eddy_work *next = done->next;
+    complete(loop, done);
+    done = next;
+  }
+}
+
 void eddy__pool_init(eddy_loop *loop, unsigned size) {
   eddy__pool *p = &loop->pool;
+  loop->wakeup.on_wake = collect;
   pthread_mutex_init(&p->lock, NULL);
   pthread_cond_init(&p->cond, NULL);
   p->threads = NULL;
@@ -85,6 +121,7 @@ void eddy__pool_init(eddy_loop *loop, unsigned size) {
                  : size_from_env();
   p->shutdown = 0;
   p->queue_head = p->queue_tail = p->running = NULL;
+  p->done_head = p->done_tail = NULL;
   p->pending = 0;
 }
 
@@ -142,18 +179,10 @@ int eddy_work_cancel(eddy_work *w) {
     list_unlink(&p->queue_head, &p->queue_tail, w);
     w->state = EDDY__WORK_DONE;
     w->status = -ECANCELED;
+    post_done(w->loop, p, w);
   }
   pthread_mutex_unlock(&p->lock);
-  if (!queued)
-    return -EBUSY;
-  eddy__async_post_work(w->loop, w);
-  return 0;
-}
-
-void eddy__work_complete(eddy_loop *loop, eddy_work *w) {
-  loop->pool.pending--;
-  w->done(loop, w->arg, w->status);
-  eddy__free(w);
+  return queued ? 0 : -EBUSY;
 }
 
 void eddy__pool_cancel_all(eddy_loop *loop) {
@@ -197,8 +226,12 @@ void eddy__pool_fork(eddy_loop *loop) {
       eddy_work *next = w->next;
       w->state = EDDY__WORK_DONE;
       w->status = -ECANCELED;
-      eddy__async_post_work(loop, w);
+      post_done(loop, p, w);
       w = next;
     }
   }
+  /* Work the parent had finished but not yet reported is still on the
+   * done list; the child's new wake-up descriptor must say so. */
+  if (p->done_head)
+    eddy__wakeup_signal(loop);
 }

@@ -4,8 +4,10 @@
  * address or a Unix path), TRYING (attempts in flight, Happy Eyeballs),
  * DONE (the callback has run or is about to). Every outcome reaches the
  * program through finish(), which calls the callback once, from the loop:
- * outcomes found inside eddy_connect_* itself are deferred with a zero
- * timer so that the callback never runs inside the caller's own call.
+ * outcomes found inside eddy_connect_* itself are reported by a call-soon
+ * (the report) so that the callback never runs inside the caller's own
+ * call. The timers and the report live inside the request: a connection
+ * allocates nothing for them.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -37,14 +39,15 @@ struct eddy_connect {
   eddy_connect_cb cb;
   void *arg;
   int state;
-  int cancelled; /* the report timer will say -ECANCELED */
+  int cancelled; /* the report will say -ECANCELED */
   eddy_endpoint ep;
   struct sockaddr_storage addrs[MAX_ADDRS];
   socklen_t lens[MAX_ADDRS];
   int naddrs, next;
   attempt att[MAX_ADDRS];
   int live; /* attempts in flight */
-  eddy_timer *deadline, *stagger, *report;
+  eddy__timer deadline, stagger;
+  eddy__soon report;
   eddy_work *work;
   int gai_err; /* from the pool thread */
   eddy_tls_ctx *tls; /* a tls: endpoint: started on the connected stream */
@@ -69,10 +72,9 @@ static void close_attempt(eddy_connect *c, attempt *a) {
 }
 
 static void release(eddy_connect *c) {
-  eddy_timer *timers[3] = {c->deadline, c->stagger, c->report};
-  for (int i = 0; i < 3; i++)
-    if (timers[i]) /* NULL when creating them failed */
-      eddy_timer_close(timers[i]);
+  eddy__timer_stop(&c->deadline);
+  eddy__timer_stop(&c->stagger);
+  eddy__soon_cancel(&c->report);
   for (int i = 0; i < MAX_ADDRS; i++)
     close_attempt(c, &c->att[i]);
   eddy_tls_ctx_free(c->tls);
@@ -95,21 +97,20 @@ static void finish(eddy_connect *c, eddy_stream *s, int status,
     release(c);
 }
 
-static void report_now(eddy_timer *t, void *arg) {
+static void report_now(eddy__soon *call, void *arg) {
   eddy_connect *c = arg;
-  (void)t;
+  (void)call;
   if (c->cancelled)
     finish(c, NULL, -ECANCELED, "connection attempt cancelled");
   else
     fail_with(c, c->status);
 }
 
-/* An outcome found outside a loop callback: reported on the next turn. The
- * report timer exists from the start and the heap has room for it (the
- * other timers were just stopped or never ran), so this cannot fail. */
+/* An outcome found outside a loop callback: reported from the loop, on its
+ * next call-soon step. Scheduling allocates nothing, so this cannot fail. */
 static void defer(eddy_connect *c, int status) {
   c->status = status;
-  (void)eddy_timer_start(c->report, 0, 0);
+  eddy__soon_schedule(c->h.loop, &c->report);
 }
 
 static void fail_with(eddy_connect *c, int err) {
@@ -210,7 +211,7 @@ static int try_addr(eddy_connect *c, int i) {
   return 0;
 }
 
-static void stagger_expired(eddy_timer *t, void *arg) {
+static void stagger_expired(eddy__timer *t, void *arg) {
   (void)t;
   start_next(arg);
 }
@@ -222,7 +223,7 @@ static void start_next(eddy_connect *c) {
     int err = try_addr(c, c->next++);
     if (err == 0) {
       if (c->next < c->naddrs)
-        (void)eddy_timer_start(c->stagger, STAGGER_NS, 0);
+        (void)eddy__timer_start(&c->stagger, STAGGER_NS, 0);
       return;
     }
     c->status = err;
@@ -231,7 +232,7 @@ static void start_next(eddy_connect *c) {
     fail_with(c, c->status ? c->status : -EHOSTUNREACH);
 }
 
-static void deadline_passed(eddy_timer *t, void *arg) {
+static void deadline_passed(eddy__timer *t, void *arg) {
   eddy_connect *c = arg;
   (void)t;
   if (c->work)
@@ -309,7 +310,7 @@ static void resolve_work(void *arg) {
   c->naddrs = n < 0 ? 0 : n;
 }
 
-static void resolve_done(eddy_loop *loop, void *arg, int status) {
+static void resolve_done(eddy_loop *loop, int status, void *arg) {
   eddy_connect *c = arg;
   (void)loop;
   c->work = NULL;
@@ -317,7 +318,7 @@ static void resolve_done(eddy_loop *loop, void *arg, int status) {
     release(c);
     return;
   }
-  if (c->cancelled) /* the report timer, due this turn, ends it */
+  if (c->cancelled) /* the report, already scheduled, ends it */
     return;
   if (status == 0 && c->gai_err == 0) {
     c->state = TRYING;
@@ -350,20 +351,13 @@ static int unix_addr(eddy_connect *c) {
   return 0;
 }
 
+/* Arms the deadline. Fails only if the timer heap cannot grow. */
 static int make_timers(eddy_connect *c) {
   eddy_loop *loop = c->h.loop;
-  int err = eddy_timer_new(loop, deadline_passed, c, &c->deadline);
-  if (err == 0)
-    err = eddy_timer_new(loop, stagger_expired, c, &c->stagger);
-  if (err == 0)
-    err = eddy_timer_new(loop, report_now, c, &c->report);
-  if (err == 0) {
-    eddy__timer_owned(c->deadline);
-    eddy__timer_owned(c->stagger);
-    eddy__timer_owned(c->report);
-    err = eddy_timer_start(c->deadline, c->ep.timeout_ns, 0);
-  }
-  return err;
+  eddy__timer_init(loop, &c->deadline, deadline_passed, c);
+  eddy__timer_init(loop, &c->stagger, stagger_expired, c);
+  eddy__soon_init(&c->report, report_now, c);
+  return eddy__timer_start(&c->deadline, c->ep.timeout_ns, 0);
 }
 
 static int start(eddy_loop *loop, const eddy_endpoint *ep, eddy_tls_ctx *ctx,
@@ -442,7 +436,7 @@ void eddy_connect_cancel(eddy_connect *c) {
     (void)eddy_work_cancel(c->work); /* done will run either way */
   for (int i = 0; i < MAX_ADDRS; i++)
     close_attempt(c, &c->att[i]);
-  eddy_timer_stop(c->deadline);
-  eddy_timer_stop(c->stagger);
+  eddy__timer_stop(&c->deadline);
+  eddy__timer_stop(&c->stagger);
   defer(c, -ECANCELED);
 }

@@ -40,7 +40,7 @@ struct eddy_listener {
   eddy_accept_cb on_accept;
   eddy_listener_error_cb on_error;
   void *arg;
-  eddy_timer *pause;
+  eddy__timer pause; /* accepting resumes when it fires */
   int in_trouble; /* an episode was reported; cleared by a good accept */
   char path[EDDY_ENDPOINT_PATH_MAX]; /* a Unix socket file to remove */
 };
@@ -58,11 +58,11 @@ static void report(eddy_listener *l, int err, const char *detail) {
 /* Stops accepting for a while. If even the timer cannot start, accepting
  * simply goes on: better a busy loop than a dead listener. */
 static void pause_accepting(eddy_listener *l) {
-  if (eddy_timer_start(l->pause, PAUSE_NS, 0) == 0)
+  if (eddy__timer_start(&l->pause, PAUSE_NS, 0) == 0)
     eddy__io_stop(l->h.loop, &l->io, EDDY__IO_READ);
 }
 
-static void resume_accepting(eddy_timer *t, void *arg) {
+static void resume_accepting(eddy__timer *t, void *arg) {
   eddy_listener *l = arg;
   (void)t;
   if (eddy__io_start(l->h.loop, &l->io, EDDY__IO_READ) != 0)
@@ -317,13 +317,10 @@ int eddy_listener_open(eddy_loop *loop, const eddy_endpoint *ep,
   l->on_accept = on_accept;
   l->arg = arg;
   eddy__handle_init(loop, &l->h, listener_close_handle);
+  eddy__timer_init(loop, &l->pause, resume_accepting, l);
   e = ep->tls ? eddy_tls_ctx_from_endpoint(ep, 1, &l->tls, err, errlen) : 0;
   if (e == 0)
     e = open_socket(l, ep, err, errlen);
-  if (e == 0 && (e = eddy_timer_new(loop, resume_accepting, l, &l->pause)) != 0)
-    fail(err, errlen, e, "timer for", "listener");
-  if (e == 0)
-    eddy__timer_owned(l->pause);
   if (e == 0) {
     eddy__io_init(&l->io, l->fd, on_acceptable, l);
     if ((e = eddy__io_start(loop, &l->io, EDDY__IO_READ)) != 0)
@@ -362,8 +359,7 @@ void eddy_listener_close(eddy_listener *l) {
   }
   if (l->spare >= 0)
     eddy__sys_close(l->spare);
-  if (l->pause)
-    eddy_timer_close(l->pause);
+  eddy__timer_stop(&l->pause);
   if (l->path[0])
     (void)eddy__sys_unlink(l->path);
   l->fd = l->spare = -1;

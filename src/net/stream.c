@@ -71,7 +71,7 @@ struct eddy_stream {
   size_t head, nsegs, cap; /* live segments are segs[head, nsegs) */
   size_t buffered, low, high;
   int64_t linger_ns;
-  eddy_timer *linger;
+  eddy__timer linger; /* armed while a close waits for unsent data */
   int status;
   const char *detail; /* a static string, or the layer's (freed after the
                          close callback) */
@@ -82,6 +82,7 @@ struct eddy_stream {
 static _Thread_local char read_buf[READ_SIZE];
 
 static void finish(eddy_stream *s, int status, const char *detail);
+static void linger_expired(eddy__timer *t, void *arg);
 static void after_flush(eddy_stream *s);
 static void on_read(eddy_loop *loop, eddy__io *io, unsigned events);
 static void on_write(eddy_loop *loop, eddy__io *io, unsigned events);
@@ -198,6 +199,7 @@ static eddy_stream *stream_alloc(eddy_loop *loop, int rfd, int wfd,
   s->low = 16384;
   s->high = 65536;
   s->linger_ns = 30 * EDDY_NSEC_PER_SEC;
+  eddy__timer_init(loop, &s->linger, linger_expired, s);
   eddy__io_init(&s->rio, rfd, rfd == wfd ? eddy__stream_on_io : on_read, s);
   if (extra) {
     s->wio = (eddy__io *)(s + 1);
@@ -784,10 +786,7 @@ static void finish(eddy_stream *s, int status, const char *detail) {
   close_fds(s->rfd, s->wfd);
   s->rfd = s->wfd = -1;
   queue_free(s);
-  if (s->linger) {
-    eddy_timer_close(s->linger);
-    s->linger = NULL;
-  }
+  eddy__timer_stop(&s->linger);
   s->status = status;
   if (detail == NULL)
     detail = status == 0 ? "closed" : eddy_strerror(status);
@@ -795,7 +794,7 @@ static void finish(eddy_stream *s, int status, const char *detail) {
   eddy__handle_close(&s->h);
 }
 
-static void linger_expired(eddy_timer *t, void *arg) {
+static void linger_expired(eddy__timer *t, void *arg) {
   eddy_stream *s = arg;
   (void)t;
   eddy__stream_reset(s);
@@ -813,13 +812,9 @@ void eddy_stream_close(eddy_stream *s) {
   update(s);
   if (s->flags & DONE)
     return;
-  if (eddy_timer_new(s->h.loop, linger_expired, s, &s->linger) != 0)
-    return; /* no linger limit rather than no close */
-  eddy__timer_owned(s->linger);
-  if (eddy_timer_start(s->linger, s->linger_ns, 0) != 0) {
-    eddy_timer_close(s->linger); /* no linger limit rather than no close */
-    s->linger = NULL;
-  }
+  /* Only a heap that cannot grow fails this: then no linger limit,
+   * rather than no close. */
+  (void)eddy__timer_start(&s->linger, s->linger_ns, 0);
 }
 
 /* SO_LINGER with a zero time: close() sends a reset, not a FIN. */

@@ -42,7 +42,7 @@ struct eddy_process {
   int pidfd;      /* -1 when reaping on SIGCHLD */
   eddy__io io;
   eddy_signal *sigchld;
-  eddy_timer *timer; /* terminate's escalation; created on first use */
+  eddy__timer timer; /* terminate's escalation to SIGKILL */
   eddy_process_exit_cb exit_cb;
   void *arg;
   int exit_status, term_signal;
@@ -57,6 +57,8 @@ typedef struct spawn {
   char **paths;
 } spawn;
 
+static void escalate(eddy__timer *t, void *arg);
+
 static int group_of(const eddy_process *p) {
   return (p->opts & (EDDY_PROCESS_NEW_GROUP | EDDY_PROCESS_NEW_SESSION)) != 0;
 }
@@ -64,10 +66,7 @@ static int group_of(const eddy_process *p) {
 /* ---- Ending ------------------------------------------------------------------ */
 
 static void release(eddy_process *p) {
-  if (p->timer) {
-    eddy_timer_close(p->timer);
-    p->timer = NULL;
-  }
+  eddy__timer_stop(&p->timer);
   eddy__handle_close(&p->h);
 }
 
@@ -88,8 +87,7 @@ static void reaped(eddy_process *p, int exit_status, int term_signal) {
   p->state |= EXITED;
   p->exit_status = exit_status;
   p->term_signal = term_signal;
-  if (p->timer)
-    eddy_timer_stop(p->timer);
+  eddy__timer_stop(&p->timer);
   /* The leader of a group being stopped has gone; what it started goes
    * with it rather than outliving the stop. */
   if ((p->state & TERMINATING) && group_of(p))
@@ -381,6 +379,7 @@ int eddy_process_spawn(eddy_loop *loop, const eddy_process_options *o,
     return err;
   }
   eddy__handle_init(loop, &p->h, process_close_handle);
+  eddy__timer_init(loop, &p->timer, escalate, p);
   p->opts = o->flags;
   p->exit_cb = o->exit_cb;
   p->arg = o->arg;
@@ -418,7 +417,7 @@ static int signal_all(eddy_process *p, int signum) {
                      : eddy_process_kill(p, signum);
 }
 
-static void escalate(eddy_timer *t, void *arg) {
+static void escalate(eddy__timer *t, void *arg) {
   eddy_process *p = arg;
   (void)t;
   if (!(p->state & EXITED))
@@ -429,15 +428,15 @@ int eddy_process_terminate(eddy_process *p, int64_t timeout_ns) {
   int err;
   if (p->state & EXITED)
     return -ESRCH;
-  if (p->timer == NULL) {
-    if ((err = eddy_timer_new(p->h.loop, escalate, p, &p->timer)) != 0)
-      return err;
-    eddy__timer_owned(p->timer);
-  }
-  if ((err = signal_all(p, SIGTERM)) != 0)
+  /* The timer first: if even the heap cannot grow, nothing is sent. */
+  if ((err = eddy__timer_start(&p->timer, timeout_ns, 0)) != 0)
     return err;
+  if ((err = signal_all(p, SIGTERM)) != 0) {
+    eddy__timer_stop(&p->timer);
+    return err;
+  }
   p->state |= TERMINATING;
-  return eddy_timer_start(p->timer, timeout_ns, 0);
+  return 0;
 }
 
 void eddy_process_close(eddy_process *p) {

@@ -72,7 +72,8 @@ typedef struct tls_conn {
   const char *in; /* ciphertext not yet read by OpenSSL */
   size_t in_len;
   char *saved; /* owned copy of in, when it outlived its callback */
-  eddy_timer *handshake_timer, *kick;
+  eddy__timer handshake_timer;
+  eddy__soon kick; /* drives the connection from the loop, next turn */
   eddy_tls_handshake_cb on_handshake;
   char detail[192];
   char alpn[256];
@@ -314,7 +315,7 @@ static int handshake(tls_conn *t) {
     return -1;
   }
   t->flags |= HS_DONE;
-  eddy_timer_stop(t->handshake_timer);
+  eddy__timer_stop(&t->handshake_timer);
   if (t->on_handshake)
     t->on_handshake(t->up, eddy__stream_arg(t->up));
   if (t->flags & FINISHED)
@@ -386,17 +387,17 @@ static void low_close(eddy_stream *low, int status, const char *detail,
 static const eddy_stream_callbacks low_callbacks = {low_data, low_eof,
                                                     low_drain, low_close};
 
-/* ---- Timers ---------------------------------------------------------------- */
+/* ---- The handshake timer and the kick ---------------------------------------- */
 
-static void handshake_expired(eddy_timer *timer, void *arg) {
+static void handshake_expired(eddy__timer *timer, void *arg) {
   tls_conn *t = arg;
   (void)timer;
   fail(t, -ETIMEDOUT, "TLS handshake timed out");
 }
 
-static void kicked(eddy_timer *timer, void *arg) {
+static void kicked(eddy__soon *call, void *arg) {
   tls_conn *t = arg;
-  (void)timer;
+  (void)call;
   cork(t);
   if (!(t->flags & FINISHED))
     drive(t);
@@ -509,9 +510,11 @@ static int pending_input(tls_conn *t) {
   return t->in_len > 0 || SSL_pending(t->ssl) > 0 || (t->flags & LOW_EOF);
 }
 
+/* Once scheduled, a second kick before the first has run is the same
+ * kick. A finished connection is never kicked: its memory may go. */
 static void kick(tls_conn *t) {
-  if (!eddy_timer_active(t->kick))
-    (void)eddy_timer_start(t->kick, 0, 0);
+  if (!(t->flags & FINISHED))
+    eddy__soon_schedule(eddy_stream_loop(t->up), &t->kick);
 }
 
 static void layer_want(void *layer, int read, int write) {
@@ -544,9 +547,8 @@ static void layer_finish(void *layer, int status) {
   tls_conn *t = layer;
   eddy_stream *low = t->low;
   t->flags |= FINISHED;
-  eddy_timer_close(t->handshake_timer);
-  eddy_timer_close(t->kick);
-  t->handshake_timer = t->kick = NULL;
+  eddy__timer_stop(&t->handshake_timer);
+  eddy__soon_cancel(&t->kick);
   if (low == NULL)
     return;
   if (status == 0 && (t->flags & HS_DONE) &&
@@ -636,24 +638,10 @@ static int make_ssl(tls_conn *t, const char *server_name) {
   return 0;
 }
 
-static int timers(tls_conn *t, eddy_loop *loop) {
-  int err = eddy_timer_new(loop, handshake_expired, t, &t->handshake_timer);
-  if (err == 0) {
-    eddy__timer_owned(t->handshake_timer);
-    err = eddy_timer_new(loop, kicked, t, &t->kick);
-  }
-  if (err == 0) {
-    eddy__timer_owned(t->kick);
-    err = eddy_timer_start(t->handshake_timer, t->ctx->handshake_timeout, 0);
-  }
-  return err;
-}
 
 static void discard(tls_conn *t) {
-  if (t->handshake_timer)
-    eddy_timer_close(t->handshake_timer);
-  if (t->kick)
-    eddy_timer_close(t->kick);
+  eddy__timer_stop(&t->handshake_timer);
+  eddy__soon_cancel(&t->kick);
   conn_free(t);
   ERR_clear_error();
 }
@@ -677,9 +665,13 @@ int eddy_tls_start(eddy_stream *s, eddy_tls_ctx *ctx, const char *server_name,
   t->ctx = ctx;
   eddy__tls_ctx_ref(ctx);
   t->up = s;
+  eddy__timer_init(eddy_stream_loop(s), &t->handshake_timer,
+                   handshake_expired, t);
+  eddy__soon_init(&t->kick, kicked, t);
   err = make_ssl(t, server_name);
+  /* Fails only if the timer heap cannot grow. */
   if (err == 0)
-    err = timers(t, eddy_stream_loop(s));
+    err = eddy__timer_start(&t->handshake_timer, ctx->handshake_timeout, 0);
   if (err == 0 && len > 0) {
     if ((t->saved = eddy__malloc(len)) == NULL)
       err = -ENOMEM;

@@ -28,7 +28,7 @@ static void work(void *arg) {
   usleep(10000);
 }
 
-static void on_done(eddy_loop *loop, void *arg, int status) {
+static void on_done(eddy_loop *loop, int status, void *arg) {
   (void)loop;
   EXPECT_EQ(status, 0);
   ((state *)arg)->work_done++;

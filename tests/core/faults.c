@@ -112,14 +112,14 @@ Test(faults, loop_creation_failures_return_the_error_and_leak_nothing) {
   eddy_loop *loop = NULL;
   eddy_loop_options epoll = {.backend = EDDY_BACKEND_EPOLL};
   eddy__fault_fail_nth(EDDY__SYS_EPOLL_CREATE1, 1, EMFILE);
-  EXPECT_EQ(eddy_loop_new(&loop, &epoll), -EMFILE);
+  EXPECT_EQ(eddy_loop_new(&epoll, &loop), -EMFILE);
   eddy__fault_fail_nth(EDDY__SYS_EVENTFD, 1, EMFILE);
-  EXPECT_EQ(eddy_loop_new(&loop, &epoll), -EMFILE);
+  EXPECT_EQ(eddy_loop_new(&epoll, &loop), -EMFILE);
   eddy__fault_fail_nth(EDDY__SYS_EPOLL_CTL, 1, ENOMEM);
-  EXPECT_EQ(eddy_loop_new(&loop, &epoll), -ENOMEM);
+  EXPECT_EQ(eddy_loop_new(&epoll, &loop), -ENOMEM);
   eddy__fault_fail_nth(EDDY__SYS_EVENTFD, 1, ENOSYS);
   eddy__fault_fail_nth(EDDY__SYS_PIPE2, 1, ENFILE);
-  EXPECT_EQ(eddy_loop_new(&loop, &epoll), -ENFILE);
+  EXPECT_EQ(eddy_loop_new(&epoll, &loop), -ENFILE);
   EXPECT_EQ(loop, 0);
   EXPECT_EQ(eddy__alloc_live(), 0);
 }
@@ -132,7 +132,7 @@ static void sweep_work(void *arg) {
   (void)arg;
 }
 
-static void sweep_done(eddy_loop *loop, void *arg, int status) {
+static void sweep_done(eddy_loop *loop, int status, void *arg) {
   (void)loop;
   (void)status;
   (*(int *)arg)++;
@@ -148,11 +148,17 @@ static void sweep_timer(eddy_timer *t, void *arg) {
   eddy_timer_close(t);
 }
 
+static void sweep_handle_call(eddy_call *call, void *arg) {
+  (*(int *)arg)++;
+  eddy_call_close(call);
+}
+
 static int scenario(void) {
   eddy_loop *loop;
   eddy_timer *t;
+  eddy_call *call;
   int hits = 0, err, i;
-  err = eddy_loop_new(&loop, NULL);
+  err = eddy_loop_new(NULL, &loop);
   if (err)
     return err;
   for (i = 0; i < 20 && err == 0; i++) {
@@ -164,6 +170,9 @@ static int scenario(void) {
     err = eddy_work_submit(loop, sweep_work, sweep_done, &hits, NULL);
   if (err == 0)
     err = eddy_loop_call_soon(loop, sweep_call, &hits);
+  if (err == 0 && (err = eddy_call_new(loop, sweep_handle_call, &hits,
+                                       &call)) == 0)
+    err = eddy_call_schedule(call);
   if (err == 0)
     err = eddy_loop_call_threadsafe(loop, sweep_call, &hits);
   eddy_loop_close_all(loop);

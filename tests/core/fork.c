@@ -30,7 +30,7 @@ static void quick(void *arg) {
   (void)arg;
 }
 
-static void on_done(eddy_loop *loop, void *arg, int status) {
+static void on_done(eddy_loop *loop, int status, void *arg) {
   counts *c = arg;
   (void)loop;
   if (status == 0)
@@ -95,7 +95,7 @@ Test(fork, the_child_uses_the_loop_after_eddy_loop_fork_and_the_parent_too) {
   eddy_signal *h;
   int status;
   pid_t pid;
-  EXPECT_OK(eddy_loop_new(&loop, &o));
+  EXPECT_OK(eddy_loop_new(&o, &loop));
   EXPECT_OK(eddy_signal_start(loop, SIGUSR2, on_signal, &c, &h));
   EXPECT_OK(eddy_work_submit(loop, hold, on_done, &c, NULL));   /* running */
   EXPECT_OK(eddy_work_submit(loop, quick, on_done, &c, NULL));  /* queued */

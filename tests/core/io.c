@@ -226,7 +226,7 @@ Test(io, the_poll_backend_compacts_slots_removed_during_dispatch) {
   int p[N][2];
   reader r[N];
   memset(r, 0, sizeof r);
-  EXPECT_OK(eddy_loop_new(&loop, &o));
+  EXPECT_OK(eddy_loop_new(&o, &loop));
   for (int i = 0; i < N; i++) {
     make_pipe(p[i]);
     eddy__io_init(&r[i].io, p[i][0], on_ready, &r[i]);

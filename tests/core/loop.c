@@ -17,19 +17,19 @@ Test(loop, runs_until_idle_with_nothing_to_do_and_frees) {
 Test(loop, backend_follows_options_then_environment) {
   eddy_loop *loop;
   eddy_loop_options o = {.backend = EDDY_BACKEND_POLL};
-  EXPECT_OK(eddy_loop_new(&loop, &o));
+  EXPECT_OK(eddy_loop_new(&o, &loop));
   EXPECT_STR(eddy_loop_backend_name(loop), "poll");
   EXPECT_OK(eddy_loop_free(loop));
   o.backend = EDDY_BACKEND_EPOLL;
-  EXPECT_OK(eddy_loop_new(&loop, &o));
+  EXPECT_OK(eddy_loop_new(&o, &loop));
   EXPECT_STR(eddy_loop_backend_name(loop), "epoll");
   EXPECT_OK(eddy_loop_free(loop));
   setenv("EDDY_BACKEND", "poll", 1);
-  EXPECT_OK(eddy_loop_new(&loop, NULL));
+  EXPECT_OK(eddy_loop_new(NULL, &loop));
   EXPECT_STR(eddy_loop_backend_name(loop), "poll");
   EXPECT_OK(eddy_loop_free(loop));
   setenv("EDDY_BACKEND", "", 1);
-  EXPECT_OK(eddy_loop_new(&loop, NULL));
+  EXPECT_OK(eddy_loop_new(NULL, &loop));
   EXPECT_STR(eddy_loop_backend_name(loop), "epoll");
   EXPECT_OK(eddy_loop_free(loop));
   EXPECT_EQ(eddy__alloc_live(), 0);
@@ -39,8 +39,8 @@ Test(loop, unknown_backend_is_a_clear_error) {
   eddy_loop *loop = NULL;
   eddy_loop_options o = {.backend = (eddy_backend)42};
   setenv("EDDY_BACKEND", "kqueue-on-linux", 1);
-  EXPECT_EQ(eddy_loop_new(&loop, NULL), EDDY_EBACKEND);
-  EXPECT_EQ(eddy_loop_new(&loop, &o), EDDY_EBACKEND);
+  EXPECT_EQ(eddy_loop_new(NULL, &loop), EDDY_EBACKEND);
+  EXPECT_EQ(eddy_loop_new(&o, &loop), EDDY_EBACKEND);
   EXPECT_EQ(loop, 0);
   EXPECT_STR(eddy_errname(EDDY_EBACKEND), "EDDY_EBACKEND");
   EXPECT_EQ(eddy__alloc_live(), 0);
@@ -85,7 +85,7 @@ Test(loop, call_soon_runs_in_order_and_calls_queued_by_callbacks_wait_a_turn) {
 Test(loop, call_soon_allocation_failure_returns_enomem) {
   eddy_loop *loop = test_loop();
   soon_ctx c = {0};
-  eddy__fault_fail_nth(EDDY__SYS_REALLOC, 1, ENOMEM);
+  eddy__fault_fail_nth(EDDY__SYS_MALLOC, 1, ENOMEM);
   EXPECT_EQ(eddy_loop_call_soon(loop, soon_a, &c), -ENOMEM);
   EXPECT_OK(eddy_loop_call_soon(loop, soon_a, &c));
   EXPECT_EQ(eddy_loop_run(loop, EDDY_RUN_UNTIL_IDLE), 0);

@@ -174,7 +174,7 @@ static void stop_on_signal(eddy_signal *h, int signum, void *arg) {
 
 static void *run_side(void *arg) {
   side *s = arg;
-  EXPECT_OK(eddy_loop_new(&s->loop, NULL));
+  EXPECT_OK(eddy_loop_new(NULL, &s->loop));
   EXPECT_OK(eddy_signal_start(s->loop, SIGUSR1, stop_on_signal, s, &s->h));
   pthread_barrier_wait(s->ready);
   EXPECT_GE(eddy_loop_run(s->loop, EDDY_RUN_UNTIL_STOPPED), 0);

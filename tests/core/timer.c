@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "helpers.h"
+#include "core/loop.h"
 
 #define MS EDDY_NSEC_PER_MSEC
 
@@ -337,5 +338,112 @@ Test(timer, creation_failure_returns_enomem_and_leaks_nothing) {
   eddy__fault_fail_nth(EDDY__SYS_MALLOC, 1, ENOMEM);
   EXPECT_EQ(eddy_timer_new(loop, check_order, NULL, &t), -ENOMEM);
   EXPECT_EQ(t, 0);
+  test_finish(loop);
+}
+
+/* ---- Timers embedded in their owner (eddy__timer) ------------------------------ */
+
+typedef struct owned {
+  eddy__timer timer;
+  int fired;
+  int64_t at;
+} owned;
+
+static void owned_fired(eddy__timer *t, void *arg) {
+  owned *o = arg;
+  cr_assert(t == &o->timer);
+  o->fired++;
+  o->at = eddy_loop_now(t->loop);
+}
+
+Test(timer, an_embedded_timer_fires_in_deadline_order_with_public_ones) {
+  eddy_loop *loop = test_fake_loop(0);
+  owned a = {.fired = 0}, b = {.fired = 0};
+  log_t log = {0};
+  tctx c = {0};
+  eddy__timer_init(loop, &a.timer, owned_fired, &a);
+  eddy__timer_init(loop, &b.timer, owned_fired, &b);
+  EXPECT_EQ(eddy__timer_active(&a.timer), 0);
+  EXPECT_EQ(eddy__timer_deadline(&a.timer), -1);
+  EXPECT_OK(eddy__timer_start(&a.timer, 20 * MS, 0));
+  EXPECT_OK(eddy_timer_start(make(loop, &c, &log, 1), 10 * MS, 0));
+  EXPECT_OK(eddy__timer_start(&b.timer, 30 * MS, 10 * MS));
+  EXPECT_EQ(eddy__timer_deadline(&a.timer), 20 * MS);
+  EXPECT_OK(eddy_loop_advance(loop, 10 * MS));
+  EXPECT_EQ(log.n, 1);
+  EXPECT_EQ(a.fired, 0);
+  EXPECT_OK(eddy_loop_advance(loop, 10 * MS));
+  EXPECT_EQ(a.fired, 1);
+  EXPECT_EQ(a.at, 20 * MS);
+  EXPECT_EQ(eddy__timer_active(&a.timer), 0);
+  EXPECT_OK(eddy_loop_advance(loop, 10 * MS)); /* b at 30, then every 10 */
+  EXPECT_EQ(b.fired, 1);
+  EXPECT_EQ(eddy__timer_deadline(&b.timer), 40 * MS);
+  EXPECT_OK(eddy_loop_advance(loop, 10 * MS));
+  EXPECT_EQ(b.fired, 2);
+  eddy__timer_stop(&b.timer);
+  eddy__timer_stop(&b.timer); /* idempotent */
+  EXPECT_OK(eddy_loop_advance(loop, 50 * MS));
+  EXPECT_EQ(b.fired, 2);
+  test_finish(loop);
+}
+
+Test(timer, an_embedded_timer_allocates_nothing_once_the_heap_has_room) {
+  eddy_loop *loop = test_fake_loop(0);
+  owned o[4] = {{.fired = 0}};
+  long live;
+  for (int i = 0; i < 4; i++) {
+    eddy__timer_init(loop, &o[i].timer, owned_fired, &o[i]);
+    EXPECT_OK(eddy__timer_start(&o[i].timer, MS, 0)); /* grows the heap */
+  }
+  for (int i = 0; i < 4; i++)
+    eddy__timer_stop(&o[i].timer);
+  live = eddy__alloc_live();
+  eddy__fault_fail_after(EDDY__SYS_MALLOC, 1, ENOMEM);
+  eddy__fault_fail_after(EDDY__SYS_CALLOC, 1, ENOMEM);
+  eddy__fault_fail_after(EDDY__SYS_REALLOC, 1, ENOMEM);
+  for (int i = 0; i < 4; i++)
+    EXPECT_OK(eddy__timer_start(&o[i].timer, (i + 1) * MS, 0));
+  EXPECT_EQ(eddy__alloc_live(), live);
+  EXPECT_OK(eddy_loop_advance(loop, 4 * MS));
+  for (int i = 0; i < 4; i++)
+    EXPECT_EQ(o[i].fired, 1);
+  eddy__fault_reset();
+  test_finish(loop);
+}
+
+Test(timer, an_embedded_timer_start_fails_cleanly_when_the_heap_cannot_grow) {
+  eddy_loop *loop = test_fake_loop(0);
+  owned o = {.fired = 0};
+  eddy__timer_init(loop, &o.timer, owned_fired, &o);
+  eddy__fault_fail_nth(EDDY__SYS_REALLOC, 1, ENOMEM);
+  EXPECT_EQ(eddy__timer_start(&o.timer, MS, 0), -ENOMEM);
+  EXPECT_EQ(eddy__timer_active(&o.timer), 0);
+  EXPECT_OK(eddy__timer_start(&o.timer, MS, 0));
+  EXPECT_OK(eddy_loop_advance(loop, MS));
+  EXPECT_EQ(o.fired, 1);
+  test_finish(loop);
+}
+
+Test(timer, an_armed_embedded_timer_keeps_a_real_loop_alive_until_it_fires) {
+  eddy_loop *loop = test_loop();
+  owned o = {.fired = 0};
+  eddy__timer_init(loop, &o.timer, owned_fired, &o);
+  EXPECT_OK(eddy__timer_start(&o.timer, 2 * MS, 0));
+  EXPECT_EQ(eddy_loop_run(loop, EDDY_RUN_NOWAIT), 1);
+  EXPECT_EQ(eddy_loop_run(loop, EDDY_RUN_UNTIL_IDLE), 0);
+  EXPECT_EQ(o.fired, 1);
+  test_finish(loop);
+}
+
+Test(timer, close_all_leaves_an_embedded_timer_to_its_owner) {
+  eddy_loop *loop = test_fake_loop(0);
+  owned o = {.fired = 0};
+  eddy__timer_init(loop, &o.timer, owned_fired, &o);
+  EXPECT_OK(eddy__timer_start(&o.timer, MS, 0));
+  eddy_loop_close_all(loop);
+  EXPECT_EQ(eddy__timer_active(&o.timer), 1);
+  EXPECT_OK(eddy_loop_advance(loop, MS));
+  EXPECT_EQ(o.fired, 1);
   test_finish(loop);
 }

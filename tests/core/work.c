@@ -21,7 +21,7 @@ static void do_work(void *arg) {
   atomic_fetch_add(&j->ran, 1);
 }
 
-static void on_done(eddy_loop *loop, void *arg, int status) {
+static void on_done(eddy_loop *loop, int status, void *arg) {
   job *j = arg;
   (void)loop;
   j->done_calls++;
@@ -98,7 +98,7 @@ Test(work, running_work_cannot_be_cancelled_and_queued_work_can) {
   eddy_loop_options o = {.threadpool_size = 1};
   eddy_work *running, *queued;
   job a = {0}, b = {0};
-  EXPECT_OK(eddy_loop_new(&loop, &o));
+  EXPECT_OK(eddy_loop_new(&o, &loop));
   EXPECT_OK(eddy_work_submit(loop, wait_at_gate, on_done, &a, &running));
   EXPECT_OK(eddy_work_submit(loop, do_work, on_done, &b, &queued));
   wait_entered(1);
@@ -119,7 +119,7 @@ Test(work, close_all_cancels_queued_work) {
   eddy_loop *loop;
   eddy_loop_options o = {.threadpool_size = 1};
   job a = {0}, b[5] = {{0}};
-  EXPECT_OK(eddy_loop_new(&loop, &o));
+  EXPECT_OK(eddy_loop_new(&o, &loop));
   EXPECT_OK(eddy_work_submit(loop, wait_at_gate, on_done, &a, NULL));
   for (int i = 0; i < 5; i++)
     EXPECT_OK(eddy_work_submit(loop, do_work, on_done, &b[i], NULL));
@@ -149,7 +149,7 @@ Test(work, a_pool_that_starts_some_threads_works_with_those) {
   eddy_loop *loop;
   eddy_loop_options o = {.threadpool_size = 4};
   job a[20] = {{0}};
-  EXPECT_OK(eddy_loop_new(&loop, &o));
+  EXPECT_OK(eddy_loop_new(&o, &loop));
   eddy__fault_fail_after(EDDY__SYS_THREAD_CREATE, 3, EAGAIN);
   for (int i = 0; i < 20; i++)
     EXPECT_OK(eddy_work_submit(loop, do_work, on_done, &a[i], NULL));
@@ -180,7 +180,7 @@ static void check_mask(void *arg) {
                 sigismember(&set, SIGINT);
 }
 
-static void ignore_done(eddy_loop *loop, void *arg, int status) {
+static void ignore_done(eddy_loop *loop, int status, void *arg) {
   (void)loop;
   (void)arg;
   EXPECT_EQ(status, 0);

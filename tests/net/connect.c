@@ -296,17 +296,45 @@ Test(connect, failures_before_any_attempt_are_reported_from_the_loop) {
   EXPECT_EQ(eddy_loop_run(loop, EDDY_RUN_UNTIL_IDLE), 0);
   EXPECT_EQ(r.calls, 1);
   EXPECT_EQ(r.status, -EMFILE);
-  /* Errors that stop the request from existing are returned instead. */
+  /* Errors that stop the request from existing are returned instead: the
+   * request is its one allocation (its timers and report are inside it). */
   r = (result){0};
   eddy__fault_fail_nth(EDDY__SYS_CALLOC, 1, ENOMEM);
-  EXPECT_EQ(eddy_connect_endpoint(loop, &ep, on_connect, &r, NULL), -ENOMEM);
-  eddy__fault_fail_nth(EDDY__SYS_MALLOC, 2, ENOMEM);
   EXPECT_EQ(eddy_connect_endpoint(loop, &ep, on_connect, &r, NULL), -ENOMEM);
   EXPECT_EQ(eddy_connect_to(loop, "tcp:host=x", on_connect, &r, NULL, err,
                             sizeof err), EDDY_EPARSE);
   EXPECT_EQ(eddy_connect_endpoint(loop, NULL, on_connect, &r, NULL), -EINVAL);
   EXPECT_EQ(eddy_loop_run(loop, EDDY_RUN_UNTIL_IDLE), 0);
   EXPECT_EQ(r.calls, 0);
+  test_finish(loop);
+}
+
+/* The deadline, the stagger timer and the report are parts of the request:
+ * once the loop's timer heap has room, a connection allocates nothing but
+ * the request itself, and with every allocation failing after that, the
+ * report still arrives from the loop. */
+Test(connect, a_connection_allocates_nothing_for_its_timers_or_its_report) {
+  eddy_loop *loop = test_loop();
+  result warm = {0}, r = {0};
+  char err[100];
+  const char *missing = "unix:path=/nonexistent/eddy.sock";
+  long live;
+  EXPECT_OK(eddy_connect_to(loop, missing, on_connect, &warm, NULL, err,
+                            sizeof err));
+  EXPECT_EQ(eddy_loop_run(loop, EDDY_RUN_UNTIL_IDLE), 0);
+  EXPECT_EQ(warm.status, -ENOENT);
+  live = eddy__alloc_live();
+  eddy__fault_fail_after(EDDY__SYS_MALLOC, 1, ENOMEM);
+  eddy__fault_fail_after(EDDY__SYS_REALLOC, 1, ENOMEM);
+  EXPECT_OK(eddy_connect_to(loop, missing, on_connect, &r, NULL, err,
+                            sizeof err));
+  EXPECT_EQ(eddy__alloc_live(), live + 1); /* the request */
+  EXPECT_EQ(r.calls, 0);
+  EXPECT_EQ(eddy_loop_run(loop, EDDY_RUN_UNTIL_IDLE), 0);
+  EXPECT_EQ(r.calls, 1);
+  EXPECT_EQ(r.status, -ENOENT);
+  EXPECT_EQ(eddy__alloc_live(), live);
+  eddy__fault_reset();
   test_finish(loop);
 }
 

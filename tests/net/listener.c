@@ -661,7 +661,7 @@ static int exhaustion_child(int to_parent, int from_parent, int spare) {
   eddy__fault_reset();
   if (!spare) /* the listener's spare descriptor cannot be opened */
     eddy__fault_fail_nth(EDDY__SYS_OPEN, 1, EMFILE);
-  if (eddy_loop_new(&loop, NULL) != 0 ||
+  if (eddy_loop_new(NULL, &loop) != 0 ||
       eddy_listener_open(loop, &ep, on_accept, &sv, &sv.l, err, sizeof err))
     return CHILD_SETUP;
   eddy_listener_on_error(sv.l, on_error);
@@ -1019,7 +1019,7 @@ static int systemd_child(void) {
   char pid[32];
   int port, fd = raw_listener(&port), c;
   eddy__fault_reset();
-  if (fd < 0 || dup2(fd, 3) != 3 || eddy_loop_new(&loop, NULL) != 0)
+  if (fd < 0 || dup2(fd, 3) != 3 || eddy_loop_new(NULL, &loop) != 0)
     return SD_SETUP;
   close(fd);
   snprintf(pid, sizeof pid, "%ld", (long)getpid() + 1);
@@ -1142,7 +1142,7 @@ static int scenario(int which, int kind, uint64_t n, const char *path,
   eddy_endpoint ep;
   char err[256] = "";
   int e, port, fd = -1;
-  if (eddy_loop_new(&loop, NULL) != 0)
+  if (eddy_loop_new(NULL, &loop) != 0)
     return -1000;
   switch (which) {
   case SC_TCP: ep = endpoint(EDDY_ENDPOINT_TCP, "127.0.0.1"); break;

@@ -264,6 +264,38 @@ Test(stream, a_close_that_cannot_flush_aborts_after_the_linger_time) {
   test_finish(loop);
 }
 
+/* The linger timer is part of the stream: with the loop's timer heap warm
+ * and every allocation failing, a close that cannot flush still ends when
+ * the linger time passes, and allocates nothing. */
+Test(stream, a_lingering_close_allocates_nothing_for_its_timer) {
+  eddy_loop *loop = test_loop();
+  int sv[2];
+  peer p = {0};
+  static char big[300000];
+  eddy_timer *warm;
+  long live;
+  pair(sv);
+  EXPECT_OK(eddy_timer_new(loop, stop_cb, NULL, &warm));
+  EXPECT_OK(eddy_timer_start(warm, 1000 * MS, 0)); /* the heap has room */
+  eddy_timer_stop(warm);
+  EXPECT_OK(eddy_stream_open(loop, sv[0], &all, &p, &p.s));
+  EXPECT_OK(eddy_stream_set_linger(p.s, 20 * MS));
+  EXPECT_OK(eddy_stream_write(p.s, big, sizeof big));
+  live = eddy__alloc_live();
+  eddy__fault_fail_after(EDDY__SYS_MALLOC, 1, ENOMEM);
+  eddy__fault_fail_after(EDDY__SYS_CALLOC, 1, ENOMEM);
+  eddy__fault_fail_after(EDDY__SYS_REALLOC, 1, ENOMEM);
+  eddy_stream_close(p.s);
+  EXPECT_EQ(eddy__alloc_live(), live);
+  EXPECT_EQ(eddy_loop_run(loop, EDDY_RUN_UNTIL_IDLE), 0);
+  eddy__fault_reset();
+  EXPECT_EQ(p.closes, 1);
+  EXPECT_EQ(p.status, -ETIMEDOUT);
+  eddy_timer_close(warm);
+  close(sv[1]);
+  test_finish(loop);
+}
+
 Test(stream, abort_discards_the_buffer_and_reports_it) {
   eddy_loop *loop = test_loop();
   int sv[2];

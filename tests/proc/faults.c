@@ -174,12 +174,34 @@ Test(proc_faults, kill_failing_is_reported) {
   test_finish(loop);
 }
 
-Test(proc_faults, terminate_without_memory_for_its_timer_sends_nothing) {
+/* The escalation timer is part of the process: terminate allocates
+ * nothing, unless the loop's timer heap must grow. */
+Test(proc_faults, terminate_allocates_nothing_for_its_timer) {
+  eddy_loop *loop = test_loop();
+  life l = {0};
+  eddy_timer *warm;
+  long live;
+  life_spawn_sleeper(loop, &l);
+  EXPECT_OK(eddy_timer_new(loop, NULL, NULL, &warm));
+  EXPECT_OK(eddy_timer_start(warm, EDDY_NSEC_PER_SEC, 0)); /* heap room */
+  eddy_timer_close(warm);
+  live = eddy__alloc_live();
+  eddy__fault_fail_after(EDDY__SYS_MALLOC, 1, ENOMEM);
+  eddy__fault_fail_after(EDDY__SYS_CALLOC, 1, ENOMEM);
+  EXPECT_OK(eddy_process_terminate(l.p, 10 * MS));
+  EXPECT_EQ(eddy__alloc_live(), live);
+  eddy__fault_reset();
+  EXPECT_EQ(eddy_loop_run(loop, EDDY_RUN_UNTIL_IDLE), 0);
+  EXPECT_EQ(l.term_signal, SIGTERM);
+  eddy_process_close(l.p);
+  test_finish(loop);
+}
+
+Test(proc_faults, terminate_when_the_timer_heap_cannot_grow_sends_nothing) {
   eddy_loop *loop = test_loop();
   life l = {0};
   life_spawn_sleeper(loop, &l);
-  eddy__fault_fail_after(EDDY__SYS_MALLOC, 1, ENOMEM);
-  eddy__fault_fail_after(EDDY__SYS_CALLOC, 1, ENOMEM);
+  eddy__fault_fail_after(EDDY__SYS_REALLOC, 1, ENOMEM);
   EXPECT_EQ(eddy_process_terminate(l.p, 10 * MS), -ENOMEM);
   eddy__fault_reset();
   EXPECT_OK(eddy_process_kill(l.p, 0)); /* still running */

@@ -182,7 +182,7 @@ static void *spawner(void *arg) {
   const char *argv[] = {"/bin/sh", "-c", "exit 0", NULL};
   eddy_process_options o = {.file = argv[0], .argv = argv,
                             .exit_cb = thread_done, .arg = &w->b};
-  eddy_loop_new(&w->b.loop, NULL);
+  eddy_loop_new(NULL, &w->b.loop);
   for (int i = 0; i < THREAD_SPAWNS; i++) {
     eddy_process *p;
     w->b.started++;

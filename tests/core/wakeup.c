@@ -44,7 +44,7 @@ static void *producer(void *arg) {
   return NULL;
 }
 
-Test(async, many_threads_calling_at_once_deliver_every_call_in_order) {
+Test(wakeup, many_threads_calling_at_once_deliver_every_call_in_order) {
   shared s = {.loop = test_loop()};
   pthread_t th[THREADS];
   for (int t = 0; t < THREADS; t++) {
@@ -78,7 +78,7 @@ static void *wake_later(void *arg) {
   return NULL;
 }
 
-Test(async, a_call_from_another_thread_wakes_a_sleeping_loop) {
+Test(wakeup, a_call_from_another_thread_wakes_a_sleeping_loop) {
   waker w = {.loop = test_loop()};
   pthread_t th;
   cr_assert(pthread_create(&th, NULL, wake_later, &w) == 0);
@@ -89,7 +89,7 @@ Test(async, a_call_from_another_thread_wakes_a_sleeping_loop) {
   test_finish(w.loop);
 }
 
-Test(async, a_call_from_the_loop_thread_runs_on_the_next_turn) {
+Test(wakeup, a_call_from_the_loop_thread_runs_on_the_next_turn) {
   eddy_loop *loop = test_loop();
   int flag = 0;
   EXPECT_OK(eddy_loop_call_threadsafe(loop, set_flag, &flag));
@@ -99,7 +99,7 @@ Test(async, a_call_from_the_loop_thread_runs_on_the_next_turn) {
   test_finish(loop);
 }
 
-Test(async, eagain_writing_the_wake_up_descriptor_loses_no_call) {
+Test(wakeup, eagain_writing_the_wake_up_descriptor_loses_no_call) {
   eddy_loop *loop = test_loop();
   int flag = 0;
   /* EAGAIN means the descriptor is full, hence already readable. */
@@ -111,7 +111,7 @@ Test(async, eagain_writing_the_wake_up_descriptor_loses_no_call) {
   test_finish(loop);
 }
 
-Test(async, eagain_reading_the_wake_up_descriptor_is_harmless) {
+Test(wakeup, eagain_reading_the_wake_up_descriptor_is_harmless) {
   eddy_loop *loop = test_loop();
   int flag = 0;
   EXPECT_OK(eddy_loop_call_threadsafe(loop, set_flag, &flag));
@@ -124,12 +124,12 @@ Test(async, eagain_reading_the_wake_up_descriptor_is_harmless) {
   test_finish(loop);
 }
 
-Test(async, without_eventfd_a_pipe_carries_the_wake_up) {
+Test(wakeup, without_eventfd_a_pipe_carries_the_wake_up) {
   eddy_loop *loop;
   waker w;
   pthread_t th;
   eddy__fault_fail_nth(EDDY__SYS_EVENTFD, 1, ENOSYS);
-  EXPECT_OK(eddy_loop_new(&loop, NULL));
+  EXPECT_OK(eddy_loop_new(NULL, &loop));
   EXPECT_EQ(eddy__fault_calls(EDDY__SYS_PIPE2), 1);
   w = (waker){.loop = loop};
   cr_assert(pthread_create(&th, NULL, wake_later, &w) == 0);
@@ -142,7 +142,7 @@ Test(async, without_eventfd_a_pipe_carries_the_wake_up) {
   test_finish(loop);
 }
 
-Test(async, threadsafe_call_allocation_failure_returns_enomem) {
+Test(wakeup, threadsafe_call_allocation_failure_returns_enomem) {
   eddy_loop *loop = test_loop();
   int flag = 0;
   eddy__fault_fail_nth(EDDY__SYS_REALLOC, 1, ENOMEM);
