@@ -17,7 +17,6 @@
 #include "core/loop.h"
 #include "eddy/net.h"
 #include "net/net.h"
-#include "tls/tls.h"
 #include "sys/alloc.h"
 #include "sys/sys.h"
 
@@ -47,7 +46,7 @@ struct eddy_connect {
   eddy_timer *deadline, *stagger, *report;
   eddy_work *work;
   int gai_err; /* from the pool thread */
-  eddy_tls_ctx *tls; /* a tls: endpoint: started on the connected stream */
+  eddy__wraps wraps; /* layers put on the connected stream */
   int status;
   char detail[160];
 };
@@ -75,8 +74,7 @@ static void release(eddy_connect *c) {
       eddy_timer_close(timers[i]);
   for (int i = 0; i < MAX_ADDRS; i++)
     close_attempt(c, &c->att[i]);
-  eddy_tls_ctx_free(c->tls);
-  c->tls = NULL;
+  eddy__wraps_clear(&c->wraps);
   eddy__handle_close(&c->h);
 }
 
@@ -132,10 +130,10 @@ static void won(eddy_connect *c, attempt *a) {
   a->fd = -1;
   c->live--;
   err = eddy__stream_adopt(c->h.loop, fd, c->ep.kind != EDDY_ENDPOINT_UNIX, &s);
-  /* The handshake runs on the stream: its failures (a certificate that
-   * does not verify) reach the stream's close callback with the reason. */
-  if (err == 0 && c->tls &&
-      (err = eddy_tls_start(s, c->tls, c->ep.host, NULL, 0)) != 0)
+  /* A layer's own start-up (a TLS handshake) runs on the stream: its
+   * failures (a certificate that does not verify) reach the stream's close
+   * callback with the reason. */
+  if (err == 0 && (err = eddy__wraps_apply(&c->wraps, s, c->ep.host)) != 0)
     eddy_stream_abort(s);
   if (err)
     fail_with(c, err);
@@ -366,9 +364,11 @@ static int make_timers(eddy_connect *c) {
   return err;
 }
 
-static int start(eddy_loop *loop, const eddy_endpoint *ep, eddy_tls_ctx *ctx,
-                 eddy_connect_cb cb, void *arg, eddy_connect **req,
-                 char *errbuf, size_t errlen) {
+int eddy__connect_with(eddy_loop *loop, const eddy_endpoint *ep,
+                       const eddy__wrap_ops *const *table,
+                       const eddy__wrap_ops *ops, void *state,
+                       eddy_connect_cb cb, void *arg, eddy_connect **req,
+                       char *errbuf, size_t errlen) {
   eddy_connect *c;
   int err;
   if (ep == NULL || cb == NULL ||
@@ -383,12 +383,10 @@ static int start(eddy_loop *loop, const eddy_endpoint *ep, eddy_tls_ctx *ctx,
   for (int i = 0; i < MAX_ADDRS; i++)
     c->att[i].fd = -1;
   err = make_timers(c);
-  if (err == 0 && ctx) {
-    eddy__tls_ctx_ref(ctx);
-    c->tls = ctx;
-  } else if (err == 0 && ep->tls) {
-    err = eddy_tls_ctx_from_endpoint(ep, 0, &c->tls, errbuf, errlen);
-  }
+  if (err == 0 && ops)
+    err = eddy__wraps_set(&c->wraps, ops, state);
+  else if (err == 0)
+    err = eddy__wraps_from_endpoint(&c->wraps, table, ep, 0, errbuf, errlen);
   if (err == 0 && ep->kind == EDDY_ENDPOINT_TCP && !numeric(c))
     err = eddy_work_submit(loop, resolve_work, resolve_done, c, &c->work);
   else if (err == 0 && ep->kind == EDDY_ENDPOINT_UNIX)
@@ -418,20 +416,14 @@ int eddy_connect_to(eddy_loop *loop, const char *text, eddy_connect_cb cb,
                     void *arg, eddy_connect **req, char *err, size_t errlen) {
   eddy_endpoint ep;
   int e = eddy_endpoint_parse_client(text, &ep, err, errlen);
-  return e ? e : start(loop, &ep, NULL, cb, arg, req, err, errlen);
+  return e ? e
+           : eddy__connect_with(loop, &ep, NULL, NULL, NULL, cb, arg, req, err,
+                                errlen);
 }
 
 int eddy_connect_endpoint(eddy_loop *loop, const eddy_endpoint *ep,
                           eddy_connect_cb cb, void *arg, eddy_connect **req) {
-  return start(loop, ep, NULL, cb, arg, req, NULL, 0);
-}
-
-int eddy_connect_tls(eddy_loop *loop, const eddy_endpoint *ep,
-                     eddy_tls_ctx *ctx, eddy_connect_cb cb, void *arg,
-                     eddy_connect **req) {
-  if (ctx == NULL || ctx->server || ep == NULL || ep->kind != EDDY_ENDPOINT_TCP)
-    return -EINVAL;
-  return start(loop, ep, ctx, cb, arg, req, NULL, 0);
+  return eddy__connect_with(loop, ep, NULL, NULL, NULL, cb, arg, req, NULL, 0);
 }
 
 void eddy_connect_cancel(eddy_connect *c) {
