@@ -6,6 +6,10 @@
  * program through finish(), which calls the callback once, from the loop:
  * outcomes found inside eddy_connect_* itself are deferred with a zero
  * timer so that the callback never runs inside the caller's own call.
+ *
+ * The layers the endpoint asks for (wrap.c) have their state made when
+ * the connect starts, so a bad certificate path fails the call itself,
+ * and are put on the winning stream before the callback gets it.
  */
 #include <arpa/inet.h>
 #include <errno.h>

@@ -9,6 +9,10 @@
  * takes the spare back, and stops watching the socket for a while. The
  * trick is not airtight with threads (another thread may take the freed
  * descriptor first); the pause bounds the cost either way.
+ *
+ * Each accepted stream gets the layers its endpoint asked for (wrap.c)
+ * before the program sees it; one that cannot get them is aborted and
+ * reported like a stream that could not be made, and accepting goes on.
  */
 #include <errno.h>
 #include <fcntl.h>
