@@ -93,7 +93,8 @@ static void async_cb(eddy_loop *loop, eddy__io *io, unsigned events) {
   eddy__async_drain(loop);
 }
 
-void eddy__async_wake_locked(eddy_loop *loop) {
+/* Wakes the loop. Call with async.lock held. */
+static void wake_locked(eddy_loop *loop) {
   eddy__async *a = &loop->async;
   static const uint64_t one = 1;
   if (atomic_load(&a->signalled))
@@ -175,7 +176,7 @@ int eddy__async_fork(eddy_loop *loop) {
   pthread_mutex_init(&a->lock, NULL);
   atomic_store(&a->signalled, 0);
   if (a->calls.len > 0 || a->done_head)
-    eddy__async_wake_locked(loop);
+    wake_locked(loop);
   return 0;
 }
 
@@ -185,7 +186,7 @@ int eddy_loop_call_threadsafe(eddy_loop *loop, eddy_callback fn, void *arg) {
   pthread_mutex_lock(&a->lock);
   err = eddy__calls_push(&a->calls, fn, arg);
   if (err == 0)
-    eddy__async_wake_locked(loop);
+    wake_locked(loop);
   pthread_mutex_unlock(&a->lock);
   return err;
 }
@@ -199,6 +200,6 @@ void eddy__async_post_work(eddy_loop *loop, eddy_work *w) {
   else
     a->done_head = w;
   a->done_tail = w;
-  eddy__async_wake_locked(loop);
+  wake_locked(loop);
   pthread_mutex_unlock(&a->lock);
 }

@@ -116,8 +116,6 @@ typedef struct eddy__async {
 int eddy__async_init(eddy_loop *loop);
 void eddy__async_destroy(eddy_loop *loop);
 int eddy__async_fork(eddy_loop *loop);
-/* Wakes the loop. Call with async.lock held. */
-void eddy__async_wake_locked(eddy_loop *loop);
 /* Handles what other threads queued, without waiting. */
 void eddy__async_drain(eddy_loop *loop);
 
@@ -213,8 +211,6 @@ struct eddy_loop {
   eddy__pool pool;
   eddy__sigloop sig;
 };
-
-void eddy__loop_run_closing(eddy_loop *loop);
 
 /* The turn's time. The clock is read at most once per turn, and only if
  * something needs the time: an idle turn reads no clock at all. */

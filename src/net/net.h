@@ -10,15 +10,9 @@
 #include "core/io.h"
 #include "eddy/net.h"
 
-/* The single watcher of a socket stream (read and write on one fd). */
-void eddy__stream_on_io(eddy_loop *loop, eddy__io *io, unsigned events);
-
 /* A stream for a socket just accepted (non-blocking, close-on-exec
  * already); TCP_NODELAY on if tcp. */
 int eddy__stream_adopt(eddy_loop *loop, int fd, int tcp, eddy_stream **out);
-
-/* Makes the next close of a TCP stream send a reset instead of a FIN. */
-void eddy__stream_reset(eddy_stream *s);
 
 /* ---- Layers over a stream (TLS) ----
  *

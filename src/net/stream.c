@@ -85,6 +85,8 @@ static void finish(eddy_stream *s, int status, const char *detail);
 static void after_flush(eddy_stream *s);
 static void on_read(eddy_loop *loop, eddy__io *io, unsigned events);
 static void on_write(eddy_loop *loop, eddy__io *io, unsigned events);
+static void on_io(eddy_loop *loop, eddy__io *io, unsigned events);
+static void send_reset(eddy_stream *s);
 
 /* ---- Interest ---------------------------------------------------------------- */
 
@@ -198,7 +200,7 @@ static eddy_stream *stream_alloc(eddy_loop *loop, int rfd, int wfd,
   s->low = 16384;
   s->high = 65536;
   s->linger_ns = 30 * EDDY_NSEC_PER_SEC;
-  eddy__io_init(&s->rio, rfd, rfd == wfd ? eddy__stream_on_io : on_read, s);
+  eddy__io_init(&s->rio, rfd, rfd == wfd ? on_io : on_read, s);
   if (extra) {
     s->wio = (eddy__io *)(s + 1);
     eddy__io_init(s->wio, wfd, on_write, s);
@@ -752,7 +754,7 @@ void eddy__stream_layer_ready(eddy_stream *s, unsigned events) {
 
 /* One watcher for a socket: write first (so that a closing stream's last
  * bytes go before a read could end it), then read. */
-void eddy__stream_on_io(eddy_loop *loop, eddy__io *io, unsigned events) {
+static void on_io(eddy_loop *loop, eddy__io *io, unsigned events) {
   eddy_stream *s = io->data;
   if (events & EDDY__IO_WRITE) {
     on_write(loop, io, events);
@@ -794,7 +796,7 @@ static void finish(eddy_stream *s, int status, const char *detail) {
 static void linger_expired(eddy_timer *t, void *arg) {
   eddy_stream *s = arg;
   (void)t;
-  eddy__stream_reset(s);
+  send_reset(s);
   finish(s, -ETIMEDOUT, "linger time expired with data unsent");
 }
 
@@ -819,7 +821,7 @@ void eddy_stream_close(eddy_stream *s) {
 }
 
 /* SO_LINGER with a zero time: close() sends a reset, not a FIN. */
-void eddy__stream_reset(eddy_stream *s) {
+static void send_reset(eddy_stream *s) {
   struct linger l = {1, 0};
   if ((s->flags & SOCKET) && s->rfd >= 0)
     (void)eddy__sys_setsockopt(s->rfd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
@@ -828,7 +830,7 @@ void eddy__stream_reset(eddy_stream *s) {
 void eddy_stream_abort(eddy_stream *s) {
   if (s->flags & DONE)
     return;
-  eddy__stream_reset(s);
+  send_reset(s);
   finish(s, -ECONNABORTED, "aborted");
 }
 
