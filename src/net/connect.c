@@ -12,6 +12,7 @@
  * and are put on the winning stream before the callback gets it.
  */
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -65,6 +66,7 @@ static void fail_with(eddy_connect *c, int err);
 static void close_attempt(eddy_connect *c, attempt *a) {
   if (a->fd < 0)
     return;
+  assert(c->live > 0); /* each open attempt is counted once */
   eddy__io_remove(c->h.loop, &a->io);
   eddy__sys_close(a->fd);
   a->fd = -1;
@@ -130,6 +132,7 @@ static void fail_with(eddy_connect *c, int err) {
 static void won(eddy_connect *c, attempt *a) {
   eddy_stream *s;
   int fd = a->fd, err;
+  assert(c->state == TRYING && c->live > 0);
   eddy__io_remove(c->h.loop, &a->io);
   a->fd = -1;
   c->live--;
@@ -260,6 +263,7 @@ static void interleave(eddy_connect *c) {
     for (int i = 0; i < c->naddrs && pick < 0; i++)
       if (!used[i])
         pick = i;
+    assert(pick >= 0); /* fewer than naddrs are used */
     used[pick] = 1;
     a[n] = c->addrs[pick];
     l[n++] = c->lens[pick];

@@ -14,6 +14,7 @@
  * before the program sees it; one that cannot get them is aborted and
  * reported like a stream that could not be made, and accepting goes on.
  */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -96,7 +97,9 @@ static void shed_backlog(eddy_listener *l) {
 
 static void deliver(eddy_listener *l, int fd) {
   eddy_stream *s;
-  int err = eddy__stream_adopt(l->h.loop, fd,
+  int err;
+  assert(fd >= 0 && !(l->h.flags & EDDY__HANDLE_CLOSING));
+  err = eddy__stream_adopt(l->h.loop, fd,
                                l->family == AF_INET || l->family == AF_INET6, &s);
   if (err == 0 && (err = eddy__wraps_apply(&l->wraps, s, NULL)) != 0) {
     eddy_stream_set_callbacks(s, NULL, NULL);

@@ -15,6 +15,7 @@
  * the loop's closing list; the close callback runs at the end of the turn,
  * from the loop, then the memory is freed.
  */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -127,6 +128,7 @@ static int watch(eddy_stream *s) {
   if (s->flags & DONE)
     return 0;
   if (s->flags & LAYERED) {
+    assert(s->rfd < 0 && s->wfd < 0);
     s->lops->want(s->layer, wants_read(s), wants_write(s));
     return 0;
   }
@@ -351,6 +353,7 @@ static void queue_free(eddy_stream *s) {
 
 static seg *seg_push(eddy_stream *s) {
   void *arr = s->segs;
+  assert(s->head <= s->nsegs && s->nsegs <= s->cap);
   if (s->head > 0 && s->nsegs == s->cap) {
     memmove(s->segs, s->segs + s->head, (s->nsegs - s->head) * sizeof(seg));
     s->nsegs -= s->head;
@@ -372,8 +375,10 @@ static seg *reserve(eddy_stream *s, size_t need) {
   seg *last = s->nsegs > s->head ? &s->segs[s->nsegs - 1] : NULL;
   size_t cap = need > BLOCK_SIZE ? need : BLOCK_SIZE;
   char *block;
-  if (last && last->cap > 0 && last->cap - last->len >= need)
+  if (last && last->cap > 0 && last->cap - last->len >= need) {
+    assert(last->file_fd < 0 && last->len <= last->cap);
     return last;
+  }
   if ((block = eddy__malloc(cap)) == NULL)
     return NULL;
   if ((last = seg_push(s)) == NULL) {
@@ -387,17 +392,22 @@ static seg *reserve(eddy_stream *s, size_t need) {
 }
 
 static void append(eddy_stream *s, seg *g, const char *p, size_t len) {
+  assert(g->cap - g->len >= len); /* reserve() made the room */
   memcpy(g->base + g->len, p, len);
   g->len += len;
   s->buffered += len;
 }
 
-/* Drops n sent bytes from the head of the queue. */
+/* Drops n sent bytes from the head of the queue: never more than it holds,
+ * since the kernel or the layer took them from its segments. */
 static void consume(eddy_stream *s, size_t n) {
+  assert(n <= s->buffered);
   s->buffered -= n;
   while (n > 0) {
     seg *g = &s->segs[s->head];
-    size_t left = g->len - g->off;
+    size_t left;
+    assert(s->head < s->nsegs && g->off < g->len);
+    left = g->len - g->off;
     size_t take = n < left ? n : left;
     g->off += take;
     n -= take;
@@ -406,8 +416,10 @@ static void consume(eddy_stream *s, size_t n) {
       s->head++;
     }
   }
-  if (s->head == s->nsegs)
+  if (s->head == s->nsegs) {
+    assert(s->buffered == 0); /* every queued byte is in a live segment */
     s->head = s->nsegs = 0;
+  }
 }
 
 /* ---- Sending ----------------------------------------------------------------------- */
@@ -465,8 +477,10 @@ static ssize_t send_file(eddy_stream *s, seg *g, off_t *off) {
 
 /* One system call's worth of the queue. Returns 0 or a fatal error. */
 static int flush_once(eddy_stream *s) {
-  seg *g = &s->segs[s->head];
+  seg *g;
   ssize_t n;
+  assert(s->head < s->nsegs); /* callers flush a queue that holds bytes */
+  g = &s->segs[s->head];
   if (g->file_fd >= 0) {
     off_t off = g->file_off + (off_t)g->off;
     n = send_file(s, g, &off);
@@ -574,6 +588,7 @@ static int queue_rest(eddy_stream *s, const struct iovec *iov, int n,
   seg *g;
   for (int i = 0; i < n; i++)
     need += iov[i].iov_len;
+  assert(sent <= need); /* write_through sent part of these very bytes */
   need -= sent;
   if (need > 0) {
     if ((g = reserve(s, need)) == NULL)
@@ -740,6 +755,7 @@ static void on_read_layered(eddy_stream *s) {
 }
 
 void eddy__stream_layer_ready(eddy_stream *s, unsigned events) {
+  assert(s->flags & LAYERED);
   /* No watcher will call again: send until the layer takes no more (it
    * says when it can, as a descriptor's watcher would) or all is gone. */
   while ((events & EDDY__IO_WRITE) && wants_write(s)) {
