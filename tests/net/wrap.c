@@ -522,6 +522,21 @@ Test(wrap_set, replacing_keeps_the_place_removing_keeps_the_order_and_a_full_set
   EXPECT_EQ(live_states, 0);
 }
 
+Test(wrap_set, an_endpoint_wanted_by_more_layers_than_fit_is_refused_naming_the_layer) {
+  const eddy__wrap_ops *const five[] = {&layer_a, &layer_b, &layer_c,
+                                        &layer_d, &layer_e, NULL};
+  eddy__wraps ws;
+  eddy_endpoint ep;
+  char err[200];
+  reset_layers();
+  EXPECT_OK(eddy_endpoint_parse_server("tcp:0", &ep, err, sizeof err));
+  EXPECT_EQ(eddy__wraps_from_endpoint(&ws, five, &ep, 1, err, sizeof err),
+            -ENOSPC);
+  EXPECT_STR(err, "E: more than 4 layers on one endpoint");
+  EXPECT_EQ(ws.n, 0);
+  EXPECT_EQ(live_states, 0); /* the four made are dropped */
+}
+
 /* ---- The real table --------------------------------------------------------------- */
 
 /* This program names no TLS symbol, and links libeddy statically: a TLS
