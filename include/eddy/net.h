@@ -11,7 +11,11 @@
  * eddy_listener_* below.
  *
  * Endpoints are strings in Twisted's syntax ("tcp:8080:interface=127.0.0.1",
- * "unix:/run/app.sock:mode=660"), parsed by eddy_endpoint_parse_*.
+ * "unix:/run/app.sock:mode=660"), parsed by eddy_endpoint_parse_*. An
+ * endpoint may ask for a layer over each connection (tls: for TLS, see
+ * eddy/tls.h): the listener or the connect puts it on every stream before
+ * the program sees the stream, and the program uses the stream as any
+ * other.
  */
 #ifndef EDDY_NET_H
 #define EDDY_NET_H
@@ -241,7 +245,10 @@ typedef void (*eddy_listener_error_cb)(eddy_listener *l, int err,
 
 /* Listens on a parsed server endpoint. Returns 0 or the failing call's
  * error (-EADDRINUSE, -EACCES, ...); err gets a sentence naming the
- * endpoint and the cause. A descriptor inherited through fd:N or systemd
+ * endpoint and the cause (for tls:, EDDY_ETLS and the certificate file at
+ * fault). Every accepted stream of a tls: endpoint has started TLS; one
+ * that cannot start it is closed and reported to the error callback, and
+ * accepting goes on. A descriptor inherited through fd:N or systemd
  * belongs to the listener once it is open; on failure it stays the
  * caller's, open. */
 EDDY_API int eddy_listener_open(eddy_loop *loop, const eddy_endpoint *ep,
@@ -285,8 +292,11 @@ typedef void (*eddy_connect_cb)(eddy_connect *req, eddy_stream *s, int status,
                                 const char *detail, void *arg);
 
 /* Starts connecting to a parsed client endpoint. Returns 0 (the callback
- * will report the outcome), or -ENOMEM / -EINVAL, and then the callback is
- * never called. *req (if req is not NULL) is valid until the callback. */
+ * will report the outcome), or -ENOMEM / -EINVAL (EDDY_ETLS for a tls:
+ * endpoint whose trustRoots cannot be loaded), and then the callback is
+ * never called. *req (if req is not NULL) is valid until the callback. A
+ * tls: endpoint's stream has started TLS when the callback gets it; the
+ * handshake's outcome reaches the stream's close callback if it fails. */
 EDDY_API int eddy_connect_endpoint(eddy_loop *loop, const eddy_endpoint *ep,
                                    eddy_connect_cb cb, void *arg,
                                    eddy_connect **req);

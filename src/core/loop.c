@@ -59,7 +59,7 @@ int eddy__handle_close(eddy__handle *h) {
   return 0;
 }
 
-void eddy__loop_run_closing(eddy_loop *loop) {
+static void run_closing(eddy_loop *loop) {
   while (loop->closing) {
     eddy__handle *h = loop->closing;
     loop->closing = h->next_closing;
@@ -145,7 +145,7 @@ fail_backend:
 int eddy_loop_free(eddy_loop *loop) {
   if (loop->running || loop->nhandles > 0 || loop->pool.pending > 0)
     return -EBUSY;
-  eddy__loop_run_closing(loop);
+  run_closing(loop);
   eddy__pool_destroy(loop);
   eddy__signal_loop_destroy(loop);
   eddy__wakeup_destroy(loop);
@@ -263,7 +263,7 @@ static int turn(eddy_loop *loop, eddy_run_mode mode) {
     time_passes(loop);
     eddy__timers_run(loop);
   }
-  eddy__loop_run_closing(loop);
+  run_closing(loop);
   return err;
 }
 

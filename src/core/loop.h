@@ -288,8 +288,6 @@ struct eddy_loop {
   eddy__sigloop sig;
 };
 
-void eddy__loop_run_closing(eddy_loop *loop);
-
 /* 1 if a call is scheduled for the next call-soon phase. */
 static inline int eddy__soon_any(const eddy_loop *loop) {
   return loop->soon.head.next != &loop->soon.head;

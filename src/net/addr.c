@@ -1,4 +1,5 @@
-/* addr.c: socket addresses to and from text. */
+/* addr.c: socket addresses to and from text, and the port a socket is
+ * bound to. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -7,6 +8,7 @@
 #include <sys/un.h>
 
 #include "net/net.h"
+#include "sys/sys.h"
 
 int eddy__sockaddr_format(const struct sockaddr *sa, socklen_t len, char *buf,
                           size_t buflen) {
@@ -59,4 +61,17 @@ int eddy__sockaddr_ip(int family, const char *host, unsigned port,
       return -EINVAL;
     return (int)sizeof *in6;
   }
+}
+
+int eddy__sock_port(int fd) {
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof ss;
+  int e = eddy__sys_getsockname(fd, (struct sockaddr *)&ss, &sl);
+  if (e)
+    return e;
+  if (ss.ss_family == AF_INET)
+    return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+  if (ss.ss_family == AF_INET6)
+    return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+  return -EAFNOSUPPORT;
 }

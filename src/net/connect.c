@@ -8,8 +8,13 @@
  * (the report) so that the callback never runs inside the caller's own
  * call. The timers and the report live inside the request: a connection
  * allocates nothing for them.
+ *
+ * The layers the endpoint asks for (wrap.c) have their state made when
+ * the connect starts, so a bad certificate path fails the call itself,
+ * and are put on the winning stream before the callback gets it.
  */
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -19,7 +24,6 @@
 #include "core/loop.h"
 #include "eddy/net.h"
 #include "net/net.h"
-#include "tls/tls.h"
 #include "sys/alloc.h"
 #include "sys/sys.h"
 
@@ -50,7 +54,7 @@ struct eddy_connect {
   eddy__soon report;
   eddy_work *work;
   int gai_err; /* from the pool thread */
-  eddy_tls_ctx *tls; /* a tls: endpoint: started on the connected stream */
+  eddy__wraps wraps; /* layers put on the connected stream */
   int status;
   char detail[160];
 };
@@ -65,6 +69,7 @@ static void fail_with(eddy_connect *c, int err);
 static void close_attempt(eddy_connect *c, attempt *a) {
   if (a->fd < 0)
     return;
+  assert(c->live > 0); /* each open attempt is counted once */
   eddy__io_remove(c->h.loop, &a->io);
   eddy__sys_close(a->fd);
   a->fd = -1;
@@ -77,8 +82,7 @@ static void release(eddy_connect *c) {
   eddy__soon_cancel(&c->report);
   for (int i = 0; i < MAX_ADDRS; i++)
     close_attempt(c, &c->att[i]);
-  eddy_tls_ctx_free(c->tls);
-  c->tls = NULL;
+  eddy__wraps_clear(&c->wraps);
   eddy__handle_close(&c->h);
 }
 
@@ -129,14 +133,15 @@ static void fail_with(eddy_connect *c, int err) {
 static void won(eddy_connect *c, attempt *a) {
   eddy_stream *s;
   int fd = a->fd, err;
+  assert(c->state == TRYING && c->live > 0);
   eddy__io_remove(c->h.loop, &a->io);
   a->fd = -1;
   c->live--;
   err = eddy__stream_adopt(c->h.loop, fd, c->ep.kind != EDDY_ENDPOINT_UNIX, &s);
-  /* The handshake runs on the stream: its failures (a certificate that
-   * does not verify) reach the stream's close callback with the reason. */
-  if (err == 0 && c->tls &&
-      (err = eddy_tls_start(s, c->tls, c->ep.host, NULL, 0)) != 0)
+  /* A layer's own start-up (a TLS handshake) runs on the stream: its
+   * failures (a certificate that does not verify) reach the stream's close
+   * callback with the reason. */
+  if (err == 0 && (err = eddy__wraps_apply(&c->wraps, s, c->ep.host)) != 0)
     eddy_stream_abort(s);
   if (err)
     fail_with(c, err);
@@ -259,6 +264,7 @@ static void interleave(eddy_connect *c) {
     for (int i = 0; i < c->naddrs && pick < 0; i++)
       if (!used[i])
         pick = i;
+    assert(pick >= 0); /* fewer than naddrs are used */
     used[pick] = 1;
     a[n] = c->addrs[pick];
     l[n++] = c->lens[pick];
@@ -360,9 +366,11 @@ static int make_timers(eddy_connect *c) {
   return eddy__timer_start(&c->deadline, c->ep.timeout_ns, 0);
 }
 
-static int start(eddy_loop *loop, const eddy_endpoint *ep, eddy_tls_ctx *ctx,
-                 eddy_connect_cb cb, void *arg, eddy_connect **req,
-                 char *errbuf, size_t errlen) {
+int eddy__connect_with(eddy_loop *loop, const eddy_endpoint *ep,
+                       const eddy__wrap_ops *const *table,
+                       const eddy__wrap_ops *ops, void *state,
+                       eddy_connect_cb cb, void *arg, eddy_connect **req,
+                       char *errbuf, size_t errlen) {
   eddy_connect *c;
   int err;
   if (ep == NULL || cb == NULL ||
@@ -377,12 +385,10 @@ static int start(eddy_loop *loop, const eddy_endpoint *ep, eddy_tls_ctx *ctx,
   for (int i = 0; i < MAX_ADDRS; i++)
     c->att[i].fd = -1;
   err = make_timers(c);
-  if (err == 0 && ctx) {
-    eddy__tls_ctx_ref(ctx);
-    c->tls = ctx;
-  } else if (err == 0 && ep->tls) {
-    err = eddy_tls_ctx_from_endpoint(ep, 0, &c->tls, errbuf, errlen);
-  }
+  if (err == 0 && ops)
+    err = eddy__wraps_set(&c->wraps, ops, state);
+  else if (err == 0)
+    err = eddy__wraps_from_endpoint(&c->wraps, table, ep, 0, errbuf, errlen);
   if (err == 0 && ep->kind == EDDY_ENDPOINT_TCP && !numeric(c))
     err = eddy_work_submit(loop, resolve_work, resolve_done, c, &c->work);
   else if (err == 0 && ep->kind == EDDY_ENDPOINT_UNIX)
@@ -412,20 +418,14 @@ int eddy_connect_to(eddy_loop *loop, const char *text, eddy_connect_cb cb,
                     void *arg, eddy_connect **req, char *err, size_t errlen) {
   eddy_endpoint ep;
   int e = eddy_endpoint_parse_client(text, &ep, err, errlen);
-  return e ? e : start(loop, &ep, NULL, cb, arg, req, err, errlen);
+  return e ? e
+           : eddy__connect_with(loop, &ep, NULL, NULL, NULL, cb, arg, req, err,
+                                errlen);
 }
 
 int eddy_connect_endpoint(eddy_loop *loop, const eddy_endpoint *ep,
                           eddy_connect_cb cb, void *arg, eddy_connect **req) {
-  return start(loop, ep, NULL, cb, arg, req, NULL, 0);
-}
-
-int eddy_connect_tls(eddy_loop *loop, const eddy_endpoint *ep,
-                     eddy_tls_ctx *ctx, eddy_connect_cb cb, void *arg,
-                     eddy_connect **req) {
-  if (ctx == NULL || ctx->server || ep == NULL || ep->kind != EDDY_ENDPOINT_TCP)
-    return -EINVAL;
-  return start(loop, ep, ctx, cb, arg, req, NULL, 0);
+  return eddy__connect_with(loop, ep, NULL, NULL, NULL, cb, arg, req, NULL, 0);
 }
 
 void eddy_connect_cancel(eddy_connect *c) {

@@ -9,7 +9,12 @@
  * takes the spare back, and stops watching the socket for a while. The
  * trick is not airtight with threads (another thread may take the freed
  * descriptor first); the pause bounds the cost either way.
+ *
+ * Each accepted stream gets the layers its endpoint asked for (wrap.c)
+ * before the program sees it; one that cannot get them is aborted and
+ * reported like a stream that could not be made, and accepting goes on.
  */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -23,7 +28,6 @@
 #include "core/loop.h"
 #include "eddy/net.h"
 #include "net/net.h"
-#include "tls/tls.h"
 #include "sys/alloc.h"
 #include "sys/sys.h"
 
@@ -36,7 +40,7 @@ struct eddy_listener {
   int fd;
   int spare; /* kept open for the EMFILE trick, -1 if it could not be */
   int family;
-  eddy_tls_ctx *tls; /* accepted streams start TLS with it */
+  eddy__wraps wraps; /* layers put on each accepted stream */
   eddy_accept_cb on_accept;
   eddy_listener_error_cb on_error;
   void *arg;
@@ -93,9 +97,11 @@ static void shed_backlog(eddy_listener *l) {
 
 static void deliver(eddy_listener *l, int fd) {
   eddy_stream *s;
-  int err = eddy__stream_adopt(l->h.loop, fd,
+  int err;
+  assert(fd >= 0 && !(l->h.flags & EDDY__HANDLE_CLOSING));
+  err = eddy__stream_adopt(l->h.loop, fd,
                                l->family == AF_INET || l->family == AF_INET6, &s);
-  if (err == 0 && l->tls && (err = eddy_tls_start(s, l->tls, NULL, NULL, 0))) {
+  if (err == 0 && (err = eddy__wraps_apply(&l->wraps, s, NULL)) != 0) {
     eddy_stream_set_callbacks(s, NULL, NULL);
     eddy_stream_abort(s);
   }
@@ -301,9 +307,10 @@ static int open_socket(eddy_listener *l, const eddy_endpoint *ep, char *err,
   return fail(err, errlen, -EINVAL, "unknown endpoint kind", "");
 }
 
-int eddy_listener_open(eddy_loop *loop, const eddy_endpoint *ep,
-                       eddy_accept_cb on_accept, void *arg, eddy_listener **out,
-                       char *err, size_t errlen) {
+int eddy__listener_open_with(eddy_loop *loop, const eddy_endpoint *ep,
+                             const eddy__wrap_ops *const *table,
+                             eddy_accept_cb on_accept, void *arg,
+                             eddy_listener **out, char *err, size_t errlen) {
   eddy_listener *l;
   int e;
   if (errlen > 0)
@@ -318,7 +325,7 @@ int eddy_listener_open(eddy_loop *loop, const eddy_endpoint *ep,
   l->arg = arg;
   eddy__handle_init(loop, &l->h, listener_close_handle);
   eddy__timer_init(loop, &l->pause, resume_accepting, l);
-  e = ep->tls ? eddy_tls_ctx_from_endpoint(ep, 1, &l->tls, err, errlen) : 0;
+  e = eddy__wraps_from_endpoint(&l->wraps, table, ep, 1, err, errlen);
   if (e == 0)
     e = open_socket(l, ep, err, errlen);
   if (e == 0) {
@@ -337,6 +344,13 @@ int eddy_listener_open(eddy_loop *loop, const eddy_endpoint *ep,
   open_spare(l);
   *out = l;
   return 0;
+}
+
+int eddy_listener_open(eddy_loop *loop, const eddy_endpoint *ep,
+                       eddy_accept_cb on_accept, void *arg, eddy_listener **out,
+                       char *err, size_t errlen) {
+  return eddy__listener_open_with(loop, ep, eddy__wrappers, on_accept, arg, out,
+                                  err, errlen);
 }
 
 int eddy_listen(eddy_loop *loop, const char *text, eddy_accept_cb on_accept,
@@ -363,15 +377,12 @@ void eddy_listener_close(eddy_listener *l) {
   if (l->path[0])
     (void)eddy__sys_unlink(l->path);
   l->fd = l->spare = -1;
-  eddy_tls_ctx_free(l->tls);
-  l->tls = NULL;
+  eddy__wraps_clear(&l->wraps);
 }
 
-void eddy_listener_set_tls(eddy_listener *l, eddy_tls_ctx *ctx) {
-  if (ctx)
-    eddy__tls_ctx_ref(ctx);
-  eddy_tls_ctx_free(l->tls);
-  l->tls = ctx;
+int eddy__listener_wrap(eddy_listener *l, const eddy__wrap_ops *ops,
+                        void *state) {
+  return eddy__wraps_set(&l->wraps, ops, state);
 }
 
 int eddy_listener_name(const eddy_listener *l, char *buf, size_t len) {
@@ -382,14 +393,5 @@ int eddy_listener_name(const eddy_listener *l, char *buf, size_t len) {
 }
 
 int eddy_listener_port(const eddy_listener *l) {
-  struct sockaddr_storage ss;
-  socklen_t sl = sizeof ss;
-  int e = eddy__sys_getsockname(l->fd, (struct sockaddr *)&ss, &sl);
-  if (e)
-    return e;
-  if (ss.ss_family == AF_INET)
-    return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-  if (ss.ss_family == AF_INET6)
-    return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-  return -EAFNOSUPPORT;
+  return eddy__sock_port(l->fd);
 }

@@ -1,4 +1,7 @@
-/* net.h: internals shared by the files of src/net. */
+/* net.h: internals shared by the files of src/net, and the two interfaces
+ * through which a layer above net works on its streams without net knowing
+ * that layer: eddy__layer_ops (a layer over one stream) and eddy__wrap_ops
+ * (a layer that a listener or a connect puts on every new stream). */
 #ifndef EDDY_NET_NET_H
 #define EDDY_NET_NET_H
 
@@ -7,17 +10,11 @@
 #include "core/io.h"
 #include "eddy/net.h"
 
-/* The single watcher of a socket stream (read and write on one fd). */
-void eddy__stream_on_io(eddy_loop *loop, eddy__io *io, unsigned events);
-
 /* A stream for a socket just accepted (non-blocking, close-on-exec
  * already); TCP_NODELAY on if tcp. */
 int eddy__stream_adopt(eddy_loop *loop, int fd, int tcp, eddy_stream **out);
 
-/* Makes the next close of a TCP stream send a reset instead of a FIN. */
-void eddy__stream_reset(eddy_stream *s);
-
-/* ---- Layers (TLS) over a stream ----
+/* ---- Layers over a stream (TLS) ----
  *
  * A layered stream has no descriptors: what it writes goes to the layer's
  * send, what it reads comes from the layer's recv, and the layer calls
@@ -61,7 +58,99 @@ void *eddy__stream_layer_of(const eddy_stream *s, const eddy__layer_ops *ops);
 /* Ends s now with status and detail (which must outlive the close
  * callback). */
 void eddy__stream_fail(eddy_stream *s, int status, const char *detail);
-int eddy__stream_read_eof(const eddy_stream *s);
+
+/* ---- Wrappers: layers put on every new connection (TLS) ----
+ *
+ * A layer that wraps whole connections (TLS now; a WebSocket message
+ * stream, an SSH channel later) fills in an eddy__wrap_ops and is listed in
+ * eddy__wrappers[]. A listener or a connect whose endpoint a wrapper wants
+ * makes that wrapper's state once, when it opens or starts, and wraps every
+ * stream it accepts or connects with it before the program sees the
+ * stream. net calls only these ops: it never includes or names a layer.
+ *
+ * Why a table rather than layers registering themselves at start-up: a
+ * static link takes from libeddy.a only the objects that something
+ * references, so a constructor in a layer's object would be dropped when
+ * the program names nothing of that layer, and a TLS endpoint would stay
+ * plaintext. The table (src/layers.c, above every layer, as nginx's
+ * ngx_modules.c) is referenced by the listener and connect code and
+ * references each layer's ops, so whatever links net links the layers an
+ * endpoint can ask for. */
+typedef struct eddy__wrap_ops {
+  const char *name; /* the layer's name, for messages */
+  /* Whether ep asks for this layer (for TLS: a TLS endpoint). */
+  int (*wants)(const eddy_endpoint *ep);
+  /* The state that the streams of one listener (server 1) or one connect
+   * (server 0) share, made from ep: 0 with *state holding one reference,
+   * or a negative code with a sentence in err (errlen may be 0). */
+  int (*make)(const eddy_endpoint *ep, int server, void **state, char *err,
+              size_t errlen);
+  /* Wraps s, a stream just accepted (server_name NULL) or just connected
+   * (server_name: the host the endpoint names, "" for a Unix path). 0, or
+   * a negative code with s left as it was. */
+  int (*wrap)(void *state, eddy_stream *s, const char *server_name);
+  void (*ref)(void *state);
+  void (*unref)(void *state);
+} eddy__wrap_ops;
+
+/* Every wrapping layer, lowest first, NULL-terminated (src/layers.c). */
+extern const eddy__wrap_ops *const eddy__wrappers[];
+
+#define EDDY__WRAP_MAX 4
+
+/* The wrappers of one listener or connect, in the order they apply. */
+typedef struct eddy__wraps {
+  int n;
+  struct {
+    const eddy__wrap_ops *ops;
+    void *state; /* one reference held */
+  } w[EDDY__WRAP_MAX];
+} eddy__wraps;
+
+/* Fills ws with each wrapper of table (NULL: eddy__wrappers) that ep
+ * wants, with its state. Returns 0, or the failing make's code and sentence (-ENOSPC for more
+ * than EDDY__WRAP_MAX), ws left empty. */
+int eddy__wraps_from_endpoint(eddy__wraps *ws,
+                              const eddy__wrap_ops *const *table,
+                              const eddy_endpoint *ep, int server, char *err,
+                              size_t errlen);
+/* Makes state (ws takes a reference) the state of ops's wrapper, which is
+ * appended if ws has none; a NULL state removes the wrapper. 0 or
+ * -ENOSPC. */
+int eddy__wraps_set(eddy__wraps *ws, const eddy__wrap_ops *ops, void *state);
+/* Wraps s with each wrapper in turn. Returns 0 or the first failure's
+ * code; the caller then aborts s. */
+int eddy__wraps_apply(const eddy__wraps *ws, eddy_stream *s,
+                      const char *server_name);
+/* Drops every wrapper and its reference. */
+void eddy__wraps_clear(eddy__wraps *ws);
+
+/* The listener and connect entry points for a wrapping layer's own API
+ * (TLS's calls that set a listener's or a connect's context) and for
+ * tests.
+ *
+ * eddy_listener_open with the wrappers of table (NULL: eddy__wrappers);
+ * a test passes its own. */
+int eddy__listener_open_with(eddy_loop *loop, const eddy_endpoint *ep,
+                             const eddy__wrap_ops *const *table,
+                             eddy_accept_cb on_accept, void *arg,
+                             eddy_listener **out, char *err, size_t errlen);
+/* Streams accepted from now on are wrapped with state (eddy__wraps_set). */
+int eddy__listener_wrap(eddy_listener *l, const eddy__wrap_ops *ops,
+                        void *state);
+/* eddy_connect_endpoint with the wrappers of table (NULL: eddy__wrappers)
+ * that ep asks for, or, when ops is given, with that one wrapper and state
+ * (a reference is taken) whatever ep asks for. err gets the sentence of a
+ * wrapper whose make failed. */
+int eddy__connect_with(eddy_loop *loop, const eddy_endpoint *ep,
+                       const eddy__wrap_ops *const *table,
+                       const eddy__wrap_ops *ops, void *state,
+                       eddy_connect_cb cb, void *arg, eddy_connect **req,
+                       char *err, size_t errlen);
+
+/* The port fd is bound to (host order), or a negative errno
+ * (-EAFNOSUPPORT for a socket that is not IPv4 or IPv6). */
+int eddy__sock_port(int fd);
 
 /* "1.2.3.4:80", "[::1]:80", "unix:/path" (or "unix:@abstract"). Returns 0
  * or -EAFNOSUPPORT; buf is always terminated if len > 0. */

@@ -15,6 +15,7 @@
  * the loop's closing list; the close callback runs at the end of the turn,
  * from the loop, then the memory is freed.
  */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -86,6 +87,8 @@ static void linger_expired(eddy__timer *t, void *arg);
 static void after_flush(eddy_stream *s);
 static void on_read(eddy_loop *loop, eddy__io *io, unsigned events);
 static void on_write(eddy_loop *loop, eddy__io *io, unsigned events);
+static void on_io(eddy_loop *loop, eddy__io *io, unsigned events);
+static void send_reset(eddy_stream *s);
 
 /* ---- Interest ---------------------------------------------------------------- */
 
@@ -126,6 +129,7 @@ static int watch(eddy_stream *s) {
   if (s->flags & DONE)
     return 0;
   if (s->flags & LAYERED) {
+    assert(s->rfd < 0 && s->wfd < 0);
     s->lops->want(s->layer, wants_read(s), wants_write(s));
     return 0;
   }
@@ -200,7 +204,7 @@ static eddy_stream *stream_alloc(eddy_loop *loop, int rfd, int wfd,
   s->high = 65536;
   s->linger_ns = 30 * EDDY_NSEC_PER_SEC;
   eddy__timer_init(loop, &s->linger, linger_expired, s);
-  eddy__io_init(&s->rio, rfd, rfd == wfd ? eddy__stream_on_io : on_read, s);
+  eddy__io_init(&s->rio, rfd, rfd == wfd ? on_io : on_read, s);
   if (extra) {
     s->wio = (eddy__io *)(s + 1);
     eddy__io_init(s->wio, wfd, on_write, s);
@@ -293,10 +297,6 @@ void *eddy__stream_arg(const eddy_stream *s) {
   return s->arg;
 }
 
-int eddy__stream_read_eof(const eddy_stream *s) {
-  return (s->flags & READ_EOF) != 0;
-}
-
 int eddy__stream_adopt(eddy_loop *loop, int fd, int tcp, eddy_stream **out) {
   int err = stream_new(loop, fd, fd, SOCKET, NULL, NULL, out);
   if (err == 0 && tcp)
@@ -355,6 +355,7 @@ static void queue_free(eddy_stream *s) {
 
 static seg *seg_push(eddy_stream *s) {
   void *arr = s->segs;
+  assert(s->head <= s->nsegs && s->nsegs <= s->cap);
   if (s->head > 0 && s->nsegs == s->cap) {
     memmove(s->segs, s->segs + s->head, (s->nsegs - s->head) * sizeof(seg));
     s->nsegs -= s->head;
@@ -376,8 +377,10 @@ static seg *reserve(eddy_stream *s, size_t need) {
   seg *last = s->nsegs > s->head ? &s->segs[s->nsegs - 1] : NULL;
   size_t cap = need > BLOCK_SIZE ? need : BLOCK_SIZE;
   char *block;
-  if (last && last->cap > 0 && last->cap - last->len >= need)
+  if (last && last->cap > 0 && last->cap - last->len >= need) {
+    assert(last->file_fd < 0 && last->len <= last->cap);
     return last;
+  }
   if ((block = eddy__malloc(cap)) == NULL)
     return NULL;
   if ((last = seg_push(s)) == NULL) {
@@ -391,17 +394,22 @@ static seg *reserve(eddy_stream *s, size_t need) {
 }
 
 static void append(eddy_stream *s, seg *g, const char *p, size_t len) {
+  assert(g->cap - g->len >= len); /* reserve() made the room */
   memcpy(g->base + g->len, p, len);
   g->len += len;
   s->buffered += len;
 }
 
-/* Drops n sent bytes from the head of the queue. */
+/* Drops n sent bytes from the head of the queue: never more than it holds,
+ * since the kernel or the layer took them from its segments. */
 static void consume(eddy_stream *s, size_t n) {
+  assert(n <= s->buffered);
   s->buffered -= n;
   while (n > 0) {
     seg *g = &s->segs[s->head];
-    size_t left = g->len - g->off;
+    size_t left;
+    assert(s->head < s->nsegs && g->off < g->len);
+    left = g->len - g->off;
     size_t take = n < left ? n : left;
     g->off += take;
     n -= take;
@@ -410,8 +418,10 @@ static void consume(eddy_stream *s, size_t n) {
       s->head++;
     }
   }
-  if (s->head == s->nsegs)
+  if (s->head == s->nsegs) {
+    assert(s->buffered == 0); /* every queued byte is in a live segment */
     s->head = s->nsegs = 0;
+  }
 }
 
 /* ---- Sending ----------------------------------------------------------------------- */
@@ -469,8 +479,10 @@ static ssize_t send_file(eddy_stream *s, seg *g, off_t *off) {
 
 /* One system call's worth of the queue. Returns 0 or a fatal error. */
 static int flush_once(eddy_stream *s) {
-  seg *g = &s->segs[s->head];
+  seg *g;
   ssize_t n;
+  assert(s->head < s->nsegs); /* callers flush a queue that holds bytes */
+  g = &s->segs[s->head];
   if (g->file_fd >= 0) {
     off_t off = g->file_off + (off_t)g->off;
     n = send_file(s, g, &off);
@@ -578,6 +590,7 @@ static int queue_rest(eddy_stream *s, const struct iovec *iov, int n,
   seg *g;
   for (int i = 0; i < n; i++)
     need += iov[i].iov_len;
+  assert(sent <= need); /* write_through sent part of these very bytes */
   need -= sent;
   if (need > 0) {
     if ((g = reserve(s, need)) == NULL)
@@ -744,6 +757,7 @@ static void on_read_layered(eddy_stream *s) {
 }
 
 void eddy__stream_layer_ready(eddy_stream *s, unsigned events) {
+  assert(s->flags & LAYERED);
   /* No watcher will call again: send until the layer takes no more (it
    * says when it can, as a descriptor's watcher would) or all is gone. */
   while ((events & EDDY__IO_WRITE) && wants_write(s)) {
@@ -758,7 +772,7 @@ void eddy__stream_layer_ready(eddy_stream *s, unsigned events) {
 
 /* One watcher for a socket: write first (so that a closing stream's last
  * bytes go before a read could end it), then read. */
-void eddy__stream_on_io(eddy_loop *loop, eddy__io *io, unsigned events) {
+static void on_io(eddy_loop *loop, eddy__io *io, unsigned events) {
   eddy_stream *s = io->data;
   if (events & EDDY__IO_WRITE) {
     on_write(loop, io, events);
@@ -797,7 +811,7 @@ static void finish(eddy_stream *s, int status, const char *detail) {
 static void linger_expired(eddy__timer *t, void *arg) {
   eddy_stream *s = arg;
   (void)t;
-  eddy__stream_reset(s);
+  send_reset(s);
   finish(s, -ETIMEDOUT, "linger time expired with data unsent");
 }
 
@@ -818,7 +832,7 @@ void eddy_stream_close(eddy_stream *s) {
 }
 
 /* SO_LINGER with a zero time: close() sends a reset, not a FIN. */
-void eddy__stream_reset(eddy_stream *s) {
+static void send_reset(eddy_stream *s) {
   struct linger l = {1, 0};
   if ((s->flags & SOCKET) && s->rfd >= 0)
     (void)eddy__sys_setsockopt(s->rfd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
@@ -827,7 +841,7 @@ void eddy__stream_reset(eddy_stream *s) {
 void eddy_stream_abort(eddy_stream *s) {
   if (s->flags & DONE)
     return;
-  eddy__stream_reset(s);
+  send_reset(s);
   finish(s, -ECONNABORTED, "aborted");
 }
 

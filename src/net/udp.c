@@ -131,13 +131,7 @@ uint64_t eddy_udp_dropped(const eddy_udp *u) {
 }
 
 int eddy_udp_port(const eddy_udp *u) {
-  struct sockaddr_storage ss;
-  socklen_t sl = sizeof ss;
-  int e = eddy__sys_getsockname(u->fd, (struct sockaddr *)&ss, &sl);
-  if (e)
-    return e;
-  return ntohs(u->family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
-                                    : ((struct sockaddr_in6 *)&ss)->sin6_port);
+  return eddy__sock_port(u->fd);
 }
 
 static int membership(eddy_udp *u, const char *group, const char *iface,

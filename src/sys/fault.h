@@ -29,16 +29,15 @@
   X(SOCKET, "socket") X(BIND, "bind") X(LISTEN, "listen")                    \
   X(ACCEPT4, "accept4") X(CONNECT, "connect")                                \
   X(GETSOCKOPT, "getsockopt") X(SETSOCKOPT, "setsockopt")                    \
-  X(RECV, "recv") X(RECVMSG, "recvmsg") X(READ, "read") X(READV, "readv")    \
-  X(SEND, "send") X(SENDMSG, "sendmsg") X(WRITE, "write")                    \
+  X(RECV, "recv") X(RECVMSG, "recvmsg") X(READ, "read")                     \
+  X(SENDMSG, "sendmsg") X(WRITE, "write")                                    \
   X(WRITEV, "writev") X(SENDFILE, "sendfile") X(CLOSE, "close")              \
   X(PIPE2, "pipe2") X(EVENTFD, "eventfd")                                    \
   X(EPOLL_CREATE1, "epoll_create1") X(EPOLL_CTL, "epoll_ctl")                \
   X(EPOLL_WAIT, "epoll_wait") X(POLL, "poll")                                \
-  X(CLOCK_GETTIME, "clock_gettime") X(FORK, "fork")                          \
-  X(POSIX_SPAWN, "posix_spawn") X(EXECVE, "execve") X(WAITPID, "waitpid")    \
-  X(KILL, "kill") X(SIGACTION, "sigaction") X(SIGNALFD, "signalfd")          \
-  X(MMAP, "mmap") X(MUNMAP, "munmap") X(OPEN, "open") X(FSTAT, "fstat")      \
+  X(CLOCK_GETTIME, "clock_gettime") X(FORK, "fork") X(WAITPID, "waitpid")    \
+  X(KILL, "kill") X(SIGACTION, "sigaction")                                  \
+  X(OPEN, "open") X(FSTAT, "fstat")                                          \
   X(THREAD_CREATE, "thread_create") X(FCNTL, "fcntl")                      \
   X(SHUTDOWN, "shutdown") X(GETSOCKNAME, "getsockname")                     \
   X(GETPEERNAME, "getpeername") X(UNLINK, "unlink") X(CHMOD, "chmod")       \

@@ -4,11 +4,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
-#include <spawn.h>
 #include <sys/eventfd.h>
-#include <sys/mman.h>
 #include <sys/sendfile.h>
-#include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -128,19 +125,6 @@ ssize_t eddy__sys_read(int fd, void *buf, size_t len) {
   }
 }
 
-ssize_t eddy__sys_readv(int fd, const struct iovec *iov, int iovcnt) {
-  for (;;) {
-    struct iovec tmp;
-    const struct iovec *v = iov;
-    int cnt = iovcnt;
-    ssize_t r = fault_iov(EDDY__SYS_READV, &v, &cnt, &tmp);
-    if (r == 0)
-      r = result(readv(fd, v, cnt));
-    if (r != -EINTR)
-      return r;
-  }
-}
-
 ssize_t eddy__sys_recv(int fd, void *buf, size_t len, int flags) {
   for (;;) {
     size_t n = len;
@@ -181,17 +165,6 @@ ssize_t eddy__sys_writev(int fd, const struct iovec *iov, int iovcnt) {
     ssize_t r = fault_iov(EDDY__SYS_WRITEV, &v, &cnt, &tmp);
     if (r == 0)
       r = result(writev(fd, v, cnt));
-    if (r != -EINTR)
-      return r;
-  }
-}
-
-ssize_t eddy__sys_send(int fd, const void *buf, size_t len, int flags) {
-  for (;;) {
-    size_t n = len;
-    ssize_t r = fault_len(EDDY__SYS_SEND, &n);
-    if (r == 0)
-      r = result(send(fd, buf, n, flags));
     if (r != -EINTR)
       return r;
   }
@@ -294,7 +267,7 @@ int eddy__sys_poll(struct pollfd *fds, nfds_t n, int timeout_ms) {
   return err ? err : (int)result(poll(fds, n, timeout_ms));
 }
 
-int eddy__sys_clock_gettime(clockid_t clock, struct timespec *ts) {
+static int clock_read(clockid_t clock, struct timespec *ts) {
   int err = fault_plain(EDDY__SYS_CLOCK_GETTIME);
   return err ? err : (int)result(clock_gettime(clock, ts));
 }
@@ -302,36 +275,15 @@ int eddy__sys_clock_gettime(clockid_t clock, struct timespec *ts) {
 int64_t eddy__sys_now_ns(void) {
   static _Thread_local int64_t last;
   struct timespec ts;
-  if (eddy__sys_clock_gettime(CLOCK_MONOTONIC, &ts) == 0)
+  if (clock_read(CLOCK_MONOTONIC, &ts) == 0)
     last = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
   return last;
-}
-
-pid_t eddy__sys_fork(void) {
-  int err = fault_plain(EDDY__SYS_FORK);
-  return err ? err : (pid_t)result(fork());
 }
 
 pid_t eddy__sys_clone_vfork(int (*fn)(void *), void *stack_top, void *arg) {
   int err = fault_plain(EDDY__SYS_FORK);
   return err ? err
              : (pid_t)result(clone(fn, stack_top, CLONE_VM | CLONE_VFORK | SIGCHLD, arg));
-}
-
-/* posix_spawn returns an error number instead of setting errno. */
-int eddy__sys_posix_spawn(pid_t *pid, const char *path, const void *file_actions,
-                          const void *attr, char *const argv[],
-                          char *const envp[]) {
-  int err = fault_plain(EDDY__SYS_POSIX_SPAWN);
-  if (err)
-    return err;
-  return -posix_spawn(pid, path, (const posix_spawn_file_actions_t *)file_actions,
-                      (const posix_spawnattr_t *)attr, argv, envp);
-}
-
-int eddy__sys_execve(const char *path, char *const argv[], char *const envp[]) {
-  int err = fault_plain(EDDY__SYS_EXECVE);
-  return err ? err : (int)result(execve(path, argv, envp));
 }
 
 pid_t eddy__sys_waitpid(pid_t pid, int *status, int options) {
@@ -362,30 +314,6 @@ int eddy__sys_sigaction(int sig, const struct sigaction *act,
   return err ? err : (int)result(sigaction(sig, act, old));
 }
 
-int eddy__sys_signalfd(int fd, const sigset_t *mask, int flags) {
-  int err = fault_plain(EDDY__SYS_SIGNALFD);
-  return err ? err : (int)result(signalfd(fd, mask, flags));
-}
-
-void *eddy__sys_mmap(void *addr, size_t len, int prot, int flags, int fd,
-                     off_t off, int *err) {
-  void *p;
-  *err = fault_plain(EDDY__SYS_MMAP);
-  if (*err)
-    return NULL;
-  p = mmap(addr, len, prot, flags, fd, off);
-  if (p == MAP_FAILED) {
-    *err = -errno;
-    return NULL;
-  }
-  return p;
-}
-
-int eddy__sys_munmap(void *addr, size_t len) {
-  int err = fault_plain(EDDY__SYS_MUNMAP);
-  return err ? err : (int)result(munmap(addr, len));
-}
-
 int eddy__sys_thread_create(pthread_t *thread, void *(*fn)(void *), void *arg) {
   sigset_t all, old;
   int err = fault_plain(EDDY__SYS_THREAD_CREATE);
@@ -398,7 +326,7 @@ int eddy__sys_thread_create(pthread_t *thread, void *(*fn)(void *), void *arg) {
   return err;
 }
 
-int eddy__sys_fcntl(int fd, int cmd, int arg) {
+static int fcntl_retry(int fd, int cmd, int arg) {
   for (;;) {
     int r = fault_plain(EDDY__SYS_FCNTL);
     if (r == 0)
@@ -409,17 +337,17 @@ int eddy__sys_fcntl(int fd, int cmd, int arg) {
 }
 
 int eddy__sys_set_nonblock_cloexec(int fd) {
-  int fl = eddy__sys_fcntl(fd, F_GETFL, 0);
+  int fl = fcntl_retry(fd, F_GETFL, 0);
   int fdfl;
   if (fl < 0)
     return fl;
-  if (!(fl & O_NONBLOCK) && (fl = eddy__sys_fcntl(fd, F_SETFL, fl | O_NONBLOCK)) < 0)
+  if (!(fl & O_NONBLOCK) && (fl = fcntl_retry(fd, F_SETFL, fl | O_NONBLOCK)) < 0)
     return fl;
-  fdfl = eddy__sys_fcntl(fd, F_GETFD, 0);
+  fdfl = fcntl_retry(fd, F_GETFD, 0);
   if (fdfl < 0)
     return fdfl;
   if (!(fdfl & FD_CLOEXEC) &&
-      (fdfl = eddy__sys_fcntl(fd, F_SETFD, fdfl | FD_CLOEXEC)) < 0)
+      (fdfl = fcntl_retry(fd, F_SETFD, fdfl | FD_CLOEXEC)) < 0)
     return fdfl;
   return 0;
 }

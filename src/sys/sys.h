@@ -45,12 +45,10 @@ int eddy__sys_setsockopt(int fd, int level, int name, const void *val,
                          socklen_t len);
 
 ssize_t eddy__sys_read(int fd, void *buf, size_t len);
-ssize_t eddy__sys_readv(int fd, const struct iovec *iov, int iovcnt);
 ssize_t eddy__sys_recv(int fd, void *buf, size_t len, int flags);
 ssize_t eddy__sys_recvmsg(int fd, struct msghdr *msg, int flags);
 ssize_t eddy__sys_write(int fd, const void *buf, size_t len);
 ssize_t eddy__sys_writev(int fd, const struct iovec *iov, int iovcnt);
-ssize_t eddy__sys_send(int fd, const void *buf, size_t len, int flags);
 ssize_t eddy__sys_sendmsg(int fd, const struct msghdr *msg, int flags);
 ssize_t eddy__sys_sendfile(int out_fd, int in_fd, off_t *offset, size_t len);
 ssize_t eddy__sys_pread(int fd, void *buf, size_t len, off_t offset);
@@ -67,18 +65,12 @@ int eddy__sys_epoll_wait(int epfd, struct epoll_event *evs, int max,
                          int timeout_ms);
 int eddy__sys_poll(struct pollfd *fds, nfds_t n, int timeout_ms);
 
-int eddy__sys_clock_gettime(clockid_t clock, struct timespec *ts);
-
-pid_t eddy__sys_fork(void);
 /* clone(CLONE_VM | CLONE_VFORK | SIGCHLD): a child that runs fn(arg) on
  * stack_top (it grows down) in the caller's memory; the calling thread
  * waits until the child has called execve() or exited. Checks the fault
- * table as fork. Returns the child's pid or a negative errno. */
+ * table's "fork" kind (the one way eddy makes a child). Returns the
+ * child's pid or a negative errno. */
 pid_t eddy__sys_clone_vfork(int (*fn)(void *), void *stack_top, void *arg);
-int eddy__sys_posix_spawn(pid_t *pid, const char *path, const void *file_actions,
-                          const void *attr, char *const argv[],
-                          char *const envp[]);
-int eddy__sys_execve(const char *path, char *const argv[], char *const envp[]);
 pid_t eddy__sys_waitpid(pid_t pid, int *status, int options);
 int eddy__sys_kill(pid_t pid, int sig);
 /* A descriptor that becomes readable when pid exits (Linux 5.3); -ENOSYS
@@ -86,17 +78,11 @@ int eddy__sys_kill(pid_t pid, int sig);
 int eddy__sys_pidfd_open(pid_t pid, unsigned flags);
 int eddy__sys_sigaction(int sig, const struct sigaction *act,
                         struct sigaction *old);
-int eddy__sys_signalfd(int fd, const sigset_t *mask, int flags);
-
-void *eddy__sys_mmap(void *addr, size_t len, int prot, int flags, int fd,
-                     off_t off, int *err);
-int eddy__sys_munmap(void *addr, size_t len);
 
 /* pthread_create() with every signal blocked in the new thread, so that
  * signals go to the threads that run loops. Returns 0 or a negative errno. */
 int eddy__sys_thread_create(pthread_t *thread, void *(*fn)(void *), void *arg);
 
-int eddy__sys_fcntl(int fd, int cmd, int arg);
 /* Sets O_NONBLOCK and FD_CLOEXEC on a descriptor eddy did not create. */
 int eddy__sys_set_nonblock_cloexec(int fd);
 int eddy__sys_shutdown(int fd, int how);

@@ -7,6 +7,7 @@
 #include <openssl/ssl.h>
 
 #include "eddy/tls.h"
+#include "net/net.h"
 
 /* A server certificate chosen by SNI. */
 typedef struct eddy__tls_cert {
@@ -30,6 +31,8 @@ struct eddy_tls_ctx {
 
 void eddy__tls_ctx_ref(eddy_tls_ctx *ctx);
 
-
+/* TLS as a wrapper of new connections (endpoint.c), listed in
+ * eddy__wrappers by src/layers.c. */
+extern const eddy__wrap_ops eddy__tls_wrap;
 
 #endif

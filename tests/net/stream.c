@@ -270,15 +270,15 @@ Test(stream, a_close_that_cannot_flush_aborts_after_the_linger_time) {
 Test(stream, a_lingering_close_allocates_nothing_for_its_timer) {
   eddy_loop *loop = test_loop();
   int sv[2];
-  peer p = {0};
+  test_peer p = {0};
   static char big[300000];
   eddy_timer *warm;
   long live;
-  pair(sv);
-  EXPECT_OK(eddy_timer_new(loop, stop_cb, NULL, &warm));
+  test_socketpair(sv);
+  EXPECT_OK(eddy_timer_new(loop, test_stop_loop, NULL, &warm));
   EXPECT_OK(eddy_timer_start(warm, 1000 * MS, 0)); /* the heap has room */
   eddy_timer_stop(warm);
-  EXPECT_OK(eddy_stream_open(loop, sv[0], &all, &p, &p.s));
+  EXPECT_OK(eddy_stream_open(loop, sv[0], &test_peer_callbacks, &p, &p.s));
   EXPECT_OK(eddy_stream_set_linger(p.s, 20 * MS));
   EXPECT_OK(eddy_stream_write(p.s, big, sizeof big));
   live = eddy__alloc_live();
@@ -293,6 +293,7 @@ Test(stream, a_lingering_close_allocates_nothing_for_its_timer) {
   EXPECT_EQ(p.status, -ETIMEDOUT);
   eddy_timer_close(warm);
   close(sv[1]);
+  test_peer_free(&p);
   test_finish(loop);
 }
 

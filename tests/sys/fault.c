@@ -38,15 +38,15 @@ Test(fault_rule, nth_fails_only_the_nth_call) {
 Test(fault_rule, every_k_fails_each_kth_call) {
   int want[7] = {0, 0, -EAGAIN, 0, 0, -EAGAIN, 0};
   eddy__fault_rule r = {.mode = EDDY__FAULT_EVERY, .n = 3, .err = EAGAIN};
-  eddy__fault_set(EDDY__SYS_SEND, &r);
-  expect_sequence(EDDY__SYS_SEND, want, 7);
+  eddy__fault_set(EDDY__SYS_SENDMSG, &r);
+  expect_sequence(EDDY__SYS_SENDMSG, want, 7);
 }
 
 Test(fault_rule, every_zero_never_fires) {
   int want[3] = {0, 0, 0};
   eddy__fault_rule r = {.mode = EDDY__FAULT_EVERY, .n = 0, .err = EAGAIN};
-  eddy__fault_set(EDDY__SYS_SEND, &r);
-  expect_sequence(EDDY__SYS_SEND, want, 3);
+  eddy__fault_set(EDDY__SYS_SENDMSG, &r);
+  expect_sequence(EDDY__SYS_SENDMSG, want, 3);
 }
 
 Test(fault_rule, after_n_is_persistent_from_the_nth_call) {
@@ -128,9 +128,9 @@ Test(fault_rule, probability_zero_never_fires_and_one_always_fires) {
 
 Test(fault_rule, probability_rate_is_close_to_p) {
   int fails = 0;
-  EXPECT_OK(eddy__fault_parse("send:EAGAIN:p=0.25,seed=7"));
+  EXPECT_OK(eddy__fault_parse("sendmsg:EAGAIN:p=0.25,seed=7"));
   for (int i = 0; i < 4000; i++)
-    fails += eddy__fault_check(EDDY__SYS_SEND) == -EAGAIN;
+    fails += eddy__fault_check(EDDY__SYS_SENDMSG) == -EAGAIN;
   EXPECT_GT(fails, 800);
   EXPECT_LT(fails, 1200);
 }
@@ -168,10 +168,10 @@ Test(fault_parse, kind_names_map_to_kinds) {
 Test(fault_parse, installs_every_item_of_a_valid_spec) {
   int want[4] = {0, 0, -EMFILE, 0};
   int shorts = 0, errors = 0;
-  EXPECT_OK(eddy__fault_parse("accept4:EMFILE:nth=3,send:short:p=0.1,seed=42"));
+  EXPECT_OK(eddy__fault_parse("accept4:EMFILE:nth=3,sendmsg:short:p=0.1,seed=42"));
   expect_sequence(EDDY__SYS_ACCEPT4, want, 4);
   for (int i = 0; i < 1000; i++) {
-    int f = eddy__fault_check(EDDY__SYS_SEND);
+    int f = eddy__fault_check(EDDY__SYS_SENDMSG);
     shorts += f == EDDY__FAULT_SHORT;
     errors += f < 0;
   }

@@ -1,16 +1,13 @@
-/* Data wrappers: read, readv, recv, recvmsg, write, writev, send, sendmsg,
- * sendfile. Real success, injected failure, EINTR retry and short counts. */
+/* Data wrappers: read, recv, recvmsg, write, writev, sendmsg, sendfile. Real success, injected failure, EINTR retry and short counts. */
 #include "sys_test.h"
 
 #include <sys/sendfile.h>
 
 SYS_TEST_SUITE(sys_read, sys_test_reset);
-SYS_TEST_SUITE(sys_readv, sys_test_reset);
 SYS_TEST_SUITE(sys_recv, sys_test_reset);
 SYS_TEST_SUITE(sys_recvmsg, sys_test_reset);
 SYS_TEST_SUITE(sys_write, sys_test_reset);
 SYS_TEST_SUITE(sys_writev, sys_test_reset);
-SYS_TEST_SUITE(sys_send, sys_test_reset);
 SYS_TEST_SUITE(sys_sendmsg, sys_test_reset);
 SYS_TEST_SUITE(sys_sendfile, sys_test_reset);
 
@@ -172,74 +169,6 @@ Test(sys_write, short_rule_leaves_a_one_byte_write_at_one_byte) {
   close_pair(p);
 }
 
-/* ---- readv ---- */
-
-Test(sys_readv, scatters_data_over_buffers) {
-  int p[2];
-  char a[4] = {0}, b[8] = {0};
-  struct iovec iov[2] = {{a, 3}, {b, 7}};
-  test_pipe(p);
-  EXPECT_EQ(write(p[1], "abcdefg", 7), 7);
-  EXPECT_EQ(eddy__sys_readv(p[0], iov, 2), 7);
-  EXPECT_STR(a, "abc");
-  EXPECT_STR(b, "defg");
-  close_pair(p);
-}
-
-Test(sys_readv, retries_eintr_and_returns_data) {
-  int p[2];
-  char a[8] = {0};
-  struct iovec iov[1] = {{a, 7}};
-  test_pipe(p);
-  EXPECT_EQ(write(p[1], "abc", 3), 3);
-  eddy__fault_fail_nth(EDDY__SYS_READV, 1, EINTR);
-  EXPECT_EQ(eddy__sys_readv(p[0], iov, 1), 3);
-  EXPECT_EQ(eddy__fault_calls(EDDY__SYS_READV), 2);
-  EXPECT_STR(a, "abc");
-  close_pair(p);
-}
-
-Test(sys_readv, injected_error_is_returned_and_data_stays) {
-  int p[2];
-  char a[8] = {0};
-  struct iovec iov[1] = {{a, 7}};
-  test_pipe(p);
-  EXPECT_EQ(write(p[1], "abc", 3), 3);
-  eddy__fault_fail_nth(EDDY__SYS_READV, 1, EIO);
-  EXPECT_EQ(eddy__sys_readv(p[0], iov, 1), -EIO);
-  EXPECT_EQ(a[0], 0);
-  EXPECT_EQ(drain(p[0], a, sizeof a), 3);
-  close_pair(p);
-}
-
-Test(sys_readv, short_rule_fills_half_the_first_buffer_only) {
-  int p[2];
-  char a[8] = {0}, b[8] = {0};
-  struct iovec iov[2] = {{a, 4}, {b, 4}};
-  eddy__fault_rule r = {.mode = EDDY__FAULT_NTH, .n = 1, .is_short = 1};
-  test_pipe(p);
-  EXPECT_EQ(write(p[1], "abcdefgh", 8), 8);
-  eddy__fault_set(EDDY__SYS_READV, &r);
-  EXPECT_EQ(eddy__sys_readv(p[0], iov, 2), 2);
-  EXPECT_STR(a, "ab");
-  EXPECT_STR(b, "");
-  /* The caller's vector is not modified. */
-  EXPECT_EQ(iov[0].iov_len, 4);
-  EXPECT_EQ(iov[1].iov_len, 4);
-  close_pair(p);
-}
-
-Test(sys_readv, short_rule_with_no_buffers_makes_the_real_call) {
-  int p[2];
-  eddy__fault_rule r = {.mode = EDDY__FAULT_NTH, .n = 1, .is_short = 1};
-  test_pipe(p);
-  EXPECT_EQ(write(p[1], "a", 1), 1);
-  eddy__fault_set(EDDY__SYS_READV, &r);
-  EXPECT_EQ(eddy__sys_readv(p[0], NULL, 0), 0);
-  EXPECT_EQ(eddy__fault_calls(EDDY__SYS_READV), 1);
-  close_pair(p);
-}
-
 /* ---- writev ---- */
 
 Test(sys_writev, gathers_buffers_into_one_write) {
@@ -304,58 +233,6 @@ Test(sys_writev, short_rule_leaves_a_one_byte_buffer_at_one_byte) {
 }
 
 /* ---- send / recv ---- */
-
-Test(sys_send, sends_over_a_socketpair) {
-  int sv[2];
-  char buf[16] = {0};
-  unix_pair(sv);
-  EXPECT_EQ(eddy__sys_send(sv[0], "ping", 4, MSG_NOSIGNAL), 4);
-  EXPECT_EQ(drain(sv[1], buf, sizeof buf), 4);
-  EXPECT_STR(buf, "ping");
-  close_pair(sv);
-}
-
-Test(sys_send, to_a_closed_peer_returns_epipe) {
-  int sv[2];
-  unix_pair(sv);
-  close(sv[1]);
-  EXPECT_EQ(eddy__sys_send(sv[0], "x", 1, MSG_NOSIGNAL), -EPIPE);
-  close(sv[0]);
-}
-
-Test(sys_send, retries_eintr_and_sends) {
-  int sv[2];
-  char buf[16] = {0};
-  unix_pair(sv);
-  eddy__fault_fail_nth(EDDY__SYS_SEND, 1, EINTR);
-  EXPECT_EQ(eddy__sys_send(sv[0], "ping", 4, MSG_NOSIGNAL), 4);
-  EXPECT_EQ(eddy__fault_calls(EDDY__SYS_SEND), 2);
-  EXPECT_EQ(drain(sv[1], buf, sizeof buf), 4);
-  close_pair(sv);
-}
-
-Test(sys_send, injected_error_is_returned_and_nothing_is_sent) {
-  int sv[2];
-  char buf[16];
-  unix_pair(sv);
-  eddy__fault_fail_nth(EDDY__SYS_SEND, 1, ECONNRESET);
-  EXPECT_EQ(eddy__sys_send(sv[0], "ping", 4, MSG_NOSIGNAL), -ECONNRESET);
-  EXPECT_EQ(drain(sv[1], buf, sizeof buf), -EAGAIN);
-  close_pair(sv);
-}
-
-Test(sys_send, short_rule_sends_half_and_one_byte_stays_one) {
-  int sv[2];
-  char buf[16] = {0};
-  eddy__fault_rule r = {.mode = EDDY__FAULT_AFTER, .n = 1, .is_short = 1};
-  unix_pair(sv);
-  eddy__fault_set(EDDY__SYS_SEND, &r);
-  EXPECT_EQ(eddy__sys_send(sv[0], "abcdef", 6, 0), 3);
-  EXPECT_EQ(eddy__sys_send(sv[0], "g", 1, 0), 1);
-  EXPECT_EQ(drain(sv[1], buf, sizeof buf), 4);
-  EXPECT_STR(buf, "abcg");
-  close_pair(sv);
-}
 
 Test(sys_recv, receives_and_honours_flags) {
   int sv[2];
@@ -643,12 +520,6 @@ Test(sys_sendfile, real_failure_on_bad_descriptor_returns_ebadf) {
 
 /* ---- real failures of the vector and message calls ---- */
 
-Test(sys_readv, bad_descriptor_returns_ebadf) {
-  char a[4];
-  struct iovec iov[1] = {{a, sizeof a}};
-  EXPECT_EQ(eddy__sys_readv(-1, iov, 1), -EBADF);
-}
-
 Test(sys_writev, to_a_closed_peer_returns_epipe) {
   int sv[2];
   struct iovec iov[1] = {{(void *)"x", 1}};
@@ -671,7 +542,7 @@ Test(sys_sendmsg, to_a_closed_peer_returns_epipe) {
 }
 
 /* A short rule must not turn a non-empty vector into a zero-length call,
- * whose 0 the real calls never return (readv's 0 reads as EOF). */
+ * whose 0 the real calls never return (a read's 0 reads as EOF). */
 Test(sys_writev, short_rule_skips_an_empty_first_buffer) {
   int p[2];
   char buf[16] = {0};
@@ -685,15 +556,3 @@ Test(sys_writev, short_rule_skips_an_empty_first_buffer) {
   close_pair(p);
 }
 
-Test(sys_readv, short_rule_skips_an_empty_first_buffer) {
-  int p[2];
-  char a[1], b[8] = {0};
-  struct iovec iov[2] = {{a, 0}, {b, 4}};
-  eddy__fault_rule r = {.mode = EDDY__FAULT_NTH, .n = 1, .is_short = 1};
-  test_pipe(p);
-  EXPECT_EQ(write(p[1], "abcd", 4), 4);
-  eddy__fault_set(EDDY__SYS_READV, &r);
-  EXPECT_EQ(eddy__sys_readv(p[0], iov, 2), 2);
-  EXPECT_STR(b, "ab");
-  close_pair(p);
-}

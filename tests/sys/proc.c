@@ -1,23 +1,15 @@
-/* Process, signal and thread wrappers: fork, posix_spawn, execve, waitpid,
- * kill, sigaction, signalfd, thread_create. */
+/* Process, signal and thread wrappers: waitpid, kill, sigaction,
+ * thread_create, clone_vfork, pidfd_open, socketpair. */
 #include "sys_test.h"
 
 #include <signal.h>
-#include <spawn.h>
-#include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <poll.h>
 
-extern char **environ;
-
-SYS_TEST_SUITE(sys_fork, sys_test_reset);
-SYS_TEST_SUITE(sys_posix_spawn, sys_test_reset);
-SYS_TEST_SUITE(sys_execve, sys_test_reset);
 SYS_TEST_SUITE(sys_waitpid, sys_test_reset);
 SYS_TEST_SUITE(sys_kill, sys_test_reset);
 SYS_TEST_SUITE(sys_sigaction, sys_test_reset);
-SYS_TEST_SUITE(sys_signalfd, sys_test_reset);
 SYS_TEST_SUITE(sys_thread_create, sys_test_reset);
 SYS_TEST_SUITE(sys_clone_vfork, sys_test_reset);
 SYS_TEST_SUITE(sys_pidfd_open, sys_test_reset);
@@ -35,28 +27,7 @@ static int reap(pid_t pid) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
 }
 
-/* ---- fork / waitpid ---- */
-
-Test(sys_fork, child_runs_and_parent_reaps_its_exit_code) {
-  int status = 0;
-  pid_t pid = eddy__sys_fork();
-  if (pid == 0)
-    _exit(7);
-  EXPECT_GT(pid, 0);
-  EXPECT_EQ(eddy__sys_waitpid(pid, &status, 0), pid);
-  EXPECT_EQ(WIFEXITED(status), 1);
-  EXPECT_EQ(WEXITSTATUS(status), 7);
-}
-
-Test(sys_fork, injected_eagain_creates_no_child) {
-  pid_t pid;
-  eddy__fault_fail_nth(EDDY__SYS_FORK, 1, EAGAIN);
-  pid = eddy__sys_fork();
-  if (pid == 0)
-    _exit(0); /* Must not happen; the parent's check below then fails. */
-  EXPECT_EQ(pid, -EAGAIN);
-  EXPECT_EQ(no_children(), 1);
-}
+/* ---- waitpid ---- */
 
 Test(sys_waitpid, no_children_returns_echild) {
   EXPECT_EQ(eddy__sys_waitpid(-1, NULL, WNOHANG), -ECHILD);
@@ -100,79 +71,6 @@ Test(sys_waitpid, injected_failure_leaves_the_child_unreaped) {
   EXPECT_EQ(eddy__sys_waitpid(pid, &status, 0), -ECHILD);
   EXPECT_EQ(status, 0x1234);
   EXPECT_EQ(reap(pid), 4);
-}
-
-/* ---- posix_spawn ---- */
-
-Test(sys_posix_spawn, runs_bin_true) {
-  pid_t pid = 0;
-  char *argv[] = {"true", NULL};
-  EXPECT_OK(eddy__sys_posix_spawn(&pid, "/bin/true", NULL, NULL, argv, environ));
-  EXPECT_GT(pid, 0);
-  EXPECT_EQ(reap(pid), 0);
-}
-
-Test(sys_posix_spawn, passes_file_actions_and_attributes) {
-  pid_t pid = 0;
-  char *argv[] = {"sh", "-c", "exit 5", NULL};
-  posix_spawn_file_actions_t fa;
-  posix_spawnattr_t attr;
-  cr_assert(posix_spawn_file_actions_init(&fa) == 0);
-  cr_assert(posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY,
-                                              0) == 0);
-  cr_assert(posix_spawnattr_init(&attr) == 0);
-  cr_assert(posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP) == 0);
-  EXPECT_OK(eddy__sys_posix_spawn(&pid, "/bin/sh", &fa, &attr, argv, environ));
-  EXPECT_EQ(getpgid(pid), pid);
-  EXPECT_EQ(reap(pid), 5);
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&attr);
-}
-
-Test(sys_posix_spawn, missing_program_returns_enoent) {
-  pid_t pid = 0;
-  char *argv[] = {"nope", NULL};
-  EXPECT_EQ(eddy__sys_posix_spawn(&pid, "/nonexistent/eddy", NULL, NULL, argv,
-                                  environ),
-            -ENOENT);
-  /* glibc may have created and reaped a child already; none is left. */
-  EXPECT_EQ(no_children(), 1);
-}
-
-Test(sys_posix_spawn, injected_failure_spawns_nothing) {
-  pid_t pid = -99;
-  char *argv[] = {"true", NULL};
-  eddy__fault_fail_nth(EDDY__SYS_POSIX_SPAWN, 1, EAGAIN);
-  EXPECT_EQ(eddy__sys_posix_spawn(&pid, "/bin/true", NULL, NULL, argv, environ),
-            -EAGAIN);
-  EXPECT_EQ(pid, -99);
-  EXPECT_EQ(no_children(), 1);
-}
-
-/* ---- execve ---- */
-
-Test(sys_execve, replaces_a_forked_child_image) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    char *argv[] = {"sh", "-c", "exit 6", NULL};
-    eddy__fault_reset();
-    eddy__sys_execve("/bin/sh", argv, environ);
-    _exit(127);
-  }
-  EXPECT_EQ(reap(pid), 6);
-}
-
-Test(sys_execve, missing_program_returns_enoent_and_returns) {
-  char *argv[] = {"nope", NULL};
-  EXPECT_EQ(eddy__sys_execve("/nonexistent/eddy", argv, environ), -ENOENT);
-}
-
-Test(sys_execve, injected_failure_returns_without_exec) {
-  char *argv[] = {"true", NULL};
-  /* Made in this process: had the exec happened, the test would vanish
-   * and Criterion would report it as crashed. */
-  eddy__fault_fail_nth(EDDY__SYS_EXECVE, 1, E2BIG);
-  EXPECT_EQ(eddy__sys_execve("/bin/true", argv, environ), -E2BIG);
 }
 
 /* ---- kill ---- */
@@ -308,40 +206,6 @@ Test(sys_sigaction, injected_failure_installs_nothing) {
 Test(sys_sigaction, uncatchable_signal_returns_einval) {
   struct sigaction act = {.sa_handler = on_usr2};
   EXPECT_EQ(eddy__sys_sigaction(SIGKILL, &act, NULL), -EINVAL);
-}
-
-/* ---- signalfd ---- */
-
-Test(sys_signalfd, reads_a_blocked_signal) {
-  sigset_t mask;
-  struct signalfd_siginfo si;
-  sigemptyset(&mask);
-  sigaddset(&mask, SIGUSR1);
-  cr_assert(pthread_sigmask(SIG_BLOCK, &mask, NULL) == 0);
-  int fd = eddy__sys_signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-  EXPECT_GE(fd, 0);
-  EXPECT_EQ(fcntl(fd, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
-  EXPECT_EQ(eddy__sys_read(fd, &si, sizeof si), -EAGAIN);
-  raise(SIGUSR1);
-  EXPECT_EQ(eddy__sys_read(fd, &si, sizeof si), sizeof si);
-  EXPECT_EQ(si.ssi_signo, SIGUSR1);
-  close(fd);
-}
-
-Test(sys_signalfd, injected_failure_opens_nothing) {
-  sigset_t mask;
-  int before = lowest_free_fd();
-  sigemptyset(&mask);
-  sigaddset(&mask, SIGUSR1);
-  eddy__fault_fail_nth(EDDY__SYS_SIGNALFD, 1, EMFILE);
-  EXPECT_EQ(eddy__sys_signalfd(-1, &mask, SFD_CLOEXEC), -EMFILE);
-  EXPECT_EQ(lowest_free_fd(), before);
-}
-
-Test(sys_signalfd, bad_flags_return_einval) {
-  sigset_t mask;
-  sigemptyset(&mask);
-  EXPECT_EQ(eddy__sys_signalfd(-1, &mask, 0x7fffffff), -EINVAL);
 }
 
 /* ---- thread_create ---- */

@@ -73,6 +73,7 @@ Test(endpoint, bad_strings) {
 /* A listener on a tls: endpoint; clients connect through tls: endpoints. */
 typedef struct server {
   int accepted, echoed;
+  int plain; /* plaintext streams accepted by on_accept_any */
   test_peer peers[1100];
 } server;
 
@@ -167,6 +168,82 @@ Test(endpoint, client_verifies_by_default) {
     test_peer_free(&sv.peers[i]);
   test_peer_free(&d.p);
   test_finish(loop);
+}
+
+/* TLS streams go to on_accept; a plaintext one is counted and closed. */
+static void on_accept_any(eddy_listener *l, eddy_stream *s, void *arg) {
+  server *sv = arg;
+  if (eddy_stream_is_tls(s)) {
+    on_accept(l, s, arg);
+    return;
+  }
+  sv->plain++;
+  eddy_stream_close(s);
+}
+
+static eddy_endpoint client_endpoint(const char *text) {
+  eddy_endpoint ep;
+  char err[256];
+  cr_assert(eddy_endpoint_parse_client(text, &ep, err, sizeof err) == 0, "%s", err);
+  return ep;
+}
+
+/* A plain tcp: listener given a context starts TLS on the connections it
+ * accepts from then on (the listener keeps its own reference); given NULL,
+ * it goes back to plaintext. */
+Test(endpoint, listener_set_tls_wraps_later_connections_and_null_unwraps) {
+  eddy_loop *loop = test_loop();
+  static server sv;
+  client c = {0}, d = {0};
+  eddy_listener *l = NULL;
+  eddy_tls_ctx *sctx = server_ctx("server"), *cctx = client_ctx();
+  char text[64], err[256];
+  eddy_endpoint ep;
+  memset(&sv, 0, sizeof sv);
+  cr_assert(eddy_listen(loop, "tcp:0:interface=127.0.0.1", on_accept_any, &sv,
+                        &l, err, sizeof err) == 0, "%s", err);
+  eddy_listener_set_tls(l, sctx);
+  eddy_tls_ctx_free(sctx);
+  snprintf(text, sizeof text, "tcp:host=localhost:port=%d", eddy_listener_port(l));
+  ep = client_endpoint(text);
+  EXPECT_OK(eddy_connect_tls(loop, &ep, cctx, on_connected, &c, NULL));
+  eddy_tls_ctx_free(cctx);
+  for (int64_t end = eddy_loop_now(loop) + 10 * EDDY_NSEC_PER_SEC;
+       c.p.n < 4 && !c.p.closes && eddy_loop_now(loop) < end;) {
+    EXPECT_GE(eddy_loop_run(loop, EDDY_RUN_ONCE), 0);
+    eddy_loop_update_time(loop);
+  }
+  EXPECT_EQ(c.p.n, 4);
+  EXPECT_STR(eddy_tls_version(c.p.s), "TLSv1.3");
+  eddy_listener_set_tls(l, NULL);
+  d.p.close_on_eof = 1; /* the server closes it, with an EOF or a reset */
+  EXPECT_OK(eddy_connect_to(loop, text, on_connected, &d, NULL, err, sizeof err));
+  test_run_until(loop, &d.p.closes);
+  EXPECT_EQ(sv.plain, 1);
+  EXPECT_EQ(sv.accepted, 1);
+  eddy_stream_close(c.p.s);
+  test_run_until(loop, &c.p.closes);
+  eddy_listener_close(l);
+  test_peer_free(&c.p);
+  test_peer_free(&d.p);
+  test_peer_free(&sv.peers[0]);
+  test_finish(loop);
+}
+
+Test(endpoint, connect_tls_refuses_a_missing_or_server_context_and_a_unix_path) {
+  eddy_loop *loop = test_loop();
+  eddy_tls_ctx *sctx = server_ctx("server"), *cctx = client_ctx();
+  eddy_endpoint tcp = client_endpoint("tcp:localhost:1");
+  eddy_endpoint unix_ep = client_endpoint("unix:/nonexistent/sock");
+  client c = {0};
+  EXPECT_EQ(eddy_connect_tls(loop, &tcp, NULL, on_connected, &c, NULL), -EINVAL);
+  EXPECT_EQ(eddy_connect_tls(loop, &tcp, sctx, on_connected, &c, NULL), -EINVAL);
+  EXPECT_EQ(eddy_connect_tls(loop, &unix_ep, cctx, on_connected, &c, NULL), -EINVAL);
+  EXPECT_EQ(eddy_connect_tls(loop, NULL, cctx, on_connected, &c, NULL), -EINVAL);
+  eddy_tls_ctx_free(sctx);
+  eddy_tls_ctx_free(cctx);
+  test_finish(loop);
+  EXPECT_EQ(c.connected, 0);
 }
 
 Test(endpoint, unreadable_files_are_reported_up_front) {
