@@ -8,6 +8,7 @@
 
 #include "eddy/common.h"
 #include "eddy/core.h"
+#include "eddy/buf.h"
 #include "eddy/net.h"
 #include "eddy/tls.h"
 #include "eddy/proc.h"
