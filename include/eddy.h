@@ -12,5 +12,6 @@
 #include "eddy/net.h"
 #include "eddy/tls.h"
 #include "eddy/proc.h"
+#include "eddy/line.h"
 
 #endif

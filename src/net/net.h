@@ -62,6 +62,9 @@ void *eddy__stream_layer_of(const eddy_stream *s, const eddy__layer_ops *ops);
  * callback). */
 void eddy__stream_fail(eddy_stream *s, int status, const char *detail);
 int eddy__stream_read_eof(const eddy_stream *s);
+/* 1 once s is closing or closed (eddy_stream_close, abort, a failure): a
+ * layer above its callbacks (line framing) stops delivering then. */
+int eddy__stream_closing(const eddy_stream *s);
 
 /* "1.2.3.4:80", "[::1]:80", "unix:/path" (or "unix:@abstract"). Returns 0
  * or -EAFNOSUPPORT; buf is always terminated if len > 0. */
