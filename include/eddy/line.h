@@ -92,6 +92,12 @@ EDDY_API int eddy_line_write(eddy_line *lr, const void *line, size_t len);
 EDDY_API void eddy_line_set_raw(eddy_line *lr, int raw);
 EDDY_API int eddy_line_is_raw(const eddy_line *lr);
 
+/* The bytes read but not delivered (a partial line, or lines held by a
+ * pause) and their count; *data is valid until the next callback or call.
+ * From the close callback: a last line the end of the stream cut off. A
+ * too long line being skipped counts as none. */
+EDDY_API size_t eddy_line_pending(const eddy_line *lr, const char **data);
+
 /* Stops delivery (lines already read stay buffered) and reading. */
 EDDY_API void eddy_line_pause(eddy_line *lr);
 

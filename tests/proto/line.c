@@ -623,3 +623,26 @@ Test(line, no_memory_for_a_partial_line_fails_the_stream) {
   EXPECT_STR(r.detail, "out of memory while buffering a line");
   finish_reader(loop, &r);
 }
+
+static void pending_at_close(eddy_line *lr, int status, const char *detail,
+                             void *arg) {
+  reader *r = arg;
+  const char *p;
+  size_t n = eddy_line_pending(lr, &p);
+  r_close(lr, status, detail, arg);
+  note(&r->e, 'C', p, n);
+}
+
+Test(line, a_partial_line_is_still_pending_in_the_close_callback) {
+  eddy_loop *loop = test_loop();
+  reader r;
+  eddy_line_callbacks cb = all_cb;
+  cb.close = pending_at_close;
+  open_reader(loop, &r, NULL, &cb);
+  send_bytes(&r, "a\ncut off", 9);
+  turns(loop, 3);
+  eddy_stream_close(eddy_line_stream(r.lr));
+  EXPECT_GE(eddy_loop_run(loop, EDDY_RUN_UNTIL_IDLE), 0);
+  expect_log(&r, "L(a)C(cut off)");
+  finish_reader(loop, &r);
+}

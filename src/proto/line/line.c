@@ -196,6 +196,11 @@ int eddy_line_is_raw(const eddy_line *lr) {
   return lr->split.raw;
 }
 
+size_t eddy_line_pending(const eddy_line *lr, const char **data) {
+  *data = eddy_buf_data(&lr->split.buf);
+  return lr->split.skipping ? 0 : eddy__lines_buffered(&lr->split);
+}
+
 void eddy_line_pause(eddy_line *lr) {
   lr->paused = 1;
   eddy_stream_pause(lr->s);
