@@ -646,3 +646,25 @@ Test(line, a_partial_line_is_still_pending_in_the_close_callback) {
   expect_log(&r, "L(a)C(cut off)");
   finish_reader(loop, &r);
 }
+
+/* Found while fuzzing (a pause in the delivery that a resume started):
+ * the harness stopped at the first resume; the reader must not. */
+Test(line, a_pause_during_the_delivery_a_resume_started_holds_the_rest) {
+  eddy_loop *loop = test_loop();
+  reader r;
+  open_reader(loop, &r, NULL, &all_cb);
+  r.on_line = PAUSE;
+  send_bytes(&r, "!\na\n!\nb\npart", 12);
+  turns(loop, 3);
+  expect_log(&r, "L(!)");
+  eddy_line_resume(r.lr);
+  expect_log(&r, "L(!)L(a)L(!)");
+  turns(loop, 3);
+  expect_log(&r, "L(!)L(a)L(!)");
+  eddy_line_resume(r.lr);
+  expect_log(&r, "L(!)L(a)L(!)L(b)");
+  send_bytes(&r, "ial\n", 4);
+  turns(loop, 3);
+  expect_log(&r, "L(!)L(a)L(!)L(b)L(partial)");
+  finish_reader(loop, &r);
+}
