@@ -100,7 +100,8 @@ EDDY_API int eddy_buf_reserve(eddy_buf *b, size_t n, char **space,
 
 /* Adds the first n bytes of the free space (written through the pointer
  * eddy_buf_reserve gave) to the unread bytes. n must be at most
- * eddy_buf_room(b); a larger n is clamped to it. */
+ * eddy_buf_room(b): a larger n is a bug, caught by an assert in debug
+ * builds and clamped to the room otherwise. */
 EDDY_API void eddy_buf_commit(eddy_buf *b, size_t n);
 
 /* Drops every unread byte and keeps the block for reuse. */

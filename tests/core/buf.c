@@ -303,7 +303,7 @@ Test(buf, reserve_compacts_before_it_grows) {
   finish(&b);
 }
 
-Test(buf, commit_past_the_free_space_is_clamped, .signal = 0) {
+Test(buf, committing_the_whole_free_space_fills_the_block) {
   eddy_buf b;
   char *space;
   size_t room;
