@@ -380,10 +380,15 @@ static void send_bytes(reader *r, const char *p, size_t n) {
   cr_assert(write(r->fd, p, n) == (ssize_t)n);
 }
 
+/* The same to a reader that may have ended its stream (no SIGPIPE). */
+static void send_maybe(reader *r, const char *p, size_t n) {
+  (void)send(r->fd, p, n, MSG_NOSIGNAL);
+}
+
 /* Sends one byte at a time, each read by its own turn of the loop. */
 static void send_one_by_one(eddy_loop *loop, reader *r, const char *p) {
   for (; *p; p++) {
-    send_bytes(r, p, 1);
+    send_maybe(r, p, 1);
     EXPECT_GE(eddy_loop_run(loop, EDDY_RUN_ONCE), 0);
   }
 }
@@ -667,4 +672,164 @@ Test(line, a_pause_during_the_delivery_a_resume_started_holds_the_rest) {
   turns(loop, 3);
   expect_log(&r, "L(!)L(a)L(!)L(b)L(partial)");
   finish_reader(loop, &r);
+}
+
+/* ---- Freeing from every callback, and the small calls ---- */
+
+static void free_on_eof(eddy_line *lr, const char *rest, size_t n, void *arg) {
+  reader *r = arg;
+  note(&r->e, 'E', rest, n);
+  eddy_stream *s = eddy_line_stream(lr);
+  eddy_line_free(lr);
+  r->lr = NULL;
+  eddy_stream_close(s);
+}
+
+Test(line, freeing_the_reader_in_the_eof_callback_is_safe) {
+  eddy_loop *loop = test_loop();
+  reader r;
+  eddy_line_callbacks cb = all_cb;
+  cb.eof = free_on_eof;
+  open_reader(loop, &r, NULL, &cb);
+  send_bytes(&r, "a\nb", 3);
+  shutdown(r.fd, SHUT_WR);
+  EXPECT_GE(eddy_loop_run(loop, EDDY_RUN_UNTIL_IDLE), 0);
+  expect_log(&r, "L(a)E(b)");
+  EXPECT_EQ(r.closes, 0); /* the stream was no longer the reader's */
+  finish_reader(loop, &r);
+}
+
+static void free_on_drain(eddy_line *lr, void *arg) {
+  reader *r = arg;
+  r->drains++;
+  eddy_stream_close(eddy_line_stream(lr));
+  eddy_line_free(lr);
+  eddy_line_free(lr); /* a second free does nothing */
+  r->lr = NULL;
+}
+
+Test(line, freeing_the_reader_in_the_drain_callback_is_safe) {
+  eddy_loop *loop = test_loop();
+  reader r;
+  static char big[1 << 20];
+  char sink[65536];
+  eddy_line_callbacks cb = all_cb;
+  cb.drain = free_on_drain;
+  open_reader(loop, &r, NULL, &cb);
+  EXPECT_OK(eddy_stream_write(eddy_line_stream(r.lr), big, sizeof big));
+  while (r.drains == 0) {
+    cr_assert(read(r.fd, sink, sizeof sink) > 0);
+    turns(loop, 1);
+  }
+  cr_assert(r.lr == NULL);
+  while (read(r.fd, sink, sizeof sink) > 0)
+    turns(loop, 1);
+  finish_reader(loop, &r);
+}
+
+static void pause_then_free(eddy_line *lr, const char *p, size_t n,
+                            void *arg) {
+  reader *r = arg;
+  note(&r->e, 'L', p, n);
+  if (n == 1 && p[0] == '!')
+    eddy_line_pause(lr);
+  if (n == 1 && p[0] == 'x') {
+    eddy_line_free(lr);
+    r->lr = NULL;
+  }
+}
+
+Test(line, freeing_the_reader_during_the_delivery_a_resume_started_is_safe) {
+  eddy_loop *loop = test_loop();
+  reader r;
+  eddy_line_callbacks cb = all_cb;
+  eddy_stream *s;
+  cb.line = pause_then_free;
+  open_reader(loop, &r, NULL, &cb);
+  s = eddy_line_stream(r.lr);
+  send_bytes(&r, "!\nx\nnever\n", 10);
+  turns(loop, 3);
+  expect_log(&r, "L(!)");
+  eddy_line_resume(r.lr);
+  expect_log(&r, "L(!)L(x)");
+  cr_assert(r.lr == NULL);
+  eddy_stream_close(s);
+  finish_reader(loop, &r);
+}
+
+Test(line, free_from_outside_any_callback_drops_the_buffered_bytes) {
+  eddy_loop *loop = test_loop();
+  reader r;
+  eddy_stream *s;
+  open_reader(loop, &r, NULL, &all_cb);
+  s = eddy_line_stream(r.lr);
+  send_bytes(&r, "a\npartial", 9);
+  turns(loop, 3);
+  eddy_line_free(r.lr);
+  eddy_line_free(NULL);
+  eddy_stream_close(s);
+  expect_log(&r, "L(a)");
+  finish_reader(loop, &r);
+}
+
+Test(line, modes_and_resume_without_pause_are_plain_calls) {
+  eddy_loop *loop = test_loop();
+  reader r;
+  eddy_line *lr = NULL;
+  const char *p;
+  open_reader(loop, &r, NULL, &all_cb);
+  EXPECT_EQ(eddy_line_is_raw(r.lr), 0);
+  eddy_line_set_raw(r.lr, 1);
+  EXPECT_EQ(eddy_line_is_raw(r.lr), 1);
+  eddy_line_set_raw(r.lr, 0);
+  eddy_line_resume(r.lr); /* not paused: nothing happens */
+  EXPECT_EQ(eddy_line_pending(r.lr, &p), 0);
+  EXPECT_EQ(eddy_line_open(NULL, NULL, &all_cb, NULL, &lr), -EINVAL);
+  EXPECT_EQ(eddy_line_open(eddy_line_stream(r.lr), NULL, NULL, NULL, NULL),
+            -EINVAL);
+  finish_reader(loop, &r);
+}
+
+Test(line, a_reader_without_callbacks_drops_lines_and_raw_bytes) {
+  eddy_loop *loop = test_loop();
+  reader r;
+  open_reader(loop, &r, NULL, NULL);
+  send_bytes(&r, "a\nb\n", 4);
+  turns(loop, 3);
+  eddy_line_set_raw(r.lr, 1);
+  send_bytes(&r, "raw", 3);
+  turns(loop, 3);
+  EXPECT_EQ(r.e.n, 0);
+  finish_reader(loop, &r);
+}
+
+/* SQLite's way: the Nth allocation of a run with lines split across reads
+ * fails, for N = 1, 2, ... until none does. Each run either delivers every
+ * line or ends the stream with -ENOMEM; nothing leaks. */
+Test(line, each_failed_allocation_ends_the_stream_cleanly_or_not_at_all) {
+  for (uint64_t n = 1;; n++) {
+    eddy_loop *loop = test_loop();
+    reader r;
+    eddy_line_options o = {.delimiter = "--", .delimiter_len = 2};
+    open_reader(loop, &r, &o, &all_cb);
+    eddy__fault_fail_nth(EDDY__SYS_MALLOC, n, ENOMEM);
+    eddy__fault_fail_nth(EDDY__SYS_REALLOC, n, ENOMEM);
+    send_one_by_one(loop, &r, "ab-");
+    send_maybe(&r, "-cd--ef", 7);
+    turns(loop, 2);
+    send_maybe(&r, "gh--", 4);
+    turns(loop, 2);
+    int done = eddy__fault_calls(EDDY__SYS_MALLOC) < n &&
+               eddy__fault_calls(EDDY__SYS_REALLOC) < n;
+    eddy__fault_reset();
+    if (r.closes) {
+      EXPECT_EQ(r.status, -ENOMEM);
+    } else {
+      expect_log(&r, "L(ab)L(cd)L(efgh)");
+    }
+    finish_reader(loop, &r);
+    if (done)
+      break;
+    cr_assert(n < 50);
+  }
 }
