@@ -8,8 +8,10 @@
 
 #include "eddy/common.h"
 #include "eddy/core.h"
+#include "eddy/buf.h"
 #include "eddy/net.h"
 #include "eddy/tls.h"
 #include "eddy/proc.h"
+#include "eddy/line.h"
 
 #endif

@@ -27,18 +27,17 @@
 #include "app/log.h"
 
 #define MAX_PROCESSES 64
+/* A longer line is logged cut to this length; the rest of it is dropped. */
 #define LINE_MAX_LEN 4096
 
 typedef struct monitor monitor;
 
-/* One output pipe of one run of a process, cut into lines. Each run has
- * its own, freed when the pipe is closed. */
+/* One output pipe of one run of a process, cut into lines by a line
+ * reader. Each run has its own, freed when the pipe is closed. */
 typedef struct pipe_lines {
   struct watched *w;
   eddy_stream *s;
   const char *label; /* "" for stdout, " (stderr)" */
-  char line[LINE_MAX_LEN];
-  size_t len;
 } pipe_lines;
 
 typedef struct watched {
@@ -61,38 +60,60 @@ struct monitor {
 
 /* ---- Output -------------------------------------------------------------------- */
 
-static void emit(pipe_lines *pl) {
-  app_log(LOG_INFO, "%s%s: %.*s", pl->w->name, pl->label, (int)pl->len, pl->line);
-  pl->len = 0;
+static void emit(pipe_lines *pl, const char *line, size_t len) {
+  app_log(LOG_INFO, "%s%s: %.*s", pl->w->name, pl->label, (int)len, line);
 }
 
-static void on_output(eddy_stream *s, const char *data, size_t len, void *arg) {
+static void on_line(eddy_line *lr, const char *line, size_t len, void *arg) {
+  (void)lr;
+  emit(arg, line, len);
+}
+
+static void on_too_long(eddy_line *lr, const char *start, size_t len,
+                        void *arg) {
   pipe_lines *pl = arg;
-  (void)s;
-  for (size_t i = 0; i < len; i++) {
-    if (data[i] == '\n') {
-      emit(pl);
-    } else {
-      pl->line[pl->len++] = data[i];
-      if (pl->len == sizeof pl->line) /* a very long line, in pieces */
-        emit(pl);
-    }
-  }
+  (void)lr;
+  app_log(LOG_INFO, "%s%s: %.*s [cut: longer than %d bytes]", pl->w->name,
+          pl->label, (int)len, start, LINE_MAX_LEN);
 }
 
-static void on_output_closed(eddy_stream *s, int status, const char *detail,
+/* A last line without its newline, at the end of the pipe. */
+static void on_output_eof(eddy_line *lr, const char *rest, size_t len,
+                          void *arg) {
+  if (len > 0)
+    emit(arg, rest, len);
+  eddy_stream_close(eddy_line_stream(lr));
+}
+
+/* The pipe closed without its end read (procmon is stopping): what was
+ * read of a last line is logged all the same. */
+static void on_output_closed(eddy_line *lr, int status, const char *detail,
                              void *arg) {
-  pipe_lines *pl = arg;
-  (void)s;
+  const char *rest;
+  size_t len = eddy_line_pending(lr, &rest);
   (void)status;
   (void)detail;
-  if (pl->len > 0) /* a last line without its newline */
-    emit(pl);
-  free(pl);
+  if (len > 0)
+    emit(arg, rest, len);
+  free(arg);
 }
 
-static const eddy_stream_callbacks output_callbacks = {
-    .data = on_output, .close = on_output_closed};
+static const eddy_line_callbacks output_callbacks = {
+    .line = on_line, .too_long = on_too_long, .eof = on_output_eof,
+    .close = on_output_closed};
+
+/* Hands a pipe to a line reader, or closes it. */
+static void read_lines(pipe_lines *pl) {
+  static const eddy_line_options opts = {.max_length = LINE_MAX_LEN};
+  eddy_line *lr;
+  int e = eddy_line_open(pl->s, &opts, &output_callbacks, pl, &lr);
+  if (e != 0) {
+    app_log(LOG_ERROR, "procmon: %s: cannot read its output: %s", pl->w->name,
+            eddy_strerror(e));
+    eddy_stream_abort(pl->s);
+    free(pl);
+  }
+}
 
 /* ---- Running and restarting -------------------------------------------------- */
 
@@ -175,8 +196,8 @@ static void start(watched *w) {
     return;
   }
   m->running++;
-  eddy_stream_set_callbacks(out->s, &output_callbacks, out);
-  eddy_stream_set_callbacks(err->s, &output_callbacks, err);
+  read_lines(out);
+  read_lines(err);
   app_log(LOG_INFO, "procmon: %s: started, pid %d", w->name, (int)eddy_process_pid(w->p));
 }
 

@@ -151,6 +151,9 @@ int eddy__connect_with(eddy_loop *loop, const eddy_endpoint *ep,
 /* The port fd is bound to (host order), or a negative errno
  * (-EAFNOSUPPORT for a socket that is not IPv4 or IPv6). */
 int eddy__sock_port(int fd);
+/* 1 once s is closing or closed (eddy_stream_close, abort, a failure): a
+ * layer above its callbacks (line framing) stops delivering then. */
+int eddy__stream_closing(const eddy_stream *s);
 
 /* "1.2.3.4:80", "[::1]:80", "unix:/path" (or "unix:@abstract"). Returns 0
  * or -EAFNOSUPPORT; buf is always terminated if len > 0. */

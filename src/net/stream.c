@@ -297,6 +297,10 @@ void *eddy__stream_arg(const eddy_stream *s) {
   return s->arg;
 }
 
+int eddy__stream_closing(const eddy_stream *s) {
+  return (s->flags & (CLOSING | DONE)) != 0;
+}
+
 int eddy__stream_adopt(eddy_loop *loop, int fd, int tcp, eddy_stream **out) {
   int err = stream_new(loop, fd, fd, SOCKET, NULL, NULL, out);
   if (err == 0 && tcp)

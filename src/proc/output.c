@@ -8,46 +8,52 @@
 #include <signal.h>
 #include <string.h>
 
+#include "eddy/buf.h"
 #include "proc/proc.h"
 #include "sys/alloc.h"
-
-typedef struct sink {
-  char *data;
-  size_t len, cap;
-} sink;
 
 typedef struct collect {
   eddy_process_output_cb cb;
   void *arg;
   eddy_process *p;
   eddy_stream *streams[2];
-  sink out[2]; /* stdout, stderr */
+  eddy_buf out[2]; /* stdout, stderr; no cap: the caller asked for all */
   int pending; /* the exit and the two pipes */
   int status, exit_status, term_signal;
 } collect;
 
-static void finish(collect *c) {
+/* The bytes of b, NUL-terminated (the callback's contract) without
+ * counting the NUL: it sits in the free space, which keep() always leaves. */
+static const char *text(eddy_buf *b) {
   static char empty[1];
+  if (eddy_buf_len(b) == 0)
+    return empty;
+  *b->last = '\0';
+  return eddy_buf_data(b);
+}
+
+static void finish(collect *c) {
   if (--c->pending > 0)
     return;
-  c->cb(c->out[0].data ? c->out[0].data : empty, c->out[0].len,
-        c->out[1].data ? c->out[1].data : empty, c->out[1].len, c->status,
-        c->exit_status, c->term_signal, c->arg);
-  eddy__free(c->out[0].data);
-  eddy__free(c->out[1].data);
+  c->cb(text(&c->out[0]), eddy_buf_len(&c->out[0]), text(&c->out[1]),
+        eddy_buf_len(&c->out[1]), c->status, c->exit_status, c->term_signal,
+        c->arg);
+  eddy_buf_free(&c->out[0]);
+  eddy_buf_free(&c->out[1]);
   eddy_process_close(c->p);
   eddy__free(c);
 }
 
-/* Keeps len bytes, always leaving room for the terminating NUL. */
-static int keep(sink *s, const char *data, size_t len) {
-  void *arr = s->data;
-  if (eddy__grow(&arr, &s->cap, s->len + len + 1, 1) != 0)
-    return -ENOMEM;
-  s->data = arr;
-  memcpy(s->data + s->len, data, len);
-  s->len += len;
-  s->data[s->len] = '\0';
+/* Keeps len bytes, always leaving a byte of room for the terminating NUL:
+ * reserving len + 1 and committing len. */
+static int keep(eddy_buf *b, const char *data, size_t len) {
+  char *space;
+  size_t room;
+  int err = eddy_buf_reserve(b, len + 1, &space, &room);
+  if (err != 0)
+    return err;
+  memcpy(space, data, len);
+  eddy_buf_commit(b, len);
   return 0;
 }
 
@@ -104,6 +110,8 @@ int eddy_process_output(eddy_loop *loop, const eddy_process_options *o,
   c->cb = cb;
   c->arg = arg;
   c->pending = 3;
+  eddy_buf_init(&c->out[0], 0);
+  eddy_buf_init(&c->out[1], 0);
   oo = *o;
   oo.stdio[1] = (eddy_stdio){.kind = EDDY_STDIO_PIPE, .stream = &c->streams[0]};
   oo.stdio[2] = (eddy_stdio){.kind = EDDY_STDIO_PIPE, .stream = &c->streams[1]};

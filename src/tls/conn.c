@@ -15,7 +15,9 @@
  *
  * Input: the transport's data callback lends its bytes; the BIO reads from
  * them directly, and only a part OpenSSL has not consumed when the
- * callback returns (the reader paused) is copied.
+ * callback returns (the reader paused) is copied, into the connection's
+ * buffer. Bytes that arrive while some are kept there are appended behind
+ * them (amortized by the buffer's doubling, never a copy of everything).
  *
  * Flow control: the layer takes plaintext while the transport is below its
  * high watermark, and tells the stream to send more when it drains. The
@@ -27,6 +29,7 @@
  * which both reading and the queued writes are retried.
  */
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -36,6 +39,7 @@
 #include <openssl/x509v3.h>
 
 #include "core/loop.h"
+#include "eddy/buf.h"
 #include "net/net.h"
 #include "sys/alloc.h"
 #include "tls/tls.h"
@@ -59,8 +63,7 @@ enum {
   WANT_WRITE = 1u << 4, /* the stream has queued bytes */
   LOW_PAUSED = 1u << 5,
   SHUT_PENDING = 1u << 6, /* half-close asked for before the handshake */
-  IN_OWNED = 1u << 7,     /* in points into saved, not a lent buffer */
-  LOW_FAILED = 1u << 8,   /* the transport refused a write: low_err */
+  LOW_FAILED = 1u << 7,   /* the transport refused a write: low_err */
 };
 
 typedef struct tls_conn {
@@ -69,9 +72,12 @@ typedef struct tls_conn {
   SSL *ssl;
   unsigned flags;
   int low_err;
-  const char *in; /* ciphertext not yet read by OpenSSL */
-  size_t in_len;
-  char *saved; /* owned copy of in, when it outlived its callback */
+  /* Ciphertext not yet read by OpenSSL is in one of two places, never
+   * both: lent by the transport's data callback (valid only until it
+   * returns), or kept in saved. */
+  const char *lent;
+  size_t lent_len;
+  eddy_buf saved;
   eddy__timer handshake_timer;
   eddy__soon kick; /* drives the connection from the loop, next turn */
   eddy_tls_handshake_cb on_handshake;
@@ -120,23 +126,36 @@ static int bio_write(BIO *b, const char *data, int len) {
   out_owner = t;
   memcpy(out_buf + out_len, data, (size_t)len);
   out_len += (size_t)len;
+  assert(out_len <= OUT_CAP);
   return len;
+}
+
+/* Ciphertext not yet read by OpenSSL. */
+static size_t input_len(const tls_conn *t) {
+  assert(t->lent_len == 0 || eddy_buf_len(&t->saved) == 0);
+  return t->lent_len + eddy_buf_len(&t->saved);
 }
 
 static int bio_read(BIO *b, char *buf, int len) {
   tls_conn *t = BIO_get_data(b);
-  size_t n;
+  size_t n, kept = eddy_buf_len(&t->saved);
   BIO_clear_retry_flags(b);
-  if (t->in_len == 0) {
+  if (input_len(t) == 0) {
     /* Even at the transport's end: the caller tells a clean end from a
      * truncated one, which OpenSSL's "unexpected EOF" would blur. */
     BIO_set_retry_read(b);
     return -1;
   }
-  n = t->in_len < (size_t)len ? t->in_len : (size_t)len;
-  memcpy(buf, t->in, n);
-  t->in += n;
-  t->in_len -= n;
+  n = kept ? kept : t->lent_len;
+  n = n < (size_t)len ? n : (size_t)len;
+  if (kept) {
+    memcpy(buf, eddy_buf_data(&t->saved), n);
+    eddy_buf_consume(&t->saved, n);
+  } else {
+    memcpy(buf, t->lent, n);
+    t->lent += n;
+    t->lent_len -= n;
+  }
   return (int)n;
 }
 
@@ -148,7 +167,7 @@ static long bio_ctrl(BIO *b, int cmd, long num, void *ptr) {
   case BIO_CTRL_FLUSH:
     return 1;
   case BIO_CTRL_PENDING:
-    return t ? (long)t->in_len : 0;
+    return t ? (long)input_len(t) : 0;
   case BIO_CTRL_WPENDING:
     return 0;
   default:
@@ -198,42 +217,29 @@ static void uncork(void) {
   flush_now();
 }
 
-/* Keeps the unread part of a lent buffer past the callback that lent it. */
+/* Keeps the unread part of a lent buffer past the callback that lent it
+ * (which is returning: the lent bytes are forgotten either way). */
 static int keep_input(tls_conn *t) {
-  char *copy;
-  if (t->in_len == 0 || (t->flags & IN_OWNED))
-    return 0;
-  if ((copy = eddy__malloc(t->in_len)) == NULL)
-    return -ENOMEM;
-  memcpy(copy, t->in, t->in_len);
-  eddy__free(t->saved);
-  t->saved = copy;
-  t->in = copy;
-  t->flags |= IN_OWNED;
-  return 0;
+  int err = 0;
+  if (t->lent_len > 0) {
+    assert(eddy_buf_len(&t->saved) == 0);
+    err = eddy_buf_append(&t->saved, t->lent, t->lent_len);
+  }
+  t->lent = NULL;
+  t->lent_len = 0;
+  return err;
 }
 
-/* Adds bytes behind what is still unread. */
+/* Adds bytes behind what is still unread: lent as they are if nothing is
+ * kept, else appended to what is. */
 static int add_input(tls_conn *t, const char *data, size_t len) {
-  char *buf;
-  if (t->in_len == 0) {
-    eddy__free(t->saved);
-    t->saved = NULL;
-    t->flags &= ~IN_OWNED;
-    t->in = data;
-    t->in_len = len;
+  assert(t->lent_len == 0); /* the previous callback kept or read it all */
+  if (eddy_buf_len(&t->saved) == 0) {
+    t->lent = data;
+    t->lent_len = len;
     return 0;
   }
-  if ((buf = eddy__malloc(t->in_len + len)) == NULL)
-    return -ENOMEM;
-  memcpy(buf, t->in, t->in_len);
-  memcpy(buf + t->in_len, data, len);
-  eddy__free(t->saved);
-  t->saved = buf;
-  t->in = buf;
-  t->in_len += len;
-  t->flags |= IN_OWNED;
-  return 0;
+  return eddy_buf_append(&t->saved, data, len);
 }
 
 /* ---- Errors ----------------------------------------------------------------- */
@@ -348,7 +354,12 @@ static void low_data(eddy_stream *low, const char *data, size_t len,
   cork(t);
   drive(t);
   uncork();
-  if (!(t->flags & FINISHED) && keep_input(t) != 0)
+  if (t->flags & FINISHED) {
+    t->lent = NULL; /* nothing reads it any more */
+    t->lent_len = 0;
+    return;
+  }
+  if (keep_input(t) != 0)
     fail(t, -ENOMEM, "out of memory while buffering TLS input");
   if (!(t->flags & FINISHED))
     update_lower(t);
@@ -398,12 +409,11 @@ static void handshake_expired(eddy__timer *timer, void *arg) {
 static void kicked(eddy__soon *call, void *arg) {
   tls_conn *t = arg;
   (void)call;
+  assert(t->lent_len == 0); /* lent bytes never outlive low_data */
   cork(t);
   if (!(t->flags & FINISHED))
     drive(t);
   uncork();
-  if (!(t->flags & FINISHED) && keep_input(t) != 0)
-    fail(t, -ENOMEM, "out of memory while buffering TLS input");
 }
 
 /* ---- The layer ------------------------------------------------------------- */
@@ -507,7 +517,7 @@ static ssize_t layer_recv(void *layer, char *buf, size_t len) {
  * the transport's end. A partial record does not count: it needs more
  * bytes, and retrying it would only spin. */
 static int pending_input(tls_conn *t) {
-  return t->in_len > 0 || SSL_pending(t->ssl) > 0 || (t->flags & LOW_EOF);
+  return input_len(t) > 0 || SSL_pending(t->ssl) > 0 || (t->flags & LOW_EOF);
 }
 
 /* Once scheduled, a second kick before the first has run is the same
@@ -580,12 +590,13 @@ static void conn_free(tls_conn *t) {
     out_len = 0;
   }
   SSL_free(t->ssl);
-  eddy__free(t->saved);
+  eddy_buf_free(&t->saved);
   eddy_tls_ctx_free(t->ctx);
   eddy__free(t);
 }
 
 static void layer_release(void *layer) {
+  assert(((tls_conn *)layer)->flags & FINISHED);
   conn_free(layer);
 }
 
@@ -638,7 +649,6 @@ static int make_ssl(tls_conn *t, const char *server_name) {
   return 0;
 }
 
-
 static void discard(tls_conn *t) {
   eddy__timer_stop(&t->handshake_timer);
   eddy__soon_cancel(&t->kick);
@@ -662,6 +672,9 @@ int eddy_tls_start(eddy_stream *s, eddy_tls_ctx *ctx, const char *server_name,
     return -ENOMEM;
   if ((t = eddy__calloc(1, sizeof *t)) == NULL)
     return -ENOMEM;
+  /* No cap: the transport stops being read while the stream is paused,
+   * so at most one read's worth (64 KiB) is ever kept. */
+  eddy_buf_init(&t->saved, 0);
   t->ctx = ctx;
   eddy__tls_ctx_ref(ctx);
   t->up = s;
@@ -672,16 +685,8 @@ int eddy_tls_start(eddy_stream *s, eddy_tls_ctx *ctx, const char *server_name,
   /* Fails only if the timer heap cannot grow. */
   if (err == 0)
     err = eddy__timer_start(&t->handshake_timer, ctx->handshake_timeout, 0);
-  if (err == 0 && len > 0) {
-    if ((t->saved = eddy__malloc(len)) == NULL)
-      err = -ENOMEM;
-    else {
-      memcpy(t->saved, pending, len);
-      t->in = t->saved;
-      t->in_len = len;
-      t->flags |= IN_OWNED;
-    }
-  }
+  if (err == 0)
+    err = eddy_buf_append(&t->saved, pending, len);
   if (err == 0)
     err = eddy__stream_layer(s, &layer_ops, t, &t->low);
   if (err) {

@@ -122,6 +122,15 @@ def _():
         pm.wait_for(r"procmon: stopped")
 
 
+@case("a line longer than 4096 bytes is logged cut, and the next one whole")
+def _():
+    with Procmon("--process",
+                 "long=printf '%5000s' | tr ' ' x; echo; echo after; exec sleep 30") as pm:
+        pm.wait_for(r"info: long: x{4096} \[cut: longer than 4096 bytes\]$")
+        pm.wait_for(r"info: long: after$")
+        assert pm.stop() == 0, pm.text()
+
+
 @case("by default a process that exits is restarted after 1 s, then 2 s")
 def _():
     # The doubling, the cap and the reset are checked with short delays
