@@ -147,6 +147,26 @@ static inline void test_peer_free(test_peer *p) {
   p->n = p->cap = 0;
 }
 
+/* ---- The connect fixture ------------------------------------------------------- */
+
+/* What a connect callback was given, and how often. */
+typedef struct test_connect_result {
+  int calls, status;
+  eddy_stream *s;
+  char detail[200];
+} test_connect_result;
+
+/* An eddy_connect_cb that records into the test_connect_result in arg. */
+static inline void test_on_connect(eddy_connect *req, eddy_stream *s,
+                                   int status, const char *detail, void *arg) {
+  test_connect_result *r = arg;
+  (void)req;
+  r->calls++;
+  r->status = status;
+  r->s = s;
+  snprintf(r->detail, sizeof r->detail, "%s", detail);
+}
+
 /* ---- Bounded waits ------------------------------------------------------------ */
 
 static inline void test_stop_loop(eddy_timer *t, void *arg) {

@@ -42,19 +42,26 @@ static void sift_up(eddy__heap_entry *heap, size_t slot) {
   place(heap, slot, e);
 }
 
+/* The earliest of slot's children in a heap of len entries, or 0 (never a
+ * child) if slot has none. */
+static size_t least_child(const eddy__heap_entry *heap, size_t len,
+                          size_t slot) {
+  size_t first = slot * 4 + 1, best = first, end = first + 4;
+  if (first >= len)
+    return 0;
+  if (end > len)
+    end = len;
+  for (size_t c = first + 1; c < end; c++)
+    if (before(&heap[c], &heap[best]))
+      best = c;
+  return best;
+}
+
 static void sift_down(eddy__heap_entry *heap, size_t len, size_t slot) {
   eddy__heap_entry e = heap[slot];
-  for (;;) {
-    size_t first = slot * 4 + 1, best = first, end = first + 4;
-    if (first >= len)
-      break;
-    if (end > len)
-      end = len;
-    for (size_t c = first + 1; c < end; c++)
-      if (before(&heap[c], &heap[best]))
-        best = c;
-    if (!before(&heap[best], &e))
-      break;
+  size_t best;
+  while ((best = least_child(heap, len, slot)) != 0 &&
+         before(&heap[best], &e)) {
     place(heap, slot, heap[best]);
     slot = best;
   }
@@ -82,21 +89,13 @@ static void heap_remove(eddy_loop *loop, size_t slot) {
  * comparison fewer per level. */
 static void heap_pop(eddy_loop *loop) {
   eddy__heap_entry *heap = loop->heap;
-  size_t len = --loop->heap_len, slot = 0;
+  size_t len = --loop->heap_len, slot = 0, best;
   eddy__heap_entry e;
   heap[0].timer->slot = EDDY__NO_SLOT;
   if (len == 0)
     return;
   e = heap[len];
-  for (;;) {
-    size_t first = slot * 4 + 1, best = first, end = first + 4;
-    if (first >= len)
-      break;
-    if (end > len)
-      end = len;
-    for (size_t c = first + 1; c < end; c++)
-      if (before(&heap[c], &heap[best]))
-        best = c;
+  while ((best = least_child(heap, len, slot)) != 0) {
     place(heap, slot, heap[best]);
     slot = best;
   }

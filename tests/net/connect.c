@@ -13,22 +13,6 @@
 
 #define MS EDDY_NSEC_PER_MSEC
 
-typedef struct result {
-  int calls, status;
-  eddy_stream *s;
-  char detail[200];
-} result;
-
-static void on_connect(eddy_connect *req, eddy_stream *s, int status,
-                       const char *detail, void *arg) {
-  result *r = arg;
-  (void)req;
-  r->calls++;
-  r->status = status;
-  r->s = s;
-  snprintf(r->detail, sizeof r->detail, "%s", detail);
-}
-
 /* A listening socket on 127.0.0.1 (backlog as given); returns its port. */
 static int raw_listener(int *fd, int backlog) {
   struct sockaddr_in a = {.sin_family = AF_INET};
@@ -56,7 +40,7 @@ static eddy_endpoint tcp_ep(const char *host, int port) {
   return ep;
 }
 
-static void run_until_called(eddy_loop *loop, result *r) {
+static void run_until_called(eddy_loop *loop, test_connect_result *r) {
   for (int i = 0; i < 10000 && r->calls == 0; i++)
     EXPECT_GE(eddy_loop_run(loop, EDDY_RUN_ONCE), 0);
 }
@@ -64,10 +48,10 @@ static void run_until_called(eddy_loop *loop, result *r) {
 Test(connect, to_a_numeric_address_gives_a_working_stream) {
   eddy_loop *loop = test_loop();
   int lfd, port = raw_listener(&lfd, 8), peer;
-  result r = {0};
+  test_connect_result r = {0};
   eddy_endpoint ep = tcp_ep("127.0.0.1", port);
   char buf[8];
-  EXPECT_OK(eddy_connect_endpoint(loop, &ep, on_connect, &r, NULL));
+  EXPECT_OK(eddy_connect_endpoint(loop, &ep, test_on_connect, &r, NULL));
   EXPECT_EQ(r.calls, 0); /* never from inside the call */
   run_until_called(loop, &r);
   EXPECT_EQ(r.calls, 1);
@@ -86,11 +70,11 @@ Test(connect, to_a_numeric_address_gives_a_working_stream) {
 Test(connect, a_refused_connection_says_where) {
   eddy_loop *loop = test_loop();
   int port = closed_port();
-  result r = {0};
+  test_connect_result r = {0};
   char want[64];
   {
     eddy_endpoint ep = tcp_ep("127.0.0.1", port);
-    EXPECT_OK(eddy_connect_endpoint(loop, &ep, on_connect, &r, NULL));
+    EXPECT_OK(eddy_connect_endpoint(loop, &ep, test_on_connect, &r, NULL));
   }
   run_until_called(loop, &r);
   EXPECT_EQ(r.calls, 1);
@@ -104,9 +88,9 @@ Test(connect, a_refused_connection_says_where) {
 Test(connect, a_host_name_is_resolved_on_the_pool) {
   eddy_loop *loop = test_loop();
   int lfd, port = raw_listener(&lfd, 8);
-  result r = {0};
+  test_connect_result r = {0};
   eddy_endpoint ep = tcp_ep("localhost", port);
-  EXPECT_OK(eddy_connect_endpoint(loop, &ep, on_connect, &r, NULL));
+  EXPECT_OK(eddy_connect_endpoint(loop, &ep, test_on_connect, &r, NULL));
   EXPECT_EQ(eddy_loop_run(loop, EDDY_RUN_UNTIL_IDLE), 0);
   EXPECT_EQ(r.calls, 1);
   /* localhost may resolve to ::1 first, where nothing listens: Happy
@@ -125,10 +109,10 @@ static int fail_resolve(const char *host, unsigned port,
 
 Test(connect, a_name_that_does_not_resolve_is_named_in_the_error) {
   eddy_loop *loop = test_loop();
-  result r = {0};
+  test_connect_result r = {0};
   eddy_endpoint ep = tcp_ep("no-such-host.invalid", 80);
   eddy__resolve_hook = fail_resolve;
-  EXPECT_OK(eddy_connect_endpoint(loop, &ep, on_connect, &r, NULL));
+  EXPECT_OK(eddy_connect_endpoint(loop, &ep, test_on_connect, &r, NULL));
   EXPECT_EQ(eddy_loop_run(loop, EDDY_RUN_UNTIL_IDLE), 0);
   EXPECT_EQ(r.calls, 1);
   EXPECT_EQ(r.status, EDDY_ERESOLVE);
@@ -149,12 +133,12 @@ static int slow_resolve(const char *host, unsigned port,
 Test(connect, a_slow_resolution_does_not_delay_other_connections) {
   eddy_loop *loop = test_loop();
   int lfd, port = raw_listener(&lfd, 8);
-  result slow = {0}, fast = {0};
+  test_connect_result slow = {0}, fast = {0};
   eddy_endpoint named = tcp_ep("slow.example", port), num = tcp_ep("127.0.0.1", port);
   slow_port = port;
   eddy__resolve_hook = slow_resolve;
-  EXPECT_OK(eddy_connect_endpoint(loop, &named, on_connect, &slow, NULL));
-  EXPECT_OK(eddy_connect_endpoint(loop, &num, on_connect, &fast, NULL));
+  EXPECT_OK(eddy_connect_endpoint(loop, &named, test_on_connect, &slow, NULL));
+  EXPECT_OK(eddy_connect_endpoint(loop, &num, test_on_connect, &fast, NULL));
   run_until_called(loop, &fast);
   EXPECT_EQ(fast.status, 0);
   EXPECT_EQ(slow.calls, 0); /* still resolving */
@@ -168,13 +152,13 @@ Test(connect, a_slow_resolution_does_not_delay_other_connections) {
 
 Test(connect, the_endpoint_timeout_ends_a_slow_attempt) {
   eddy_loop *loop = test_loop();
-  result r = {0};
+  test_connect_result r = {0};
   eddy_endpoint ep;
   char err[100];
   eddy__resolve_hook = slow_resolve;
   EXPECT_OK(eddy_endpoint_parse_client("tcp:host=slow.example:port=9:timeout=0.1",
                                        &ep, err, sizeof err));
-  EXPECT_OK(eddy_connect_endpoint(loop, &ep, on_connect, &r, NULL));
+  EXPECT_OK(eddy_connect_endpoint(loop, &ep, test_on_connect, &r, NULL));
   EXPECT_EQ(eddy_loop_run(loop, EDDY_RUN_UNTIL_IDLE), 0);
   EXPECT_EQ(r.calls, 1);
   EXPECT_EQ(r.status, -ETIMEDOUT);
@@ -183,7 +167,7 @@ Test(connect, the_endpoint_timeout_ends_a_slow_attempt) {
 
 Test(connect, cancel_reports_ecanceled_once_while_resolving_or_connecting) {
   eddy_loop *loop = test_loop();
-  result a = {0}, b = {0};
+  test_connect_result a = {0}, b = {0};
   eddy_connect *ra, *rb;
   int lfd, port = raw_listener(&lfd, 0), c1, c2;
   struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
@@ -195,8 +179,8 @@ Test(connect, cancel_reports_ecanceled_once_while_resolving_or_connecting) {
   (void)connect(c1, (struct sockaddr *)&sa, sizeof sa);
   (void)connect(c2, (struct sockaddr *)&sa, sizeof sa);
   eddy__resolve_hook = slow_resolve;
-  EXPECT_OK(eddy_connect_endpoint(loop, &named, on_connect, &a, &ra));
-  EXPECT_OK(eddy_connect_endpoint(loop, &full, on_connect, &b, &rb));
+  EXPECT_OK(eddy_connect_endpoint(loop, &named, test_on_connect, &a, &ra));
+  EXPECT_OK(eddy_connect_endpoint(loop, &full, test_on_connect, &b, &rb));
   EXPECT_EQ(eddy_loop_run(loop, EDDY_RUN_NOWAIT), 1);
   eddy_connect_cancel(ra);
   eddy_connect_cancel(rb);
@@ -227,7 +211,7 @@ static int two_addrs(const char *host, unsigned port,
 Test(connect, happy_eyeballs_tries_the_next_address_after_250_ms) {
   eddy_loop *loop = test_loop();
   int hfd, lfd, c1, c2;
-  result r = {0};
+  test_connect_result r = {0};
   struct sockaddr_in sa = {.sin_family = AF_INET};
   eddy_endpoint ep = tcp_ep("two.example", 1);
   int64_t start;
@@ -242,7 +226,7 @@ Test(connect, happy_eyeballs_tries_the_next_address_after_250_ms) {
   eddy__resolve_hook = two_addrs;
   eddy_loop_update_time(loop);
   start = eddy_loop_now(loop);
-  EXPECT_OK(eddy_connect_endpoint(loop, &ep, on_connect, &r, NULL));
+  EXPECT_OK(eddy_connect_endpoint(loop, &ep, test_on_connect, &r, NULL));
   run_until_called(loop, &r);
   eddy_loop_update_time(loop);
   EXPECT_EQ(r.status, 0);
@@ -263,7 +247,7 @@ Test(connect, happy_eyeballs_tries_the_next_address_after_250_ms) {
 
 Test(connect, unix_paths_connect_and_a_missing_one_is_enoent) {
   eddy_loop *loop = test_loop();
-  result r = {0}, missing = {0};
+  test_connect_result r = {0}, missing = {0};
   struct sockaddr_un un = {.sun_family = AF_UNIX};
   char text[200], err[100];
   int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -271,8 +255,8 @@ Test(connect, unix_paths_connect_and_a_missing_one_is_enoent) {
   unlink(un.sun_path);
   cr_assert(bind(lfd, (struct sockaddr *)&un, sizeof un) == 0 && listen(lfd, 4) == 0);
   snprintf(text, sizeof text, "unix:path=%s", un.sun_path);
-  EXPECT_OK(eddy_connect_to(loop, text, on_connect, &r, NULL, err, sizeof err));
-  EXPECT_OK(eddy_connect_to(loop, "unix:path=/nonexistent/eddy.sock", on_connect,
+  EXPECT_OK(eddy_connect_to(loop, text, test_on_connect, &r, NULL, err, sizeof err));
+  EXPECT_OK(eddy_connect_to(loop, "unix:path=/nonexistent/eddy.sock", test_on_connect,
                             &missing, NULL, err, sizeof err));
   EXPECT_EQ(eddy_loop_run(loop, EDDY_RUN_UNTIL_IDLE), 0);
   EXPECT_EQ(r.status, 0);
@@ -286,24 +270,24 @@ Test(connect, unix_paths_connect_and_a_missing_one_is_enoent) {
 
 Test(connect, failures_before_any_attempt_are_reported_from_the_loop) {
   eddy_loop *loop = test_loop();
-  result r = {0};
+  test_connect_result r = {0};
   eddy_endpoint ep = tcp_ep("127.0.0.1", 9);
   eddy_connect *req = NULL;
   char err[100];
   eddy__fault_fail_nth(EDDY__SYS_SOCKET, 1, EMFILE);
-  EXPECT_OK(eddy_connect_endpoint(loop, &ep, on_connect, &r, &req));
+  EXPECT_OK(eddy_connect_endpoint(loop, &ep, test_on_connect, &r, &req));
   EXPECT_EQ(r.calls, 0);
   EXPECT_EQ(eddy_loop_run(loop, EDDY_RUN_UNTIL_IDLE), 0);
   EXPECT_EQ(r.calls, 1);
   EXPECT_EQ(r.status, -EMFILE);
   /* Errors that stop the request from existing are returned instead: the
    * request is its one allocation (its timers and report are inside it). */
-  r = (result){0};
+  r = (test_connect_result){0};
   eddy__fault_fail_nth(EDDY__SYS_CALLOC, 1, ENOMEM);
-  EXPECT_EQ(eddy_connect_endpoint(loop, &ep, on_connect, &r, NULL), -ENOMEM);
-  EXPECT_EQ(eddy_connect_to(loop, "tcp:host=x", on_connect, &r, NULL, err,
+  EXPECT_EQ(eddy_connect_endpoint(loop, &ep, test_on_connect, &r, NULL), -ENOMEM);
+  EXPECT_EQ(eddy_connect_to(loop, "tcp:host=x", test_on_connect, &r, NULL, err,
                             sizeof err), EDDY_EPARSE);
-  EXPECT_EQ(eddy_connect_endpoint(loop, NULL, on_connect, &r, NULL), -EINVAL);
+  EXPECT_EQ(eddy_connect_endpoint(loop, NULL, test_on_connect, &r, NULL), -EINVAL);
   EXPECT_EQ(eddy_loop_run(loop, EDDY_RUN_UNTIL_IDLE), 0);
   EXPECT_EQ(r.calls, 0);
   test_finish(loop);
@@ -315,18 +299,18 @@ Test(connect, failures_before_any_attempt_are_reported_from_the_loop) {
  * report still arrives from the loop. */
 Test(connect, a_connection_allocates_nothing_for_its_timers_or_its_report) {
   eddy_loop *loop = test_loop();
-  result warm = {0}, r = {0};
+  test_connect_result warm = {0}, r = {0};
   char err[100];
   const char *missing = "unix:path=/nonexistent/eddy.sock";
   long live;
-  EXPECT_OK(eddy_connect_to(loop, missing, on_connect, &warm, NULL, err,
+  EXPECT_OK(eddy_connect_to(loop, missing, test_on_connect, &warm, NULL, err,
                             sizeof err));
   EXPECT_EQ(eddy_loop_run(loop, EDDY_RUN_UNTIL_IDLE), 0);
   EXPECT_EQ(warm.status, -ENOENT);
   live = eddy__alloc_live();
   eddy__fault_fail_after(EDDY__SYS_MALLOC, 1, ENOMEM);
   eddy__fault_fail_after(EDDY__SYS_REALLOC, 1, ENOMEM);
-  EXPECT_OK(eddy_connect_to(loop, missing, on_connect, &r, NULL, err,
+  EXPECT_OK(eddy_connect_to(loop, missing, test_on_connect, &r, NULL, err,
                             sizeof err));
   EXPECT_EQ(eddy__alloc_live(), live + 1); /* the request */
   EXPECT_EQ(r.calls, 0);
@@ -340,10 +324,10 @@ Test(connect, a_connection_allocates_nothing_for_its_timers_or_its_report) {
 
 Test(connect, close_all_cancels_pending_attempts) {
   eddy_loop *loop = test_loop();
-  result r = {0};
+  test_connect_result r = {0};
   eddy_endpoint ep = tcp_ep("slow.example", 9);
   eddy__resolve_hook = slow_resolve;
-  EXPECT_OK(eddy_connect_endpoint(loop, &ep, on_connect, &r, NULL));
+  EXPECT_OK(eddy_connect_endpoint(loop, &ep, test_on_connect, &r, NULL));
   test_finish(loop);
   EXPECT_EQ(r.calls, 1);
   EXPECT_EQ(r.status, -ECANCELED);
@@ -352,14 +336,14 @@ Test(connect, close_all_cancels_pending_attempts) {
 Test(connect, bind_address_sets_the_local_address) {
   eddy_loop *loop = test_loop();
   int lfd, port = raw_listener(&lfd, 8), peer;
-  result r = {0}, wrong = {0};
+  test_connect_result r = {0}, wrong = {0};
   char text[100], err[100];
   struct sockaddr_in from;
   socklen_t fl = sizeof from;
   snprintf(text, sizeof text, "tcp:host=127.0.0.1:port=%d:bindAddress=127.0.0.2", port);
-  EXPECT_OK(eddy_connect_to(loop, text, on_connect, &r, NULL, err, sizeof err));
+  EXPECT_OK(eddy_connect_to(loop, text, test_on_connect, &r, NULL, err, sizeof err));
   snprintf(text, sizeof text, "tcp:host=127.0.0.1:port=%d:bindAddress=\\:\\:1", port);
-  EXPECT_OK(eddy_connect_to(loop, text, on_connect, &wrong, NULL, err, sizeof err));
+  EXPECT_OK(eddy_connect_to(loop, text, test_on_connect, &wrong, NULL, err, sizeof err));
   run_until_called(loop, &r);
   run_until_called(loop, &wrong);
   EXPECT_EQ(r.status, 0);

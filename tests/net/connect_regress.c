@@ -5,13 +5,6 @@
 #include "helpers.h"
 #include "net/net.h"
 
-typedef struct result { int calls, status; eddy_stream *s; char detail[200]; } result;
-static void on_connect(eddy_connect *req, eddy_stream *s, int status,
-                       const char *detail, void *arg) {
-  result *r = arg; (void)req;
-  r->calls++; r->status = status; r->s = s;
-  snprintf(r->detail, sizeof r->detail, "%s", detail);
-}
 static int fails_fast(const char *host, unsigned port, struct sockaddr_storage *out,
                       socklen_t *lens, int max) {
   (void)host; (void)port; (void)out; (void)lens; (void)max;
@@ -27,11 +20,11 @@ static void cancel_soon(eddy_loop *l, void *arg) { (void)l; eddy_connect_cancel(
 
 static void cancel_after_resolution(eddy__resolve_fn fn, int fault_connect) {
   eddy_loop *loop = test_loop();
-  result r = {0};
+  test_connect_result r = {0};
   eddy_connect *req;
   char err[100];
   eddy__resolve_hook = fn;
-  EXPECT_OK(eddy_connect_to(loop, "tcp:host=name.example:port=9", on_connect, &r,
+  EXPECT_OK(eddy_connect_to(loop, "tcp:host=name.example:port=9", test_on_connect, &r,
                             &req, err, sizeof err));
   usleep(100 * 1000); /* the pool thread has finished; its done is posted */
   /* cancel from a loop callback, before the loop drains the done list */

@@ -341,22 +341,6 @@ Test(wrap_listener, a_layer_set_later_wraps_later_streams_and_can_be_removed) {
 
 /* ---- Connecting ------------------------------------------------------------------- */
 
-typedef struct result {
-  int calls, status;
-  eddy_stream *s;
-  char detail[200];
-} result;
-
-static void on_connect(eddy_connect *req, eddy_stream *s, int status,
-                       const char *detail, void *arg) {
-  result *r = arg;
-  (void)req;
-  r->calls++;
-  r->status = status;
-  r->s = s;
-  snprintf(r->detail, sizeof r->detail, "%s", detail);
-}
-
 /* A listening socket on 127.0.0.1; returns its port. */
 static int raw_listener(int *fd) {
   struct sockaddr_in a = {.sin_family = AF_INET};
@@ -392,10 +376,10 @@ Test(wrap_connect, the_connected_stream_is_wrapped_for_the_endpoints_host) {
   eddy_loop *loop = test_loop();
   int lfd, port = raw_listener(&lfd), peer;
   eddy_endpoint ep = client_ep(port);
-  result r = {0};
+  test_connect_result r = {0};
   char err[200];
   reset_layers();
-  EXPECT_OK(eddy__connect_with(loop, &ep, table_ab, NULL, NULL, on_connect, &r,
+  EXPECT_OK(eddy__connect_with(loop, &ep, table_ab, NULL, NULL, test_on_connect, &r,
                                NULL, err, sizeof err));
   EXPECT_EQ(cfg_a.makes, 1);
   EXPECT_EQ(cfg_a.last_server, 0);
@@ -416,11 +400,11 @@ Test(wrap_connect, a_failing_make_fails_the_call_with_the_layers_sentence) {
   eddy_loop *loop = test_loop();
   int lfd, port = raw_listener(&lfd);
   eddy_endpoint ep = client_ep(port);
-  result r = {0};
+  test_connect_result r = {0};
   char err[200];
   reset_layers();
   cfg_a.make_err = -EACCES;
-  EXPECT_EQ(eddy__connect_with(loop, &ep, table_ab, NULL, NULL, on_connect, &r,
+  EXPECT_EQ(eddy__connect_with(loop, &ep, table_ab, NULL, NULL, test_on_connect, &r,
                                NULL, err, sizeof err),
             -EACCES);
   EXPECT_STR(err, "layer A: no state for this endpoint");
@@ -435,13 +419,13 @@ Test(wrap_connect, a_failing_wrap_gives_the_callback_the_error) {
   eddy_loop *loop = test_loop();
   int lfd, port = raw_listener(&lfd), peer;
   eddy_endpoint ep = client_ep(port);
-  result r = {0};
+  test_connect_result r = {0};
   char want[64], byte;
   reset_layers();
   cfg_a.want = 0;
   cfg_b.wrap_err = -EPROTO;
   cfg_b.wrap_fails = 1;
-  EXPECT_OK(eddy__connect_with(loop, &ep, table_ab, NULL, NULL, on_connect, &r,
+  EXPECT_OK(eddy__connect_with(loop, &ep, table_ab, NULL, NULL, test_on_connect, &r,
                                NULL, NULL, 0));
   run_until(loop, &r.calls, 1);
   EXPECT_EQ(r.calls, 1);
@@ -462,11 +446,11 @@ Test(wrap_connect, a_given_layer_replaces_what_the_endpoint_asks_for) {
   eddy_loop *loop = test_loop();
   int lfd, port = raw_listener(&lfd), peer;
   eddy_endpoint ep = client_ep(port);
-  result r = {0};
+  test_connect_result r = {0};
   state *st;
   reset_layers();
   st = state_new('B');
-  EXPECT_OK(eddy__connect_with(loop, &ep, table_ab, &layer_b, st, on_connect,
+  EXPECT_OK(eddy__connect_with(loop, &ep, table_ab, &layer_b, st, test_on_connect,
                                &r, NULL, NULL, 0));
   st_unref(st); /* the connect holds its own reference */
   EXPECT_EQ(cfg_a.makes + cfg_b.makes, 0);
@@ -547,7 +531,7 @@ Test(wrap_table, a_tls_endpoint_reaches_its_layer_in_a_program_that_names_none) 
   eddy_loop *loop = test_loop();
   eddy_listener *l = NULL;
   eddy_endpoint ep;
-  result r = {0};
+  test_connect_result r = {0};
   char err[512];
   const eddy__wrap_ops *tls = NULL;
   for (const eddy__wrap_ops *const *w = eddy__wrappers; *w; w++)
@@ -564,7 +548,7 @@ Test(wrap_table, a_tls_endpoint_reaches_its_layer_in_a_program_that_names_none) 
             EDDY_ETLS);
   cr_assert(strstr(err, "/nonexistent/x.pem") != NULL, "%s", err);
   EXPECT_EQ(eddy_connect_to(loop, "tls:localhost:1:trustRoots=/nonexistent/ca.pem",
-                            on_connect, &r, NULL, err, sizeof err),
+                            test_on_connect, &r, NULL, err, sizeof err),
             EDDY_ETLS);
   cr_assert(strstr(err, "/nonexistent/ca.pem") != NULL, "%s", err);
   test_finish(loop);
