@@ -61,8 +61,8 @@ static void check_parsed(const eddy_endpoint *ep, int client,
           text);
   require(ep->mode <= 07777, "mode above 07777", text);
   require(ep->timeout_ns > 0, "timeout not positive", text);
-  require(is_bool(ep->reuseport) && is_bool(ep->ipv6only) &&
-              is_bool(ep->tls) && is_bool(ep->verify),
+  require(is_bool(ep->reuseport) && is_bool(ep->ipv6only) && is_bool(ep->tls) &&
+              is_bool(ep->verify),
           "a boolean field is neither 0 nor 1", text);
   switch (ep->kind) {
   case EDDY_ENDPOINT_TCP:
@@ -138,8 +138,7 @@ static void parse_both_ways(const char *text, int client) {
             "the same string parsed to different endpoints", text);
   /* No buffer at all is allowed too. */
   require((client ? eddy_endpoint_parse_client(text, &c, NULL, ERR_SIZE)
-                  : eddy_endpoint_parse_server(text, &c, NULL, ERR_SIZE)) ==
-              rc,
+                  : eddy_endpoint_parse_server(text, &c, NULL, ERR_SIZE)) == rc,
           "result depends on the message buffer", text);
 }
 
