@@ -7,7 +7,7 @@
 #   scripts/check-format.sh            every file
 #   scripts/check-format.sh FILE...    only these
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 
 fmt=${CLANG_FORMAT:-clang-format}
 if ! command -v "$fmt" >/dev/null; then

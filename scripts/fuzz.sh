@@ -12,7 +12,7 @@
 #
 # A crash input replays with: build-fuzz/tests/fuzz/fuzz-NAME FILE
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 
 build=build-fuzz
 time_s=${FUZZ_TIME:-60}
