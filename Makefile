@@ -1,6 +1,6 @@
 # The commands README.md starts with. Everything else is meson + ninja.
 
-.PHONY: run test build bench coverage deps clean
+.PHONY: run test build bench coverage fuzz deps clean
 
 BUILD := build
 # Where `make run` listens; for example: make run LISTEN=tcp:9000
@@ -23,10 +23,15 @@ build: deps
 bench: deps
 	bash bench/run.sh
 
+# Every fuzz target for FUZZ_TIME seconds each: make fuzz FUZZ_TIME=600
+FUZZ_TIME ?= 60
+fuzz: deps
+	FUZZ_TIME=$(FUZZ_TIME) bash scripts/fuzz.sh
+
 coverage: test
 	gcovr -r . --filter 'src/' --object-directory build-test --html-details \
 	  -o build-test/coverage.html build-test
 	@echo "coverage report: build-test/coverage.html"
 
 clean:
-	rm -rf build build-test build-bench
+	rm -rf build build-test build-bench build-default build-fuzz

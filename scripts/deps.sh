@@ -7,6 +7,8 @@ set -euo pipefail
 packages=(
   build-essential pkg-config meson ninja-build   # build
   libcriterion-dev gcovr                         # tests, coverage
+  clang libclang-rt-14-dev clang-format          # fuzzing (libFuzzer), format
+  scdoc                                          # the man page
   libuv1-dev                                     # benchmark peer
   libssl-dev openssl ca-certificates curl        # TLS, real TLS peers
   python3 procps util-linux                      # test scripts, taskset

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Builds eddy for testing (fault injection, ASan+UBSan, coverage) and runs
-# the whole suite once per loop backend, then prints coverage of src/ and a
+# the whole suite once per loop backend; then builds the default
+# configuration (build-default/) and runs its tests, checks meson install
+# and pkg-config (tests/install), and runs each fuzz target for a few
+# seconds (scripts/fuzz.sh, build-fuzz/). Prints coverage of src/ and a
 # last line "N passed, N failed". Exits non-zero if anything failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -103,6 +106,37 @@ for backend in "${backends[@]}"; do
   EDDY_BACKEND=$backend run_script "app tls ($backend)" \
     python3 tests/app/test_tls.py "$build/eddy"
 done
+
+# The default configuration, as a new user builds it (`meson setup` with no
+# options: no fault injection, no sanitizers), so that it cannot break
+# unnoticed. Tests that need fault injection are skipped there; one backend
+# is enough for what this adds.
+default=build-default
+if { [ -f "$default/build.ninja" ] && meson setup --reconfigure "$default" >/dev/null; } ||
+  meson setup "$default" >/dev/null; then
+  if ninja -C "$default" >"$default/ninja.log" 2>&1; then
+    for exe in "$default"/tests/test-*; do
+      [ -f "$exe" ] && [ -x "$exe" ] || continue
+      EDDY_BACKEND=epoll run_criterion "$(basename "$exe") (default)" "$exe"
+    done
+    run_script "app (cli, default)" python3 tests/app/test_cli.py "$default/eddy"
+  else
+    cat "$default/ninja.log"
+    echo "the default configuration does not build"
+    failed=$((failed + 1))
+  fi
+else
+  echo "meson setup $default (the default configuration) failed"
+  failed=$((failed + 1))
+fi
+
+# meson install into a DESTDIR, and a program built against it with
+# pkg-config (shared and static).
+run_script "install + pkg-config" bash tests/install/test_install.sh
+
+# Each fuzz target for a few seconds, so that none can rot; `make fuzz`
+# runs them for longer.
+run_script "fuzz (5 s per target)" env FUZZ_TIME=5 bash scripts/fuzz.sh
 
 if command -v gcovr >/dev/null; then
   echo

@@ -23,6 +23,14 @@
 #define EXPECT_GT(a, b) cr_assert(gt(i64, (int64_t)(a), (int64_t)(b)))
 #define EXPECT_OK(expr) EXPECT_EQ((expr), 0)
 #define EXPECT_STR(a, b) cr_assert(eq(str, (char *)(a), (char *)(b)))
+/* eddy's live allocations are counted only where fault injection is
+ * compiled in (-Dfaults=true, the suite's build); elsewhere the sanitizers
+ * look for leaks and this checks nothing. */
+#ifdef EDDY_FAULTS
+#define EXPECT_LIVE(n) EXPECT_EQ(eddy__alloc_live(), (n))
+#else
+#define EXPECT_LIVE(n) ((void)0)
+#endif
 
 
 

@@ -70,11 +70,9 @@ typedef struct eddy__fault_rule {
   int is_short;  /* shorten the call instead of failing it */
 } eddy__fault_rule;
 
-#ifdef EDDY_FAULTS
-
-/* 0: make the call. A negative errno: fail it with that. EDDY__FAULT_SHORT:
- * make it with a shorter length. Counts the call. Thread-safe. */
-int eddy__fault_check(int kind);
+/* The functions below exist only in builds with EDDY_FAULTS; they are
+ * declared in every build so that tests compile without it (tests/meson.build
+ * links stand-ins that skip the test asking for a fault). */
 
 /* Sets the rule of a kind and zeroes its call counter. */
 void eddy__fault_set(int kind, const eddy__fault_rule *rule);
@@ -98,6 +96,12 @@ int eddy__fault_kind(const char *name);
 
 /* Live allocations made through eddy's allocator (a leak check for tests). */
 long eddy__alloc_live(void);
+
+#ifdef EDDY_FAULTS
+
+/* 0: make the call. A negative errno: fail it with that. EDDY__FAULT_SHORT:
+ * make it with a shorter length. Counts the call. Thread-safe. */
+int eddy__fault_check(int kind);
 
 #else
 

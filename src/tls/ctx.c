@@ -28,6 +28,7 @@
 #define GROUPS "X25519:P-256:P-384"
 #define DEFAULT_HANDSHAKE_TIMEOUT (10 * EDDY_NSEC_PER_SEC)
 
+__attribute__((format(printf, 3, 4)))
 static void set_err(char *err, size_t errlen, const char *fmt, ...) {
   va_list ap;
   if (err == NULL || errlen == 0)

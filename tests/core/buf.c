@@ -42,7 +42,7 @@ Test(buf, appended_bytes_are_read_back_in_order) {
   EXPECT_OK(eddy_buf_append(&b, "hello", 5));
   EXPECT_OK(eddy_buf_append(&b, ", world", 7));
   expect_bytes(&b, "hello, world");
-  EXPECT_EQ(eddy__alloc_live(), 1);
+  EXPECT_LIVE(1);
   finish(&b);
 }
 
@@ -118,7 +118,7 @@ Test(buf, reset_drops_the_bytes_and_keeps_the_block) {
   eddy_buf_reset(&b);
   EXPECT_EQ(eddy_buf_len(&b), 0);
   cr_assert(b.start == block);
-  EXPECT_EQ(eddy__alloc_live(), 1);
+  EXPECT_LIVE(1);
   finish(&b);
 }
 
@@ -146,7 +146,7 @@ Test(buf, the_block_doubles_as_bytes_accumulate) {
   }
   EXPECT_EQ(eddy_buf_len(&b), total);
   EXPECT_EQ(b.end - b.start, 4096);
-  EXPECT_EQ(eddy__alloc_live(), 1);
+  EXPECT_LIVE(1);
   finish(&b);
 }
 

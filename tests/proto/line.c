@@ -65,7 +65,7 @@ static void drive_init(driver *d, const char *delim, size_t max) {
 static void pull(driver *d) {
   const char *p;
   size_t n;
-  int ev;
+  int ev = 0;
   while (!d->paused && (ev = eddy__lines_next(&d->l, &p, &n)) > 0) {
     if (ev == EDDY__LINES_LINE) {
       note(&d->e, 'L', p, n);

@@ -14,6 +14,9 @@ SYS_TEST_SUITE(allocator_set, alloc_test_reset);
 /* ---- wrappers ---- */
 
 Test(alloc, malloc_calloc_realloc_free_round_trip_to_the_baseline) {
+#ifndef EDDY_FAULTS
+  cr_skip_test("the live count needs fault injection (-Dfaults=true)");
+#endif
   long base = eddy__alloc_live();
   char *m = eddy__malloc(16);
   int *c = eddy__calloc(8, sizeof *c);
@@ -36,6 +39,9 @@ Test(alloc, malloc_calloc_realloc_free_round_trip_to_the_baseline) {
 }
 
 Test(alloc, zero_sizes_return_a_freeable_block) {
+#ifndef EDDY_FAULTS
+  cr_skip_test("the live count needs fault injection (-Dfaults=true)");
+#endif
   long base = eddy__alloc_live();
   void *a = eddy__malloc(0);
   void *b = eddy__calloc(0, 0);
@@ -123,7 +129,7 @@ fail:
 
 Test(alloc, every_failing_step_leaves_nothing_live) {
   long base = eddy__alloc_live();
-  void *out[3];
+  void *out[3] = {NULL, NULL, NULL};
   int steps = 0;
   for (int n = 1; n < 10; n++) {
     eddy__fault_reset();
