@@ -3,7 +3,9 @@
 # the whole suite once per loop backend; then builds the default
 # configuration (build-default/) and runs its tests, checks meson install
 # and pkg-config (tests/install), and runs each fuzz target for a few
-# seconds (scripts/fuzz.sh, build-fuzz/). Prints coverage of src/ and a
+# seconds (scripts/fuzz.sh, build-fuzz/), and checks the formatting of
+# src/, include/ and tests/ (scripts/check-format.sh). Prints coverage of
+# src/ and a
 # last line "N passed, N failed". Exits non-zero if anything failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -138,12 +140,23 @@ run_script "install + pkg-config" bash tests/install/test_install.sh
 # runs them for longer.
 run_script "fuzz (5 s per target)" env FUZZ_TIME=5 bash scripts/fuzz.sh
 
+# src/, include/ and tests/ are formatted as .clang-format says
+# (clang-format -i FILE fixes one).
+if out=$(bash scripts/check-format.sh 2>&1); then
+  passed=$((passed + 1))
+  printf '%-24s %s\n' "format" "$(tail -1 <<<"$out")"
+else
+  echo "$out"
+  failed=$((failed + 1))
+  printf '%-24s %s\n' "format" "not formatted"
+fi
+
 if command -v gcovr >/dev/null; then
   echo
   echo "Coverage of src/ (lines per file; totals of lines and branches):"
   gcovr -r . --filter 'src/' -s "$build" 2>/dev/null |
     grep -E '^src/|^(lines|branches):' || echo "  (no coverage data)"
-  for layer in sys core net tls proc app; do
+  for layer in sys core net tls proc proto app; do
     gcovr -r . --filter "src/$layer/" -s "$build" 2>/dev/null |
       grep -E '^(lines|branches):' | tr '\n' ' ' | sed "s|^|  src/$layer: |"
     echo

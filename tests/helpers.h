@@ -32,8 +32,6 @@
 #define EXPECT_LIVE(n) ((void)0)
 #endif
 
-
-
 #include "sys/fault.h"
 
 /* A loop on the backend $EDDY_BACKEND selects (the suite runs once per
@@ -123,8 +121,10 @@ static inline void test_peer_close(eddy_stream *s, int status,
   snprintf(p->detail, sizeof p->detail, "%s", detail);
 }
 
-static const eddy_stream_callbacks test_peer_callbacks = {
-    test_peer_data, test_peer_eof, test_peer_drain, test_peer_close};
+static const eddy_stream_callbacks test_peer_callbacks = {test_peer_data,
+                                                          test_peer_eof,
+                                                          test_peer_drain,
+                                                          test_peer_close};
 
 /* The same without an eof callback: the stream then closes by itself when
  * the peer's end arrives. */

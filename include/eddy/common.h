@@ -21,20 +21,20 @@ extern "C" {
 #endif
 
 /* eddy's own error codes: X(name, value, description). */
-#define EDDY_ERRNO_MAP(X)                                                    \
-  X(EDDY_ECLOSED, -5001, "handle is closed")                                 \
-  X(EDDY_EBACKEND, -5002, "unknown loop backend")                            \
-  X(EDDY_ERESOLVE, -5003, "name resolution failed")                          \
-  X(EDDY_ETLS, -5004, "TLS error")                                           \
-  X(EDDY_ETRUNCATED, -5005, "connection closed without TLS close_notify")    \
-  X(EDDY_EPARSE, -5006, "malformed input")                                  \
+#define EDDY_ERRNO_MAP(X)                                                      \
+  X(EDDY_ECLOSED, -5001, "handle is closed")                                   \
+  X(EDDY_EBACKEND, -5002, "unknown loop backend")                              \
+  X(EDDY_ERESOLVE, -5003, "name resolution failed")                            \
+  X(EDDY_ETLS, -5004, "TLS error")                                             \
+  X(EDDY_ETRUNCATED, -5005, "connection closed without TLS close_notify")      \
+  X(EDDY_EPARSE, -5006, "malformed input")                                     \
   X(EDDY_ETOOLONG, -5007, "line too long")
 
 enum {
 #define EDDY__ERR_ENUM(name, value, text) name = value,
   EDDY_ERRNO_MAP(EDDY__ERR_ENUM)
 #undef EDDY__ERR_ENUM
-  EDDY_E__LAST = -6000
+      EDDY_E__LAST = -6000
 };
 
 /* A human-readable text for code: strerror() for system errors, eddy's own

@@ -48,7 +48,8 @@ typedef struct eddy_call eddy_call;
 /* ---- Loop ---------------------------------------------------------------- */
 
 typedef enum eddy_backend {
-  EDDY_BACKEND_DEFAULT = 0, /* $EDDY_BACKEND if set ("epoll", "poll"), else epoll */
+  EDDY_BACKEND_DEFAULT =
+      0, /* $EDDY_BACKEND if set ("epoll", "poll"), else epoll */
   EDDY_BACKEND_EPOLL,
   EDDY_BACKEND_POLL,
 } eddy_backend;
@@ -69,8 +70,7 @@ typedef struct eddy_loop_options {
  * *loop, or -ENOMEM, EDDY_EBACKEND (a backend name in $EDDY_BACKEND that eddy
  * does not know), or the error of the system call that failed (-EMFILE...).
  * On failure nothing is left allocated. */
-EDDY_API int eddy_loop_new(const eddy_loop_options *options,
-                           eddy_loop **loop);
+EDDY_API int eddy_loop_new(const eddy_loop_options *options, eddy_loop **loop);
 
 /* Frees a loop. Returns -EBUSY, and frees nothing, while the loop still has
  * open handles (timers or signals not closed) or thread-pool work whose done

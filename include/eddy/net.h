@@ -80,11 +80,11 @@ typedef struct eddy_endpoint {
   int domain;                        /* systemd: AF_INET, AF_INET6, AF_UNIX */
   int64_t timeout_ns;                /* client: connect timeout; default 30 s */
   char bind_address[EDDY_ENDPOINT_HOST_MAX]; /* client: local address */
-  int tls;                           /* tls: or ssl: (over tcp) */
-  char cert_key[EDDY_ENDPOINT_FILE_MAX];    /* tls server: chain (PEM) */
-  char private_key[EDDY_ENDPOINT_FILE_MAX]; /* tls server: key (PEM) */
-  char trust_roots[EDDY_ENDPOINT_FILE_MAX]; /* tls client: CAs; "" = system */
-  int verify;                        /* tls client: 0 after verify=no */
+  int tls;                                   /* tls: or ssl: (over tcp) */
+  char cert_key[EDDY_ENDPOINT_FILE_MAX];     /* tls server: chain (PEM) */
+  char private_key[EDDY_ENDPOINT_FILE_MAX];  /* tls server: key (PEM) */
+  char trust_roots[EDDY_ENDPOINT_FILE_MAX];  /* tls client: CAs; "" = system */
+  int verify;                                /* tls client: 0 after verify=no */
 } eddy_endpoint;
 
 /* Parses a server endpoint string. Returns 0, or EDDY_EPARSE with a message
@@ -96,7 +96,6 @@ EDDY_API int eddy_endpoint_parse_server(const char *text, eddy_endpoint *ep,
 /* The same for client endpoints. */
 EDDY_API int eddy_endpoint_parse_client(const char *text, eddy_endpoint *ep,
                                         char *err, size_t errlen);
-
 
 /* ---- Streams -----------------------------------------------------------------
  *
@@ -212,8 +211,7 @@ EDDY_API int eddy_stream_fd(const eddy_stream *s);
 EDDY_API eddy_loop *eddy_stream_loop(const eddy_stream *s);
 
 /* "127.0.0.1:5000", "[::1]:5000", "unix:/path" or "pipe" into buf. */
-EDDY_API int eddy_stream_peer_name(const eddy_stream *s, char *buf,
-                                   size_t len);
+EDDY_API int eddy_stream_peer_name(const eddy_stream *s, char *buf, size_t len);
 
 /* ---- Listeners -----------------------------------------------------------------
  *
@@ -265,8 +263,7 @@ EDDY_API void eddy_listener_on_error(eddy_listener *l,
                                      eddy_listener_error_cb cb);
 
 /* The bound address as "127.0.0.1:43210", "[::]:8080" or "unix:/path". */
-EDDY_API int eddy_listener_name(const eddy_listener *l, char *buf,
-                                size_t len);
+EDDY_API int eddy_listener_name(const eddy_listener *l, char *buf, size_t len);
 /* The bound port (TCP), for listeners on port 0. */
 EDDY_API int eddy_listener_port(const eddy_listener *l);
 
@@ -325,8 +322,8 @@ EDDY_API void eddy_connect_cancel(eddy_connect *req);
 typedef struct eddy_udp eddy_udp;
 
 typedef void (*eddy_udp_recv_cb)(eddy_udp *u, const char *data, size_t len,
-                                 const struct sockaddr *from,
-                                 socklen_t fromlen, void *arg);
+                                 const struct sockaddr *from, socklen_t fromlen,
+                                 void *arg);
 typedef void (*eddy_udp_error_cb)(eddy_udp *u, int err, void *arg);
 
 /* Binds to a numeric address ("0.0.0.0", "::", "127.0.0.1") and port (0:

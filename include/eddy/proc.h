@@ -54,7 +54,7 @@ typedef enum eddy_stdio_kind {
 
 typedef struct eddy_stdio {
   eddy_stdio_kind kind;
-  int fd;               /* EDDY_STDIO_FD */
+  int fd; /* EDDY_STDIO_FD */
   /* EDDY_STDIO_PIPE and _SOCKETPAIR: set to the parent's end on success,
    * a stream with no callbacks (set them with eddy_stream_set_callbacks; it
    * reads nothing until it has a data callback). A pipe's is writable for
@@ -71,10 +71,12 @@ typedef void (*eddy_process_exit_cb)(eddy_process *p, int exit_status,
                                      int term_signal, void *arg);
 
 /* Option flags. */
-#define EDDY_PROCESS_NEW_GROUP 1u   /* setpgid(0, 0): a process group of its own */
-#define EDDY_PROCESS_NEW_SESSION 2u /* setsid(): a session (and group) of its own */
-#define EDDY_PROCESS_SET_UID 4u     /* setuid(uid); needs the privilege */
-#define EDDY_PROCESS_SET_GID 8u     /* setgid(gid) and no supplementary groups */
+#define EDDY_PROCESS_NEW_GROUP                                                 \
+  1u /* setpgid(0, 0): a process group of its own */
+#define EDDY_PROCESS_NEW_SESSION                                               \
+  2u                            /* setsid(): a session (and group) of its own */
+#define EDDY_PROCESS_SET_UID 4u /* setuid(uid); needs the privilege */
+#define EDDY_PROCESS_SET_GID 8u /* setgid(gid) and no supplementary groups */
 
 typedef struct eddy_process_options {
   /* The program: a path (with a '/'), or a name looked up in PATH (the

@@ -105,8 +105,8 @@ EDDY_API int eddy_tls_ctx_from_endpoint(const eddy_endpoint *ep, int server,
  * gets the stream as soon as TCP is connected; the handshake's outcome
  * reaches the stream's close callback if it fails. */
 EDDY_API int eddy_connect_tls(eddy_loop *loop, const eddy_endpoint *ep,
-                              eddy_tls_ctx *ctx, eddy_connect_cb cb,
-                              void *arg, eddy_connect **req);
+                              eddy_tls_ctx *ctx, eddy_connect_cb cb, void *arg,
+                              eddy_connect **req);
 
 /* Starts TLS on s, in place. server_name is the host a client expects
  * (sent as SNI and verified; an IP literal is verified as an address and
@@ -133,15 +133,14 @@ EDDY_API void eddy_tls_on_handshake(eddy_stream *s, eddy_tls_handshake_cb cb);
  * stay valid until the close callback returns. */
 EDDY_API int eddy_stream_is_tls(const eddy_stream *s);
 EDDY_API int eddy_tls_handshake_done(const eddy_stream *s);
-EDDY_API const char *eddy_tls_version(const eddy_stream *s);  /* "TLSv1.3" */
+EDDY_API const char *eddy_tls_version(const eddy_stream *s); /* "TLSv1.3" */
 EDDY_API const char *eddy_tls_cipher(const eddy_stream *s);
-EDDY_API const char *eddy_tls_alpn(const eddy_stream *s);     /* NULL: none */
+EDDY_API const char *eddy_tls_alpn(const eddy_stream *s); /* NULL: none */
 EDDY_API const char *eddy_tls_server_name(const eddy_stream *s); /* SNI */
 EDDY_API int eddy_tls_resumed(const eddy_stream *s);
 /* The peer certificate's subject ("CN=client,O=eddy"); -ENOENT if the
  * peer sent none. */
-EDDY_API int eddy_tls_peer_subject(const eddy_stream *s, char *buf,
-                                   size_t len);
+EDDY_API int eddy_tls_peer_subject(const eddy_stream *s, char *buf, size_t len);
 
 #ifdef __cplusplus
 }

@@ -22,7 +22,7 @@ typedef struct app_server {
   int nlisteners;
   eddy_accept_cb on_accept;
   void *arg;
-  long open;  /* connections open; the subcommand counts them */
+  long open; /* connections open; the subcommand counts them */
   int stopping;
   double grace_s; /* default 10 */
   eddy_timer *grace;

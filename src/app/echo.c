@@ -50,8 +50,9 @@ static void echo_closed_quietly(eddy_stream *s, int status, const char *detail,
   app_server_closed_one(arg);
 }
 
-static const eddy_stream_callbacks echo_callbacks = {
-    .data = echo_data, .drain = echo_drain, .close = echo_closed};
+static const eddy_stream_callbacks echo_callbacks = {.data = echo_data,
+                                                     .drain = echo_drain,
+                                                     .close = echo_closed};
 static const eddy_stream_callbacks quiet_callbacks = {
     .data = echo_data, .drain = echo_drain, .close = echo_closed_quietly};
 
@@ -78,16 +79,18 @@ static void on_accept(eddy_listener *l, eddy_stream *s, void *arg) {
 }
 
 static void usage(void) {
-  printf("Usage: eddy echo --listen ENDPOINT [--listen ENDPOINT...] [--grace S]\n"
-         "\n"
-         "Echoes every byte back to its sender.\n"
-         "\n"
-         "  --listen ENDPOINT  where to listen: tcp:PORT[:interface=ADDR],\n"
-         "                     tcp6:PORT, unix:PATH[:mode=0660], fd:N,\n"
-         "                     systemd:domain=INET:index=0,\n"
-         "                     tls:PORT:certKey=PEM[:privateKey=PEM] (repeatable)\n"
-         "  --grace S          on SIGTERM/SIGINT, let open connections\n"
-         "                     finish for S seconds (default 10)\n");
+  printf(
+      "Usage: eddy echo --listen ENDPOINT [--listen ENDPOINT...] [--grace S]\n"
+      "\n"
+      "Echoes every byte back to its sender.\n"
+      "\n"
+      "  --listen ENDPOINT  where to listen: tcp:PORT[:interface=ADDR],\n"
+      "                     tcp6:PORT, unix:PATH[:mode=0660], fd:N,\n"
+      "                     systemd:domain=INET:index=0,\n"
+      "                     tls:PORT:certKey=PEM[:privateKey=PEM] "
+      "(repeatable)\n"
+      "  --grace S          on SIGTERM/SIGINT, let open connections\n"
+      "                     finish for S seconds (default 10)\n");
 }
 
 int app_echo(int argc, char **argv) {
@@ -103,7 +106,8 @@ int app_echo(int argc, char **argv) {
     if (rc < 0)
       return 2;
     if (rc == 0) {
-      fprintf(stderr, "eddy echo: unknown option '%s'; see 'eddy echo --help'\n",
+      fprintf(stderr,
+              "eddy echo: unknown option '%s'; see 'eddy echo --help'\n",
               argv[i]);
       return 2;
     }

@@ -25,8 +25,10 @@ static int cmd_help(int argc, char **argv);
 static const command commands[] = {
     {"echo", "echo every byte back to its sender", app_echo},
     {"help", "show help for eddy or for one command", cmd_help},
-    {"portforward", "relay each connection to a target endpoint", app_portforward},
-    {"procmon", "run commands, log their output, restart them when they exit", app_procmon},
+    {"portforward", "relay each connection to a target endpoint",
+     app_portforward},
+    {"procmon", "run commands, log their output, restart them when they exit",
+     app_procmon},
     {"version", "print the version", cmd_version},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
@@ -117,12 +119,15 @@ static int global_options(int argc, char **argv, int *status) {
     const char *level;
     if (app_option_value(argc, argv, &i, "--log-level", &level)) {
       if (level == NULL) {
-        fprintf(stderr, "eddy: --log-level needs a value (error, warn, info, debug)\n");
+        fprintf(stderr,
+                "eddy: --log-level needs a value (error, warn, info, debug)\n");
         *status = 2;
         return -1;
       }
       if (app_log_set_level(level) != 0) {
-        fprintf(stderr, "eddy: unknown log level '%s' (error, warn, info, debug)\n", level);
+        fprintf(stderr,
+                "eddy: unknown log level '%s' (error, warn, info, debug)\n",
+                level);
         *status = 2;
         return -1;
       }

@@ -30,7 +30,8 @@ struct relay {
   char peer[64];
 };
 
-static void relay_data(eddy_stream *s, const char *data, size_t len, void *arg) {
+static void relay_data(eddy_stream *s, const char *data, size_t len,
+                       void *arg) {
   side *me = arg;
   (void)s;
   if (eddy_stream_write(me->other->s, data, len) != 0)
@@ -90,9 +91,10 @@ static void relay_closed(eddy_stream *s, int status, const char *detail,
   maybe_free(r);
 }
 
-static const eddy_stream_callbacks relay_callbacks = {
-    .data = relay_data, .eof = relay_eof, .drain = relay_drain,
-    .close = relay_closed};
+static const eddy_stream_callbacks relay_callbacks = {.data = relay_data,
+                                                      .eof = relay_eof,
+                                                      .drain = relay_drain,
+                                                      .close = relay_closed};
 
 /* While the target is being reached the client is not read (its bytes wait
  * in the kernel), but its end is still noticed. */
@@ -144,8 +146,8 @@ static void on_accept(eddy_listener *l, eddy_stream *s, void *arg) {
   eddy_stream_set_callbacks(s, &waiting_callbacks, &r->in);
   int e = p->tls ? eddy_connect_tls(p->srv.loop, &p->target, p->tls,
                                     on_connected, r, &r->req)
-                  : eddy_connect_endpoint(p->srv.loop, &p->target, on_connected,
-                                          r, &r->req);
+                 : eddy_connect_endpoint(p->srv.loop, &p->target, on_connected,
+                                         r, &r->req);
   if (e != 0) {
     app_log(LOG_WARN, "portforward: %s: cannot connect: %s", r->peer,
             eddy_strerror(e));
@@ -155,21 +157,24 @@ static void on_accept(eddy_listener *l, eddy_stream *s, void *arg) {
 }
 
 static void usage(void) {
-  printf("Usage: eddy portforward --listen ENDPOINT --connect ENDPOINT [--grace S]\n"
-         "\n"
-         "Relays each accepted connection to a new connection to the target.\n"
-         "\n"
-         "  --listen ENDPOINT   where to listen (tcp:PORT, unix:PATH, ...;\n"
-         "                      repeatable)\n"
-         "  --connect ENDPOINT  the target: tcp:host=H:port=P[:timeout=S],\n"
-         "                      tls:host=H:port=P[:trustRoots=PEM][:verify=no]\n"
-         "                      or unix:path=P\n"
-         "  --grace S           on SIGTERM/SIGINT, let open connections\n"
-         "                      finish for S seconds (default 10)\n");
+  printf(
+      "Usage: eddy portforward --listen ENDPOINT --connect ENDPOINT [--grace "
+      "S]\n"
+      "\n"
+      "Relays each accepted connection to a new connection to the target.\n"
+      "\n"
+      "  --listen ENDPOINT   where to listen (tcp:PORT, unix:PATH, ...;\n"
+      "                      repeatable)\n"
+      "  --connect ENDPOINT  the target: tcp:host=H:port=P[:timeout=S],\n"
+      "                      tls:host=H:port=P[:trustRoots=PEM][:verify=no]\n"
+      "                      or unix:path=P\n"
+      "  --grace S           on SIGTERM/SIGINT, let open connections\n"
+      "                      finish for S seconds (default 10)\n");
 }
 
 int app_portforward(int argc, char **argv) {
-  pf p = {.srv = {.name = "portforward", .grace_s = 10, .on_accept = on_accept}};
+  pf p = {
+      .srv = {.name = "portforward", .grace_s = 10, .on_accept = on_accept}};
   const char *target = NULL;
   char err[256];
   int rc;
@@ -192,7 +197,9 @@ int app_portforward(int argc, char **argv) {
     if (rc < 0)
       return 2;
     if (rc == 0) {
-      fprintf(stderr, "eddy portforward: unknown option '%s'; see 'eddy portforward --help'\n",
+      fprintf(stderr,
+              "eddy portforward: unknown option '%s'; see 'eddy portforward "
+              "--help'\n",
               argv[i]);
       return 2;
     }

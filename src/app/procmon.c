@@ -98,9 +98,10 @@ static void on_output_closed(eddy_line *lr, int status, const char *detail,
   free(arg);
 }
 
-static const eddy_line_callbacks output_callbacks = {
-    .line = on_line, .too_long = on_too_long, .eof = on_output_eof,
-    .close = on_output_closed};
+static const eddy_line_callbacks output_callbacks = {.line = on_line,
+                                                     .too_long = on_too_long,
+                                                     .eof = on_output_eof,
+                                                     .close = on_output_closed};
 
 /* Hands a pipe to a line reader, or closes it. */
 static void read_lines(pipe_lines *pl) {
@@ -128,7 +129,8 @@ static void restart_due(eddy_timer *t, void *arg) {
 static void schedule(watched *w) {
   int64_t delay = w->delay, max = (int64_t)(w->m->max_delay_s * 1e9);
   w->delay = delay * 2 > max ? max : delay * 2;
-  app_log(LOG_INFO, "procmon: %s: restarting in %.3g s", w->name, (double)delay / 1e9);
+  app_log(LOG_INFO, "procmon: %s: restarting in %.3g s", w->name,
+          (double)delay / 1e9);
   if (eddy_timer_start(w->restart, delay, 0) != 0)
     app_log(LOG_ERROR, "procmon: %s: cannot schedule its restart", w->name);
 }
@@ -147,8 +149,8 @@ static void on_exit_of(eddy_process *p, int exit_status, int term_signal,
     app_log(LOG_INFO, "procmon: %s: killed by signal %d (%s) after %.1f s",
             w->name, term_signal, strsignal(term_signal), (double)up / 1e9);
   else
-    app_log(LOG_INFO, "procmon: %s: exited with status %d after %.1f s", w->name,
-            exit_status, (double)up / 1e9);
+    app_log(LOG_INFO, "procmon: %s: exited with status %d after %.1f s",
+            w->name, exit_status, (double)up / 1e9);
   /* Leftovers in its group would outlive it, and pile up over restarts. */
   (void)eddy_process_kill_group(p, SIGKILL);
   eddy_process_close(p);
@@ -176,9 +178,11 @@ static pipe_lines *new_lines(watched *w, const char *label) {
 static void start(watched *w) {
   monitor *m = w->m;
   const char *argv[] = {"/bin/sh", "-c", w->command, NULL};
-  eddy_process_options o = {.file = argv[0], .argv = argv,
+  eddy_process_options o = {.file = argv[0],
+                            .argv = argv,
                             .flags = EDDY_PROCESS_NEW_GROUP,
-                            .exit_cb = on_exit_of, .arg = w};
+                            .exit_cb = on_exit_of,
+                            .arg = w};
   pipe_lines *out = new_lines(w, ""), *err = new_lines(w, " (stderr)");
   int e = out && err ? 0 : -ENOMEM;
   w->started = eddy_loop_now(m->loop);
@@ -188,7 +192,8 @@ static void start(watched *w) {
     e = eddy_process_spawn(m->loop, &o, &w->p);
   }
   if (e != 0) {
-    app_log(LOG_ERROR, "procmon: %s: cannot start: %s", w->name, eddy_strerror(e));
+    app_log(LOG_ERROR, "procmon: %s: cannot start: %s", w->name,
+            eddy_strerror(e));
     free(out);
     free(err);
     w->p = NULL;
@@ -198,7 +203,8 @@ static void start(watched *w) {
   m->running++;
   read_lines(out);
   read_lines(err);
-  app_log(LOG_INFO, "procmon: %s: started, pid %d", w->name, (int)eddy_process_pid(w->p));
+  app_log(LOG_INFO, "procmon: %s: started, pid %d", w->name,
+          (int)eddy_process_pid(w->p));
 }
 
 /* ---- Stopping ------------------------------------------------------------------- */
@@ -207,18 +213,21 @@ static void on_signal(eddy_signal *h, int signum, void *arg) {
   monitor *m = arg;
   (void)h;
   if (m->stopping) {
-    app_log(LOG_WARN, "procmon: %s again: killing what is left", strsignal(signum));
+    app_log(LOG_WARN, "procmon: %s again: killing what is left",
+            strsignal(signum));
     for (int i = 0; i < m->n; i++)
       if (m->procs[i].p)
         (void)eddy_process_kill_group(m->procs[i].p, SIGKILL);
     return;
   }
   m->stopping = 1;
-  app_log(LOG_INFO, "procmon: %s: stopping %d process(es)", strsignal(signum), m->running);
+  app_log(LOG_INFO, "procmon: %s: stopping %d process(es)", strsignal(signum),
+          m->running);
   for (int i = 0; i < m->n; i++) {
     watched *w = &m->procs[i];
     eddy_timer_stop(w->restart);
-    if (w->p && eddy_process_terminate(w->p, (int64_t)(m->kill_timeout_s * 1e9)) != 0)
+    if (w->p &&
+        eddy_process_terminate(w->p, (int64_t)(m->kill_timeout_s * 1e9)) != 0)
       (void)eddy_process_kill_group(w->p, SIGKILL);
   }
   if (m->running == 0)
@@ -228,20 +237,21 @@ static void on_signal(eddy_signal *h, int signum, void *arg) {
 /* ---- Options -------------------------------------------------------------------- */
 
 static void usage(void) {
-  printf("Usage: eddy procmon --process NAME=COMMAND [--process ...] [OPTIONS]\n"
-         "\n"
-         "Runs each command under /bin/sh -c, logs its output line by line\n"
-         "prefixed with its name, and restarts it when it exits (after 1 s,\n"
-         "doubling up to 60 s; back to 1 s once it has stayed up a minute).\n"
-         "SIGTERM or SIGINT stops them all and exits.\n"
-         "\n"
-         "  --process NAME=COMMAND  a process to run (repeatable; names unique)\n"
-         "  --kill-timeout S        on stop, SIGKILL what is still running S\n"
-         "                          seconds after SIGTERM (default 5)\n"
-         "  --min-restart-delay S   the first restart delay (default 1)\n"
-         "  --max-restart-delay S   the longest (default 60)\n"
-         "  --threshold S           up this long, a process's next restart\n"
-         "                          delay is the first again (default 60)\n");
+  printf(
+      "Usage: eddy procmon --process NAME=COMMAND [--process ...] [OPTIONS]\n"
+      "\n"
+      "Runs each command under /bin/sh -c, logs its output line by line\n"
+      "prefixed with its name, and restarts it when it exits (after 1 s,\n"
+      "doubling up to 60 s; back to 1 s once it has stayed up a minute).\n"
+      "SIGTERM or SIGINT stops them all and exits.\n"
+      "\n"
+      "  --process NAME=COMMAND  a process to run (repeatable; names unique)\n"
+      "  --kill-timeout S        on stop, SIGKILL what is still running S\n"
+      "                          seconds after SIGTERM (default 5)\n"
+      "  --min-restart-delay S   the first restart delay (default 1)\n"
+      "  --max-restart-delay S   the longest (default 60)\n"
+      "  --threshold S           up this long, a process's next restart\n"
+      "                          delay is the first again (default 60)\n");
 }
 
 /* Adds NAME=COMMAND; prints the problem and returns -1 if it is bad. */
@@ -255,15 +265,18 @@ static int add_process(monitor *m, const char *spec) {
     return -1;
   }
   if (nlen >= sizeof m->procs[0].name || m->n == MAX_PROCESSES) {
-    fprintf(stderr, nlen >= sizeof m->procs[0].name
-                        ? "eddy procmon: process name too long in '%s'\n"
-                        : "eddy procmon: too many processes at '%s'\n",
+    fprintf(stderr,
+            nlen >= sizeof m->procs[0].name
+                ? "eddy procmon: process name too long in '%s'\n"
+                : "eddy procmon: too many processes at '%s'\n",
             spec);
     return -1;
   }
   for (int i = 0; i < m->n; i++)
-    if (strlen(m->procs[i].name) == nlen && strncmp(m->procs[i].name, spec, nlen) == 0) {
-      fprintf(stderr, "eddy procmon: duplicate process name '%.*s'\n", (int)nlen, spec);
+    if (strlen(m->procs[i].name) == nlen &&
+        strncmp(m->procs[i].name, spec, nlen) == 0) {
+      fprintf(stderr, "eddy procmon: duplicate process name '%.*s'\n",
+              (int)nlen, spec);
       return -1;
     }
   w = &m->procs[m->n++];
@@ -283,7 +296,8 @@ static int seconds(int argc, char **argv, int *i, const char *name, double min,
     return 0;
   *out = v ? strtod(v, &end) : -1;
   if (v == NULL || end == v || *end || !(*out >= min && *out <= 3600)) {
-    fprintf(stderr, "eddy procmon: %s needs seconds from %g to 3600\n", name, min);
+    fprintf(stderr, "eddy procmon: %s needs seconds from %g to 3600\n", name,
+            min);
     return -1;
   }
   return 1;
@@ -302,24 +316,30 @@ static int parse(monitor *m, int argc, char **argv) {
         return 2;
       continue;
     }
-    if ((rc = seconds(argc, argv, &i, "--kill-timeout", 0, &m->kill_timeout_s)) ||
-        (rc = seconds(argc, argv, &i, "--min-restart-delay", 0.001, &m->min_delay_s)) ||
-        (rc = seconds(argc, argv, &i, "--max-restart-delay", 0.001, &m->max_delay_s)) ||
+    if ((rc = seconds(argc, argv, &i, "--kill-timeout", 0,
+                      &m->kill_timeout_s)) ||
+        (rc = seconds(argc, argv, &i, "--min-restart-delay", 0.001,
+                      &m->min_delay_s)) ||
+        (rc = seconds(argc, argv, &i, "--max-restart-delay", 0.001,
+                      &m->max_delay_s)) ||
         (rc = seconds(argc, argv, &i, "--threshold", 0, &m->steady_s))) {
       if (rc < 0)
         return 2;
       continue;
     }
-    fprintf(stderr, "eddy procmon: unknown option '%s'; see 'eddy procmon --help'\n",
+    fprintf(stderr,
+            "eddy procmon: unknown option '%s'; see 'eddy procmon --help'\n",
             argv[i]);
     return 2;
   }
   if (m->n == 0) {
-    fprintf(stderr, "eddy procmon: at least one --process NAME=COMMAND is needed\n");
+    fprintf(stderr,
+            "eddy procmon: at least one --process NAME=COMMAND is needed\n");
     return 2;
   }
   if (m->min_delay_s > m->max_delay_s) {
-    fprintf(stderr, "eddy procmon: --min-restart-delay is above --max-restart-delay\n");
+    fprintf(stderr,
+            "eddy procmon: --min-restart-delay is above --max-restart-delay\n");
     return 2;
   }
   return -1; /* go on */

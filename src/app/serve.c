@@ -14,8 +14,9 @@ int app_server_option(app_server *srv, int argc, char **argv, int *i) {
   const char *v;
   if (app_option_value(argc, argv, i, "--listen", &v)) {
     if (v == NULL || srv->nendpoints == APP_MAX_LISTEN) {
-      fprintf(stderr, v ? "eddy %s: at most %d --listen\n"
-                        : "eddy %s: --listen needs an endpoint\n",
+      fprintf(stderr,
+              v ? "eddy %s: at most %d --listen\n"
+                : "eddy %s: --listen needs an endpoint\n",
               srv->name, APP_MAX_LISTEN);
       return -1;
     }
@@ -25,8 +26,10 @@ int app_server_option(app_server *srv, int argc, char **argv, int *i) {
   if (app_option_value(argc, argv, i, "--grace", &v)) {
     char *end = NULL;
     srv->grace_s = v ? strtod(v, &end) : -1;
-    if (v == NULL || end == v || *end || !(srv->grace_s >= 0 && srv->grace_s <= 86400)) {
-      fprintf(stderr, "eddy %s: --grace needs seconds from 0 to 86400\n", srv->name);
+    if (v == NULL || end == v || *end ||
+        !(srv->grace_s >= 0 && srv->grace_s <= 86400)) {
+      fprintf(stderr, "eddy %s: --grace needs seconds from 0 to 86400\n",
+              srv->name);
       return -1;
     }
     return 1;
@@ -44,13 +47,15 @@ static void on_listener_error(eddy_listener *l, int err, const char *detail,
   app_server *srv = arg;
   char name[128] = "";
   (void)eddy_listener_name(l, name, sizeof name);
-  app_log(LOG_WARN, "%s: %s: %s (%s)", srv->name, name, detail, eddy_strerror(err));
+  app_log(LOG_WARN, "%s: %s: %s (%s)", srv->name, name, detail,
+          eddy_strerror(err));
 }
 
 static void grace_over(eddy_timer *t, void *arg) {
   app_server *srv = arg;
   (void)t;
-  app_log(LOG_WARN, "%s: %ld connection(s) still open after %.1f s; closing them",
+  app_log(LOG_WARN,
+          "%s: %ld connection(s) still open after %.1f s; closing them",
           srv->name, srv->open, srv->grace_s);
   eddy_loop_stop(srv->loop);
 }
@@ -93,7 +98,8 @@ static int open_listeners(app_server *srv) {
 int app_server_start(app_server *srv) {
   int e;
   if (srv->nendpoints == 0) {
-    fprintf(stderr, "eddy %s: at least one --listen ENDPOINT is needed\n", srv->name);
+    fprintf(stderr, "eddy %s: at least one --listen ENDPOINT is needed\n",
+            srv->name);
     return 2;
   }
   if ((e = eddy_loop_new(NULL, &srv->loop)) != 0) {

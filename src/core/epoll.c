@@ -11,8 +11,8 @@
 
 static int epoll_init(eddy_loop *loop) {
   int fd;
-  loop->be.epoll.events =
-      eddy__malloc(EDDY__EPOLL_BATCH * sizeof(struct epoll_event));
+  loop->be.epoll.events = eddy__malloc(EDDY__EPOLL_BATCH *
+                                       sizeof(struct epoll_event));
   if (loop->be.epoll.events == NULL)
     return -ENOMEM;
   fd = eddy__sys_epoll_create1(EPOLL_CLOEXEC);

@@ -9,8 +9,8 @@ const char *eddy_strerror(int code) {
   switch (code) {
   case 0:
     return "success";
-#define EDDY__ERR_TEXT(name, value, text)                                    \
-  case name:                                                                 \
+#define EDDY__ERR_TEXT(name, value, text)                                      \
+  case name:                                                                   \
     return text;
     EDDY_ERRNO_MAP(EDDY__ERR_TEXT)
 #undef EDDY__ERR_TEXT
@@ -24,8 +24,8 @@ const char *eddy_strerror(int code) {
 
 const char *eddy_errname(int code) {
   switch (code) {
-#define EDDY__ERR_NAME(name, value, text)                                    \
-  case name:                                                                 \
+#define EDDY__ERR_NAME(name, value, text)                                      \
+  case name:                                                                   \
     return #name;
     EDDY_ERRNO_MAP(EDDY__ERR_NAME)
 #undef EDDY__ERR_NAME
@@ -34,8 +34,8 @@ const char *eddy_errname(int code) {
   }
   /* Some errno values share a number (EAGAIN/EWOULDBLOCK, ENOTSUP/
    * EOPNOTSUPP on Linux); the first name listed wins. */
-#define EDDY__ERRNO_NAME(e)                                                  \
-  if (code == -(e))                                                          \
+#define EDDY__ERRNO_NAME(e)                                                    \
+  if (code == -(e))                                                            \
     return #e;
   EDDY__ERRNO_NAMES(EDDY__ERRNO_NAME)
 #undef EDDY__ERRNO_NAME

@@ -200,10 +200,9 @@ static int timers_pending(const eddy_loop *loop) {
 }
 
 static int alive(const eddy_loop *loop) {
-  return loop->nactive_io > 0 || timers_pending(loop) ||
-         eddy__soon_any(loop) || loop->closing != NULL ||
-         eddy__signal_count(loop) > 0 || loop->pool.pending > 0 ||
-         atomic_load(&loop->wakeup.signalled);
+  return loop->nactive_io > 0 || timers_pending(loop) || eddy__soon_any(loop) ||
+         loop->closing != NULL || eddy__signal_count(loop) > 0 ||
+         loop->pool.pending > 0 || atomic_load(&loop->wakeup.signalled);
 }
 
 /* How long the loop may sleep. The time is read afresh (not the turn's
@@ -239,8 +238,7 @@ static int to_ms(int64_t ns) {
  * waiting to do, the kernel has nothing to tell: the flag says whether
  * another thread queued work, and no system call is made. */
 static int poll_io(eddy_loop *loop, int64_t timeout) {
-  if (timeout == 0 && loop->nactive_io == 0 &&
-      eddy__signal_count(loop) == 0) {
+  if (timeout == 0 && loop->nactive_io == 0 && eddy__signal_count(loop) == 0) {
     if (atomic_load(&loop->wakeup.signalled))
       eddy__wakeup_drain(loop);
     return 0;

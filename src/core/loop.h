@@ -181,7 +181,7 @@ typedef struct eddy__calls {
 
 typedef struct eddy__wakeup {
   pthread_mutex_t lock;
-  int rfd, wfd;             /* eventfd twice, or a pipe */
+  int rfd, wfd; /* eventfd twice, or a pipe */
   eddy__io io;
   atomic_int signalled;     /* 1 while a wake-up is pending */
   eddy__calls calls, spare; /* eddy_loop_call_threadsafe's, guarded by lock */
@@ -205,8 +205,8 @@ struct eddy_work {
   eddy_work_fn work;
   eddy_work_done_fn done;
   void *arg;
-  int state;  /* EDDY__WORK_* */
-  int status; /* for done: 0 or -ECANCELED */
+  int state;              /* EDDY__WORK_* */
+  int status;             /* for done: 0 or -ECANCELED */
   eddy_work *prev, *next; /* the pool's queue, running list or done list */
 };
 
@@ -236,10 +236,10 @@ typedef struct eddy__sigloop {
   struct eddy__sigloop *next; /* the process's loops watching signals */
   int rfd, wfd;               /* the loop's signal pipe, -1 until needed */
   eddy__io io;
-  unsigned watch[65];         /* handles per signal number */
-  eddy_signal *handles;       /* this loop's signal handles */
+  unsigned watch[65];   /* handles per signal number */
+  eddy_signal *handles; /* this loop's signal handles */
   unsigned nhandles;
-  int registered;             /* on the process-wide list */
+  int registered; /* on the process-wide list */
 } eddy__sigloop;
 
 void eddy__signal_loop_init(eddy_loop *loop);
@@ -275,9 +275,9 @@ struct eddy_loop {
   size_t heap_len, heap_cap;
   uint64_t timer_seq;
 
-  eddy__soon_queue soon;    /* scheduled for the next call-soon phase */
-  eddy__soon_queue batch;   /* the calls of the call-soon step under way */
-  void *soon_free;          /* eddy_loop_call_soon's spare nodes */
+  eddy__soon_queue soon;  /* scheduled for the next call-soon phase */
+  eddy__soon_queue batch; /* the calls of the call-soon step under way */
+  void *soon_free;        /* eddy_loop_call_soon's spare nodes */
 
   eddy__handle *handles; /* open */
   eddy__handle *closing;

@@ -220,8 +220,8 @@ static int valid_signal(int signum) {
          signum != SIGSTOP;
 }
 
-int eddy_signal_start(eddy_loop *loop, int signum, eddy_signal_cb cb,
-                      void *arg, eddy_signal **out) {
+int eddy_signal_start(eddy_loop *loop, int signum, eddy_signal_cb cb, void *arg,
+                      eddy_signal **out) {
   eddy_signal *h;
   sigset_t old;
   int err;

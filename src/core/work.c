@@ -142,8 +142,8 @@ static int start_threads(eddy__pool *p) {
   return p->nthreads > 0 ? 0 : err;
 }
 
-int eddy_work_submit(eddy_loop *loop, eddy_work_fn work,
-                     eddy_work_done_fn done, void *arg, eddy_work **req) {
+int eddy_work_submit(eddy_loop *loop, eddy_work_fn work, eddy_work_done_fn done,
+                     void *arg, eddy_work **req) {
   eddy__pool *p = &loop->pool;
   eddy_work *w;
   int err;

@@ -53,7 +53,7 @@ struct eddy_connect {
   eddy__timer deadline, stagger;
   eddy__soon report;
   eddy_work *work;
-  int gai_err; /* from the pool thread */
+  int gai_err;       /* from the pool thread */
   eddy__wraps wraps; /* layers put on the connected stream */
   int status;
   char detail[160];
@@ -189,7 +189,8 @@ static int bind_local(eddy_connect *c, int fd, int family) {
 static int try_addr(eddy_connect *c, int i) {
   attempt *a = &c->att[i];
   int family = c->addrs[i].ss_family;
-  int fd = eddy__sys_socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int fd = eddy__sys_socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                            0);
   int err;
   if (fd < 0)
     return fd;
@@ -285,8 +286,8 @@ static int numeric(eddy_connect *c) {
   return 1;
 }
 
-static int resolve(const char *host, unsigned port, struct sockaddr_storage *out,
-                   socklen_t *lens, int max) {
+static int resolve(const char *host, unsigned port,
+                   struct sockaddr_storage *out, socklen_t *lens, int max) {
   struct addrinfo hints, *res, *ai;
   char service[8];
   int n = 0, err;
@@ -334,7 +335,8 @@ static void resolve_done(eddy_loop *loop, int status, void *arg) {
   }
   if (status == 0 && c->gai_err == EDDY_ERESOLVE) {
     char text[160];
-    snprintf(text, sizeof text, "cannot resolve host name '%.120s'", c->ep.host);
+    snprintf(text, sizeof text, "cannot resolve host name '%.120s'",
+             c->ep.host);
     finish(c, NULL, EDDY_ERESOLVE, text);
     return;
   }

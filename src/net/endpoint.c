@@ -146,40 +146,65 @@ static const param params[P_COUNT] = {
 
 #define TCP_SERVER (BIT(P_PORT) | BIT(P_INTERFACE) | BIT(P_BACKLOG))
 
-#define TLS_SERVER(n)                                                         \
-  {.name = n, .kind = EDDY_ENDPOINT_TCP, .tls = 1,                            \
-   .allowed = TCP_SERVER | BIT(P_REUSEPORT) | BIT(P_CERTKEY) |                \
-              BIT(P_PRIVATEKEY),                                              \
-   .required = BIT(P_PORT), .slots = {P_PORT}, .nslots = 1}
-#define TLS_CLIENT(n)                                                         \
-  {.name = n, .kind = EDDY_ENDPOINT_TCP, .client = 1, .tls = 1,               \
-   .allowed = BIT(P_HOST) | BIT(P_PORT) | BIT(P_TIMEOUT) | BIT(P_BIND) |      \
-              BIT(P_TRUSTROOTS) | BIT(P_VERIFY),                              \
-   .required = BIT(P_HOST) | BIT(P_PORT), .slots = {P_HOST, P_PORT},          \
-   .nslots = 2}
+#define TLS_SERVER(n)                                                          \
+  {                                                                            \
+    .name = n, .kind = EDDY_ENDPOINT_TCP, .tls = 1,                            \
+    .allowed = TCP_SERVER | BIT(P_REUSEPORT) | BIT(P_CERTKEY) |                \
+               BIT(P_PRIVATEKEY),                                              \
+    .required = BIT(P_PORT), .slots = {P_PORT}, .nslots = 1                    \
+  }
+#define TLS_CLIENT(n)                                                          \
+  {                                                                            \
+    .name = n, .kind = EDDY_ENDPOINT_TCP, .client = 1, .tls = 1,               \
+    .allowed = BIT(P_HOST) | BIT(P_PORT) | BIT(P_TIMEOUT) | BIT(P_BIND) |      \
+               BIT(P_TRUSTROOTS) | BIT(P_VERIFY),                              \
+    .required = BIT(P_HOST) | BIT(P_PORT), .slots = {P_HOST, P_PORT},          \
+    .nslots = 2                                                                \
+  }
 
 static const kind_spec kinds[] = {
-    {.name = "tcp", .kind = EDDY_ENDPOINT_TCP,
-     .allowed = TCP_SERVER | BIT(P_REUSEPORT), .required = BIT(P_PORT),
-     .slots = {P_PORT}, .nslots = 1},
-    {.name = "tcp6", .kind = EDDY_ENDPOINT_TCP6,
-     .allowed = TCP_SERVER | BIT(P_IPV6ONLY), .required = BIT(P_PORT),
-     .slots = {P_PORT}, .nslots = 1},
-    {.name = "unix", .kind = EDDY_ENDPOINT_UNIX,
+    {.name = "tcp",
+     .kind = EDDY_ENDPOINT_TCP,
+     .allowed = TCP_SERVER | BIT(P_REUSEPORT),
+     .required = BIT(P_PORT),
+     .slots = {P_PORT},
+     .nslots = 1},
+    {.name = "tcp6",
+     .kind = EDDY_ENDPOINT_TCP6,
+     .allowed = TCP_SERVER | BIT(P_IPV6ONLY),
+     .required = BIT(P_PORT),
+     .slots = {P_PORT},
+     .nslots = 1},
+    {.name = "unix",
+     .kind = EDDY_ENDPOINT_UNIX,
      .allowed = BIT(P_ADDRESS) | BIT(P_MODE) | BIT(P_BACKLOG),
-     .required = BIT(P_ADDRESS), .slots = {P_ADDRESS}, .nslots = 1},
-    {.name = "fd", .kind = EDDY_ENDPOINT_FD, .allowed = BIT(P_FILENO),
-     .required = BIT(P_FILENO), .slots = {P_FILENO}, .nslots = 1},
-    {.name = "systemd", .kind = EDDY_ENDPOINT_SYSTEMD,
+     .required = BIT(P_ADDRESS),
+     .slots = {P_ADDRESS},
+     .nslots = 1},
+    {.name = "fd",
+     .kind = EDDY_ENDPOINT_FD,
+     .allowed = BIT(P_FILENO),
+     .required = BIT(P_FILENO),
+     .slots = {P_FILENO},
+     .nslots = 1},
+    {.name = "systemd",
+     .kind = EDDY_ENDPOINT_SYSTEMD,
      .allowed = BIT(P_DOMAIN) | BIT(P_INDEX),
      .required = BIT(P_DOMAIN) | BIT(P_INDEX)},
-    {.name = "tcp", .kind = EDDY_ENDPOINT_TCP, .client = 1,
+    {.name = "tcp",
+     .kind = EDDY_ENDPOINT_TCP,
+     .client = 1,
      .allowed = BIT(P_HOST) | BIT(P_PORT) | BIT(P_TIMEOUT) | BIT(P_BIND),
-     .required = BIT(P_HOST) | BIT(P_PORT), .slots = {P_HOST, P_PORT},
+     .required = BIT(P_HOST) | BIT(P_PORT),
+     .slots = {P_HOST, P_PORT},
      .nslots = 2},
-    {.name = "unix", .kind = EDDY_ENDPOINT_UNIX, .client = 1,
-     .allowed = BIT(P_PATH) | BIT(P_TIMEOUT), .required = BIT(P_PATH),
-     .slots = {P_PATH}, .nslots = 1},
+    {.name = "unix",
+     .kind = EDDY_ENDPOINT_UNIX,
+     .client = 1,
+     .allowed = BIT(P_PATH) | BIT(P_TIMEOUT),
+     .required = BIT(P_PATH),
+     .slots = {P_PATH},
+     .nslots = 1},
     /* TLS over TCP; "ssl" is Twisted's name for the same thing. */
     TLS_SERVER("tls"),
     TLS_SERVER("ssl"),
@@ -190,8 +215,8 @@ static const kind_spec kinds[] = {
 /* ---- Messages ------------------------------------------------------------ */
 
 /* Writes "<prefix>: <message>" to the caller's buffer, cut to fit. */
-__attribute__((format(printf, 2, 3)))
-static int fail(parser *ps, const char *fmt, ...) {
+__attribute__((format(printf, 2, 3))) static int fail(parser *ps,
+                                                      const char *fmt, ...) {
   if (ps->errlen == 0)
     return EDDY_EPARSE;
   /* The prefix is a word of ours: snprintf cannot fail on it. */
@@ -260,8 +285,8 @@ static int bad_number(parser *ps, const char *label, span v, unsigned base,
   unsigned long long lo = min, hi = max;
   quote(v, q);
   if (!digits && base == 8)
-    return fail(ps, "%s '%s' is not an octal number from %#llo to %#llo",
-                label, q, lo, hi);
+    return fail(ps, "%s '%s' is not an octal number from %#llo to %#llo", label,
+                q, lo, hi);
   if (!digits)
     return fail(ps, "%s '%s' is not a number from %llu to %llu", label, q, lo,
                 hi);
@@ -290,8 +315,9 @@ static int number(parser *ps, const char *label, span v, unsigned base,
 }
 
 static int boolean(parser *ps, const char *label, span v, int *out) {
-  static const char *const words[][2] = {
-      {"0", "1"}, {"false", "true"}, {"no", "yes"}};
+  static const char *const words[][2] = {{"0", "1"},
+                                         {"false", "true"},
+                                         {"no", "yes"}};
   char q[QUOTE_SIZE];
   for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
     for (int value = 0; value < 2; value++) {
@@ -374,7 +400,9 @@ static int set_interface(parser *ps, span v) {
   }
   if (inet_pton(six ? AF_INET6 : AF_INET, ps->ep.host, addr) != 1)
     return fail(ps, "interface '%s' is not a numeric %s address", quote(v, q),
-                six ? "IPv6" : ps->spec->tls ? "IPv4 or IPv6" : "IPv4");
+                six             ? "IPv6"
+                : ps->spec->tls ? "IPv4 or IPv6"
+                                : "IPv4");
   return 0;
 }
 
@@ -613,8 +641,8 @@ static int check_required(parser *ps) {
   return 0;
 }
 
-static int parse(const char *text, eddy_endpoint *ep, char *err,
-                 size_t errlen, int client) {
+static int parse(const char *text, eddy_endpoint *ep, char *err, size_t errlen,
+                 int client) {
   parser ps;
   const char *items = NULL;
   int rc;

@@ -45,7 +45,7 @@ struct eddy_listener {
   eddy_listener_error_cb on_error;
   void *arg;
   eddy__timer pause; /* accepting resumes when it fires */
-  int in_trouble; /* an episode was reported; cleared by a good accept */
+  int in_trouble;    /* an episode was reported; cleared by a good accept */
   char path[EDDY_ENDPOINT_PATH_MAX]; /* a Unix socket file to remove */
 };
 
@@ -100,7 +100,7 @@ static void deliver(eddy_listener *l, int fd) {
   int err;
   assert(fd >= 0 && !(l->h.flags & EDDY__HANDLE_CLOSING));
   err = eddy__stream_adopt(l->h.loop, fd,
-                               l->family == AF_INET || l->family == AF_INET6, &s);
+                           l->family == AF_INET || l->family == AF_INET6, &s);
   if (err == 0 && (err = eddy__wraps_apply(&l->wraps, s, NULL)) != 0) {
     eddy_stream_set_callbacks(s, NULL, NULL);
     eddy_stream_abort(s);
@@ -117,9 +117,16 @@ static void deliver(eddy_listener *l, int fd) {
  * is gone, the listener is fine. */
 static int skippable(int err) {
   switch (err) {
-  case -ECONNABORTED: case -EPROTO: case -EPERM: case -ENETDOWN:
-  case -ENOPROTOOPT: case -EHOSTDOWN: case -ENONET: case -EHOSTUNREACH:
-  case -EOPNOTSUPP: case -ENETUNREACH:
+  case -ECONNABORTED:
+  case -EPROTO:
+  case -EPERM:
+  case -ENETDOWN:
+  case -ENOPROTOOPT:
+  case -EHOSTDOWN:
+  case -ENONET:
+  case -EHOSTUNREACH:
+  case -EOPNOTSUPP:
+  case -ENETUNREACH:
     return 1;
   default:
     return 0;
@@ -184,7 +191,8 @@ static int open_tcp(eddy_listener *l, const eddy_endpoint *ep, char *err,
            ep->port);
   if (len < 0)
     return fail(err, errlen, -EINVAL, "bad address", name);
-  fd = eddy__sys_socket(l->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  fd = eddy__sys_socket(l->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                        0);
   if (fd < 0)
     return fail(err, errlen, fd, "socket for", name);
   l->fd = fd;
@@ -261,12 +269,13 @@ static int adopt_fd(eddy_listener *l, int fd, int want_domain, char *err,
   if (e)
     return fail(err, errlen, e, "inherited", name);
   if (!v)
-    return fail(err, errlen, -EINVAL, "inherited socket is not listening:", name);
+    return fail(err, errlen, -EINVAL,
+                "inherited socket is not listening:", name);
   len = sizeof v;
   e = eddy__sys_getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &len);
   if (e == 0 && want_domain && v != want_domain)
-    return fail(err, errlen, -EAFNOSUPPORT, "inherited socket of another domain:",
-                name);
+    return fail(err, errlen, -EAFNOSUPPORT,
+                "inherited socket of another domain:", name);
   l->family = v;
   e = eddy__sys_set_nonblock_cloexec(fd);
   if (e)
@@ -281,9 +290,11 @@ static int open_systemd(eddy_listener *l, const eddy_endpoint *ep, char *err,
                         size_t errlen) {
   const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
   if (pid == NULL || fds == NULL || atol(pid) != (long)getpid())
-    return fail(err, errlen, -ENOENT, "no sockets passed by systemd", "(LISTEN_PID/LISTEN_FDS)");
+    return fail(err, errlen, -ENOENT, "no sockets passed by systemd",
+                "(LISTEN_PID/LISTEN_FDS)");
   if (ep->fd < 0 || ep->fd >= atoi(fds))
-    return fail(err, errlen, -ENOENT, "systemd passed fewer sockets than index", "");
+    return fail(err, errlen, -ENOENT, "systemd passed fewer sockets than index",
+                "");
   return adopt_fd(l, 3 + ep->fd, ep->domain, err, errlen);
 }
 
@@ -357,7 +368,8 @@ int eddy_listen(eddy_loop *loop, const char *text, eddy_accept_cb on_accept,
                 void *arg, eddy_listener **out, char *err, size_t errlen) {
   eddy_endpoint ep;
   int e = eddy_endpoint_parse_server(text, &ep, err, errlen);
-  return e ? e : eddy_listener_open(loop, &ep, on_accept, arg, out, err, errlen);
+  return e ? e
+           : eddy_listener_open(loop, &ep, on_accept, arg, out, err, errlen);
 }
 
 void eddy_listener_on_error(eddy_listener *l, eddy_listener_error_cb cb) {

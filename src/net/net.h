@@ -46,8 +46,8 @@ typedef struct eddy__layer_ops {
  * callbacks yet) and makes s a layered stream over ops/layer. Returns 0,
  * -ENOMEM (nothing changed), -EALREADY (already layered), or EDDY_ECLOSED
  * (s is ending, or cannot both read and write). */
-int eddy__stream_layer(eddy_stream *s, const eddy__layer_ops *ops,
-                       void *layer, eddy_stream **lower);
+int eddy__stream_layer(eddy_stream *s, const eddy__layer_ops *ops, void *layer,
+                       eddy_stream **lower);
 void eddy__stream_layer_ready(eddy_stream *s, unsigned events);
 void *eddy__stream_arg(const eddy_stream *s);
 /* The layer's transport drained: s's drain callback runs if it is owed. */

@@ -237,8 +237,8 @@ static int stream_new(eddy_loop *loop, int rfd, int wfd, unsigned flags,
   return 0;
 }
 
-int eddy__stream_layer(eddy_stream *s, const eddy__layer_ops *ops,
-                       void *layer, eddy_stream **lower) {
+int eddy__stream_layer(eddy_stream *s, const eddy__layer_ops *ops, void *layer,
+                       eddy_stream **lower) {
   eddy_loop *loop = s->h.loop;
   eddy_stream *low;
   if (s->flags & LAYERED)
@@ -318,8 +318,8 @@ int eddy_stream_open_pair(eddy_loop *loop, int rfd, int wfd,
     close_fds(rfd, wfd);
     return err;
   }
-  return stream_new(loop, rfd, wfd,
-                    rfd == wfd && is_socket(rfd) ? SOCKET : 0u, cb, arg, out);
+  return stream_new(loop, rfd, wfd, rfd == wfd && is_socket(rfd) ? SOCKET : 0u,
+                    cb, arg, out);
 }
 
 int eddy_stream_open(eddy_loop *loop, int fd, const eddy_stream_callbacks *cb,

@@ -36,8 +36,10 @@ static void on_readable(eddy_loop *loop, eddy__io *io, unsigned events) {
   for (int i = 0; i < DATAGRAMS_PER_TURN; i++) {
     struct sockaddr_storage from;
     struct iovec iov = {dgram, sizeof dgram};
-    struct msghdr m = {.msg_name = &from, .msg_namelen = sizeof from,
-                       .msg_iov = &iov, .msg_iovlen = 1};
+    struct msghdr m = {.msg_name = &from,
+                       .msg_namelen = sizeof from,
+                       .msg_iov = &iov,
+                       .msg_iovlen = 1};
     ssize_t n = eddy__sys_recvmsg(u->fd, &m, 0);
     if (n == -EAGAIN)
       return;
@@ -75,7 +77,9 @@ int eddy_udp_open(eddy_loop *loop, const char *addr, unsigned port, int reuse,
   fd = eddy__sys_socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0)
     return fd;
-  err = reuse ? eddy__sys_setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) : 0;
+  err = reuse ? eddy__sys_setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
+                                     sizeof one)
+              : 0;
   if (err == 0)
     err = eddy__sys_bind(fd, (struct sockaddr *)&ss, (socklen_t)len);
   if (err == 0 && (u = eddy__calloc(1, sizeof *u)) == NULL)
@@ -113,8 +117,10 @@ int eddy_udp_connect(eddy_udp *u, const char *addr, unsigned port) {
 int eddy_udp_send(eddy_udp *u, const void *data, size_t len,
                   const struct sockaddr *to, socklen_t tolen) {
   struct iovec iov = {(void *)data, len};
-  struct msghdr m = {.msg_name = (void *)to, .msg_namelen = to ? tolen : 0,
-                     .msg_iov = &iov, .msg_iovlen = 1};
+  struct msghdr m = {.msg_name = (void *)to,
+                     .msg_namelen = to ? tolen : 0,
+                     .msg_iov = &iov,
+                     .msg_iovlen = 1};
   ssize_t n;
   if (u->h.flags & EDDY__HANDLE_CLOSING)
     return EDDY_ECLOSED;

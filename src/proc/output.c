@@ -18,7 +18,7 @@ typedef struct collect {
   eddy_process *p;
   eddy_stream *streams[2];
   eddy_buf out[2]; /* stdout, stderr; no cap: the caller asked for all */
-  int pending; /* the exit and the two pipes */
+  int pending;     /* the exit and the two pipes */
   int status, exit_status, term_signal;
 } collect;
 
@@ -87,7 +87,7 @@ static void on_close(eddy_stream *s, int status, const char *detail,
 }
 
 static void child_exited(eddy_process *p, int exit_status, int term_signal,
-                    void *arg) {
+                         void *arg) {
   collect *c = arg;
   (void)p;
   c->exit_status = exit_status;

@@ -37,9 +37,9 @@ enum {
 struct eddy_process {
   eddy__handle h;
   pid_t pid;
-  unsigned opts;  /* EDDY_PROCESS_* of the spawn */
+  unsigned opts; /* EDDY_PROCESS_* of the spawn */
   unsigned state;
-  int pidfd;      /* -1 when reaping on SIGCHLD */
+  int pidfd; /* -1 when reaping on SIGCHLD */
   eddy__io io;
   eddy_signal *sigchld;
   eddy__timer timer; /* terminate's escalation to SIGKILL */
@@ -168,7 +168,8 @@ static int path_candidates(const char *file, const char *const *env,
       n += *c == ':';
   }
   /* One block: n + 1 pointers, then the strings. */
-  size = (n + 1) * sizeof(char *) + (path ? strlen(path) + n * (flen + 3) : flen + 1);
+  size = (n + 1) * sizeof(char *) +
+         (path ? strlen(path) + n * (flen + 3) : flen + 1);
   if ((v = eddy__malloc(size)) == NULL)
     return -ENOMEM;
   s = (char *)(v + n + 1);
@@ -221,14 +222,15 @@ static void close_child_side(spawn *sp, const eddy_process_options *o) {
   sp->devnull = -1;
 }
 
-static int stdio_prepare(eddy_loop *loop, spawn *sp, const eddy_process_options *o,
-                         int i) {
+static int stdio_prepare(eddy_loop *loop, spawn *sp,
+                         const eddy_process_options *o, int i) {
   const eddy_stdio *io = &o->stdio[i];
   int fds[2], err;
   switch (io->kind) {
   case EDDY_STDIO_NULL:
     if (sp->devnull < 0 &&
-        (sp->devnull = eddy__sys_open("/dev/null", O_RDWR | O_CLOEXEC, 0)) < 0) {
+        (sp->devnull = eddy__sys_open("/dev/null", O_RDWR | O_CLOEXEC, 0)) <
+            0) {
       err = sp->devnull;
       sp->devnull = -1;
       return err;
@@ -262,8 +264,10 @@ static int stdio_prepare(eddy_loop *loop, spawn *sp, const eddy_process_options 
     /* The child's end stays blocking: programs expect that. */
     sp->child.src[i] = fds[i == 0 ? 0 : 1];
     sp->parent_end[i] = fds[i == 0 ? 1 : 0];
-    err = i == 0 ? eddy_stream_open_pair(loop, -1, fds[1], NULL, NULL, &sp->stream[i])
-                 : eddy_stream_open_pair(loop, fds[0], -1, NULL, NULL, &sp->stream[i]);
+    err = i == 0 ? eddy_stream_open_pair(loop, -1, fds[1], NULL, NULL,
+                                         &sp->stream[i])
+                 : eddy_stream_open_pair(loop, fds[0], -1, NULL, NULL,
+                                         &sp->stream[i]);
     if (err)
       sp->parent_end[i] = -1; /* the stream closed it */
     return err;
@@ -309,7 +313,8 @@ static int run_child(spawn *sp, pid_t *pid) {
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
   sp->child.err = 0;
-  *pid = eddy__sys_clone_vfork(eddy__child_main, stack + sizeof stack, &sp->child);
+  *pid = eddy__sys_clone_vfork(eddy__child_main, stack + sizeof stack,
+                               &sp->child);
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   if (*pid < 0)
     return *pid;
@@ -327,7 +332,8 @@ static int start(eddy_loop *loop, spawn *sp, const eddy_process_options *o,
   if (err)
     return err;
   sp->child.argv = (char *const *)o->argv;
-  sp->child.envp = (char *const *)(o->env ? o->env : (const char *const *)environ);
+  sp->child.envp = (char *const *)(o->env ? o->env
+                                          : (const char *const *)environ);
   sp->child.cwd = o->cwd;
   sp->child.flags = o->flags;
   sp->child.uid = o->uid;

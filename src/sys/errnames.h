@@ -5,6 +5,8 @@
 
 #include <errno.h>
 
+/* The list is laid out by hand, rows of related calls. */
+/* clang-format off */
 #define EDDY__ERRNO_NAMES(X)                                                 \
   X(EPERM) X(ENOENT) X(ESRCH) X(EINTR) X(EIO) X(ENXIO) X(E2BIG)              \
   X(ENOEXEC) X(EBADF) X(ECHILD) X(EAGAIN) X(ENOMEM) X(EACCES) X(EFAULT)      \
@@ -18,5 +20,6 @@
   X(ENETRESET) X(ECONNABORTED) X(ECONNRESET) X(ENOBUFS) X(EISCONN)          \
   X(ENOTCONN) X(ESHUTDOWN) X(ETIMEDOUT) X(ECONNREFUSED) X(EHOSTDOWN)        \
   X(EHOSTUNREACH) X(EALREADY) X(EINPROGRESS) X(ECANCELED) X(ENOTSUP)
+/* clang-format on */
 
 #endif

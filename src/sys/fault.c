@@ -29,7 +29,8 @@ static double prng_next(void) {
   prng_state ^= prng_state >> 12;
   prng_state ^= prng_state << 25;
   prng_state ^= prng_state >> 27;
-  return (double)((prng_state * 0x2545f4914f6cdd1du) >> 11) / 9007199254740992.0;
+  return (double)((prng_state * 0x2545f4914f6cdd1du) >> 11) /
+         9007199254740992.0;
 }
 
 static int parse_spec(const char *spec);
@@ -109,8 +110,8 @@ int eddy__fault_kind(const char *name) {
 }
 
 static int errno_value(const char *name) {
-#define EDDY__ERRNO_CASE(e)                                                  \
-  if (strcmp(name, #e) == 0)                                                 \
+#define EDDY__ERRNO_CASE(e)                                                    \
+  if (strcmp(name, #e) == 0)                                                   \
     return e;
   EDDY__ERRNO_NAMES(EDDY__ERRNO_CASE)
 #undef EDDY__ERRNO_CASE
@@ -187,8 +188,7 @@ static int parse_spec(const char *spec) {
       err = parse_u64(it + 5, &seed);
       if (err == 0 && seed == 0)
         err = -EINVAL;
-    }
-    else if ((err = parse_item(it, &kind, &r)) == 0) {
+    } else if ((err = parse_item(it, &kind, &r)) == 0) {
       parsed[kind] = r;
       set[kind] = 1;
     }

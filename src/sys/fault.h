@@ -24,6 +24,8 @@
 
 #include <stdint.h>
 
+/* The list is laid out by hand, rows of related calls. */
+/* clang-format off */
 #define EDDY__FAULT_KINDS(X)                                                 \
   X(MALLOC, "malloc") X(CALLOC, "calloc") X(REALLOC, "realloc")              \
   X(SOCKET, "socket") X(BIND, "bind") X(LISTEN, "listen")                    \
@@ -43,12 +45,13 @@
   X(GETPEERNAME, "getpeername") X(UNLINK, "unlink") X(CHMOD, "chmod")       \
   X(LSTAT, "lstat") X(PREAD, "pread") X(PIDFD_OPEN, "pidfd_open")        \
   X(SOCKETPAIR, "socketpair")
+/* clang-format on */
 
 enum eddy__fault_kind {
 #define EDDY__FAULT_ENUM(id, name) EDDY__SYS_##id,
   EDDY__FAULT_KINDS(EDDY__FAULT_ENUM)
 #undef EDDY__FAULT_ENUM
-  EDDY__SYS_KIND_COUNT
+      EDDY__SYS_KIND_COUNT
 };
 
 /* Returned by eddy__fault_check for a "short" rule. */
@@ -64,10 +67,10 @@ enum eddy__fault_mode {
 
 typedef struct eddy__fault_rule {
   enum eddy__fault_mode mode;
-  uint64_t n;    /* N of nth/after, K of every */
-  double p;      /* probability for EDDY__FAULT_PROB */
-  int err;       /* positive errno to fail with; 0 with is_short */
-  int is_short;  /* shorten the call instead of failing it */
+  uint64_t n;   /* N of nth/after, K of every */
+  double p;     /* probability for EDDY__FAULT_PROB */
+  int err;      /* positive errno to fail with; 0 with is_short */
+  int is_short; /* shorten the call instead of failing it */
 } eddy__fault_rule;
 
 /* The functions below exist only in builds with EDDY_FAULTS; they are

@@ -80,7 +80,8 @@ int eddy__sys_listen(int fd, int backlog) {
   return err ? err : (int)result(listen(fd, backlog));
 }
 
-int eddy__sys_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags) {
+int eddy__sys_accept4(int fd, struct sockaddr *addr, socklen_t *len,
+                      int flags) {
   for (;;) {
     int r = fault_plain(EDDY__SYS_ACCEPT4);
     if (r == 0)
@@ -176,7 +177,8 @@ ssize_t eddy__sys_sendmsg(int fd, const struct msghdr *msg, int flags) {
     struct iovec tmp;
     const struct iovec *v = msg->msg_iov;
     int cnt = (int)msg->msg_iovlen;
-    ssize_t r = shorten_iov(eddy__fault_check(EDDY__SYS_SENDMSG), &v, &cnt, &tmp);
+    ssize_t r = shorten_iov(eddy__fault_check(EDDY__SYS_SENDMSG), &v, &cnt,
+                            &tmp);
     m.msg_iov = (struct iovec *)v;
     m.msg_iovlen = (size_t)cnt;
     if (r == 0)
@@ -283,7 +285,8 @@ int64_t eddy__sys_now_ns(void) {
 pid_t eddy__sys_clone_vfork(int (*fn)(void *), void *stack_top, void *arg) {
   int err = fault_plain(EDDY__SYS_FORK);
   return err ? err
-             : (pid_t)result(clone(fn, stack_top, CLONE_VM | CLONE_VFORK | SIGCHLD, arg));
+             : (pid_t)result(
+                   clone(fn, stack_top, CLONE_VM | CLONE_VFORK | SIGCHLD, arg));
 }
 
 pid_t eddy__sys_waitpid(pid_t pid, int *status, int options) {
@@ -341,7 +344,8 @@ int eddy__sys_set_nonblock_cloexec(int fd) {
   int fdfl;
   if (fl < 0)
     return fl;
-  if (!(fl & O_NONBLOCK) && (fl = fcntl_retry(fd, F_SETFL, fl | O_NONBLOCK)) < 0)
+  if (!(fl & O_NONBLOCK) &&
+      (fl = fcntl_retry(fd, F_SETFL, fl | O_NONBLOCK)) < 0)
     return fl;
   fdfl = fcntl_retry(fd, F_GETFD, 0);
   if (fdfl < 0)

@@ -40,7 +40,8 @@ int eddy__sys_bind(int fd, const struct sockaddr *addr, socklen_t len);
 int eddy__sys_listen(int fd, int backlog);
 int eddy__sys_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
 int eddy__sys_connect(int fd, const struct sockaddr *addr, socklen_t len);
-int eddy__sys_getsockopt(int fd, int level, int name, void *val, socklen_t *len);
+int eddy__sys_getsockopt(int fd, int level, int name, void *val,
+                         socklen_t *len);
 int eddy__sys_setsockopt(int fd, int level, int name, const void *val,
                          socklen_t len);
 

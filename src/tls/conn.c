@@ -255,7 +255,8 @@ static void fail(tls_conn *t, int status, const char *detail) {
 /* The sentence for an OpenSSL failure, and the queue cleared. */
 static void ssl_detail(tls_conn *t, int ssl_err) {
   unsigned long e = ERR_peek_error();
-  const char *what = (t->flags & HS_DONE) ? "TLS error" : "TLS handshake failed";
+  const char *what = (t->flags & HS_DONE) ? "TLS error"
+                                          : "TLS handshake failed";
   long v = SSL_get_verify_result(t->ssl);
   if (e && ERR_GET_REASON(e) == SSL_R_CERTIFICATE_VERIFY_FAILED &&
       v != X509_V_OK)
@@ -310,8 +311,9 @@ static int handshake(tls_conn *t) {
   flush_out(t); /* the next flight, or the alert that explains a failure */
   if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
     if (t->flags & LOW_EOF) {
-      fail(t, EDDY_ETLS, "the peer closed the connection during the TLS "
-                         "handshake");
+      fail(t, EDDY_ETLS,
+           "the peer closed the connection during the TLS "
+           "handshake");
       return -1;
     }
     return 0;
@@ -530,8 +532,8 @@ static void kick(tls_conn *t) {
 static void layer_want(void *layer, int read, int write) {
   tls_conn *t = layer;
   int was_reading = (t->flags & WANT_READ) != 0;
-  t->flags = (t->flags & ~(WANT_READ | WANT_WRITE)) |
-             (read ? WANT_READ : 0u) | (write ? WANT_WRITE : 0u);
+  t->flags = (t->flags & ~(WANT_READ | WANT_WRITE)) | (read ? WANT_READ : 0u) |
+             (write ? WANT_WRITE : 0u);
   update_lower(t);
   /* Bytes that arrived while the stream was paused come from the loop,
    * not from inside the resume call; only a resume needs this. */
@@ -678,8 +680,8 @@ int eddy_tls_start(eddy_stream *s, eddy_tls_ctx *ctx, const char *server_name,
   t->ctx = ctx;
   eddy__tls_ctx_ref(ctx);
   t->up = s;
-  eddy__timer_init(eddy_stream_loop(s), &t->handshake_timer,
-                   handshake_expired, t);
+  eddy__timer_init(eddy_stream_loop(s), &t->handshake_timer, handshake_expired,
+                   t);
   eddy__soon_init(&t->kick, kicked, t);
   err = make_ssl(t, server_name);
   /* Fails only if the timer heap cannot grow. */

@@ -21,15 +21,15 @@
 
 /* TLS 1.2 suites: ECDHE key exchange and AEAD only. TLS 1.3's own list
  * (OpenSSL's default) is already that. */
-#define CIPHERS_12                                                            \
-  "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"                \
-  "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"                \
+#define CIPHERS_12                                                             \
+  "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"                 \
+  "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"                 \
   "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
 #define GROUPS "X25519:P-256:P-384"
 #define DEFAULT_HANDSHAKE_TIMEOUT (10 * EDDY_NSEC_PER_SEC)
 
-__attribute__((format(printf, 3, 4)))
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
+__attribute__((format(printf, 3, 4))) static void
+set_err(char *err, size_t errlen, const char *fmt, ...) {
   va_list ap;
   if (err == NULL || errlen == 0)
     return;
@@ -216,16 +216,17 @@ int eddy_tls_ctx_add_cert(eddy_tls_ctx *ctx, const char *chain_path,
     goto out;
   if (X509_check_private_key(leaf, key) != 1) {
     ERR_clear_error();
-    set_err(err, errlen, "the key in '%s' does not match the certificate in '%s'",
-            key_path, chain_path);
+    set_err(err, errlen,
+            "the key in '%s' does not match the certificate in '%s'", key_path,
+            chain_path);
     rc = EDDY_ETLS;
     goto out;
   }
   if (ctx->nloaded == 0) {
     /* The default (and, on a client, the only) certificate. */
     if (SSL_CTX_use_cert_and_key(ctx->ssl, leaf, key, chain, 1) != 1) {
-      set_err(err, errlen, "cannot use the certificate in '%s': %s",
-              chain_path, ssl_reason());
+      set_err(err, errlen, "cannot use the certificate in '%s': %s", chain_path,
+              ssl_reason());
       rc = EDDY_ETLS;
       goto out;
     }
@@ -263,8 +264,7 @@ int eddy_tls_ctx_set_trust(eddy_tls_ctx *ctx, const char *path, char *err,
   if (path == NULL)
     return -EINVAL;
   if (stat(path, &st) != 0) {
-    set_err(err, errlen, "cannot read CA file '%s': %s", path,
-            strerror(errno));
+    set_err(err, errlen, "cannot read CA file '%s': %s", path, strerror(errno));
     return EDDY_ETLS;
   }
   dir = S_ISDIR(st.st_mode);
@@ -274,8 +274,7 @@ int eddy_tls_ctx_set_trust(eddy_tls_ctx *ctx, const char *path, char *err,
     return -ENOMEM;
   if (X509_STORE_load_locations(store, dir ? NULL : path, dir ? path : NULL) !=
       1) {
-    set_err(err, errlen, "no CA certificates in '%s' (%s)", path,
-            ssl_reason());
+    set_err(err, errlen, "no CA certificates in '%s' (%s)", path, ssl_reason());
     X509_STORE_free(store);
     return EDDY_ETLS;
   }
@@ -302,7 +301,8 @@ int eddy_tls_ctx_set_verify(eddy_tls_ctx *ctx, eddy_tls_verify mode) {
     flags = SSL_VERIFY_PEER;
     break;
   case EDDY_TLS_VERIFY_REQUIRE:
-    flags = SSL_VERIFY_PEER | (ctx->server ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0);
+    flags = SSL_VERIFY_PEER |
+            (ctx->server ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0);
     break;
   default:
     return -EINVAL;
@@ -353,7 +353,8 @@ static int version_ok(int v) {
 int eddy_tls_ctx_set_versions(eddy_tls_ctx *ctx, int min, int max) {
   if (!version_ok(min) || !version_ok(max) || (min && max && min > max))
     return -EINVAL;
-  if (SSL_CTX_set_min_proto_version(ctx->ssl, min ? min : TLS1_2_VERSION) != 1 ||
+  if (SSL_CTX_set_min_proto_version(ctx->ssl, min ? min : TLS1_2_VERSION) !=
+          1 ||
       SSL_CTX_set_max_proto_version(ctx->ssl, max) != 1) {
     ERR_clear_error();
     return -EINVAL;

@@ -169,7 +169,7 @@ Test(buf, an_append_that_fits_after_compaction_moves_instead_of_growing) {
   eddy_buf_init(&b, 0);
   EXPECT_OK(eddy_buf_append(&b, fill, sizeof fill)); /* the block is full */
   block = b.start;
-  eddy_buf_consume(&b, sizeof fill - 3);               /* "aaa" left */
+  eddy_buf_consume(&b, sizeof fill - 3); /* "aaa" left */
   EXPECT_OK(eddy_buf_append(&b, "bcd", 3));
   cr_assert(b.start == block, "the block was reallocated");
   EXPECT_EQ(b.end - b.start, EDDY_BUF_MIN_BLOCK);

@@ -11,8 +11,9 @@
 #define MS EDDY_NSEC_PER_MSEC
 
 static int wait_kind(eddy_loop *loop) {
-  return strcmp(eddy_loop_backend_name(loop), "poll") == 0 ? EDDY__SYS_POLL
-                                                          : EDDY__SYS_EPOLL_WAIT;
+  return strcmp(eddy_loop_backend_name(loop), "poll") == 0
+             ? EDDY__SYS_POLL
+             : EDDY__SYS_EPOLL_WAIT;
 }
 
 typedef struct fire {
@@ -170,8 +171,8 @@ static int scenario(void) {
     err = eddy_work_submit(loop, sweep_work, sweep_done, &hits, NULL);
   if (err == 0)
     err = eddy_loop_call_soon(loop, sweep_call, &hits);
-  if (err == 0 && (err = eddy_call_new(loop, sweep_handle_call, &hits,
-                                       &call)) == 0)
+  if (err == 0 &&
+      (err = eddy_call_new(loop, sweep_handle_call, &hits, &call)) == 0)
     err = eddy_call_schedule(call);
   if (err == 0)
     err = eddy_loop_call_threadsafe(loop, sweep_call, &hits);

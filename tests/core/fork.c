@@ -97,8 +97,8 @@ Test(fork, the_child_uses_the_loop_after_eddy_loop_fork_and_the_parent_too) {
   pid_t pid;
   EXPECT_OK(eddy_loop_new(&o, &loop));
   EXPECT_OK(eddy_signal_start(loop, SIGUSR2, on_signal, &c, &h));
-  EXPECT_OK(eddy_work_submit(loop, hold, on_done, &c, NULL));   /* running */
-  EXPECT_OK(eddy_work_submit(loop, quick, on_done, &c, NULL));  /* queued */
+  EXPECT_OK(eddy_work_submit(loop, hold, on_done, &c, NULL));  /* running */
+  EXPECT_OK(eddy_work_submit(loop, quick, on_done, &c, NULL)); /* queued */
   usleep(20000);
   pid = fork();
   cr_assert(pid >= 0);

@@ -17,7 +17,7 @@ typedef struct reader {
   int calls;
   unsigned last;
   long bytes;
-  int remove_after;   /* remove self after this many calls (0: never) */
+  int remove_after; /* remove self after this many calls (0: never) */
   eddy__io *also_remove;
 } reader;
 

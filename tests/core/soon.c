@@ -22,7 +22,7 @@ typedef struct owner {
   int id;
   eddy__soon *victim; /* cancelled by this call when it runs */
   eddy_loop *loop;
-  int again;          /* re-schedules itself this many times */
+  int again; /* re-schedules itself this many times */
 } owner;
 
 static void owner_ran(eddy__soon *c, void *arg) {

@@ -20,7 +20,14 @@ typedef struct tctx {
   int64_t arg;
 } tctx;
 
-enum { NOTHING, CANCEL_OTHER, START_OTHER, RESET_SELF, CLOSE_SELF, CLOSE_OTHER };
+enum {
+  NOTHING,
+  CANCEL_OTHER,
+  START_OTHER,
+  RESET_SELF,
+  CLOSE_SELF,
+  CLOSE_OTHER
+};
 
 static void record(eddy_timer *t, void *arg) {
   tctx *c = arg;
@@ -114,7 +121,8 @@ Test(timer, closing_another_due_timer_from_a_callback_is_safe) {
   test_finish(loop);
 }
 
-Test(timer, a_timer_started_in_a_callback_with_no_delay_waits_for_the_next_pass) {
+Test(timer,
+     a_timer_started_in_a_callback_with_no_delay_waits_for_the_next_pass) {
   eddy_loop *loop = test_loop();
   log_t log = {0};
   tctx a = {0};

@@ -12,7 +12,7 @@ typedef struct shared {
   eddy_loop *loop;
   atomic_int started;
   long count;
-  long last[THREADS];  /* per thread: last sequence number seen */
+  long last[THREADS]; /* per thread: last sequence number seen */
   int out_of_order;
 } shared;
 

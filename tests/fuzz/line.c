@@ -197,8 +197,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static const struct {
     const char *p;
     size_t n;
-  } delims[] = {{NULL, 0}, {"\r\n", 2}, {"\0", 1}, {"--b", 3},
-                {"aab", 3}, {"\n", 1}, {"--boundary", 10}, {"xx", 2}};
+  } delims[] = {{NULL, 0},  {"\r\n", 2}, {"\0", 1},          {"--b", 3},
+                {"aab", 3}, {"\n", 1},   {"--boundary", 10}, {"xx", 2}};
   log_t want = {.raw_at = SIZE_MAX}, got = {.raw_at = SIZE_MAX};
   config c;
   uint32_t seed;

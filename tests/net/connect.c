@@ -102,8 +102,13 @@ Test(connect, a_host_name_is_resolved_on_the_pool) {
 }
 
 static int fail_resolve(const char *host, unsigned port,
-                        struct sockaddr_storage *out, socklen_t *lens, int max) {
-  (void)host; (void)port; (void)out; (void)lens; (void)max;
+                        struct sockaddr_storage *out, socklen_t *lens,
+                        int max) {
+  (void)host;
+  (void)port;
+  (void)out;
+  (void)lens;
+  (void)max;
   return EDDY_ERESOLVE;
 }
 
@@ -122,8 +127,10 @@ Test(connect, a_name_that_does_not_resolve_is_named_in_the_error) {
 
 static int slow_port;
 static int slow_resolve(const char *host, unsigned port,
-                        struct sockaddr_storage *out, socklen_t *lens, int max) {
-  (void)host; (void)max;
+                        struct sockaddr_storage *out, socklen_t *lens,
+                        int max) {
+  (void)host;
+  (void)max;
   usleep(400000);
   lens[0] = (socklen_t)eddy__sockaddr_ip(AF_INET, "127.0.0.1", port, &out[0]);
   return 1;
@@ -134,7 +141,8 @@ Test(connect, a_slow_resolution_does_not_delay_other_connections) {
   eddy_loop *loop = test_loop();
   int lfd, port = raw_listener(&lfd, 8);
   test_connect_result slow = {0}, fast = {0};
-  eddy_endpoint named = tcp_ep("slow.example", port), num = tcp_ep("127.0.0.1", port);
+  eddy_endpoint named = tcp_ep("slow.example", port),
+                num = tcp_ep("127.0.0.1", port);
   slow_port = port;
   eddy__resolve_hook = slow_resolve;
   EXPECT_OK(eddy_connect_endpoint(loop, &named, test_on_connect, &slow, NULL));
@@ -156,8 +164,9 @@ Test(connect, the_endpoint_timeout_ends_a_slow_attempt) {
   eddy_endpoint ep;
   char err[100];
   eddy__resolve_hook = slow_resolve;
-  EXPECT_OK(eddy_endpoint_parse_client("tcp:host=slow.example:port=9:timeout=0.1",
-                                       &ep, err, sizeof err));
+  EXPECT_OK(
+      eddy_endpoint_parse_client("tcp:host=slow.example:port=9:timeout=0.1",
+                                 &ep, err, sizeof err));
   EXPECT_OK(eddy_connect_endpoint(loop, &ep, test_on_connect, &r, NULL));
   EXPECT_EQ(eddy_loop_run(loop, EDDY_RUN_UNTIL_IDLE), 0);
   EXPECT_EQ(r.calls, 1);
@@ -170,8 +179,10 @@ Test(connect, cancel_reports_ecanceled_once_while_resolving_or_connecting) {
   test_connect_result a = {0}, b = {0};
   eddy_connect *ra, *rb;
   int lfd, port = raw_listener(&lfd, 0), c1, c2;
-  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-  eddy_endpoint named = tcp_ep("slow.example", 9), full = tcp_ep("127.0.0.1", port);
+  struct sockaddr_in sa = {.sin_family = AF_INET,
+                           .sin_port = htons((uint16_t)port)};
+  eddy_endpoint named = tcp_ep("slow.example", 9),
+                full = tcp_ep("127.0.0.1", port);
   /* Fill the backlog so that a new connection hangs in the handshake. */
   sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   c1 = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
@@ -200,9 +211,13 @@ Test(connect, cancel_reports_ecanceled_once_while_resolving_or_connecting) {
 static int hang_port, live_port;
 static int two_addrs(const char *host, unsigned port,
                      struct sockaddr_storage *out, socklen_t *lens, int max) {
-  (void)host; (void)port; (void)max;
-  lens[0] = (socklen_t)eddy__sockaddr_ip(AF_INET, "127.0.0.1", (unsigned)hang_port, &out[0]);
-  lens[1] = (socklen_t)eddy__sockaddr_ip(AF_INET, "127.0.0.1", (unsigned)live_port, &out[1]);
+  (void)host;
+  (void)port;
+  (void)max;
+  lens[0] = (socklen_t)eddy__sockaddr_ip(AF_INET, "127.0.0.1",
+                                         (unsigned)hang_port, &out[0]);
+  lens[1] = (socklen_t)eddy__sockaddr_ip(AF_INET, "127.0.0.1",
+                                         (unsigned)live_port, &out[1]);
   return 2;
 }
 
@@ -251,13 +266,16 @@ Test(connect, unix_paths_connect_and_a_missing_one_is_enoent) {
   struct sockaddr_un un = {.sun_family = AF_UNIX};
   char text[200], err[100];
   int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  snprintf(un.sun_path, sizeof un.sun_path, "/tmp/eddy-connect-%d.sock", getpid());
+  snprintf(un.sun_path, sizeof un.sun_path, "/tmp/eddy-connect-%d.sock",
+           getpid());
   unlink(un.sun_path);
-  cr_assert(bind(lfd, (struct sockaddr *)&un, sizeof un) == 0 && listen(lfd, 4) == 0);
+  cr_assert(bind(lfd, (struct sockaddr *)&un, sizeof un) == 0 &&
+            listen(lfd, 4) == 0);
   snprintf(text, sizeof text, "unix:path=%s", un.sun_path);
-  EXPECT_OK(eddy_connect_to(loop, text, test_on_connect, &r, NULL, err, sizeof err));
-  EXPECT_OK(eddy_connect_to(loop, "unix:path=/nonexistent/eddy.sock", test_on_connect,
-                            &missing, NULL, err, sizeof err));
+  EXPECT_OK(
+      eddy_connect_to(loop, text, test_on_connect, &r, NULL, err, sizeof err));
+  EXPECT_OK(eddy_connect_to(loop, "unix:path=/nonexistent/eddy.sock",
+                            test_on_connect, &missing, NULL, err, sizeof err));
   EXPECT_EQ(eddy_loop_run(loop, EDDY_RUN_UNTIL_IDLE), 0);
   EXPECT_EQ(r.status, 0);
   EXPECT_EQ(missing.status, -ENOENT);
@@ -284,10 +302,13 @@ Test(connect, failures_before_any_attempt_are_reported_from_the_loop) {
    * request is its one allocation (its timers and report are inside it). */
   r = (test_connect_result){0};
   eddy__fault_fail_nth(EDDY__SYS_CALLOC, 1, ENOMEM);
-  EXPECT_EQ(eddy_connect_endpoint(loop, &ep, test_on_connect, &r, NULL), -ENOMEM);
+  EXPECT_EQ(eddy_connect_endpoint(loop, &ep, test_on_connect, &r, NULL),
+            -ENOMEM);
   EXPECT_EQ(eddy_connect_to(loop, "tcp:host=x", test_on_connect, &r, NULL, err,
-                            sizeof err), EDDY_EPARSE);
-  EXPECT_EQ(eddy_connect_endpoint(loop, NULL, test_on_connect, &r, NULL), -EINVAL);
+                            sizeof err),
+            EDDY_EPARSE);
+  EXPECT_EQ(eddy_connect_endpoint(loop, NULL, test_on_connect, &r, NULL),
+            -EINVAL);
   EXPECT_EQ(eddy_loop_run(loop, EDDY_RUN_UNTIL_IDLE), 0);
   EXPECT_EQ(r.calls, 0);
   test_finish(loop);
@@ -340,14 +361,19 @@ Test(connect, bind_address_sets_the_local_address) {
   char text[100], err[100];
   struct sockaddr_in from;
   socklen_t fl = sizeof from;
-  snprintf(text, sizeof text, "tcp:host=127.0.0.1:port=%d:bindAddress=127.0.0.2", port);
-  EXPECT_OK(eddy_connect_to(loop, text, test_on_connect, &r, NULL, err, sizeof err));
-  snprintf(text, sizeof text, "tcp:host=127.0.0.1:port=%d:bindAddress=\\:\\:1", port);
-  EXPECT_OK(eddy_connect_to(loop, text, test_on_connect, &wrong, NULL, err, sizeof err));
+  snprintf(text, sizeof text,
+           "tcp:host=127.0.0.1:port=%d:bindAddress=127.0.0.2", port);
+  EXPECT_OK(
+      eddy_connect_to(loop, text, test_on_connect, &r, NULL, err, sizeof err));
+  snprintf(text, sizeof text, "tcp:host=127.0.0.1:port=%d:bindAddress=\\:\\:1",
+           port);
+  EXPECT_OK(eddy_connect_to(loop, text, test_on_connect, &wrong, NULL, err,
+                            sizeof err));
   run_until_called(loop, &r);
   run_until_called(loop, &wrong);
   EXPECT_EQ(r.status, 0);
-  EXPECT_EQ(wrong.status, -EAFNOSUPPORT); /* a local address of the other family */
+  EXPECT_EQ(wrong.status,
+            -EAFNOSUPPORT); /* a local address of the other family */
   peer = accept(lfd, (struct sockaddr *)&from, &fl);
   cr_assert(peer >= 0);
   EXPECT_EQ(ntohl(from.sin_addr.s_addr), 0x7f000002);

@@ -5,18 +5,26 @@
 #include "helpers.h"
 #include "net/net.h"
 
-static int fails_fast(const char *host, unsigned port, struct sockaddr_storage *out,
-                      socklen_t *lens, int max) {
-  (void)host; (void)port; (void)out; (void)lens; (void)max;
+static int fails_fast(const char *host, unsigned port,
+                      struct sockaddr_storage *out, socklen_t *lens, int max) {
+  (void)host;
+  (void)port;
+  (void)out;
+  (void)lens;
+  (void)max;
   return EDDY_ERESOLVE;
 }
-static int one_addr(const char *host, unsigned port, struct sockaddr_storage *out,
-                    socklen_t *lens, int max) {
-  (void)host; (void)max;
+static int one_addr(const char *host, unsigned port,
+                    struct sockaddr_storage *out, socklen_t *lens, int max) {
+  (void)host;
+  (void)max;
   lens[0] = (socklen_t)eddy__sockaddr_ip(AF_INET, "127.0.0.1", port, &out[0]);
   return 1;
 }
-static void cancel_soon(eddy_loop *l, void *arg) { (void)l; eddy_connect_cancel(arg); }
+static void cancel_soon(eddy_loop *l, void *arg) {
+  (void)l;
+  eddy_connect_cancel(arg);
+}
 
 static void cancel_after_resolution(eddy__resolve_fn fn, int fault_connect) {
   eddy_loop *loop = test_loop();
@@ -24,8 +32,8 @@ static void cancel_after_resolution(eddy__resolve_fn fn, int fault_connect) {
   eddy_connect *req;
   char err[100];
   eddy__resolve_hook = fn;
-  EXPECT_OK(eddy_connect_to(loop, "tcp:host=name.example:port=9", test_on_connect, &r,
-                            &req, err, sizeof err));
+  EXPECT_OK(eddy_connect_to(loop, "tcp:host=name.example:port=9",
+                            test_on_connect, &r, &req, err, sizeof err));
   usleep(100 * 1000); /* the pool thread has finished; its done is posted */
   /* cancel from a loop callback, before the loop drains the done list */
   EXPECT_OK(eddy_loop_call_soon(loop, cancel_soon, req));
@@ -35,13 +43,15 @@ static void cancel_after_resolution(eddy__resolve_fn fn, int fault_connect) {
   eddy__fault_reset();
   EXPECT_EQ(r.calls, 1);
   EXPECT_EQ(r.status, -ECANCELED);
-  if (r.s) eddy_stream_abort(r.s);
+  if (r.s)
+    eddy_stream_abort(r.s);
   test_finish(loop);
 }
 
 Test(connect_regress, cancel_after_a_failed_resolution_reports_ecanceled) {
   cancel_after_resolution(fails_fast, 0);
 }
-Test(connect_regress, cancel_after_resolution_with_a_connect_error_reports_ecanceled) {
+Test(connect_regress,
+     cancel_after_resolution_with_a_connect_error_reports_ecanceled) {
   cancel_after_resolution(one_addr, 1);
 }

@@ -39,7 +39,9 @@ static guarded guard(const char *s) {
   return g;
 }
 
-static void unguard(guarded *g) { EXPECT_OK(munmap(g->map, g->len)); }
+static void unguard(guarded *g) {
+  EXPECT_OK(munmap(g->map, g->len));
+}
 
 static int parse(int client, const char *s, eddy_endpoint *ep, char *err,
                  size_t errlen) {
@@ -81,8 +83,18 @@ typedef struct good {
  * initializer overriding DEFAULTS is the point, not a slip. */
 #pragma GCC diagnostic ignored "-Woverride-init"
 #define DEFAULTS .backlog = 511, .timeout_ns = 30 * SEC, .fd = -1, .verify = 1
-#define SERVER(t, ...) {0, t, {DEFAULTS, __VA_ARGS__}}
-#define CLIENT(t, ...) {1, t, {DEFAULTS, __VA_ARGS__}}
+#define SERVER(t, ...)                                                         \
+  {                                                                            \
+    0, t, {                                                                    \
+      DEFAULTS, __VA_ARGS__                                                    \
+    }                                                                          \
+  }
+#define CLIENT(t, ...)                                                         \
+  {                                                                            \
+    1, t, {                                                                    \
+      DEFAULTS, __VA_ARGS__                                                    \
+    }                                                                          \
+  }
 #define K_TCP .kind = EDDY_ENDPOINT_TCP
 #define K_TCP6 .kind = EDDY_ENDPOINT_TCP6
 #define K_UNIX .kind = EDDY_ENDPOINT_UNIX
@@ -149,7 +161,11 @@ static good goods[] = {
     CLIENT("tcp:port=80:example.com", K_TCP, .host = "example.com", .port = 80),
     CLIENT("tcp:h:0", K_TCP, .host = "h", .port = 0),
     CLIENT("tcp:\\:\\:1:80", K_TCP, .host = "::1", .port = 80),
-    CLIENT("tcp:b\xc3\xbc" "cher.de:80", K_TCP, .host = "b\xc3\xbc" "cher.de",
+    CLIENT("tcp:b\xc3\xbc"
+           "cher.de:80",
+           K_TCP,
+           .host = "b\xc3\xbc"
+                   "cher.de",
            .port = 80),
     CLIENT("tcp:h:80:timeout=2.5", K_TCP, .host = "h", .port = 80,
            .timeout_ns = 2500000000),
@@ -166,8 +182,7 @@ static good goods[] = {
     CLIENT("tcp:h:80:bindAddress=10.0.0.1", K_TCP, .host = "h", .port = 80,
            .bind_address = "10.0.0.1"),
     CLIENT("tcp:bindAddress=\\:\\:1:timeout=1:port=1:host=\\:\\:1", K_TCP,
-           .host = "::1", .port = 1, .bind_address = "::1",
-           .timeout_ns = SEC),
+           .host = "::1", .port = 1, .bind_address = "::1", .timeout_ns = SEC),
     CLIENT("unix:/tmp/s", K_UNIX, .path = "/tmp/s"),
     CLIENT("tls:h:443", K_TCP, .tls = 1, .host = "h", .port = 443),
     CLIENT("ssl:host=h:port=1:trustRoots=/ca\\:x.pem:verify=no", K_TCP,
@@ -252,8 +267,9 @@ static bad bads[] = {
     {SRV, "tcp:80:interface=1.2.3.4\\",
      "tcp: backslash at end of 'interface=1.2.3.4\\'"},
     {SRV, "tcp:\\", "tcp: backslash at end of '\\'"},
-    {SRV, "tcp:80:interface=1.2.3\\.4", "tcp: bad escape '\\.' in "
-                                      "'interface=1.2.3\\.4'"},
+    {SRV, "tcp:80:interface=1.2.3\\.4",
+     "tcp: bad escape '\\.' in "
+     "'interface=1.2.3\\.4'"},
     {SRV, "unix:/tmp/a\\=b", "unix: bad escape '\\=' in '/tmp/a\\=b'"},
     {SRV, "unix:/tmp/\\n", "unix: bad escape '\\n'"},
     {SRV, "unix:/\\a\\b", "unix: bad escape '\\a' in '/\\a\\b'"},
@@ -279,8 +295,9 @@ static bad bads[] = {
     {SRV, "tcp:http", "tcp: port 'http' is not a number from 0 to 65535"},
     {SRV, "tcp:70000", "tcp: port '70000' is out of range (0-65535)"},
     {SRV, "tcp:65536", "tcp: port '65536' is out of range (0-65535)"},
-    {SRV, "tcp:99999999999999999999999", "port '99999999999999999999999' is "
-                                       "out of range"},
+    {SRV, "tcp:99999999999999999999999",
+     "port '99999999999999999999999' is "
+     "out of range"},
     /* 2^64 + 80: a parser that wraps would read port 80. */
     {SRV, "tcp:18446744073709551696", "port '18446744073709551696' is out"},
     {SRV, "tcp:-1", "tcp: port '-1' is not a number"},
@@ -318,8 +335,9 @@ static bad bads[] = {
     {SRV, "unix:/a:/b", "unix: unexpected argument '/b'"},
     {SRV, "unix:address=/a:address=/b",
      "unix: parameter 'address' given twice"},
-    {SRV, "unix:/a:mode=8", "unix: mode '8' is not an octal number from 0 to "
-                          "07777"},
+    {SRV, "unix:/a:mode=8",
+     "unix: mode '8' is not an octal number from 0 to "
+     "07777"},
     {SRV, "unix:/a:mode=rw", "unix: mode 'rw' is not an octal number"},
     {SRV, "unix:/a:mode=-1", "unix: mode '-1' is not an octal number"},
     {SRV, "unix:/a:mode=10000", "unix: mode '10000' is out of range (0-07777)"},
@@ -488,8 +506,7 @@ Test(endpoint, long_key_value_and_interface) {
              "is not a numeric IPv4 address");
   expect_bad(1, build(big, "tcp:h:1:bindAddress=", "1", BIG, ""),
              "is not a numeric IPv4 or IPv6 address");
-  expect_bad(0, build(big, "tcp:80:backlog=", "0", BIG, ""),
-             "backlog '0000");
+  expect_bad(0, build(big, "tcp:80:backlog=", "0", BIG, ""), "backlog '0000");
 }
 
 Test(endpoint, long_timeouts) {
@@ -498,8 +515,8 @@ Test(endpoint, long_timeouts) {
   expect_bad(1, build(big, "tcp:h:1:timeout=0.", "0", BIG, "1"),
              "is not a number of seconds greater than 0");
   eddy_endpoint ep;
-  EXPECT_OK(parse(1, build(big, "tcp:h:1:timeout=7.", "9", BIG, ""), &ep,
-                  NULL, 0));
+  EXPECT_OK(
+      parse(1, build(big, "tcp:h:1:timeout=7.", "9", BIG, ""), &ep, NULL, 0));
   EXPECT_EQ(ep.timeout_ns, 7999999999);
 }
 

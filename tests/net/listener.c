@@ -34,7 +34,7 @@ typedef struct server {
   eddy_listener *l;
   int accepted;
   eddy_stream *streams[MAX_STREAMS]; /* open accepted streams */
-  int echo;            /* accepted streams echo what they read */
+  int echo;                          /* accepted streams echo what they read */
   int close_in_accept; /* the accept callback closes the listener */
   int close_in_error;  /* the error callback closes the listener */
   int errors, last_err;
@@ -71,8 +71,7 @@ static void on_accept(eddy_listener *l, eddy_stream *s, void *arg) {
     eddy_listener_close(l);
 }
 
-static void on_error(eddy_listener *l, int err, const char *detail,
-                     void *arg) {
+static void on_error(eddy_listener *l, int err, const char *detail, void *arg) {
   server *sv = arg;
   sv->errors++;
   sv->last_err = err;
@@ -148,7 +147,9 @@ static void run_for(eddy_loop *loop, int ms) {
 static int connect_to(int family, const char *host, int port, int nonblock) {
   struct sockaddr_storage ss;
   socklen_t len;
-  int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), 0);
+  int fd = socket(family,
+                  SOCK_STREAM | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0),
+                  0);
   memset(&ss, 0, sizeof ss);
   if (family == AF_INET6) {
     struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
@@ -181,7 +182,9 @@ static int tcp_client(int port) {
 
 static int unix_connect(const char *path, int nonblock) {
   struct sockaddr_un un;
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), 0);
+  int fd = socket(AF_UNIX,
+                  SOCK_STREAM | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0),
+                  0);
   memset(&un, 0, sizeof un);
   un.sun_family = AF_UNIX;
   snprintf(un.sun_path, sizeof un.sun_path, "%s", path);
@@ -352,7 +355,8 @@ Test(listener_tcp, eddy_listen_parses_the_endpoint_string_and_listens) {
   /* A bad string is a parse error, with a message, and no listener. */
   eddy_listener *none = NULL;
   EXPECT_EQ(eddy_listen(loop, "tcp:notaport", on_accept, &sv, &none, err,
-                        sizeof err), EDDY_EPARSE);
+                        sizeof err),
+            EDDY_EPARSE);
   EXPECT_EQ(none == NULL, 1);
   EXPECT_GT(strlen(err), 0);
   test_finish(loop);
@@ -365,8 +369,8 @@ Test(listener_tcp, eddy_listen_parses_the_endpoint_string_and_listens) {
  * The injected failure does not consume the pending connection, so the
  * accept after it finds that same connection. */
 Test(listener_accept, each_skippable_error_skips_without_a_pause_or_a_report) {
-  static const int errs[] = {ECONNABORTED, EPROTO,       EPERM,     ENETDOWN,
-                             ENOPROTOOPT,  EHOSTDOWN,    ENONET,    EHOSTUNREACH,
+  static const int errs[] = {ECONNABORTED, EPROTO,     EPERM,  ENETDOWN,
+                             ENOPROTOOPT,  EHOSTDOWN,  ENONET, EHOSTUNREACH,
                              EOPNOTSUPP,   ENETUNREACH};
   eddy_loop *loop = test_loop();
   server sv = {0};
@@ -489,11 +493,13 @@ static void out_of_descriptors(int err) {
   test_finish(loop);
 }
 
-Test(listener_accept, emfile_is_reported_once_sheds_waiting_clients_and_pauses) {
+Test(listener_accept,
+     emfile_is_reported_once_sheds_waiting_clients_and_pauses) {
   out_of_descriptors(EMFILE);
 }
 
-Test(listener_accept, enfile_is_reported_once_sheds_waiting_clients_and_pauses) {
+Test(listener_accept,
+     enfile_is_reported_once_sheds_waiting_clients_and_pauses) {
   out_of_descriptors(ENFILE);
 }
 
@@ -559,7 +565,8 @@ Test(listener_accept, enomem_is_reported_once_and_pauses_then_resumes) {
 
 /* An error the policy does not know goes to the error callback, accepting
  * pauses, and nothing is printed. */
-Test(listener_accept, an_unexpected_error_is_reported_pauses_and_prints_nothing) {
+Test(listener_accept,
+     an_unexpected_error_is_reported_pauses_and_prints_nothing) {
   eddy_loop *loop = test_loop();
   server sv = {0};
   int port = listen_loopback(loop, &sv), c, took, saved;
@@ -609,14 +616,16 @@ Test(listener_accept, at_most_64_connections_are_accepted_per_turn) {
   EXPECT_EQ(sv.accepted, 100);
   EXPECT_EQ(accept_counts[0], 64);
   for (int i = 0; i < turns; i++)
-    cr_assert(accept_counts[i] <= 64, "turn %d accepted %d", i, accept_counts[i]);
+    cr_assert(accept_counts[i] <= 64, "turn %d accepted %d", i,
+              accept_counts[i]);
   for (int i = 0; i < 100; i++)
     close(clients[i]);
   test_finish(loop);
 }
 
 static void check_child_exit(int status) {
-  int exited = WIFEXITED(status), sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+  int exited = WIFEXITED(status),
+      sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
   cr_assert(exited, "child killed by signal %d", sig);
 }
 
@@ -625,8 +634,16 @@ static void check_child_exit(int status) {
 #define FREE_SLOTS 4
 #define FLOOD 40
 
-enum { CHILD_OK, CHILD_SETUP, CHILD_RLIMIT, CHILD_SPIN, CHILD_REPORTS,
-       CHILD_ACCEPTED, CHILD_RESUME, CHILD_PIPE };
+enum {
+  CHILD_OK,
+  CHILD_SETUP,
+  CHILD_RLIMIT,
+  CHILD_SPIN,
+  CHILD_REPORTS,
+  CHILD_ACCEPTED,
+  CHILD_RESUME,
+  CHILD_PIPE
+};
 
 /* Leaves exactly FREE_SLOTS descriptors free: fills the holes below the
  * highest open descriptor, then lowers the soft limit just above it. */
@@ -724,7 +741,8 @@ static void exhaust_descriptors(int spare) {
   }
   close(up[1]);
   close(down[0]);
-  cr_assert(read(up[0], &port, sizeof port) == sizeof port, "child gave no port");
+  cr_assert(read(up[0], &port, sizeof port) == sizeof port,
+            "child gave no port");
 
   /* A burst, then a steady trickle for about a second. */
   for (int i = 0; i < FLOOD; i++) {
@@ -759,11 +777,13 @@ static void exhaust_descriptors(int spare) {
   close(down[1]);
 }
 
-Test(listener_accept, real_descriptor_exhaustion_neither_spins_nor_hangs_clients) {
+Test(listener_accept,
+     real_descriptor_exhaustion_neither_spins_nor_hangs_clients) {
   exhaust_descriptors(1);
 }
 
-Test(listener_accept, real_exhaustion_without_a_spare_pauses_instead_of_spinning) {
+Test(listener_accept,
+     real_exhaustion_without_a_spare_pauses_instead_of_spinning) {
   /* The child injects a fault: without fault injection, skip here. */
   (void)eddy__fault_calls(EDDY__SYS_OPEN);
   exhaust_descriptors(0);
@@ -861,7 +881,8 @@ Test(listener_unix, a_stale_socket_file_is_removed_and_the_bind_succeeds) {
   remove_tmpdir(&t);
 }
 
-Test(listener_unix, a_live_listener_on_the_path_is_left_alone_and_keeps_working) {
+Test(listener_unix,
+     a_live_listener_on_the_path_is_left_alone_and_keeps_working) {
   eddy_loop *loop = test_loop();
   server first = {0}, second = {0};
   tmpdir t;
@@ -873,7 +894,8 @@ Test(listener_unix, a_live_listener_on_the_path_is_left_alone_and_keeps_working)
   ep = unix_endpoint(t.path, 0);
   EXPECT_OK(open_server(loop, &ep, &first));
   EXPECT_EQ(eddy_listener_open(loop, &ep, on_accept, &second, &l2, err,
-                               sizeof err), -EADDRINUSE);
+                               sizeof err),
+            -EADDRINUSE);
   EXPECT_EQ(l2 == NULL, 1);
   cr_assert(strstr(err, t.path) != NULL, "err: %s", err);
   /* The probe connection the second open made is accepted by the first,
@@ -891,7 +913,8 @@ Test(listener_unix, a_live_listener_on_the_path_is_left_alone_and_keeps_working)
 
 /* A live server whose backlog is full cannot take the probe connection: the
  * probe must not wait for it (a blocking connect would, for ever). */
-Test(listener_unix, a_live_listener_with_a_full_backlog_does_not_block_the_open) {
+Test(listener_unix,
+     a_live_listener_with_a_full_backlog_does_not_block_the_open) {
   eddy_loop *loop = test_loop();
   server sv = {0};
   tmpdir t;
@@ -937,7 +960,8 @@ Test(listener_unix, a_regular_file_at_the_path_is_refused_and_kept) {
   fclose(f);
   ep = unix_endpoint(t.path, 0);
   EXPECT_EQ(eddy_listener_open(loop, &ep, on_accept, &sv, &sv.l, err,
-                               sizeof err), -EADDRINUSE);
+                               sizeof err),
+            -EADDRINUSE);
   cr_assert(strstr(err, t.path) != NULL, "err: %s", err);
   f = fopen(t.path, "r");
   cr_assert(f != NULL, "the file was removed");
@@ -959,8 +983,10 @@ Test(listener_fd, an_inherited_listening_socket_is_adopted_and_accepts) {
   cr_assert(fd >= 0);
   ep.fd = fd;
   EXPECT_OK(open_server(loop, &ep, &sv));
-  cr_assert(has_flag(fcntl(fd, F_GETFL), O_NONBLOCK), "adopted socket left blocking");
-  cr_assert(has_flag(fcntl(fd, F_GETFD), FD_CLOEXEC), "adopted socket left inheritable");
+  cr_assert(has_flag(fcntl(fd, F_GETFL), O_NONBLOCK),
+            "adopted socket left blocking");
+  cr_assert(has_flag(fcntl(fd, F_GETFD), FD_CLOEXEC),
+            "adopted socket left inheritable");
   EXPECT_EQ(eddy_listener_port(sv.l), port);
   EXPECT_OK(eddy_listener_name(sv.l, name, sizeof name));
   snprintf(want, sizeof want, "127.0.0.1:%d", port);
@@ -983,7 +1009,8 @@ Test(listener_fd, a_socket_that_is_not_listening_is_refused_naming_the_fd) {
   int fd = socket(AF_INET, SOCK_STREAM, 0), p[2];
   ep.fd = fd;
   EXPECT_EQ(eddy_listener_open(loop, &ep, on_accept, &sv, &sv.l, err,
-                               sizeof err), -EINVAL);
+                               sizeof err),
+            -EINVAL);
   snprintf(want, sizeof want, "fd %d", fd);
   cr_assert(strstr(err, want) != NULL, "err: %s", err);
   /* Refused, not taken: the caller still owns it. */
@@ -994,7 +1021,8 @@ Test(listener_fd, a_socket_that_is_not_listening_is_refused_naming_the_fd) {
   cr_assert(pipe(p) == 0);
   ep.fd = p[0];
   EXPECT_EQ(eddy_listener_open(loop, &ep, on_accept, &sv, &sv.l, err,
-                               sizeof err), -ENOTSOCK);
+                               sizeof err),
+            -ENOTSOCK);
   snprintf(want, sizeof want, "fd %d", p[0]);
   cr_assert(strstr(err, want) != NULL, "err: %s", err);
   close(p[0]);
@@ -1004,8 +1032,18 @@ Test(listener_fd, a_socket_that_is_not_listening_is_refused_naming_the_fd) {
 
 /* ---- systemd socket activation, in a child (fd 3 is Criterion's here) ------- */
 
-enum { SD_OK, SD_SETUP, SD_WRONG_PID, SD_NO_FDS, SD_INDEX, SD_NEGATIVE,
-       SD_DOMAIN, SD_OPEN, SD_ACCEPT, SD_CLOSE };
+enum {
+  SD_OK,
+  SD_SETUP,
+  SD_WRONG_PID,
+  SD_NO_FDS,
+  SD_INDEX,
+  SD_NEGATIVE,
+  SD_DOMAIN,
+  SD_OPEN,
+  SD_ACCEPT,
+  SD_CLOSE
+};
 
 static int try_systemd(eddy_loop *loop, server *sv, int index, int domain) {
   eddy_endpoint ep = endpoint(EDDY_ENDPOINT_SYSTEMD, "");
@@ -1079,7 +1117,8 @@ Test(listener_open, a_port_in_use_fails_with_eaddrinuse_naming_the_address) {
   int port = listen_loopback(loop, &first), c, fds0 = count_fds();
   ep.port = (unsigned)port;
   EXPECT_EQ(eddy_listener_open(loop, &ep, on_accept, &second, &second.l, err,
-                               sizeof err), -EADDRINUSE);
+                               sizeof err),
+            -EADDRINUSE);
   EXPECT_EQ(second.l == NULL, 1);
   snprintf(want, sizeof want, "127.0.0.1:%d", port);
   cr_assert(strstr(err, want) != NULL, "err: %s", err);
@@ -1097,17 +1136,21 @@ Test(listener_open, a_host_that_is_not_an_address_is_einval) {
   eddy_endpoint ep = endpoint(EDDY_ENDPOINT_TCP, "localhost");
   char err[256];
   EXPECT_EQ(eddy_listener_open(loop, &ep, on_accept, &sv, &sv.l, err,
-                               sizeof err), -EINVAL);
+                               sizeof err),
+            -EINVAL);
   cr_assert(strstr(err, "localhost") != NULL, "err: %s", err);
   EXPECT_EQ(eddy_listener_open(loop, &ep, NULL, &sv, &sv.l, err, sizeof err),
             -EINVAL);
   test_finish(loop);
 }
 
-Test(listener_open, each_failing_system_call_returns_its_error_and_leaks_nothing) {
-  static const struct { int kind, err; } cases[] = {
-      {EDDY__SYS_SOCKET, EMFILE},   {EDDY__SYS_SETSOCKOPT, ENOPROTOOPT},
-      {EDDY__SYS_BIND, EACCES},     {EDDY__SYS_LISTEN, EOPNOTSUPP},
+Test(listener_open,
+     each_failing_system_call_returns_its_error_and_leaks_nothing) {
+  static const struct {
+    int kind, err;
+  } cases[] = {
+      {EDDY__SYS_SOCKET, EMFILE}, {EDDY__SYS_SETSOCKOPT, ENOPROTOOPT},
+      {EDDY__SYS_BIND, EACCES},   {EDDY__SYS_LISTEN, EOPNOTSUPP},
       {EDDY__SYS_CALLOC, ENOMEM},
   };
   eddy_loop *loop = test_loop();
@@ -1147,8 +1190,12 @@ static int scenario(int which, int kind, uint64_t n, const char *path,
   if (eddy_loop_new(NULL, &loop) != 0)
     return -1000;
   switch (which) {
-  case SC_TCP: ep = endpoint(EDDY_ENDPOINT_TCP, "127.0.0.1"); break;
-  case SC_TCP6: ep = endpoint(EDDY_ENDPOINT_TCP6, ""); break;
+  case SC_TCP:
+    ep = endpoint(EDDY_ENDPOINT_TCP, "127.0.0.1");
+    break;
+  case SC_TCP6:
+    ep = endpoint(EDDY_ENDPOINT_TCP6, "");
+    break;
   case SC_UNIX: {
     /* A stale socket file to clear, then a mode to set. */
     struct sockaddr_un un = {.sun_family = AF_UNIX};
@@ -1166,8 +1213,10 @@ static int scenario(int which, int kind, uint64_t n, const char *path,
   }
   /* An injected EINTR on close still closes, as Linux does; any other
    * error would fake a leak. */
-  eddy__fault_fail_nth(kind, n, kind <= EDDY__SYS_REALLOC ? ENOMEM
-                                : kind == EDDY__SYS_CLOSE ? EINTR : EIO);
+  eddy__fault_fail_nth(kind, n,
+                       kind <= EDDY__SYS_REALLOC ? ENOMEM
+                       : kind == EDDY__SYS_CLOSE ? EINTR
+                                                 : EIO);
   e = eddy_listener_open(loop, &ep, on_accept, &sv, &sv.l, err, sizeof err);
   *fired = eddy__fault_calls(kind) >= n;
   eddy__fault_reset();
@@ -1199,11 +1248,11 @@ static const char *const kind_names[] = {EDDY__FAULT_KINDS(KIND_NAME)};
 
 Test(listener_open, fault_sweep_over_every_call_an_open_makes) {
   static const int kinds[] = {
-      EDDY__SYS_MALLOC,     EDDY__SYS_CALLOC,     EDDY__SYS_REALLOC,
-      EDDY__SYS_SOCKET,     EDDY__SYS_SETSOCKOPT, EDDY__SYS_GETSOCKOPT,
-      EDDY__SYS_BIND,       EDDY__SYS_LISTEN,     EDDY__SYS_FCNTL,
-      EDDY__SYS_EPOLL_CTL,  EDDY__SYS_OPEN,       EDDY__SYS_LSTAT,
-      EDDY__SYS_CONNECT,    EDDY__SYS_UNLINK,     EDDY__SYS_CHMOD,
+      EDDY__SYS_MALLOC,    EDDY__SYS_CALLOC,     EDDY__SYS_REALLOC,
+      EDDY__SYS_SOCKET,    EDDY__SYS_SETSOCKOPT, EDDY__SYS_GETSOCKOPT,
+      EDDY__SYS_BIND,      EDDY__SYS_LISTEN,     EDDY__SYS_FCNTL,
+      EDDY__SYS_EPOLL_CTL, EDDY__SYS_OPEN,       EDDY__SYS_LSTAT,
+      EDDY__SYS_CONNECT,   EDDY__SYS_UNLINK,     EDDY__SYS_CHMOD,
       EDDY__SYS_CLOSE,
   };
   tmpdir t;

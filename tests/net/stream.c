@@ -44,7 +44,8 @@ Test(stream, peer_eof_without_an_eof_callback_closes_cleanly) {
   int sv[2];
   test_peer p = {0};
   test_socketpair(sv);
-  EXPECT_OK(eddy_stream_open(loop, sv[0], &test_peer_callbacks_no_eof, &p, &p.s));
+  EXPECT_OK(
+      eddy_stream_open(loop, sv[0], &test_peer_callbacks_no_eof, &p, &p.s));
   cr_assert(write(sv[1], "bye", 3) == 3);
   close(sv[1]);
   EXPECT_EQ(eddy_loop_run(loop, EDDY_RUN_UNTIL_IDLE), 0);
@@ -126,7 +127,8 @@ Test(stream, eagain_after_readiness_is_not_an_error) {
   test_finish(loop);
 }
 
-Test(stream, a_peer_reset_in_mid_write_closes_once_with_an_error_and_no_sigpipe) {
+Test(stream,
+     a_peer_reset_in_mid_write_closes_once_with_an_error_and_no_sigpipe) {
   eddy_loop *loop = test_loop();
   int sv[2];
   test_peer p = {0};
@@ -402,7 +404,8 @@ Test(stream, a_pair_of_pipes_is_a_stream_and_shutdown_closes_the_write_end) {
   test_peer p = {.echo = 1};
   char back[8];
   cr_assert(pipe(in) == 0 && pipe(out) == 0);
-  EXPECT_OK(eddy_stream_open_pair(loop, in[0], out[1], &test_peer_callbacks, &p, &p.s));
+  EXPECT_OK(eddy_stream_open_pair(loop, in[0], out[1], &test_peer_callbacks, &p,
+                                  &p.s));
   cr_assert(write(in[1], "ping", 4) == 4);
   EXPECT_EQ(eddy_loop_run(loop, EDDY_RUN_ONCE), 1);
   EXPECT_EQ(read(out[0], back, sizeof back), 4);
@@ -428,10 +431,12 @@ Test(stream, one_way_streams_refuse_what_they_cannot_do) {
   test_peer p = {0};
   eddy_stream *s;
   cr_assert(pipe(in) == 0);
-  EXPECT_OK(eddy_stream_open_pair(loop, in[0], -1, &test_peer_callbacks, &p, &s));
+  EXPECT_OK(
+      eddy_stream_open_pair(loop, in[0], -1, &test_peer_callbacks, &p, &s));
   EXPECT_EQ(eddy_stream_write(s, "x", 1), -EBADF);
   EXPECT_EQ(eddy_stream_set_nodelay(s, 1), -ENOTSUP);
-  EXPECT_EQ(eddy_stream_open_pair(loop, -1, -1, &test_peer_callbacks, &p, &s), -EBADF);
+  EXPECT_EQ(eddy_stream_open_pair(loop, -1, -1, &test_peer_callbacks, &p, &s),
+            -EBADF);
   EXPECT_EQ(eddy_stream_open(loop, -1, &test_peer_callbacks, &p, &s), -EBADF);
   close(in[1]);
   EXPECT_EQ(eddy_loop_run(loop, EDDY_RUN_UNTIL_IDLE), 0);
@@ -447,12 +452,14 @@ Test(stream, creation_failures_close_the_descriptor_and_leak_nothing) {
   test_peer p = {0};
   test_socketpair(sv);
   eddy__fault_fail_nth(EDDY__SYS_CALLOC, 1, ENOMEM);
-  EXPECT_EQ(eddy_stream_open(loop, sv[0], &test_peer_callbacks, &p, &s), -ENOMEM);
+  EXPECT_EQ(eddy_stream_open(loop, sv[0], &test_peer_callbacks, &p, &s),
+            -ENOMEM);
   EXPECT_EQ(fcntl(sv[0], F_GETFD), -1); /* the stream owned it */
   EXPECT_EQ(s, 0);
   test_socketpair(sv);
   eddy__fault_fail_nth(EDDY__SYS_FCNTL, 1, EBADF);
-  EXPECT_EQ(eddy_stream_open(loop, sv[0], &test_peer_callbacks, &p, &s), -EBADF);
+  EXPECT_EQ(eddy_stream_open(loop, sv[0], &test_peer_callbacks, &p, &s),
+            -EBADF);
   EXPECT_EQ(fcntl(sv[0], F_GETFD), -1);
   EXPECT_EQ(eddy_loop_run(loop, EDDY_RUN_UNTIL_IDLE), 0);
   EXPECT_EQ(p.closes, 0); /* never handed out, never called */

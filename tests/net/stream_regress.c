@@ -23,7 +23,8 @@ Test(stream_regress, writev_out_of_memory_queues_nothing) {
   memset(a, 'A', sizeof a);
   memset(b, 'B', sizeof b);
   test_socketpair(sv);
-  EXPECT_OK(eddy_stream_open(loop, sv[0], &test_peer_callbacks_no_eof, &p, &p.s));
+  EXPECT_OK(
+      eddy_stream_open(loop, sv[0], &test_peer_callbacks_no_eof, &p, &p.s));
   struct iovec iov[2] = {{a, sizeof a}, {b, sizeof b}};
   /* The kernel takes nothing; then the copy block, then the segment
    * table, cannot be had. Either way nothing may stay queued. */
@@ -55,7 +56,8 @@ Test(stream_regress, sendfile_to_a_closed_socket_raises_no_sigpipe) {
   cr_assert(write(fd, "0123456789", 10) == 10);
   signal(SIGPIPE, SIG_DFL);
   test_socketpair(sv);
-  EXPECT_OK(eddy_stream_open(loop, sv[0], &test_peer_callbacks_no_eof, &p, &p.s));
+  EXPECT_OK(
+      eddy_stream_open(loop, sv[0], &test_peer_callbacks_no_eof, &p, &p.s));
   close(sv[1]);
   int err = eddy_stream_sendfile(p.s, fd, 0, 10);
   EXPECT_EQ(err, -EPIPE);
@@ -78,7 +80,8 @@ Test(stream_regress, a_write_that_breaks_the_stream_returns_the_error) {
     cr_skip_test("epoll only");
   }
   test_socketpair(sv);
-  EXPECT_OK(eddy_stream_open(loop, sv[0], &test_peer_callbacks_no_eof, &p, &p.s));
+  EXPECT_OK(
+      eddy_stream_open(loop, sv[0], &test_peer_callbacks_no_eof, &p, &p.s));
   eddy__fault_fail_nth(EDDY__SYS_SENDMSG, 1, EAGAIN);
   eddy__fault_fail_nth(EDDY__SYS_EPOLL_CTL, 1, ENOMEM);
   err = eddy_stream_write(p.s, "hello", 5);
@@ -99,7 +102,8 @@ Test(stream_regress, shutdown_of_a_write_only_stream_closes_it) {
   test_peer p = {0};
   char buf[8];
   cr_assert(pipe(out) == 0);
-  EXPECT_OK(eddy_stream_open_pair(loop, -1, out[1], &test_peer_callbacks_no_eof, &p, &p.s));
+  EXPECT_OK(eddy_stream_open_pair(loop, -1, out[1], &test_peer_callbacks_no_eof,
+                                  &p, &p.s));
   EXPECT_OK(eddy_stream_write(p.s, "x", 1));
   EXPECT_OK(eddy_stream_shutdown(p.s));
   EXPECT_EQ(read(out[0], buf, sizeof buf), 1);

@@ -35,7 +35,8 @@ static void on_error(eddy_udp *u, int err, void *arg) {
   b->last_err = err;
 }
 
-static socklen_t addr_of(const char *ip, int port, struct sockaddr_storage *ss) {
+static socklen_t addr_of(const char *ip, int port,
+                         struct sockaddr_storage *ss) {
   memset(ss, 0, sizeof *ss);
   if (strchr(ip, ':')) {
     struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
@@ -129,7 +130,8 @@ Test(udp, a_datagram_too_large_is_emsgsize) {
   struct sockaddr_storage to;
   socklen_t tl = addr_of("127.0.0.1", 9, &to);
   EXPECT_OK(eddy_udp_open(loop, "127.0.0.1", 0, 0, on_recv, &ia, &a));
-  EXPECT_EQ(eddy_udp_send(a, big, sizeof big, (struct sockaddr *)&to, tl), -EMSGSIZE);
+  EXPECT_EQ(eddy_udp_send(a, big, sizeof big, (struct sockaddr *)&to, tl),
+            -EMSGSIZE);
   EXPECT_EQ(eddy_udp_dropped(a), 0);
   test_finish(loop);
 }
@@ -167,7 +169,8 @@ Test(udp, options_and_bad_arguments) {
   eddy_udp *a, *b;
   inbox ia = {0};
   EXPECT_EQ(eddy_udp_open(loop, "not-an-ip", 0, 0, on_recv, &ia, &a), -EINVAL);
-  EXPECT_EQ(eddy_udp_open(loop, "127.0.0.1", 70000, 0, on_recv, &ia, &a), -EINVAL);
+  EXPECT_EQ(eddy_udp_open(loop, "127.0.0.1", 70000, 0, on_recv, &ia, &a),
+            -EINVAL);
   EXPECT_EQ(eddy_udp_open(loop, "127.0.0.1", 0, 0, NULL, &ia, &a), -EINVAL);
   EXPECT_OK(eddy_udp_open(loop, "127.0.0.1", 0, 1, on_recv, &ia, &a));
   EXPECT_OK(eddy_udp_set_broadcast(a, 1));
@@ -175,7 +178,8 @@ Test(udp, options_and_bad_arguments) {
   EXPECT_EQ(eddy_udp_leave(a, "239.1.2.3", "bad-iface"), -EINVAL);
   EXPECT_EQ(eddy_udp_connect(a, "::1", 9), -EINVAL); /* wrong family */
   eddy__fault_fail_nth(EDDY__SYS_BIND, 1, EADDRINUSE);
-  EXPECT_EQ(eddy_udp_open(loop, "127.0.0.1", 0, 0, on_recv, &ia, &b), -EADDRINUSE);
+  EXPECT_EQ(eddy_udp_open(loop, "127.0.0.1", 0, 0, on_recv, &ia, &b),
+            -EADDRINUSE);
   eddy__fault_fail_nth(EDDY__SYS_CALLOC, 1, ENOMEM);
   EXPECT_EQ(eddy_udp_open(loop, "127.0.0.1", 0, 0, on_recv, &ia, &b), -ENOMEM);
   eddy_udp_close(a);
@@ -197,8 +201,8 @@ Test(udp, multicast_join_and_leave) {
     EXPECT_OK(eddy_udp_leave(a, "239.255.42.99", "127.0.0.1"));
     EXPECT_EQ(eddy_udp_leave(a, "239.255.42.99", "127.0.0.1"), -EADDRNOTAVAIL);
   } else {
-    cr_assert(err == -ENODEV || err == -EADDRNOTAVAIL || err == -ENOBUFS,
-              "%s", eddy_errname(err));
+    cr_assert(err == -ENODEV || err == -EADDRNOTAVAIL || err == -ENOBUFS, "%s",
+              eddy_errname(err));
   }
   test_finish(loop);
 }

@@ -24,10 +24,10 @@
 /* ---- Two test layers ------------------------------------------------------ */
 
 typedef struct layer_cfg {
-  int want;        /* wants() says yes */
-  int make_err;    /* make() fails with this */
-  int wrap_err;    /* wrap() fails with this ... */
-  int wrap_fails;  /* ... this many times */
+  int want;       /* wants() says yes */
+  int make_err;   /* make() fails with this */
+  int wrap_err;   /* wrap() fails with this ... */
+  int wrap_fails; /* ... this many times */
   int makes, wraps, last_server;
   char last_name[64]; /* server_name of the last wrap; "(null)" for NULL */
 } layer_cfg;
@@ -109,10 +109,10 @@ static int wrap_b(void *st, eddy_stream *s, const char *name) {
   return wrap(&cfg_b, st, s, name);
 }
 
-static const eddy__wrap_ops layer_a = {"A", wants_a, make_a, wrap_a, st_ref,
-                                       st_unref};
-static const eddy__wrap_ops layer_b = {"B", wants_b, make_b, wrap_b, st_ref,
-                                       st_unref};
+static const eddy__wrap_ops layer_a = {"A",    wants_a, make_a,
+                                       wrap_a, st_ref,  st_unref};
+static const eddy__wrap_ops layer_b = {"B",    wants_b, make_b,
+                                       wrap_b, st_ref,  st_unref};
 static const eddy__wrap_ops *const table_a[] = {&layer_a, NULL};
 static const eddy__wrap_ops *const table_ab[] = {&layer_a, &layer_b, NULL};
 
@@ -138,8 +138,7 @@ static void on_accept(eddy_listener *l, eddy_stream *s, void *arg) {
   sv->last = s;
 }
 
-static void on_error(eddy_listener *l, int err, const char *detail,
-                     void *arg) {
+static void on_error(eddy_listener *l, int err, const char *detail, void *arg) {
   server *sv = arg;
   (void)l;
   sv->errors++;
@@ -164,9 +163,8 @@ static void run_until(eddy_loop *loop, const int *value, int want) {
   EXPECT_GE(*value, want);
 }
 
-static eddy_listener *listen_with(eddy_loop *loop,
-                                  const eddy__wrap_ops *const *table,
-                                  server *sv) {
+static eddy_listener *
+listen_with(eddy_loop *loop, const eddy__wrap_ops *const *table, server *sv) {
   eddy_listener *l = NULL;
   eddy_endpoint ep;
   char err[200];
@@ -206,7 +204,8 @@ static void expect_read(int fd, const char *want) {
 
 /* ---- Listeners ------------------------------------------------------------------- */
 
-Test(wrap_listener, every_accepted_stream_is_wrapped_with_one_state_made_at_open) {
+Test(wrap_listener,
+     every_accepted_stream_is_wrapped_with_one_state_made_at_open) {
   eddy_loop *loop = test_loop();
   server sv = {0};
   eddy_listener *l;
@@ -284,7 +283,8 @@ Test(wrap_listener, a_failing_make_fails_the_open_with_the_layers_sentence) {
   test_finish(loop);
 }
 
-Test(wrap_listener, a_failing_wrap_drops_that_connection_and_accepting_goes_on) {
+Test(wrap_listener,
+     a_failing_wrap_drops_that_connection_and_accepting_goes_on) {
   eddy_loop *loop = test_loop();
   server sv = {0};
   eddy_listener *l;
@@ -379,8 +379,8 @@ Test(wrap_connect, the_connected_stream_is_wrapped_for_the_endpoints_host) {
   test_connect_result r = {0};
   char err[200];
   reset_layers();
-  EXPECT_OK(eddy__connect_with(loop, &ep, table_ab, NULL, NULL, test_on_connect, &r,
-                               NULL, err, sizeof err));
+  EXPECT_OK(eddy__connect_with(loop, &ep, table_ab, NULL, NULL, test_on_connect,
+                               &r, NULL, err, sizeof err));
   EXPECT_EQ(cfg_a.makes, 1);
   EXPECT_EQ(cfg_a.last_server, 0);
   run_until(loop, &r.calls, 1);
@@ -404,8 +404,8 @@ Test(wrap_connect, a_failing_make_fails_the_call_with_the_layers_sentence) {
   char err[200];
   reset_layers();
   cfg_a.make_err = -EACCES;
-  EXPECT_EQ(eddy__connect_with(loop, &ep, table_ab, NULL, NULL, test_on_connect, &r,
-                               NULL, err, sizeof err),
+  EXPECT_EQ(eddy__connect_with(loop, &ep, table_ab, NULL, NULL, test_on_connect,
+                               &r, NULL, err, sizeof err),
             -EACCES);
   EXPECT_STR(err, "layer A: no state for this endpoint");
   EXPECT_EQ(cfg_b.makes, 0);
@@ -425,8 +425,8 @@ Test(wrap_connect, a_failing_wrap_gives_the_callback_the_error) {
   cfg_a.want = 0;
   cfg_b.wrap_err = -EPROTO;
   cfg_b.wrap_fails = 1;
-  EXPECT_OK(eddy__connect_with(loop, &ep, table_ab, NULL, NULL, test_on_connect, &r,
-                               NULL, NULL, 0));
+  EXPECT_OK(eddy__connect_with(loop, &ep, table_ab, NULL, NULL, test_on_connect,
+                               &r, NULL, NULL, 0));
   run_until(loop, &r.calls, 1);
   EXPECT_EQ(r.calls, 1);
   EXPECT_EQ(r.status, -EPROTO);
@@ -450,8 +450,8 @@ Test(wrap_connect, a_given_layer_replaces_what_the_endpoint_asks_for) {
   state *st;
   reset_layers();
   st = state_new('B');
-  EXPECT_OK(eddy__connect_with(loop, &ep, table_ab, &layer_b, st, test_on_connect,
-                               &r, NULL, NULL, 0));
+  EXPECT_OK(eddy__connect_with(loop, &ep, table_ab, &layer_b, st,
+                               test_on_connect, &r, NULL, NULL, 0));
   st_unref(st); /* the connect holds its own reference */
   EXPECT_EQ(cfg_a.makes + cfg_b.makes, 0);
   run_until(loop, &r.calls, 1);
@@ -468,14 +468,16 @@ Test(wrap_connect, a_given_layer_replaces_what_the_endpoint_asks_for) {
 
 /* ---- The set of wrappers ---------------------------------------------------------- */
 
-static const eddy__wrap_ops layer_c = {"C", wants_a, make_a, wrap_a, st_ref,
-                                       st_unref};
-static const eddy__wrap_ops layer_d = {"D", wants_a, make_a, wrap_a, st_ref,
-                                       st_unref};
-static const eddy__wrap_ops layer_e = {"E", wants_a, make_a, wrap_a, st_ref,
-                                       st_unref};
+static const eddy__wrap_ops layer_c = {"C",    wants_a, make_a,
+                                       wrap_a, st_ref,  st_unref};
+static const eddy__wrap_ops layer_d = {"D",    wants_a, make_a,
+                                       wrap_a, st_ref,  st_unref};
+static const eddy__wrap_ops layer_e = {"E",    wants_a, make_a,
+                                       wrap_a, st_ref,  st_unref};
 
-Test(wrap_set, replacing_keeps_the_place_removing_keeps_the_order_and_a_full_set_refuses) {
+Test(
+    wrap_set,
+    replacing_keeps_the_place_removing_keeps_the_order_and_a_full_set_refuses) {
   eddy__wraps ws = {0};
   const eddy__wrap_ops *four[] = {&layer_a, &layer_b, &layer_c, &layer_d};
   state *st, *other;
@@ -506,7 +508,8 @@ Test(wrap_set, replacing_keeps_the_place_removing_keeps_the_order_and_a_full_set
   EXPECT_EQ(live_states, 0);
 }
 
-Test(wrap_set, an_endpoint_wanted_by_more_layers_than_fit_is_refused_naming_the_layer) {
+Test(wrap_set,
+     an_endpoint_wanted_by_more_layers_than_fit_is_refused_naming_the_layer) {
   const eddy__wrap_ops *const five[] = {&layer_a, &layer_b, &layer_c,
                                         &layer_d, &layer_e, NULL};
   eddy__wraps ws;
@@ -527,7 +530,8 @@ Test(wrap_set, an_endpoint_wanted_by_more_layers_than_fit_is_refused_naming_the_
  * endpoint still reaches the TLS layer, through the table alone (a layer
  * that registered itself from a constructor would have been left out of
  * the link, and the listener would have opened as plain TCP). */
-Test(wrap_table, a_tls_endpoint_reaches_its_layer_in_a_program_that_names_none) {
+Test(wrap_table,
+     a_tls_endpoint_reaches_its_layer_in_a_program_that_names_none) {
   eddy_loop *loop = test_loop();
   eddy_listener *l = NULL;
   eddy_endpoint ep;
@@ -547,7 +551,8 @@ Test(wrap_table, a_tls_endpoint_reaches_its_layer_in_a_program_that_names_none) 
                         NULL, &l, err, sizeof err),
             EDDY_ETLS);
   cr_assert(strstr(err, "/nonexistent/x.pem") != NULL, "%s", err);
-  EXPECT_EQ(eddy_connect_to(loop, "tls:localhost:1:trustRoots=/nonexistent/ca.pem",
+  EXPECT_EQ(eddy_connect_to(loop,
+                            "tls:localhost:1:trustRoots=/nonexistent/ca.pem",
                             test_on_connect, &r, NULL, err, sizeof err),
             EDDY_ETLS);
   cr_assert(strstr(err, "/nonexistent/ca.pem") != NULL, "%s", err);

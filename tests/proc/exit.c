@@ -51,7 +51,8 @@ Test(exit, terminate_ends_an_obedient_child_with_sigterm) {
 Test(exit, terminate_escalates_to_sigkill_after_the_timeout) {
   eddy_loop *loop = test_loop();
   life l = {0};
-  const char *argv[] = {"/bin/sh", "-c", "trap '' TERM; echo ready; exec sleep 10", NULL};
+  const char *argv[] = {"/bin/sh", "-c",
+                        "trap '' TERM; echo ready; exec sleep 10", NULL};
   eddy_process_options o = life_options(&l, argv);
   int64_t t0;
   EXPECT_OK(life_spawn(loop, &l, &o));
@@ -89,8 +90,8 @@ Test(exit, terminate_of_a_group_leaves_nothing_running) {
   eddy_loop *loop = test_loop();
   life l = {0};
   const char *argv[] = {
-      "/bin/sh", "-c",
-      "(trap '' TERM; exec sleep 30) & echo $!; exec sleep 30", NULL};
+      "/bin/sh", "-c", "(trap '' TERM; exec sleep 30) & echo $!; exec sleep 30",
+      NULL};
   eddy_process_options o = life_options(&l, argv);
   pid_t grandchild;
   o.flags = EDDY_PROCESS_NEW_GROUP;
@@ -151,8 +152,10 @@ Test(exit, closed_while_running_is_still_reaped) {
   eddy_loop *loop = test_loop();
   life l = {0};
   const char *argv[] = {"/bin/sleep", "0.2", NULL};
-  eddy_process_options o = {.file = argv[0], .argv = argv,
-                            .exit_cb = life_exit, .arg = &l};
+  eddy_process_options o = {.file = argv[0],
+                            .argv = argv,
+                            .exit_cb = life_exit,
+                            .arg = &l};
   EXPECT_OK(life_spawn(loop, &l, &o));
   eddy_process_close(l.p);
   eddy_process_close(l.p);
@@ -214,7 +217,8 @@ static void on_output(const char *out, size_t out_len, const char *err,
 Test(exit, output_and_status_together) {
   eddy_loop *loop = test_loop();
   got g = {0};
-  const char *argv[] = {"/bin/sh", "-c", "echo out; echo err >&2; exit 4", NULL};
+  const char *argv[] = {"/bin/sh", "-c", "echo out; echo err >&2; exit 4",
+                        NULL};
   eddy_process_options o = {.file = argv[0], .argv = argv};
   EXPECT_OK(eddy_process_output(loop, &o, on_output, &g));
   EXPECT_EQ(eddy_loop_run(loop, EDDY_RUN_UNTIL_IDLE), 0);
@@ -231,7 +235,8 @@ Test(exit, output_waits_for_the_end_of_both_pipes) {
   eddy_loop *loop = test_loop();
   got g = {0};
   const char *argv[] = {"/bin/sh", "-c",
-                        "(sleep 0.2; echo late; echo e2 >&2) & echo early", NULL};
+                        "(sleep 0.2; echo late; echo e2 >&2) & echo early",
+                        NULL};
   eddy_process_options o = {.file = argv[0], .argv = argv};
   EXPECT_OK(eddy_process_output(loop, &o, on_output, &g));
   EXPECT_EQ(eddy_loop_run(loop, EDDY_RUN_UNTIL_IDLE), 0);

@@ -103,7 +103,9 @@ Test(proc_faults, pidfd_open_failing_falls_back_to_sigchld) {
 Test(proc_faults, sigchld_fallback_sees_a_child_that_ended_at_once) {
   eddy_loop *loop = test_loop();
   life l = {0};
-  eddy_process_options o = {.file = "/bin/true", .exit_cb = life_exit, .arg = &l};
+  eddy_process_options o = {.file = "/bin/true",
+                            .exit_cb = life_exit,
+                            .arg = &l};
   eddy__fault_fail_after(EDDY__SYS_PIDFD_OPEN, 1, ENOSYS);
   EXPECT_OK(life_spawn(loop, &l, &o));
   usleep(100 * 1000); /* it has surely ended */

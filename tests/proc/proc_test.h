@@ -24,7 +24,7 @@ typedef struct life {
   int exits, exit_status, term_signal;
   char out_buf[1 << 14], err_buf[1 << 14];
   size_t out_len, err_len;
-  int out_eof, err_eof; /* their stream was closed */
+  int out_eof, err_eof;           /* their stream was closed */
   int seq, exit_seq, out_eof_seq; /* order of the exit and stdout's end */
   int close_in_exit;              /* close the handle from the exit callback */
 } life;
@@ -47,13 +47,15 @@ static inline void keep(char *buf, size_t cap, size_t *len, const char *d,
   buf[*len] = '\0';
 }
 
-static inline void life_out(eddy_stream *s, const char *d, size_t n, void *arg) {
+static inline void life_out(eddy_stream *s, const char *d, size_t n,
+                            void *arg) {
   life *l = arg;
   (void)s;
   keep(l->out_buf, sizeof l->out_buf, &l->out_len, d, n);
 }
 
-static inline void life_err(eddy_stream *s, const char *d, size_t n, void *arg) {
+static inline void life_err(eddy_stream *s, const char *d, size_t n,
+                            void *arg) {
   life *l = arg;
   (void)s;
   keep(l->err_buf, sizeof l->err_buf, &l->err_len, d, n);
@@ -89,7 +91,8 @@ static const eddy_stream_callbacks life_err_cb = {.data = life_err,
 static const eddy_stream_callbacks life_in_cb = {.close = life_in_closed};
 
 /* Options for argv with stdout and stderr on pipes into l. */
-static inline eddy_process_options life_options(life *l, const char *const *argv) {
+static inline eddy_process_options life_options(life *l,
+                                                const char *const *argv) {
   eddy_process_options o = {0};
   o.file = argv[0];
   o.argv = argv;
@@ -101,7 +104,8 @@ static inline eddy_process_options life_options(life *l, const char *const *argv
 }
 
 /* Spawns with o; hooks up whatever pipes it asked for. */
-static inline int life_spawn(eddy_loop *loop, life *l, eddy_process_options *o) {
+static inline int life_spawn(eddy_loop *loop, life *l,
+                             eddy_process_options *o) {
   int err = eddy_process_spawn(loop, o, &l->p);
   if (err)
     return err;
@@ -117,8 +121,10 @@ static inline int life_spawn(eddy_loop *loop, life *l, eddy_process_options *o) 
 /* A child that sleeps until it is signalled, with no pipes. */
 static inline void life_spawn_sleeper(eddy_loop *loop, life *l) {
   const char *argv[] = {"/bin/sleep", "10", NULL};
-  eddy_process_options o = {.file = argv[0], .argv = argv,
-                            .exit_cb = life_exit, .arg = l};
+  eddy_process_options o = {.file = argv[0],
+                            .argv = argv,
+                            .exit_cb = life_exit,
+                            .arg = l};
   EXPECT_OK(life_spawn(loop, l, &o));
 }
 
@@ -153,15 +159,15 @@ static inline void tick(eddy_timer *t, void *arg) {
   (void)t, (void)arg;
 }
 
-#define RUN_UNTIL(loop, cond, ms)                                             \
-  do {                                                                        \
-    eddy_timer *tick_;                                                        \
-    int64_t until_ = eddy_loop_now(loop) + (int64_t)(ms)*MS;                  \
-    EXPECT_OK(eddy_timer_new(loop, tick, NULL, &tick_));                      \
-    EXPECT_OK(eddy_timer_start(tick_, 10 * MS, 10 * MS));                     \
-    while (!(cond) && eddy_loop_now(loop) < until_)                           \
-      (void)eddy_loop_run(loop, EDDY_RUN_ONCE);                               \
-    eddy_timer_close(tick_);                                                  \
+#define RUN_UNTIL(loop, cond, ms)                                              \
+  do {                                                                         \
+    eddy_timer *tick_;                                                         \
+    int64_t until_ = eddy_loop_now(loop) + (int64_t)(ms)*MS;                   \
+    EXPECT_OK(eddy_timer_new(loop, tick, NULL, &tick_));                       \
+    EXPECT_OK(eddy_timer_start(tick_, 10 * MS, 10 * MS));                      \
+    while (!(cond) && eddy_loop_now(loop) < until_)                            \
+      (void)eddy_loop_run(loop, EDDY_RUN_ONCE);                                \
+    eddy_timer_close(tick_);                                                   \
   } while (0)
 
 #endif

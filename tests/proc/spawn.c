@@ -107,8 +107,10 @@ Test(spawn, given_descriptors_for_stdout_and_stderr) {
   int p[2];
   char buf[64] = {0};
   const char *argv[] = {"/bin/sh", "-c", "echo out; echo err >&2", NULL};
-  eddy_process_options o = {.file = argv[0], .argv = argv,
-                            .exit_cb = life_exit, .arg = &l};
+  eddy_process_options o = {.file = argv[0],
+                            .argv = argv,
+                            .exit_cb = life_exit,
+                            .arg = &l};
   cr_assert(pipe(p) == 0);
   o.stdio[1] = (eddy_stdio){.kind = EDDY_STDIO_FD, .fd = p[1]};
   o.stdio[2] = (eddy_stdio){.kind = EDDY_STDIO_FD, .fd = p[1]};
@@ -128,8 +130,10 @@ Test(spawn, inherited_stdout_is_the_parents) {
   int p[2], saved = dup(1);
   char buf[16] = {0};
   const char *argv[] = {"/bin/echo", "inherited", NULL};
-  eddy_process_options o = {.file = argv[0], .argv = argv,
-                            .exit_cb = life_exit, .arg = &l};
+  eddy_process_options o = {.file = argv[0],
+                            .argv = argv,
+                            .exit_cb = life_exit,
+                            .arg = &l};
   cr_assert(pipe(p) == 0);
   dup2(p[1], 1);
   close(p[1]);
@@ -179,8 +183,10 @@ Test(spawn, child_gets_exactly_the_descriptors_it_is_given) {
   int leak = dup(0), extra[2], p[2];
   char fds[128], a[128], b[128], path[64];
   const char *argv[] = {"/bin/sleep", "10", NULL};
-  eddy_process_options o = {.file = argv[0], .argv = argv,
-                            .exit_cb = life_exit, .arg = &l};
+  eddy_process_options o = {.file = argv[0],
+                            .argv = argv,
+                            .exit_cb = life_exit,
+                            .arg = &l};
   cr_assert(leak >= 0 && pipe(p) == 0);
   /* In reverse, and on 3 and 4 themselves if they are free: the layout
    * must survive sources that sit on targets. */
@@ -199,7 +205,8 @@ Test(spawn, child_gets_exactly_the_descriptors_it_is_given) {
   }
   EXPECT_STR(fds, "0 1 2 3 4");
   for (int i = 0; i < 2; i++) {
-    snprintf(path, sizeof path, "/proc/%d/fd/%d", (int)eddy_process_pid(l.p), 3 + i);
+    snprintf(path, sizeof path, "/proc/%d/fd/%d", (int)eddy_process_pid(l.p),
+             3 + i);
     memset(a, 0, sizeof a);
     memset(b, 0, sizeof b);
     cr_assert(readlink(path, a, sizeof a - 1) > 0);
@@ -304,8 +311,10 @@ Test(spawn, new_group_and_new_session) {
   eddy_loop *loop = test_loop();
   life a = {0}, b = {0};
   const char *argv[] = {"/bin/sleep", "10", NULL};
-  eddy_process_options o = {.file = argv[0], .argv = argv,
-                            .exit_cb = life_exit, .arg = &a};
+  eddy_process_options o = {.file = argv[0],
+                            .argv = argv,
+                            .exit_cb = life_exit,
+                            .arg = &a};
   o.flags = EDDY_PROCESS_NEW_GROUP;
   EXPECT_OK(life_spawn(loop, &a, &o));
   EXPECT_EQ(getpgid(eddy_process_pid(a.p)), eddy_process_pid(a.p));
@@ -328,7 +337,8 @@ Test(spawn, new_group_and_new_session) {
 Test(spawn, uid_and_gid_when_root) {
   eddy_loop *loop = test_loop();
   life l = {0};
-  const char *argv[] = {"/bin/sh", "-c", "echo $(id -u) $(id -g) $(id -G)", NULL};
+  const char *argv[] = {"/bin/sh", "-c", "echo $(id -u) $(id -g) $(id -G)",
+                        NULL};
   eddy_process_options o = life_options(&l, argv);
   if (geteuid() != 0) {
     test_finish(loop);
@@ -348,7 +358,8 @@ Test(spawn, cwd_that_the_new_uid_cannot_enter_is_an_error) {
   eddy_loop *loop = test_loop();
   eddy_process *p = NULL;
   char dir[] = "/tmp/eddy-cwd-XXXXXX";
-  eddy_process_options o = {.file = "/bin/true", .flags = EDDY_PROCESS_SET_UID,
+  eddy_process_options o = {.file = "/bin/true",
+                            .flags = EDDY_PROCESS_SET_UID,
                             .uid = 65534};
   if (geteuid() != 0) {
     test_finish(loop);
@@ -444,8 +455,10 @@ Test(spawn, swapped_stdout_and_stderr) {
   int a[2], b[2], saved1 = dup(1), saved2 = dup(2);
   char out[16] = {0}, err[16] = {0};
   const char *argv[] = {"/bin/sh", "-c", "echo out; echo err >&2", NULL};
-  eddy_process_options o = {.file = argv[0], .argv = argv,
-                            .exit_cb = life_exit, .arg = &l};
+  eddy_process_options o = {.file = argv[0],
+                            .argv = argv,
+                            .exit_cb = life_exit,
+                            .arg = &l};
   cr_assert(pipe(a) == 0 && pipe(b) == 0);
   dup2(a[1], 1);
   dup2(b[1], 2);
@@ -474,8 +487,11 @@ Test(spawn, empty_path_entry_is_the_working_directory) {
   eddy_loop *loop = test_loop();
   life l = {0};
   const char *env[] = {"PATH=/nonexistent:", NULL};
-  eddy_process_options o = {.file = "true", .env = env, .cwd = "/bin",
-                            .exit_cb = life_exit, .arg = &l};
+  eddy_process_options o = {.file = "true",
+                            .env = env,
+                            .cwd = "/bin",
+                            .exit_cb = life_exit,
+                            .arg = &l};
   EXPECT_OK(life_spawn(loop, &l, &o));
   EXPECT_EQ(eddy_loop_run(loop, EDDY_RUN_UNTIL_IDLE), 0);
   EXPECT_EQ(l.exit_status, 0);
@@ -499,9 +515,11 @@ Test(spawn, no_path_at_all_searches_the_usual_directories) {
 Test(spawn, a_gid_the_kernel_refuses_is_an_error) {
   eddy_loop *loop = test_loop();
   eddy_process *p = NULL;
-  eddy_process_options o = {.file = "/bin/true", .flags = EDDY_PROCESS_SET_GID,
+  eddy_process_options o = {.file = "/bin/true",
+                            .flags = EDDY_PROCESS_SET_GID,
                             .gid = (gid_t)-1};
-  EXPECT_EQ(eddy_process_spawn(loop, &o, &p), geteuid() == 0 ? -EINVAL : -EPERM);
+  EXPECT_EQ(eddy_process_spawn(loop, &o, &p),
+            geteuid() == 0 ? -EINVAL : -EPERM);
   cr_assert(p == NULL);
   EXPECT_EQ(no_children(), 1);
   test_finish(loop);
@@ -513,8 +531,10 @@ Test(spawn, close_all_waits_for_a_running_child) {
   eddy_loop *loop = test_loop();
   life l = {0};
   const char *argv[] = {"/bin/sleep", "0.1", NULL};
-  eddy_process_options o = {.file = argv[0], .argv = argv,
-                            .exit_cb = life_exit, .arg = &l};
+  eddy_process_options o = {.file = argv[0],
+                            .argv = argv,
+                            .exit_cb = life_exit,
+                            .arg = &l};
   EXPECT_OK(life_spawn(loop, &l, &o));
   test_finish(loop);
   EXPECT_EQ(l.exits, 0);

@@ -68,8 +68,10 @@ Test(stress, hundred_megabytes_through_stdout_while_stdin_is_written,
   static pump p;
   life l = {0};
   const char *argv[] = {"/bin/cat", NULL};
-  eddy_process_options o = {.file = argv[0], .argv = argv,
-                            .exit_cb = life_exit, .arg = &l};
+  eddy_process_options o = {.file = argv[0],
+                            .argv = argv,
+                            .exit_cb = life_exit,
+                            .arg = &l};
   eddy_stream_callbacks in_cb = {.drain = in_drain, .close = in_closed};
   eddy_stream_callbacks out_cb = {.data = out_data, .close = out_closed};
   for (size_t i = 0; i < sizeof p.pattern; i++)
@@ -121,8 +123,10 @@ static void one_done(eddy_process *p, int status, int sig, void *arg) {
 
 static void start_one(batch *b) {
   const char *argv[] = {b->program, NULL};
-  eddy_process_options o = {.file = argv[0], .argv = argv,
-                            .exit_cb = one_done, .arg = b};
+  eddy_process_options o = {.file = argv[0],
+                            .argv = argv,
+                            .exit_cb = one_done,
+                            .arg = b};
   eddy_process *p;
   b->started++;
   if (eddy_process_spawn(b->loop, &o, &p) != 0)
@@ -135,8 +139,7 @@ static void run_batch(batch *b) {
   EXPECT_EQ(eddy_loop_run(b->loop, EDDY_RUN_UNTIL_IDLE), 0);
 }
 
-Test(stress, thousand_spawns_leave_no_zombie_and_no_descriptor,
-     .timeout = 60) {
+Test(stress, thousand_spawns_leave_no_zombie_and_no_descriptor, .timeout = 60) {
   batch b = {.loop = test_loop(), .program = "/bin/true"};
   int fds = count_fds();
   run_batch(&b);
@@ -180,8 +183,10 @@ static void thread_done(eddy_process *p, int status, int sig, void *arg) {
 static void *spawner(void *arg) {
   worker *w = arg;
   const char *argv[] = {"/bin/sh", "-c", "exit 0", NULL};
-  eddy_process_options o = {.file = argv[0], .argv = argv,
-                            .exit_cb = thread_done, .arg = &w->b};
+  eddy_process_options o = {.file = argv[0],
+                            .argv = argv,
+                            .exit_cb = thread_done,
+                            .arg = &w->b};
   eddy_loop_new(NULL, &w->b.loop);
   for (int i = 0; i < THREAD_SPAWNS; i++) {
     eddy_process *p;

@@ -43,7 +43,7 @@ static void note(events *e, char kind, const char *p, size_t len) {
     k = snprintf(e->log + e->n, sizeof e->log - e->n, "%.*s)", (int)len, p);
   else
     k = snprintf(e->log + e->n, sizeof e->log - e->n, "%c(%.*s)", kind,
-                   (int)len, p);
+                 (int)len, p);
   cr_assert(k > 0 && (size_t)k < sizeof e->log - e->n, "log full");
   e->n += (size_t)k;
 }
@@ -290,10 +290,10 @@ Test(split, no_memory_for_a_partial_line_is_reported) {
 typedef struct reader {
   eddy_line *lr;
   events e;
-  int fd;          /* the other end of the socketpair */
+  int fd; /* the other end of the socketpair */
   int eofs, closes, drains, status;
   char detail[96];
-  int on_line;     /* what the line callback does to "!" lines */
+  int on_line; /* what the line callback does to "!" lines */
   int too_longs;
 } reader;
 
@@ -359,13 +359,12 @@ static void r_close(eddy_line *lr, int status, const char *detail, void *arg) {
   r->lr = NULL;
 }
 
-static const eddy_line_callbacks all_cb = {r_line, r_raw, r_too_long, r_eof,
-                                           r_drain, r_close};
-static const eddy_line_callbacks no_too_long = {r_line, r_raw, NULL, r_eof,
-                                                r_drain, r_close};
+static const eddy_line_callbacks all_cb = {r_line, r_raw,   r_too_long,
+                                           r_eof,  r_drain, r_close};
+static const eddy_line_callbacks no_too_long = {r_line, r_raw,   NULL,
+                                                r_eof,  r_drain, r_close};
 
-static void open_reader(eddy_loop *loop, reader *r,
-                        const eddy_line_options *o,
+static void open_reader(eddy_loop *loop, reader *r, const eddy_line_options *o,
                         const eddy_line_callbacks *cb) {
   int sv[2];
   eddy_stream *s;
@@ -727,8 +726,7 @@ Test(line, freeing_the_reader_in_the_drain_callback_is_safe) {
   finish_reader(loop, &r);
 }
 
-static void pause_then_free(eddy_line *lr, const char *p, size_t n,
-                            void *arg) {
+static void pause_then_free(eddy_line *lr, const char *p, size_t n, void *arg) {
   reader *r = arg;
   note(&r->e, 'L', p, n);
   if (n == 1 && p[0] == '!')

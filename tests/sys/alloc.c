@@ -234,8 +234,7 @@ Test(alloc_grow, injected_failure_returns_enomem_and_leaves_array) {
 
 /* For need > SIZE_MAX / 2 doubling would wrap the capacity to 0 and never
  * end; the timeout turns such a hang into a failure. */
-Test(alloc_grow, huge_element_count_returns_enomem,
-     .timeout = 2) {
+Test(alloc_grow, huge_element_count_returns_enomem, .timeout = 2) {
   char *a = NULL;
   size_t cap = 0;
   EXPECT_EQ(eddy__grow((void **)&a, &cap, SIZE_MAX, 1), -ENOMEM);

@@ -168,7 +168,8 @@ Test(fault_parse, kind_names_map_to_kinds) {
 Test(fault_parse, installs_every_item_of_a_valid_spec) {
   int want[4] = {0, 0, -EMFILE, 0};
   int shorts = 0, errors = 0;
-  EXPECT_OK(eddy__fault_parse("accept4:EMFILE:nth=3,sendmsg:short:p=0.1,seed=42"));
+  EXPECT_OK(
+      eddy__fault_parse("accept4:EMFILE:nth=3,sendmsg:short:p=0.1,seed=42"));
   expect_sequence(EDDY__SYS_ACCEPT4, want, 4);
   for (int i = 0; i < 1000; i++) {
     int f = eddy__fault_check(EDDY__SYS_SENDMSG);
@@ -223,34 +224,34 @@ Test(fault_parse, seed_alone_is_valid_and_installs_no_rule) {
 /* ---- parser: malformed specs ---- */
 
 static const char *const bad_specs[] = {
-    "nosuchcall:EIO:nth=1",     /* unknown kind */
-    "Read:EIO:nth=1",           /* kinds are lower case */
-    ":EIO:nth=1",               /* empty kind */
-    "read:EWHATEVER:nth=1",     /* unknown errno */
-    "read:eio:nth=1",           /* errno names are upper case */
-    "read::nth=1",              /* empty errno */
-    "read:EIO",                 /* missing "when" */
-    "read",                     /* only a kind */
-    "read:EIO:",                /* empty "when" */
-    "read:EIO:sometimes",       /* unknown mode */
-    "read:EIO:nth=0",           /* N starts at 1 */
-    "read:EIO:every=0",         /* K starts at 1 */
-    "read:EIO:after=0",         /* N starts at 1 */
-    "read:EIO:nth=abc",         /* not a number */
-    "read:EIO:nth=",            /* missing number */
-    "read:EIO:nth=3x",          /* trailing garbage */
-    "read:EIO:nth=-1",          /* negative */
-    "read:EIO:nth= 3",          /* leading blank */
+    "nosuchcall:EIO:nth=1",                 /* unknown kind */
+    "Read:EIO:nth=1",                       /* kinds are lower case */
+    ":EIO:nth=1",                           /* empty kind */
+    "read:EWHATEVER:nth=1",                 /* unknown errno */
+    "read:eio:nth=1",                       /* errno names are upper case */
+    "read::nth=1",                          /* empty errno */
+    "read:EIO",                             /* missing "when" */
+    "read",                                 /* only a kind */
+    "read:EIO:",                            /* empty "when" */
+    "read:EIO:sometimes",                   /* unknown mode */
+    "read:EIO:nth=0",                       /* N starts at 1 */
+    "read:EIO:every=0",                     /* K starts at 1 */
+    "read:EIO:after=0",                     /* N starts at 1 */
+    "read:EIO:nth=abc",                     /* not a number */
+    "read:EIO:nth=",                        /* missing number */
+    "read:EIO:nth=3x",                      /* trailing garbage */
+    "read:EIO:nth=-1",                      /* negative */
+    "read:EIO:nth= 3",                      /* leading blank */
     "read:EIO:nth=99999999999999999999999", /* out of range */
-    "read:EIO:nth=1:extra",     /* extra part */
-    "read:EIO:p=2",             /* probability above 1 */
-    "read:EIO:p=-0.5",          /* negative probability */
-    "read:EIO:p=",              /* missing probability */
-    "read:EIO:p=0.5x",          /* trailing garbage */
-    "read:short:p=inf",         /* infinite */
-    "seed=",                    /* missing seed */
-    "seed=abc",                 /* not a number */
-    "seed=0",                   /* would freeze the generator */
+    "read:EIO:nth=1:extra",                 /* extra part */
+    "read:EIO:p=2",                         /* probability above 1 */
+    "read:EIO:p=-0.5",                      /* negative probability */
+    "read:EIO:p=",                          /* missing probability */
+    "read:EIO:p=0.5x",                      /* trailing garbage */
+    "read:short:p=inf",                     /* infinite */
+    "seed=",                                /* missing seed */
+    "seed=abc",                             /* not a number */
+    "seed=0",                               /* would freeze the generator */
 };
 
 Test(fault_parse, rejects_each_malformed_spec_and_installs_nothing) {

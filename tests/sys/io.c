@@ -555,4 +555,3 @@ Test(sys_writev, short_rule_skips_an_empty_first_buffer) {
   EXPECT_STR(buf, "ab");
   close_pair(p);
 }
-

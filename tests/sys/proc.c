@@ -127,7 +127,8 @@ Test(sys_clone_vfork, injected_failure_creates_no_child) {
   static char stack[16384] __attribute__((aligned(16)));
   int code = 0;
   eddy__fault_fail_nth(EDDY__SYS_FORK, 1, EAGAIN);
-  EXPECT_EQ(eddy__sys_clone_vfork(exit_with, stack + sizeof stack, &code), -EAGAIN);
+  EXPECT_EQ(eddy__sys_clone_vfork(exit_with, stack + sizeof stack, &code),
+            -EAGAIN);
   EXPECT_EQ(no_children(), 1);
 }
 

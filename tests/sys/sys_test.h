@@ -48,7 +48,7 @@ static inline void expect_no_leaks(void) {
 
 /* A suite of sys tests: init (NULL for none) runs before each test, and a
  * hang fails after 10 s instead of stalling the run. */
-#define SYS_TEST_SUITE(name, init_fn)                                        \
+#define SYS_TEST_SUITE(name, init_fn)                                          \
   TestSuite(name, .init = init_fn, .timeout = 10)
 
 /* The descriptor number the next open() would get. A failed wrapper that

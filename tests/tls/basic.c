@@ -142,8 +142,8 @@ Test(tls, abort_resets_the_transport) {
   EXPECT_EQ(cli.status, -ECONNABORTED);
   /* Over a Unix socket the reset shows when the aborting side had unread
    * bytes; otherwise the server sees the end without close_notify. */
-  cr_assert(srv.status == -ECONNRESET || srv.status == EDDY_ETRUNCATED,
-            "%d %s", srv.status, srv.detail);
+  cr_assert(srv.status == -ECONNRESET || srv.status == EDDY_ETRUNCATED, "%d %s",
+            srv.status, srv.detail);
   finish_pair(loop, &srv, &cli, sctx, cctx);
 }
 
@@ -196,14 +196,17 @@ Test(tls, over_pipes) {
   signal(SIGPIPE, SIG_IGN); /* pipes have no MSG_NOSIGNAL */
   EXPECT_OK(pipe(a));
   EXPECT_OK(pipe(b));
-  EXPECT_OK(eddy_stream_open_pair(loop, a[0], b[1], &test_peer_callbacks, &srv, &srv.s));
-  EXPECT_OK(eddy_stream_open_pair(loop, b[0], a[1], &test_peer_callbacks, &cli, &cli.s));
+  EXPECT_OK(eddy_stream_open_pair(loop, a[0], b[1], &test_peer_callbacks, &srv,
+                                  &srv.s));
+  EXPECT_OK(eddy_stream_open_pair(loop, b[0], a[1], &test_peer_callbacks, &cli,
+                                  &cli.s));
   tls_both(&srv, sctx, &cli, cctx, "localhost");
   EXPECT_OK(eddy_stream_write(cli.s, "through pipes", 13));
   while (cli.n < 13 && eddy_loop_run(loop, EDDY_RUN_ONCE) >= 0)
     ;
   cr_assert(memcmp(cli.got, "through pipes", 13) == 0);
-  EXPECT_STR(eddy_stream_peer_name(cli.s, (char[32]){0}, 32) == 0 ? "ok" : "x", "ok");
+  EXPECT_STR(eddy_stream_peer_name(cli.s, (char[32]){0}, 32) == 0 ? "ok" : "x",
+             "ok");
   eddy_stream_close(cli.s);
   run_closed(loop, &srv, &cli);
   EXPECT_EQ(srv.status, 0);
@@ -259,7 +262,8 @@ Test(tls, bad_arguments) {
   EXPECT_EQ(eddy_tls_ctx_set_alpn(sctx, "h2,"), -EINVAL);
   EXPECT_EQ(eddy_tls_ctx_set_alpn(sctx, ",h2"), -EINVAL);
   EXPECT_EQ(eddy_tls_ctx_set_versions(sctx, 0x0301, 0), -EINVAL);
-  EXPECT_EQ(eddy_tls_ctx_set_versions(sctx, EDDY_TLS_1_3, EDDY_TLS_1_2), -EINVAL);
+  EXPECT_EQ(eddy_tls_ctx_set_versions(sctx, EDDY_TLS_1_3, EDDY_TLS_1_2),
+            -EINVAL);
   EXPECT_EQ(eddy_tls_ctx_set_handshake_timeout(sctx, 0), -EINVAL);
   EXPECT_EQ(eddy_tls_ctx_set_verify(cctx, EDDY_TLS_VERIFY_OPTIONAL), -EINVAL);
   eddy_stream_abort(a.s);
@@ -288,7 +292,11 @@ Test(tls, half_a_record_does_not_spin) {
   test_run_until(loop, &srv.handshakes);
   test_run_until(loop, &cli.handshakes);
   eddy_stream_pause(cli.s);
-  EXPECT_EQ(write(eddy_stream_fd(cli.s), "\x17\x03\x03\x00\x40" "abcde", 10), 10);
+  EXPECT_EQ(write(eddy_stream_fd(cli.s),
+                  "\x17\x03\x03\x00\x40"
+                  "abcde",
+                  10),
+            10);
   EXPECT_OK(eddy_stream_write(srv.s, big, sizeof big));
   cr_assert(eddy_stream_buffered(srv.s) > 0);
   EXPECT_OK(eddy_timer_new(loop, stop_loop, &done, &t));

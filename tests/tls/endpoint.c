@@ -15,8 +15,9 @@ static void ep_string(char *buf, size_t len, const char *fmt, ...) {
 Test(endpoint, parses_server_strings) {
   eddy_endpoint ep;
   char err[256];
-  EXPECT_OK(eddy_endpoint_parse_server("tls:8443:certKey=/a.pem:privateKey=/a.key:interface=127.0.0.1",
-                                       &ep, err, sizeof err));
+  EXPECT_OK(eddy_endpoint_parse_server(
+      "tls:8443:certKey=/a.pem:privateKey=/a.key:interface=127.0.0.1", &ep, err,
+      sizeof err));
   EXPECT_EQ(ep.tls, 1);
   EXPECT_EQ(ep.kind, EDDY_ENDPOINT_TCP);
   EXPECT_EQ(ep.port, 8443);
@@ -24,10 +25,12 @@ Test(endpoint, parses_server_strings) {
   EXPECT_STR(ep.private_key, "/a.key");
   EXPECT_STR(ep.host, "127.0.0.1");
   /* Twisted's spelling, with the key only: one file holds both. */
-  EXPECT_OK(eddy_endpoint_parse_server("ssl:443:privateKey=/both.pem", &ep, err, sizeof err));
+  EXPECT_OK(eddy_endpoint_parse_server("ssl:443:privateKey=/both.pem", &ep, err,
+                                       sizeof err));
   EXPECT_STR(ep.cert_key, "/both.pem");
   EXPECT_STR(ep.private_key, "/both.pem");
-  EXPECT_OK(eddy_endpoint_parse_server("tls:443:certKey=/both.pem", &ep, err, sizeof err));
+  EXPECT_OK(eddy_endpoint_parse_server("tls:443:certKey=/both.pem", &ep, err,
+                                       sizeof err));
   EXPECT_STR(ep.private_key, "/both.pem");
   EXPECT_OK(eddy_endpoint_parse_server("tcp:80", &ep, err, sizeof err));
   EXPECT_EQ(ep.tls, 0);
@@ -36,17 +39,20 @@ Test(endpoint, parses_server_strings) {
 Test(endpoint, parses_client_strings) {
   eddy_endpoint ep;
   char err[256];
-  EXPECT_OK(eddy_endpoint_parse_client("tls:host=example.com:port=443", &ep, err, sizeof err));
+  EXPECT_OK(eddy_endpoint_parse_client("tls:host=example.com:port=443", &ep,
+                                       err, sizeof err));
   EXPECT_EQ(ep.tls, 1);
   EXPECT_EQ(ep.verify, 1);
   EXPECT_STR(ep.host, "example.com");
   EXPECT_EQ(ep.trust_roots[0], '\0');
-  EXPECT_OK(eddy_endpoint_parse_client("tls:example.com:443:trustRoots=/ca.pem:verify=no",
-                                       &ep, err, sizeof err));
+  EXPECT_OK(eddy_endpoint_parse_client(
+      "tls:example.com:443:trustRoots=/ca.pem:verify=no", &ep, err,
+      sizeof err));
   EXPECT_EQ(ep.port, 443);
   EXPECT_EQ(ep.verify, 0);
   EXPECT_STR(ep.trust_roots, "/ca.pem");
-  EXPECT_OK(eddy_endpoint_parse_client("ssl:h:1:verify=yes", &ep, err, sizeof err));
+  EXPECT_OK(
+      eddy_endpoint_parse_client("ssl:h:1:verify=yes", &ep, err, sizeof err));
   EXPECT_EQ(ep.verify, 1);
 }
 
@@ -62,7 +68,8 @@ static void bad(int client, const char *text, const char *message) {
 Test(endpoint, bad_strings) {
   bad(0, "tls:8443", "missing certKey");
   bad(0, "tls:certKey=/a.pem", "missing port");
-  bad(0, "tls:8443:certKey=/a.pem:trustRoots=/x", "unknown parameter 'trustRoots'");
+  bad(0, "tls:8443:certKey=/a.pem:trustRoots=/x",
+      "unknown parameter 'trustRoots'");
   bad(0, "tls:8443:certKey=", "empty value for 'certKey'");
   bad(1, "tls:host=h:port=1:verify=maybe", "verify 'maybe' is not a boolean");
   bad(1, "tls:host=h:port=1:certKey=/a", "unknown parameter 'certKey'");
@@ -112,9 +119,11 @@ static void on_connected(eddy_connect *req, eddy_stream *s, int status,
 static eddy_listener *tls_listener(eddy_loop *loop, server *sv, int *port) {
   eddy_listener *l = NULL;
   char text[1400], err[512];
-  ep_string(text, sizeof text, "tls:0:interface=127.0.0.1:certKey=%s:privateKey=%s",
+  ep_string(text, sizeof text,
+            "tls:0:interface=127.0.0.1:certKey=%s:privateKey=%s",
             cert("server.pem"), cert("server.key"));
-  cr_assert(eddy_listen(loop, text, on_accept, sv, &l, err, sizeof err) == 0, "%s", err);
+  cr_assert(eddy_listen(loop, text, on_accept, sv, &l, err, sizeof err) == 0,
+            "%s", err);
   *port = eddy_listener_port(l);
   return l;
 }
@@ -126,8 +135,11 @@ Test(endpoint, listen_and_connect) {
   char text[1400], err[512];
   int port;
   eddy_listener *l = tls_listener(loop, &sv, &port);
-  ep_string(text, sizeof text, "tls:host=localhost:port=%d:trustRoots=%s", port, cert("ca.pem"));
-  cr_assert(eddy_connect_to(loop, text, on_connected, &c, NULL, err, sizeof err) == 0, "%s", err);
+  ep_string(text, sizeof text, "tls:host=localhost:port=%d:trustRoots=%s", port,
+            cert("ca.pem"));
+  cr_assert(eddy_connect_to(loop, text, on_connected, &c, NULL, err,
+                            sizeof err) == 0,
+            "%s", err);
   while (c.p.n < 4 && !c.p.closes && eddy_loop_run(loop, EDDY_RUN_ONCE) >= 0)
     ;
   EXPECT_EQ(c.status, 0);
@@ -153,13 +165,16 @@ Test(endpoint, client_verifies_by_default) {
   int port;
   eddy_listener *l = tls_listener(loop, &sv, &port);
   ep_string(text, sizeof text, "tls:localhost:%d", port);
-  EXPECT_OK(eddy_connect_to(loop, text, on_connected, &c, NULL, err, sizeof err));
+  EXPECT_OK(
+      eddy_connect_to(loop, text, on_connected, &c, NULL, err, sizeof err));
   ep_string(text, sizeof text, "tls:localhost:%d:verify=no", port);
-  EXPECT_OK(eddy_connect_to(loop, text, on_connected, &d, NULL, err, sizeof err));
+  EXPECT_OK(
+      eddy_connect_to(loop, text, on_connected, &d, NULL, err, sizeof err));
   while ((!c.p.closes || d.p.n < 4) && eddy_loop_run(loop, EDDY_RUN_ONCE) >= 0)
     ;
   EXPECT_EQ(c.p.status, EDDY_ETLS);
-  cr_assert(strstr(c.p.detail, "certificate verify failed") != NULL, "%s", c.p.detail);
+  cr_assert(strstr(c.p.detail, "certificate verify failed") != NULL, "%s",
+            c.p.detail);
   EXPECT_EQ(d.p.n, 4);
   eddy_stream_close(d.p.s);
   test_run_until(loop, &d.p.closes);
@@ -184,7 +199,8 @@ static void on_accept_any(eddy_listener *l, eddy_stream *s, void *arg) {
 static eddy_endpoint client_endpoint(const char *text) {
   eddy_endpoint ep;
   char err[256];
-  cr_assert(eddy_endpoint_parse_client(text, &ep, err, sizeof err) == 0, "%s", err);
+  cr_assert(eddy_endpoint_parse_client(text, &ep, err, sizeof err) == 0, "%s",
+            err);
   return ep;
 }
 
@@ -201,10 +217,12 @@ Test(endpoint, listener_set_tls_wraps_later_connections_and_null_unwraps) {
   eddy_endpoint ep;
   memset(&sv, 0, sizeof sv);
   cr_assert(eddy_listen(loop, "tcp:0:interface=127.0.0.1", on_accept_any, &sv,
-                        &l, err, sizeof err) == 0, "%s", err);
+                        &l, err, sizeof err) == 0,
+            "%s", err);
   eddy_listener_set_tls(l, sctx);
   eddy_tls_ctx_free(sctx);
-  snprintf(text, sizeof text, "tcp:host=localhost:port=%d", eddy_listener_port(l));
+  snprintf(text, sizeof text, "tcp:host=localhost:port=%d",
+           eddy_listener_port(l));
   ep = client_endpoint(text);
   EXPECT_OK(eddy_connect_tls(loop, &ep, cctx, on_connected, &c, NULL));
   eddy_tls_ctx_free(cctx);
@@ -217,7 +235,8 @@ Test(endpoint, listener_set_tls_wraps_later_connections_and_null_unwraps) {
   EXPECT_STR(eddy_tls_version(c.p.s), "TLSv1.3");
   eddy_listener_set_tls(l, NULL);
   d.p.close_on_eof = 1; /* the server closes it, with an EOF or a reset */
-  EXPECT_OK(eddy_connect_to(loop, text, on_connected, &d, NULL, err, sizeof err));
+  EXPECT_OK(
+      eddy_connect_to(loop, text, on_connected, &d, NULL, err, sizeof err));
   test_run_until(loop, &d.p.closes);
   EXPECT_EQ(sv.plain, 1);
   EXPECT_EQ(sv.accepted, 1);
@@ -230,16 +249,21 @@ Test(endpoint, listener_set_tls_wraps_later_connections_and_null_unwraps) {
   test_finish(loop);
 }
 
-Test(endpoint, connect_tls_refuses_a_missing_or_server_context_and_a_unix_path) {
+Test(endpoint,
+     connect_tls_refuses_a_missing_or_server_context_and_a_unix_path) {
   eddy_loop *loop = test_loop();
   eddy_tls_ctx *sctx = server_ctx("server"), *cctx = client_ctx();
   eddy_endpoint tcp = client_endpoint("tcp:localhost:1");
   eddy_endpoint unix_ep = client_endpoint("unix:/nonexistent/sock");
   client c = {0};
-  EXPECT_EQ(eddy_connect_tls(loop, &tcp, NULL, on_connected, &c, NULL), -EINVAL);
-  EXPECT_EQ(eddy_connect_tls(loop, &tcp, sctx, on_connected, &c, NULL), -EINVAL);
-  EXPECT_EQ(eddy_connect_tls(loop, &unix_ep, cctx, on_connected, &c, NULL), -EINVAL);
-  EXPECT_EQ(eddy_connect_tls(loop, NULL, cctx, on_connected, &c, NULL), -EINVAL);
+  EXPECT_EQ(eddy_connect_tls(loop, &tcp, NULL, on_connected, &c, NULL),
+            -EINVAL);
+  EXPECT_EQ(eddy_connect_tls(loop, &tcp, sctx, on_connected, &c, NULL),
+            -EINVAL);
+  EXPECT_EQ(eddy_connect_tls(loop, &unix_ep, cctx, on_connected, &c, NULL),
+            -EINVAL);
+  EXPECT_EQ(eddy_connect_tls(loop, NULL, cctx, on_connected, &c, NULL),
+            -EINVAL);
   eddy_tls_ctx_free(sctx);
   eddy_tls_ctx_free(cctx);
   test_finish(loop);
@@ -251,11 +275,14 @@ Test(endpoint, unreadable_files_are_reported_up_front) {
   eddy_listener *l = NULL;
   client c = {0};
   char err[512];
-  EXPECT_EQ(eddy_listen(loop, "tls:0:certKey=/nonexistent/x.pem", on_accept, NULL, &l, err, sizeof err),
+  EXPECT_EQ(eddy_listen(loop, "tls:0:certKey=/nonexistent/x.pem", on_accept,
+                        NULL, &l, err, sizeof err),
             EDDY_ETLS);
   cr_assert(strstr(err, "/nonexistent/x.pem") != NULL, "%s", err);
-  EXPECT_EQ(eddy_connect_to(loop, "tls:localhost:1:trustRoots=/nonexistent/ca.pem",
-                            on_connected, &c, NULL, err, sizeof err), EDDY_ETLS);
+  EXPECT_EQ(eddy_connect_to(loop,
+                            "tls:localhost:1:trustRoots=/nonexistent/ca.pem",
+                            on_connected, &c, NULL, err, sizeof err),
+            EDDY_ETLS);
   cr_assert(strstr(err, "/nonexistent/ca.pem") != NULL, "%s", err);
   EXPECT_EQ(c.connected, 0);
   test_finish(loop);
@@ -276,13 +303,16 @@ Test(endpoint, thousand_concurrent_handshakes, .timeout = 120) {
     rl.rlim_cur = rl.rlim_max < 2 * N + 100 ? rl.rlim_max : 2 * N + 100;
     setrlimit(RLIMIT_NOFILE, &rl);
   }
-  cr_assert(rl.rlim_cur >= 2 * N + 100, "descriptor limit %ld too low", (long)rl.rlim_cur);
+  cr_assert(rl.rlim_cur >= 2 * N + 100, "descriptor limit %ld too low",
+            (long)rl.rlim_cur);
   eddy_listener *l = tls_listener(loop, &sv, &port);
   eddy_endpoint ep;
   eddy_tls_ctx *cctx = NULL;
-  ep_string(text, sizeof text, "tls:host=127.0.0.1:port=%d:trustRoots=%s", port, cert("ca.pem"));
+  ep_string(text, sizeof text, "tls:host=127.0.0.1:port=%d:trustRoots=%s", port,
+            cert("ca.pem"));
   EXPECT_OK(eddy_endpoint_parse_client(text, &ep, err, sizeof err));
-  cr_assert(eddy_tls_ctx_from_endpoint(&ep, 0, &cctx, err, sizeof err) == 0, "%s", err);
+  cr_assert(eddy_tls_ctx_from_endpoint(&ep, 0, &cctx, err, sizeof err) == 0,
+            "%s", err);
   for (int i = 0; i < N; i++)
     EXPECT_OK(eddy_connect_tls(loop, &ep, cctx, on_connected, &cs[i], NULL));
   eddy_tls_ctx_free(cctx);

@@ -14,8 +14,8 @@ static char *pattern(size_t n) {
 /* The client sends size bytes and shuts down; the server echoes and
  * shuts down on eof. Returns the bytes the client got back (all of them
  * unless something failed); statuses are left in the peers. */
-static size_t exchange(eddy_loop *loop, test_peer *srv, test_peer *cli, size_t size,
-                       const char *faults) {
+static size_t exchange(eddy_loop *loop, test_peer *srv, test_peer *cli,
+                       size_t size, const char *faults) {
   eddy_tls_ctx *sctx = server_ctx("server"), *cctx = client_ctx();
   char *data = pattern(size);
   size_t sent = 0;
@@ -168,7 +168,8 @@ Test(faults, transport_write_error_mid_stream) {
 
 /* The reader pauses in the middle of a transport chunk, and the unread
  * ciphertext cannot be kept: the stream ends with -ENOMEM and says why. */
-static void data_then_pause(eddy_stream *s, const char *d, size_t len, void *arg) {
+static void data_then_pause(eddy_stream *s, const char *d, size_t len,
+                            void *arg) {
   test_peer_data(s, d, len, arg);
   eddy_stream_pause(s);
 }

@@ -52,7 +52,7 @@ static void line_close(eddy_stream *s, int status, const char *detail,
 }
 
 static const eddy_stream_callbacks line_cb = {line_data, line_eof, NULL,
-                                             line_close};
+                                              line_close};
 
 /* The client pipelines: the command and its ClientHello leave together,
  * so the server reads both in one chunk and must pass the hello on. */
@@ -71,7 +71,8 @@ Test(starttls, pipelined_hello_after_the_command) {
   EXPECT_OK(eddy_stream_write(cli.s, "after the switch", 16));
   while (cli.n < 16 && !cli.closes && eddy_loop_run(loop, EDDY_RUN_ONCE) >= 0)
     ;
-  cr_assert(srv.nplain > 9, "the hello came in a later read (%zu bytes)", srv.nplain);
+  cr_assert(srv.nplain > 9, "the hello came in a later read (%zu bytes)",
+            srv.nplain);
   EXPECT_EQ(cli.n, 16);
   cr_assert(memcmp(cli.got, "after the switch", 16) == 0);
   EXPECT_EQ(srv.p.n, 16);
@@ -110,7 +111,8 @@ static void tap_b(eddy_stream *s, const char *d, size_t len, void *arg) {
   EXPECT_OK(eddy_stream_write(t->a, d, len));
 }
 
-static void tap_close(eddy_stream *s, int status, const char *detail, void *arg) {
+static void tap_close(eddy_stream *s, int status, const char *detail,
+                      void *arg) {
   tap *t = arg;
   (void)status;
   (void)detail;
@@ -153,10 +155,12 @@ Test(starttls, nothing_leaks_across_the_switch) {
   EXPECT_OK(eddy_stream_open(loop, y[0], &cb_b, &t, &t.b));
   EXPECT_OK(eddy_stream_open(loop, y[1], &line_cb, &srv, &srv.p.s));
   EXPECT_OK(eddy_stream_write(cli.p.s, "STARTTLS\n", 9));
-  while (!(srv.p.n >= 18) && !srv.p.closes && eddy_loop_run(loop, EDDY_RUN_ONCE) >= 0)
+  while (!(srv.p.n >= 18) && !srv.p.closes &&
+         eddy_loop_run(loop, EDDY_RUN_ONCE) >= 0)
     ;
   EXPECT_OK(eddy_stream_write(srv.p.s, "SECRET-FROM-SERVER", 18));
-  while (!(cli.p.n >= 18) && !cli.p.closes && eddy_loop_run(loop, EDDY_RUN_ONCE) >= 0)
+  while (!(cli.p.n >= 18) && !cli.p.closes &&
+         eddy_loop_run(loop, EDDY_RUN_ONCE) >= 0)
     ;
   EXPECT_EQ(srv.p.n, 18);
   cr_assert(memcmp(srv.p.got, "SECRET-FROM-CLIENT", 18) == 0);

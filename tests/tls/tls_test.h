@@ -23,8 +23,9 @@ static inline const char *certs_dir(void) {
     return dir;
   }
   snprintf(dir, sizeof dir, "/tmp/eddy-test-certs-%d", (int)getuid());
-  snprintf(cmd, sizeof cmd, "flock %s.lock %s/tests/tls/mkcerts.sh %s >/dev/null",
-           dir, EDDY_SOURCE_DIR, dir);
+  snprintf(cmd, sizeof cmd,
+           "flock %s.lock %s/tests/tls/mkcerts.sh %s >/dev/null", dir,
+           EDDY_SOURCE_DIR, dir);
   cr_assert(system(cmd) == 0, "mkcerts.sh failed");
   return dir;
 }
@@ -45,7 +46,8 @@ static inline eddy_tls_ctx *server_ctx(const char *name) {
   snprintf(pem, sizeof pem, "%s.pem", name);
   snprintf(key, sizeof key, "%s.key", name);
   EXPECT_OK(eddy_tls_ctx_new(EDDY_TLS_SERVER, &ctx));
-  cr_assert(eddy_tls_ctx_add_cert(ctx, cert(pem), cert(key), err, sizeof err) == 0,
+  cr_assert(eddy_tls_ctx_add_cert(ctx, cert(pem), cert(key), err, sizeof err) ==
+                0,
             "%s", err);
   return ctx;
 }

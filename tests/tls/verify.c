@@ -107,11 +107,13 @@ static void sni_case(const char *name, int expect_ok) {
   char err[256];
   test_peer srv = {0}, cli = {0};
   cr_assert(eddy_tls_ctx_add_cert(sctx, cert("other.pem"), cert("other.key"),
-                                  err, sizeof err) == 0, "%s", err);
+                                  err, sizeof err) == 0,
+            "%s", err);
   plain_pair(loop, &srv, &cli);
   tls_both(&srv, sctx, &cli, cctx, name);
   eddy_tls_on_handshake(srv.s, note_sni);
-  while (!cli.closes && !cli.handshakes && eddy_loop_run(loop, EDDY_RUN_ONCE) >= 0)
+  while (!cli.closes && !cli.handshakes &&
+         eddy_loop_run(loop, EDDY_RUN_ONCE) >= 0)
     ;
   EXPECT_EQ(cli.handshakes, expect_ok);
   if (expect_ok) {
@@ -146,7 +148,8 @@ static int alpn_case(const char *server, const char *client, char *chosen) {
   EXPECT_OK(eddy_tls_ctx_set_alpn(cctx, client));
   plain_pair(loop, &srv, &cli);
   tls_both(&srv, sctx, &cli, cctx, "localhost");
-  while (!cli.closes && !cli.handshakes && eddy_loop_run(loop, EDDY_RUN_ONCE) >= 0)
+  while (!cli.closes && !cli.handshakes &&
+         eddy_loop_run(loop, EDDY_RUN_ONCE) >= 0)
     ;
   ok = cli.handshakes;
   chosen[0] = '\0';
@@ -186,9 +189,11 @@ static int client_cert_case(eddy_tls_verify mode, int with_cert, char *subject,
   EXPECT_OK(eddy_tls_ctx_set_verify(sctx, mode));
   cr_assert(eddy_tls_ctx_set_trust(sctx, cert("ca.pem"), err, sizeof err) == 0);
   if (with_cert)
-    cr_assert(eddy_tls_ctx_add_cert(cctx, cert(with_cert == 2 ? "unknown.pem" : "client.pem"),
-                                    cert(with_cert == 2 ? "unknown.key" : "client.key"),
-                                    err, sizeof err) == 0, "%s", err);
+    cr_assert(eddy_tls_ctx_add_cert(
+                  cctx, cert(with_cert == 2 ? "unknown.pem" : "client.pem"),
+                  cert(with_cert == 2 ? "unknown.key" : "client.key"), err,
+                  sizeof err) == 0,
+              "%s", err);
   plain_pair(loop, &srv, &cli);
   tls_both(&srv, sctx, &cli, cctx, "localhost");
   /* TLS 1.3: the client finishes first; the server's verdict follows. */
@@ -243,7 +248,8 @@ Test(versions, tls12_when_the_client_caps_it) {
   while (cli.n < 4 && !cli.closes && eddy_loop_run(loop, EDDY_RUN_ONCE) >= 0)
     ;
   EXPECT_STR(eddy_tls_version(cli.s), "TLSv1.2");
-  cr_assert(strstr(eddy_tls_cipher(cli.s), "GCM") || strstr(eddy_tls_cipher(cli.s), "CHACHA"));
+  cr_assert(strstr(eddy_tls_cipher(cli.s), "GCM") ||
+            strstr(eddy_tls_cipher(cli.s), "CHACHA"));
   eddy_stream_close(cli.s);
   run_closed(loop, &srv, &cli);
   EXPECT_EQ(cli.status, 0);
@@ -302,7 +308,8 @@ Test(garbage, plaintext_to_a_tls_server) {
   EXPECT_OK(eddy_stream_write(raw.s, "GET / HTTP/1.0\r\n\r\n", 18));
   run_closed(loop, &srv, &raw);
   EXPECT_EQ(srv.status, EDDY_ETLS);
-  cr_assert(strstr(srv.detail, "TLS handshake failed") != NULL, "%s", srv.detail);
+  cr_assert(strstr(srv.detail, "TLS handshake failed") != NULL, "%s",
+            srv.detail);
   eddy_tls_ctx_free(sctx);
   test_peer_free(&raw);
   test_finish(loop);
@@ -318,7 +325,8 @@ Test(garbage, closed_during_handshake) {
   eddy_stream_close(raw.s);
   run_closed(loop, &srv, &raw);
   EXPECT_EQ(srv.status, EDDY_ETLS);
-  cr_assert(strstr(srv.detail, "during the TLS handshake") != NULL, "%s", srv.detail);
+  cr_assert(strstr(srv.detail, "during the TLS handshake") != NULL, "%s",
+            srv.detail);
   eddy_tls_ctx_free(sctx);
   test_finish(loop);
 }
@@ -327,20 +335,30 @@ Test(files, loading_errors_name_the_file) {
   eddy_tls_ctx *ctx = NULL;
   char err[512];
   EXPECT_OK(eddy_tls_ctx_new(EDDY_TLS_SERVER, &ctx));
-  EXPECT_EQ(eddy_tls_ctx_add_cert(ctx, "/nonexistent/cert.pem", NULL, err, sizeof err), EDDY_ETLS);
+  EXPECT_EQ(eddy_tls_ctx_add_cert(ctx, "/nonexistent/cert.pem", NULL, err,
+                                  sizeof err),
+            EDDY_ETLS);
   cr_assert(strstr(err, "/nonexistent/cert.pem") != NULL, "%s", err);
-  EXPECT_EQ(eddy_tls_ctx_add_cert(ctx, cert("ca.cnf"), NULL, err, sizeof err), EDDY_ETLS);
+  EXPECT_EQ(eddy_tls_ctx_add_cert(ctx, cert("ca.cnf"), NULL, err, sizeof err),
+            EDDY_ETLS);
   cr_assert(strstr(err, "no PEM certificate") != NULL, "%s", err);
-  EXPECT_EQ(eddy_tls_ctx_add_cert(ctx, cert("server.pem"), cert("ca.pem"), err, sizeof err), EDDY_ETLS);
+  EXPECT_EQ(eddy_tls_ctx_add_cert(ctx, cert("server.pem"), cert("ca.pem"), err,
+                                  sizeof err),
+            EDDY_ETLS);
   cr_assert(strstr(err, "no PEM private key") != NULL, "%s", err);
-  EXPECT_EQ(eddy_tls_ctx_add_cert(ctx, cert("server.pem"), cert("other.key"), err, sizeof err), EDDY_ETLS);
+  EXPECT_EQ(eddy_tls_ctx_add_cert(ctx, cert("server.pem"), cert("other.key"),
+                                  err, sizeof err),
+            EDDY_ETLS);
   cr_assert(strstr(err, "does not match") != NULL, "%s", err);
-  EXPECT_EQ(eddy_tls_ctx_set_trust(ctx, "/nonexistent/ca.pem", err, sizeof err), EDDY_ETLS);
+  EXPECT_EQ(eddy_tls_ctx_set_trust(ctx, "/nonexistent/ca.pem", err, sizeof err),
+            EDDY_ETLS);
   cr_assert(strstr(err, "/nonexistent/ca.pem") != NULL, "%s", err);
-  EXPECT_EQ(eddy_tls_ctx_set_trust(ctx, cert("ca.cnf"), err, sizeof err), EDDY_ETLS);
+  EXPECT_EQ(eddy_tls_ctx_set_trust(ctx, cert("ca.cnf"), err, sizeof err),
+            EDDY_ETLS);
   cr_assert(strstr(err, "no CA certificates") != NULL, "%s", err);
   /* A chain file with the key in another file, and a combined file. */
-  EXPECT_OK(eddy_tls_ctx_add_cert(ctx, cert("server-chain.pem"), cert("server.key"), err, sizeof err));
+  EXPECT_OK(eddy_tls_ctx_add_cert(ctx, cert("server-chain.pem"),
+                                  cert("server.key"), err, sizeof err));
   eddy_tls_ctx_free(ctx);
   EXPECT_EQ(eddy__alloc_live(), 0);
 }

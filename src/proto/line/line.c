@@ -25,9 +25,9 @@ struct eddy_line {
   eddy_line_callbacks cb;
   void *arg;
   eddy__lines split;
-  int paused;  /* eddy_line_pause, until eddy_line_resume */
-  int freed;   /* eddy_line_free was called; free when depth is 0 */
-  int depth;   /* deliveries running (a callback may resume: nested) */
+  int paused;      /* eddy_line_pause, until eddy_line_resume */
+  int freed;       /* eddy_line_free was called; free when depth is 0 */
+  int depth;       /* deliveries running (a callback may resume: nested) */
   char detail[64]; /* the too long line's detail; outlives the close */
 };
 

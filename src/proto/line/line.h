@@ -39,22 +39,22 @@ enum eddy__lines_event {
 typedef struct eddy__lines {
   char delim[EDDY_LINE_DELIMITER_MAX]; /* the delimiter's bytes */
   size_t delim_len;                    /* 1..EDDY_LINE_DELIMITER_MAX */
-  int strip_cr;    /* the default: "\n", and a "\r" before it dropped */
-  size_t max;      /* the longest line delivered as a line */
-  size_t limit;    /* bytes without a delimiter that prove a line longer
+  int strip_cr;   /* the default: "\n", and a "\r" before it dropped */
+  size_t max;     /* the longest line delivered as a line */
+  size_t limit;   /* bytes without a delimiter that prove a line longer
                       than max: max + delim_len - 1 (+ 1 with strip_cr) */
-  int raw;         /* raw mode: bytes are handed out as they come */
-  int skipping;    /* inside a line reported too long: dropping bytes up
+  int raw;        /* raw mode: bytes are handed out as they come */
+  int skipping;   /* inside a line reported too long: dropping bytes up
                       to and including its delimiter */
-  eddy_buf buf;    /* bytes not yet handed out, in front of the lent ones:
+  eddy_buf buf;   /* bytes not yet handed out, in front of the lent ones:
                       a partial line, or whatever keep() saved */
-  size_t scanned;  /* the first scanned bytes of buf cannot begin a
+  size_t scanned; /* the first scanned bytes of buf cannot begin a
                       delimiter (already searched) */
-  const char *in;  /* lent bytes not yet used; valid until the owner's
+  const char *in; /* lent bytes not yet used; valid until the owner's
                       next push or keep */
   size_t in_len;
-  size_t raw_len;  /* the raw chunk handed out and not yet marked used */
-  int raw_in_buf;  /* whether that chunk is in buf (else in the lent bytes) */
+  size_t raw_len; /* the raw chunk handed out and not yet marked used */
+  int raw_in_buf; /* whether that chunk is in buf (else in the lent bytes) */
 } eddy__lines;
 
 /* Sets up a splitter. delim NULL (or delim_len 0) is the default; max 0 is
