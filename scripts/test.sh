@@ -5,8 +5,8 @@
 # and pkg-config (tests/install), and runs each fuzz target for a few
 # seconds (scripts/fuzz.sh, build-fuzz/), and checks the formatting of
 # src/, include/ and tests/ (scripts/check-format.sh). Prints coverage of
-# src/ and a
-# last line "N passed, N failed". Exits non-zero if anything failed.
+# src/ and a last line "N passed, N failed". Exits non-zero if anything
+# failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
