@@ -34,14 +34,18 @@ typedef struct eddy__io eddy__io;
 
 typedef void (*eddy__io_cb)(eddy_loop *loop, eddy__io *io, unsigned events);
 
+/* Small fields first and narrow, so that the struct is 32 bytes: every
+ * connection embeds one. */
 struct eddy__io {
   int fd;
-  unsigned events;  /* wanted */
-  unsigned pevents; /* registered with the backend */
-  int internal;     /* does not keep the loop alive (wake-up, signal pipe) */
+  unsigned char events;   /* wanted: EDDY__IO_READ | EDDY__IO_WRITE */
+  unsigned char pevents;  /* registered with the backend */
+  unsigned char internal; /* does not keep the loop alive (wake-up, signal
+                             pipe) */
+  unsigned slot;          /* the poll backend's index (there are fewer
+                             watched descriptors than int can count) */
   eddy__io_cb cb;
   void *data;
-  size_t slot; /* the poll backend's index */
 };
 
 void eddy__io_init(eddy__io *io, int fd, eddy__io_cb cb, void *data);

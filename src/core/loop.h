@@ -87,8 +87,7 @@ struct eddy__timer {
   eddy_loop *loop;
   eddy__timer_fn fn;
   void *arg;
-  int64_t repeat; /* ns; 0 for a one-shot timer */
-  size_t slot;    /* index in loop->heap, or EDDY__NO_SLOT when stopped */
+  size_t slot; /* index in loop->heap, or EDDY__NO_SLOT when stopped */
 };
 
 #define EDDY__NO_SLOT SIZE_MAX
@@ -96,10 +95,12 @@ struct eddy__timer {
 /* Makes a stopped timer. Cannot fail. */
 void eddy__timer_init(eddy_loop *loop, eddy__timer *t, eddy__timer_fn fn,
                       void *arg);
-/* Arms t to fire delay_ns after the turn's time (negative counts as 0),
- * then every repeat_ns if repeat_ns > 0; re-arms it if it was armed.
- * Returns 0, or -ENOMEM when the heap could not grow (t is then stopped). */
-int eddy__timer_start(eddy__timer *t, int64_t delay_ns, int64_t repeat_ns);
+/* Arms t to fire once, delay_ns after the turn's time (negative counts as
+ * 0); re-arms it if it was armed. (Only the public eddy_timer repeats: the
+ * owners inside eddy need one-shot timers, and a stream, the object there
+ * are most of, is smaller without a period.) Returns 0, or -ENOMEM when
+ * the heap could not grow (t is then stopped). */
+int eddy__timer_start(eddy__timer *t, int64_t delay_ns);
 /* Disarms t if armed. Idempotent; the owner calls it before freeing t. */
 void eddy__timer_stop(eddy__timer *t);
 
@@ -274,6 +275,7 @@ struct eddy_loop {
   eddy__heap_entry *heap;
   size_t heap_len, heap_cap;
   uint64_t timer_seq;
+  int64_t timer_due; /* while a timer fires: the deadline it fired for */
 
   eddy__soon_queue soon;  /* scheduled for the next call-soon phase */
   eddy__soon_queue batch; /* the calls of the call-soon step under way */

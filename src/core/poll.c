@@ -31,7 +31,7 @@ static void remove_slot(eddy_loop *loop, size_t slot) {
   if (slot != last) {
     fds[slot] = fds[last];
     if (fds[slot].fd >= 0)
-      loop->watchers[fds[slot].fd]->slot = slot;
+      loop->watchers[fds[slot].fd]->slot = (unsigned)slot;
   }
 }
 
@@ -43,7 +43,7 @@ static int poll_update(eddy_loop *loop, eddy__io *io, unsigned events) {
                    sizeof(struct pollfd)))
       return -ENOMEM;
     loop->be.poll.fds = arr;
-    io->slot = loop->be.poll.len++;
+    io->slot = (unsigned)loop->be.poll.len++;
     loop->be.poll.fds[io->slot].fd = io->fd;
     loop->be.poll.fds[io->slot].revents = 0;
   }

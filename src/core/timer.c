@@ -17,6 +17,7 @@
 struct eddy_timer {
   eddy__handle h;
   eddy_timer_cb cb;
+  int64_t repeat; /* ns; 0 for a one-shot timer */
   eddy__timer t; /* t.arg is the program's arg */
 };
 
@@ -121,15 +122,13 @@ void eddy__timer_init(eddy_loop *loop, eddy__timer *t, eddy__timer_fn fn,
   t->loop = loop;
   t->fn = fn;
   t->arg = arg;
-  t->repeat = 0;
   t->slot = EDDY__NO_SLOT;
 }
 
-int eddy__timer_start(eddy__timer *t, int64_t delay_ns, int64_t repeat_ns) {
+int eddy__timer_start(eddy__timer *t, int64_t delay_ns) {
   eddy__timer_stop(t);
   if (delay_ns < 0)
     delay_ns = 0;
-  t->repeat = repeat_ns > 0 ? repeat_ns : 0;
   return heap_insert(t->loop, t, eddy__now(t->loop) + delay_ns);
 }
 
@@ -158,8 +157,17 @@ static eddy_timer *handle_of(eddy__timer *t) {
   return (eddy_timer *)((char *)t - offsetof(eddy_timer, t));
 }
 
+/* A repeating timer is armed again before its callback runs, so that the
+ * callback may stop or restart it. On time, the period stays exact;
+ * behind, the missed periods are skipped. The timer was just taken off
+ * the heap, so this insert cannot fail. */
 static void fire_handle(eddy__timer *t, void *arg) {
   eddy_timer *h = handle_of(t);
+  if (h->repeat > 0) {
+    eddy_loop *loop = t->loop;
+    int64_t now = eddy__now(loop), next = loop->timer_due + h->repeat;
+    (void)heap_insert(loop, t, next > now ? next : now + h->repeat);
+  }
   h->cb(h, arg);
 }
 
@@ -174,6 +182,7 @@ int eddy_timer_new(eddy_loop *loop, eddy_timer_cb cb, void *arg,
     return -ENOMEM;
   eddy__handle_init(loop, &t->h, timer_close_handle);
   t->cb = cb;
+  t->repeat = 0;
   eddy__timer_init(loop, &t->t, fire_handle, arg);
   *out = t;
   return 0;
@@ -182,7 +191,8 @@ int eddy_timer_new(eddy_loop *loop, eddy_timer_cb cb, void *arg,
 int eddy_timer_start(eddy_timer *t, int64_t delay_ns, int64_t repeat_ns) {
   if (t->h.flags & EDDY__HANDLE_CLOSING)
     return EDDY_ECLOSED;
-  return eddy__timer_start(&t->t, delay_ns, repeat_ns);
+  t->repeat = repeat_ns > 0 ? repeat_ns : 0;
+  return eddy__timer_start(&t->t, delay_ns);
 }
 
 void eddy_timer_stop(eddy_timer *t) {
@@ -237,12 +247,7 @@ void eddy__timers_run(eddy_loop *loop) {
     if (e.deadline > now || e.seq >= mark)
       break;
     heap_pop(loop);
-    if (t->repeat > 0) {
-      /* On time: keep the period exact. Behind: skip the missed periods.
-       * The heap just shrank, so this insert cannot fail. */
-      int64_t next = e.deadline + t->repeat;
-      (void)heap_insert(loop, t, next > now ? next : now + t->repeat);
-    }
+    loop->timer_due = e.deadline;
     t->fn(t, t->arg);
   }
 }

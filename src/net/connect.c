@@ -229,7 +229,7 @@ static void start_next(eddy_connect *c) {
     int err = try_addr(c, c->next++);
     if (err == 0) {
       if (c->next < c->naddrs)
-        (void)eddy__timer_start(&c->stagger, STAGGER_NS, 0);
+        (void)eddy__timer_start(&c->stagger, STAGGER_NS);
       return;
     }
     c->status = err;
@@ -365,7 +365,7 @@ static int make_timers(eddy_connect *c) {
   eddy__timer_init(loop, &c->deadline, deadline_passed, c);
   eddy__timer_init(loop, &c->stagger, stagger_expired, c);
   eddy__soon_init(&c->report, report_now, c);
-  return eddy__timer_start(&c->deadline, c->ep.timeout_ns, 0);
+  return eddy__timer_start(&c->deadline, c->ep.timeout_ns);
 }
 
 int eddy__connect_with(eddy_loop *loop, const eddy_endpoint *ep,

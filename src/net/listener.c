@@ -62,7 +62,7 @@ static void report(eddy_listener *l, int err, const char *detail) {
 /* Stops accepting for a while. If even the timer cannot start, accepting
  * simply goes on: better a busy loop than a dead listener. */
 static void pause_accepting(eddy_listener *l) {
-  if (eddy__timer_start(&l->pause, PAUSE_NS, 0) == 0)
+  if (eddy__timer_start(&l->pause, PAUSE_NS) == 0)
     eddy__io_stop(l->h.loop, &l->io, EDDY__IO_READ);
 }
 

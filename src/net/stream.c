@@ -48,6 +48,7 @@ enum {
   OVER_HIGH = 1u << 6,
   SOCKET = 1u << 7,
   LAYERED = 1u << 8, /* bytes go through a layer (TLS), not descriptors */
+  PAIR = 1u << 9,    /* a watcher of its own for wfd, just after the struct */
 };
 
 typedef struct seg {
@@ -59,13 +60,15 @@ typedef struct seg {
   off_t file_off;
 } seg;
 
+/* The fields are ordered so that no padding sits between them: a server
+ * holds one of these per connection. */
 struct eddy_stream {
   eddy__handle h;
-  eddy__io rio;  /* the socket, or the read end */
-  eddy__io *wio; /* the write end of a pair, just after the struct; NULL
-                    for a socket, where rio serves both directions */
+  eddy__io rio; /* the socket, or the read end; with PAIR, the write end's
+                   watcher follows the struct (wio()) */
   int rfd, wfd;
   unsigned flags;
+  int status;
   eddy_stream_callbacks cb;
   void *arg;
   seg *segs;
@@ -73,7 +76,6 @@ struct eddy_stream {
   size_t buffered, low, high;
   int64_t linger_ns;
   eddy__timer linger; /* armed while a close waits for unsent data */
-  int status;
   const char *detail; /* a static string, or the layer's (freed after the
                          close callback) */
   const eddy__layer_ops *lops;
@@ -92,8 +94,14 @@ static void send_reset(eddy_stream *s);
 
 /* ---- Interest ---------------------------------------------------------------- */
 
+/* The write end's own watcher, for a pair of descriptors; NULL for a
+ * socket, where rio serves both directions. */
+static eddy__io *wio(eddy_stream *s) {
+  return (s->flags & PAIR) ? (eddy__io *)(s + 1) : NULL;
+}
+
 static eddy__io *write_io(eddy_stream *s) {
-  return s->wio ? s->wio : &s->rio;
+  return (s->flags & PAIR) ? wio(s) : &s->rio;
 }
 
 /* A layered stream has no descriptors of its own; its layer stands in for
@@ -206,8 +214,8 @@ static eddy_stream *stream_alloc(eddy_loop *loop, int rfd, int wfd,
   eddy__timer_init(loop, &s->linger, linger_expired, s);
   eddy__io_init(&s->rio, rfd, rfd == wfd ? on_io : on_read, s);
   if (extra) {
-    s->wio = (eddy__io *)(s + 1);
-    eddy__io_init(s->wio, wfd, on_write, s);
+    s->flags |= PAIR;
+    eddy__io_init(wio(s), wfd, on_write, s);
   }
   return s;
 }
@@ -252,8 +260,8 @@ int eddy__stream_layer(eddy_stream *s, const eddy__layer_ops *ops, void *layer,
    * as they were written, ahead of anything the layer sends), move to the
    * new lower stream; s keeps its callbacks, flags and watermarks. */
   eddy__io_remove(loop, &s->rio);
-  if (s->wio)
-    eddy__io_remove(loop, s->wio);
+  if (s->flags & PAIR)
+    eddy__io_remove(loop, wio(s));
   low->segs = s->segs;
   low->head = s->head;
   low->nsegs = s->nsegs;
@@ -538,7 +546,7 @@ static void do_shutdown(eddy_stream *s) {
     (void)eddy__sys_shutdown(s->wfd, SHUT_WR);
     return;
   }
-  eddy__io_remove(s->h.loop, s->wio);
+  eddy__io_remove(s->h.loop, wio(s));
   eddy__sys_close(s->wfd);
   s->wfd = -1;
 }
@@ -800,7 +808,7 @@ static void finish(eddy_stream *s, int status, const char *detail) {
   if (s->rfd >= 0)
     eddy__io_remove(s->h.loop, &s->rio);
   if (s->wfd >= 0 && s->wfd != s->rfd)
-    eddy__io_remove(s->h.loop, s->wio);
+    eddy__io_remove(s->h.loop, wio(s));
   close_fds(s->rfd, s->wfd);
   s->rfd = s->wfd = -1;
   queue_free(s);
@@ -832,7 +840,7 @@ void eddy_stream_close(eddy_stream *s) {
     return;
   /* Only a heap that cannot grow fails this: then no linger limit,
    * rather than no close. */
-  (void)eddy__timer_start(&s->linger, s->linger_ns, 0);
+  (void)eddy__timer_start(&s->linger, s->linger_ns);
 }
 
 /* SO_LINGER with a zero time: close() sends a reset, not a FIN. */

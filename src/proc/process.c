@@ -435,7 +435,7 @@ int eddy_process_terminate(eddy_process *p, int64_t timeout_ns) {
   if (p->state & EXITED)
     return -ESRCH;
   /* The timer first: if even the heap cannot grow, nothing is sent. */
-  if ((err = eddy__timer_start(&p->timer, timeout_ns, 0)) != 0)
+  if ((err = eddy__timer_start(&p->timer, timeout_ns)) != 0)
     return err;
   if ((err = signal_all(p, SIGTERM)) != 0) {
     eddy__timer_stop(&p->timer);

@@ -686,7 +686,7 @@ int eddy_tls_start(eddy_stream *s, eddy_tls_ctx *ctx, const char *server_name,
   err = make_ssl(t, server_name);
   /* Fails only if the timer heap cannot grow. */
   if (err == 0)
-    err = eddy__timer_start(&t->handshake_timer, ctx->handshake_timeout, 0);
+    err = eddy__timer_start(&t->handshake_timer, ctx->handshake_timeout);
   if (err == 0)
     err = eddy_buf_append(&t->saved, pending, len);
   if (err == 0)

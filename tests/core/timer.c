@@ -373,9 +373,9 @@ Test(timer, an_embedded_timer_fires_in_deadline_order_with_public_ones) {
   eddy__timer_init(loop, &b.timer, owned_fired, &b);
   EXPECT_EQ(eddy__timer_active(&a.timer), 0);
   EXPECT_EQ(eddy__timer_deadline(&a.timer), -1);
-  EXPECT_OK(eddy__timer_start(&a.timer, 20 * MS, 0));
+  EXPECT_OK(eddy__timer_start(&a.timer, 20 * MS));
   EXPECT_OK(eddy_timer_start(make(loop, &c, &log, 1), 10 * MS, 0));
-  EXPECT_OK(eddy__timer_start(&b.timer, 30 * MS, 10 * MS));
+  EXPECT_OK(eddy__timer_start(&b.timer, 30 * MS));
   EXPECT_EQ(eddy__timer_deadline(&a.timer), 20 * MS);
   EXPECT_OK(eddy_loop_advance(loop, 10 * MS));
   EXPECT_EQ(log.n, 1);
@@ -384,11 +384,14 @@ Test(timer, an_embedded_timer_fires_in_deadline_order_with_public_ones) {
   EXPECT_EQ(a.fired, 1);
   EXPECT_EQ(a.at, 20 * MS);
   EXPECT_EQ(eddy__timer_active(&a.timer), 0);
-  EXPECT_OK(eddy_loop_advance(loop, 10 * MS)); /* b at 30, then every 10 */
+  EXPECT_OK(eddy_loop_advance(loop, 10 * MS)); /* b at 30, once */
   EXPECT_EQ(b.fired, 1);
+  EXPECT_EQ(eddy__timer_deadline(&b.timer), -1);
+  EXPECT_OK(eddy__timer_start(&b.timer, 10 * MS)); /* armed again */
   EXPECT_EQ(eddy__timer_deadline(&b.timer), 40 * MS);
   EXPECT_OK(eddy_loop_advance(loop, 10 * MS));
   EXPECT_EQ(b.fired, 2);
+  EXPECT_OK(eddy__timer_start(&b.timer, 10 * MS));
   eddy__timer_stop(&b.timer);
   eddy__timer_stop(&b.timer); /* idempotent */
   EXPECT_OK(eddy_loop_advance(loop, 50 * MS));
@@ -402,7 +405,7 @@ Test(timer, an_embedded_timer_allocates_nothing_once_the_heap_has_room) {
   long live;
   for (int i = 0; i < 4; i++) {
     eddy__timer_init(loop, &o[i].timer, owned_fired, &o[i]);
-    EXPECT_OK(eddy__timer_start(&o[i].timer, MS, 0)); /* grows the heap */
+    EXPECT_OK(eddy__timer_start(&o[i].timer, MS)); /* grows the heap */
   }
   for (int i = 0; i < 4; i++)
     eddy__timer_stop(&o[i].timer);
@@ -411,7 +414,7 @@ Test(timer, an_embedded_timer_allocates_nothing_once_the_heap_has_room) {
   eddy__fault_fail_after(EDDY__SYS_CALLOC, 1, ENOMEM);
   eddy__fault_fail_after(EDDY__SYS_REALLOC, 1, ENOMEM);
   for (int i = 0; i < 4; i++)
-    EXPECT_OK(eddy__timer_start(&o[i].timer, (i + 1) * MS, 0));
+    EXPECT_OK(eddy__timer_start(&o[i].timer, (i + 1) * MS));
   EXPECT_EQ(eddy__alloc_live(), live);
   EXPECT_OK(eddy_loop_advance(loop, 4 * MS));
   for (int i = 0; i < 4; i++)
@@ -425,9 +428,9 @@ Test(timer, an_embedded_timer_start_fails_cleanly_when_the_heap_cannot_grow) {
   owned o = {.fired = 0};
   eddy__timer_init(loop, &o.timer, owned_fired, &o);
   eddy__fault_fail_nth(EDDY__SYS_REALLOC, 1, ENOMEM);
-  EXPECT_EQ(eddy__timer_start(&o.timer, MS, 0), -ENOMEM);
+  EXPECT_EQ(eddy__timer_start(&o.timer, MS), -ENOMEM);
   EXPECT_EQ(eddy__timer_active(&o.timer), 0);
-  EXPECT_OK(eddy__timer_start(&o.timer, MS, 0));
+  EXPECT_OK(eddy__timer_start(&o.timer, MS));
   EXPECT_OK(eddy_loop_advance(loop, MS));
   EXPECT_EQ(o.fired, 1);
   test_finish(loop);
@@ -437,7 +440,7 @@ Test(timer, an_armed_embedded_timer_keeps_a_real_loop_alive_until_it_fires) {
   eddy_loop *loop = test_loop();
   owned o = {.fired = 0};
   eddy__timer_init(loop, &o.timer, owned_fired, &o);
-  EXPECT_OK(eddy__timer_start(&o.timer, 2 * MS, 0));
+  EXPECT_OK(eddy__timer_start(&o.timer, 2 * MS));
   EXPECT_EQ(eddy_loop_run(loop, EDDY_RUN_NOWAIT), 1);
   EXPECT_EQ(eddy_loop_run(loop, EDDY_RUN_UNTIL_IDLE), 0);
   EXPECT_EQ(o.fired, 1);
@@ -448,7 +451,7 @@ Test(timer, close_all_leaves_an_embedded_timer_to_its_owner) {
   eddy_loop *loop = test_fake_loop(0);
   owned o = {.fired = 0};
   eddy__timer_init(loop, &o.timer, owned_fired, &o);
-  EXPECT_OK(eddy__timer_start(&o.timer, MS, 0));
+  EXPECT_OK(eddy__timer_start(&o.timer, MS));
   eddy_loop_close_all(loop);
   EXPECT_EQ(eddy__timer_active(&o.timer), 1);
   EXPECT_OK(eddy_loop_advance(loop, MS));
