@@ -18,7 +18,7 @@ struct eddy_timer {
   eddy__handle h;
   eddy_timer_cb cb;
   int64_t repeat; /* ns; 0 for a one-shot timer */
-  eddy__timer t; /* t.arg is the program's arg */
+  eddy__timer t;  /* t.arg is the program's arg */
 };
 
 static int before(const eddy__heap_entry *a, const eddy__heap_entry *b) {
