@@ -38,10 +38,13 @@ extern "C" {
  *   unix:PATH[:mode=0660][:backlog=N]          (also unix:address=PATH)
  *   fd:N                                        (also fd:fileno=N)
  *   systemd:domain=INET|INET6|UNIX:index=N
- *   tls:PORT:certKey=PEM[:privateKey=PEM][:interface=ADDR][:backlog=N]
- *                                   (an IPv6 interface listens on IPv6)
+ *   tls:PORT:certKey=PEM[:privateKey=PEM][:passphraseFile=F][:interface=ADDR]
+ *       [:backlog=N]                (an IPv6 interface listens on IPv6)
  *                                   (also ssl:; either file may hold both
- *                                    the chain and the key)
+ *                                    the chain and the key; an encrypted
+ *                                    key is opened with the first line of
+ *                                    F, and without F is refused as
+ *                                    encrypted: nothing ever prompts)
  * Client endpoints:
  *   tcp:host=H:port=P[:timeout=S][:bindAddress=A]   (also tcp:H:P)
  *   unix:path=P[:timeout=S]                         (also unix:P)
@@ -84,7 +87,8 @@ typedef struct eddy_endpoint {
   char cert_key[EDDY_ENDPOINT_FILE_MAX];     /* tls server: chain (PEM) */
   char private_key[EDDY_ENDPOINT_FILE_MAX];  /* tls server: key (PEM) */
   char trust_roots[EDDY_ENDPOINT_FILE_MAX];  /* tls client: CAs; "" = system */
-  int verify;                                /* tls client: 0 after verify=no */
+  char passphrase_file[EDDY_ENDPOINT_FILE_MAX]; /* tls server: key's pass */
+  int verify; /* tls client: 0 after verify=no */
 } eddy_endpoint;
 
 /* Parses a server endpoint string. Returns 0, or EDDY_EPARSE with a message

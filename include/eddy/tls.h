@@ -68,6 +68,14 @@ EDDY_API int eddy_tls_ctx_add_cert(eddy_tls_ctx *ctx, const char *chain_path,
                                    const char *key_path, char *err,
                                    size_t errlen);
 
+/* The passphrase later eddy_tls_ctx_add_cert() calls decrypt an encrypted
+ * private key with (copied; NULL forgets it, wiping the copy). OpenSSL
+ * never prompts for one: without it an encrypted key fails with "private
+ * key in 'FILE' is encrypted", with a wrong one "wrong passphrase". 0 or
+ * -ENOMEM. A tls: endpoint's passphraseFile= sets it from a file. */
+EDDY_API int eddy_tls_ctx_set_passphrase(eddy_tls_ctx *ctx,
+                                         const char *passphrase);
+
 /* Trusts the CA certificates of a PEM file (or an OpenSSL hashed
  * directory) instead of the system's store: the server certificates a
  * client accepts, or the client certificates a server accepts. */
@@ -93,7 +101,8 @@ EDDY_API int eddy_tls_ctx_set_handshake_timeout(eddy_tls_ctx *ctx,
 EDDY_API int eddy_tls_ctx_set_session_tickets(eddy_tls_ctx *ctx, int n);
 
 /* The context a parsed tls: endpoint describes: for a server its
- * certificate and key, for a client its trust roots and verify=. err gets
+ * certificate and key (an encrypted key opened with passphraseFile's first
+ * line), for a client its trust roots and verify=. err gets
  * a sentence naming the file at fault. Programs that connect often make it
  * once and pass it to eddy_connect_tls(). */
 EDDY_API int eddy_tls_ctx_from_endpoint(const eddy_endpoint *ep, int server,

@@ -70,6 +70,7 @@ enum param_id {
   P_PRIVATEKEY,
   P_TRUSTROOTS,
   P_VERIFY,
+  P_PASSPHRASEFILE,
   P_COUNT
 };
 
@@ -121,6 +122,7 @@ static int set_certkey(parser *ps, span v);
 static int set_privatekey(parser *ps, span v);
 static int set_trustroots(parser *ps, span v);
 static int set_verify(parser *ps, span v);
+static int set_passphrasefile(parser *ps, span v);
 
 /* Indexed by enum param_id. */
 static const param params[P_COUNT] = {
@@ -142,6 +144,7 @@ static const param params[P_COUNT] = {
     {"privateKey", "privateKey", set_privatekey},
     {"trustRoots", "trustRoots", set_trustroots},
     {"verify", "verify", set_verify},
+    {"passphraseFile", "passphraseFile", set_passphrasefile},
 };
 
 #define TCP_SERVER (BIT(P_PORT) | BIT(P_INTERFACE) | BIT(P_BACKLOG))
@@ -150,7 +153,7 @@ static const param params[P_COUNT] = {
   {                                                                            \
     .name = n, .kind = EDDY_ENDPOINT_TCP, .tls = 1,                            \
     .allowed = TCP_SERVER | BIT(P_REUSEPORT) | BIT(P_CERTKEY) |                \
-               BIT(P_PRIVATEKEY),                                              \
+               BIT(P_PRIVATEKEY) | BIT(P_PASSPHRASEFILE),                      \
     .required = BIT(P_PORT), .slots = {P_PORT}, .nslots = 1                    \
   }
 #define TLS_CLIENT(n)                                                          \
@@ -510,6 +513,11 @@ static int set_privatekey(parser *ps, span v) {
 static int set_trustroots(parser *ps, span v) {
   return set_file(ps, v, ps->ep.trust_roots, sizeof ps->ep.trust_roots,
                   "trustRoots");
+}
+
+static int set_passphrasefile(parser *ps, span v) {
+  return set_file(ps, v, ps->ep.passphrase_file, sizeof ps->ep.passphrase_file,
+                  "passphraseFile");
 }
 
 /* Turning verification off has to be said in so many words. */

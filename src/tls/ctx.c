@@ -140,14 +140,58 @@ void eddy_tls_ctx_free(eddy_tls_ctx *ctx) {
   }
   eddy__free(ctx->extra);
   eddy__free(ctx->alpn);
+  (void)eddy_tls_ctx_set_passphrase(ctx, NULL);
   SSL_CTX_free(ctx->ssl);
   eddy__free(ctx);
+}
+
+/* ---- Keys and certificates --------------------------------------------------- */
+
+/* Every PEM read goes through this callback, so OpenSSL never falls back
+ * to its own, which prompts on the terminal ("Enter PEM pass phrase:") and
+ * blocks start-up, or reads stdin. It hands over the context's passphrase
+ * if there is one, and notes that one was asked for: a key that then fails
+ * to load is reported as encrypted rather than as "no PEM key". */
+typedef struct pass_req {
+  const char *pass;
+  int asked;
+} pass_req;
+
+static int on_passphrase(char *buf, int size, int rwflag, void *u) {
+  pass_req *req = u;
+  size_t n;
+  (void)rwflag;
+  req->asked = 1;
+  if (req->pass == NULL || size <= 0)
+    return -1;
+  n = strlen(req->pass);
+  if (n > (size_t)size)
+    return -1;
+  memcpy(buf, req->pass, n);
+  return (int)n;
+}
+
+int eddy_tls_ctx_set_passphrase(eddy_tls_ctx *ctx, const char *passphrase) {
+  char *copy = NULL;
+  if (passphrase) {
+    size_t n = strlen(passphrase) + 1;
+    if ((copy = eddy__malloc(n)) == NULL)
+      return -ENOMEM;
+    memcpy(copy, passphrase, n);
+  }
+  if (ctx->passphrase) {
+    OPENSSL_cleanse(ctx->passphrase, strlen(ctx->passphrase));
+    eddy__free(ctx->passphrase);
+  }
+  ctx->passphrase = copy;
+  return 0;
 }
 
 /* Reads a PEM chain: the leaf, then the intermediates. */
 static int read_chain(const char *path, X509 **leaf, STACK_OF(X509) **chain,
                       char *err, size_t errlen) {
   BIO *b = BIO_new_file(path, "r");
+  pass_req req = {NULL, 0}; /* a certificate is never encrypted */
   X509 *x;
   if (b == NULL) {
     set_err(err, errlen, "cannot read certificate file '%s': %s", path,
@@ -155,13 +199,13 @@ static int read_chain(const char *path, X509 **leaf, STACK_OF(X509) **chain,
     ERR_clear_error();
     return EDDY_ETLS;
   }
-  *leaf = PEM_read_bio_X509(b, NULL, NULL, NULL);
+  *leaf = PEM_read_bio_X509(b, NULL, on_passphrase, &req);
   *chain = sk_X509_new_null();
   if (*leaf == NULL || *chain == NULL) {
     set_err(err, errlen, "no PEM certificate in '%s'", path);
     goto fail;
   }
-  while ((x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
+  while ((x = PEM_read_bio_X509(b, NULL, on_passphrase, &req)) != NULL) {
     if (!sk_X509_push(*chain, x)) {
       X509_free(x);
       set_err(err, errlen, "out of memory reading '%s'", path);
@@ -181,20 +225,30 @@ fail:
   return EDDY_ETLS;
 }
 
-static int read_key(const char *path, EVP_PKEY **key, char *err,
-                    size_t errlen) {
+static int read_key(const char *path, const char *pass, EVP_PKEY **key,
+                    char *err, size_t errlen) {
   BIO *b = BIO_new_file(path, "r");
+  pass_req req = {pass, 0};
   if (b == NULL) {
     set_err(err, errlen, "cannot read key file '%s': %s", path,
             strerror(errno ? errno : ENOENT));
     ERR_clear_error();
     return EDDY_ETLS;
   }
-  *key = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
+  *key = PEM_read_bio_PrivateKey(b, NULL, on_passphrase, &req);
   BIO_free(b);
   if (*key == NULL) {
     ERR_clear_error(); /* OpenSSL's reason ("unsupported") says less */
-    set_err(err, errlen, "no PEM private key in '%s'", path);
+    if (req.asked && pass)
+      set_err(err, errlen, "wrong passphrase for the private key in '%s'",
+              path);
+    else if (req.asked)
+      set_err(err, errlen,
+              "private key in '%s' is encrypted (give its passphrase with "
+              "passphraseFile=)",
+              path);
+    else
+      set_err(err, errlen, "no PEM private key in '%s'", path);
     return EDDY_ETLS;
   }
   return 0;
@@ -212,7 +266,7 @@ int eddy_tls_ctx_add_cert(eddy_tls_ctx *ctx, const char *chain_path,
     key_path = chain_path;
   if ((rc = read_chain(chain_path, &leaf, &chain, err, errlen)) != 0)
     return rc;
-  if ((rc = read_key(key_path, &key, err, errlen)) != 0)
+  if ((rc = read_key(key_path, ctx->passphrase, &key, err, errlen)) != 0)
     goto out;
   if (X509_check_private_key(leaf, key) != 1) {
     ERR_clear_error();
@@ -362,6 +416,27 @@ int eddy_tls_ctx_set_versions(eddy_tls_ctx *ctx, int min, int max) {
   return 0;
 }
 
+/* The first line of path (without its newline) becomes the passphrase;
+ * the copy read is wiped. */
+static int passphrase_from_file(eddy_tls_ctx *ctx, const char *path, char *err,
+                                size_t errlen) {
+  char line[1024];
+  FILE *f = fopen(path, "re");
+  int e;
+  if (f == NULL) {
+    set_err(err, errlen, "cannot read passphrase file '%s': %s", path,
+            strerror(errno));
+    return EDDY_ETLS;
+  }
+  if (fgets(line, sizeof line, f) == NULL)
+    line[0] = '\0';
+  fclose(f);
+  line[strcspn(line, "\r\n")] = '\0';
+  e = eddy_tls_ctx_set_passphrase(ctx, line);
+  OPENSSL_cleanse(line, sizeof line);
+  return e;
+}
+
 int eddy_tls_ctx_from_endpoint(const eddy_endpoint *ep, int server,
                                eddy_tls_ctx **out, char *err, size_t errlen) {
   eddy_tls_ctx *ctx;
@@ -373,7 +448,9 @@ int eddy_tls_ctx_from_endpoint(const eddy_endpoint *ep, int server,
     return e;
   }
   why[0] = '\0';
-  if (server)
+  if (server && ep->passphrase_file[0])
+    e = passphrase_from_file(ctx, ep->passphrase_file, why, sizeof why);
+  if (e == 0 && server)
     e = eddy_tls_ctx_add_cert(ctx, ep->cert_key, ep->private_key, why,
                               sizeof why);
   else if (ep->trust_roots[0])

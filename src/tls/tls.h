@@ -24,7 +24,8 @@ struct eddy_tls_ctx {
   int64_t handshake_timeout;
   unsigned char *alpn; /* wire format */
   size_t alpn_len;
-  size_t nloaded; /* certificates added, the default included */
+  size_t nloaded;   /* certificates added, the default included */
+  char *passphrase; /* for encrypted keys; NULL: none (never a prompt) */
   eddy__tls_cert *extra;
   size_t nextra, extra_cap;
 };

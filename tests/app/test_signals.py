@@ -1,0 +1,187 @@
+#!/usr/bin/env python3
+"""Signals and start-up as an operator meets them: an encrypted key on a
+terminal is refused instead of prompted for.
+
+Usage: test_signals.py PATH_TO_EDDY. Ends with "passed=P failed=F".
+"""
+import os
+import pty
+import re
+import select
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+from common import Server, case, free_port, report  # noqa: E402
+
+EDDY = sys.argv[1]
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def certs_dir():
+    d = os.environ.get("EDDY_TEST_CERTS")
+    if d:
+        return d
+    d = f"/tmp/eddy-test-certs-{os.getuid()}"
+    subprocess.run(["flock", d + ".lock", os.path.join(HERE, "..", "tls", "mkcerts.sh"), d],
+                   check=True, stdout=subprocess.DEVNULL, timeout=120)
+    return d
+
+
+CERTS = certs_dir()
+
+
+def cert(name):
+    return os.path.join(CERTS, name)
+
+
+def wait_until(what, cond, timeout=10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if cond():
+            return
+        time.sleep(0.02)
+    raise AssertionError("timed out waiting for " + what)
+
+
+def wait_log(srv, pattern, count=1, timeout=10):
+    wait_until(f"{count} log line(s) matching {pattern!r}",
+               lambda: len(re.findall(pattern, srv.stderr())) >= count, timeout)
+
+
+def encrypt_key(src, dst, passphrase):
+    subprocess.run(["openssl", "pkey", "-in", src, "-aes256", "-passout", "pass:" + passphrase,
+                    "-out", dst], check=True, timeout=30)
+
+
+def echo_round_trip(port):
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(b"ping\n")
+        assert s.recv(100) == b"ping\n"
+
+
+def tls_peer_cert(port):
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+            der = s.getpeercert(binary_form=True)
+            s.sendall(b"hi")
+            assert s.recv(10) == b"hi"
+            return der
+
+
+def hold_fifo(fifo, timeout=10):
+    """Waits until a reader (eddy, at start-up) opens the FIFO, then holds
+    it open for writing without writing: the reader stays blocked in its
+    read. Returns the descriptor, for the caller to close."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            return os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError:  # ENXIO: no reader yet
+            time.sleep(0.02)
+    raise AssertionError("nothing opened " + fifo)
+
+
+def der_of(pem_path):
+    with open(pem_path) as f:
+        return ssl.PEM_cert_to_DER_cert(f.read())
+
+
+class Eddy(Server):
+    """common.Server whose listen string names its port with {port}."""
+
+    def __init__(self, command, listen, *extra):
+        port = free_port()
+        # Server takes its port from common.free_port: hand it this one.
+        real = common.free_port
+        common.free_port = lambda: port
+        try:
+            super().__init__(EDDY, command, *extra, listen=listen.format(port=port))
+        finally:
+            common.free_port = real
+
+
+# ---- 1. An encrypted key is refused, never prompted for ------------------------
+
+
+def run_on_terminal(args, timeout=10):
+    """Runs eddy with a pseudo-terminal as its controlling terminal and
+    standard streams; returns (exit status, everything it wrote)."""
+    pid, fd = pty.fork()
+    if pid == 0:
+        try:
+            os.execv(EDDY, [EDDY, *args])
+        finally:
+            os._exit(127)
+    out = b""
+    deadline = time.time() + timeout
+    status = None
+    try:
+        while time.time() < deadline:
+            r, _, _ = select.select([fd], [], [], 0.1)
+            if r:
+                try:
+                    chunk = os.read(fd, 4096)
+                except OSError:  # EIO: the child closed the terminal
+                    chunk = b""
+                out += chunk
+                if b"pass phrase" in out:
+                    break
+            done, st = os.waitpid(pid, os.WNOHANG)
+            if done:
+                status = os.waitstatus_to_exitcode(st)
+                try:
+                    while select.select([fd], [], [], 0)[0]:
+                        chunk = os.read(fd, 4096)
+                        if not chunk:
+                            break
+                        out += chunk
+                except OSError:
+                    pass
+                break
+    finally:
+        if status is None:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        os.close(fd)
+    return status, out.decode(errors="replace")
+
+
+@case("an encrypted key on a terminal is refused at once, not prompted for")
+def _():
+    with tempfile.TemporaryDirectory() as d:
+        key = os.path.join(d, "enc.key")
+        encrypt_key(cert("server.key"), key, "secret")
+        status, out = run_on_terminal(
+            ["echo", "--listen", f"tls:0:certKey={cert('server.pem')}:privateKey={key}"])
+        assert "pass phrase" not in out, "prompted: " + out
+        assert status not in (None, 0), f"status {status}: {out}"
+        assert f"private key in '{key}' is encrypted" in out, out
+
+
+@case("passphraseFile= opens an encrypted key and the listener serves TLS")
+def _():
+    with tempfile.TemporaryDirectory() as d:
+        key = os.path.join(d, "enc.key")
+        pfile = os.path.join(d, "pass")
+        encrypt_key(cert("server.key"), key, "secret")
+        with open(pfile, "w") as f:
+            f.write("secret\n")
+        listen = (f"tls:{{port}}:certKey={cert('server.pem')}:privateKey={key}"
+                  f":passphraseFile={pfile}:interface=127.0.0.1")
+        with Eddy("echo", listen) as srv:
+            assert tls_peer_cert(srv.port) == der_of(cert("server.pem"))
+            assert srv.stop()[0] == 0
+
+
+report()
