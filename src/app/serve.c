@@ -1,11 +1,17 @@
 /* serve.c: what every server subcommand shares: --listen and --grace,
- * opening the listeners, logging, and the graceful stop on SIGTERM/SIGINT
- * (stop accepting, let open connections finish for the grace time, then
- * close what is left and return). */
+ * opening the listeners, logging, and the signals: the graceful stop on
+ * SIGTERM/SIGINT (stop accepting, let open connections finish for the
+ * grace time, then close what is left and return).
+ *
+ * The loop's signal handles only act once the loop runs, and start-up can
+ * block before that (a certificate path that is a FIFO, a slow network
+ * file system). Until then plain handlers hold the signals: a terminating
+ * one removes the Unix socket files bound so far and dies of its signal. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "app/app.h"
 #include "app/log.h"
@@ -60,6 +66,50 @@ static void grace_over(eddy_timer *t, void *arg) {
   eddy_loop_stop(srv->loop);
 }
 
+/* ---- Signals before the loop runs ------------------------------------------ */
+
+static char startup_paths[APP_MAX_LISTEN][EDDY_ENDPOINT_PATH_MAX];
+static volatile sig_atomic_t startup_npaths;
+
+/* Async-signal-safe: unlink, sigaction and raise only. */
+static void startup_terminate(int signum) {
+  struct sigaction dfl;
+  for (int i = 0; i < startup_npaths; i++)
+    (void)unlink(startup_paths[i]);
+  memset(&dfl, 0, sizeof dfl);
+  dfl.sa_handler = SIG_DFL;
+  (void)sigaction(signum, &dfl, NULL);
+  (void)raise(signum);
+}
+
+static const int terminating[] = {SIGTERM, SIGINT};
+
+/* on: the start-up handlers; off: the default dispositions again.
+ * SA_RESTART: a blocking open or read goes on. */
+static void startup_signals(int on) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_flags = SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  for (size_t i = 0; i < sizeof terminating / sizeof *terminating; i++)
+    sigaddset(&sa.sa_mask, terminating[i]);
+  sa.sa_handler = on ? startup_terminate : SIG_DFL;
+  for (size_t i = 0; i < sizeof terminating / sizeof *terminating; i++)
+    (void)sigaction(terminating[i], &sa, NULL);
+}
+
+/* Notes a Unix socket file the start-up handler must remove. Filled before
+ * the count is raised, so the handler never reads half a path. */
+static void startup_note_path(const eddy_endpoint *ep) {
+  int n = startup_npaths;
+  if (ep->kind != EDDY_ENDPOINT_UNIX || n == APP_MAX_LISTEN)
+    return;
+  snprintf(startup_paths[n], sizeof startup_paths[n], "%s", ep->path);
+  startup_npaths = n + 1;
+}
+
+/* ---- Signals while the loop runs --------------------------------------------- */
+
 static void on_signal(eddy_signal *h, int signum, void *arg) {
   app_server *srv = arg;
   (void)h;
@@ -80,13 +130,17 @@ static int open_listeners(app_server *srv) {
   for (int i = 0; i < srv->nendpoints; i++) {
     char err[256], name[128];
     eddy_listener *l;
-    int e = eddy_listen(srv->loop, srv->endpoints[i], srv->on_accept, srv->arg,
-                        &l, err, sizeof err);
+    eddy_endpoint ep;
+    int e = eddy_endpoint_parse_server(srv->endpoints[i], &ep, err, sizeof err);
+    if (e == 0)
+      e = eddy_listener_open(srv->loop, &ep, srv->on_accept, srv->arg, &l, err,
+                             sizeof err);
     if (e) {
       fprintf(stderr, "eddy %s: cannot listen on '%s': %s\n", srv->name,
               srv->endpoints[i], err);
       return e == EDDY_EPARSE ? 2 : 1;
     }
+    startup_note_path(&ep);
     eddy_listener_on_error(l, on_listener_error);
     srv->listeners[srv->nlisteners++] = l;
     if (eddy_listener_name(l, name, sizeof name) == 0)
@@ -109,22 +163,49 @@ int app_server_start(app_server *srv) {
   return 0;
 }
 
-int app_server_run(app_server *srv) {
-  eddy_signal *sigs[2];
-  int status = eddy_timer_new(srv->loop, grace_over, srv, &srv->grace);
-  if (status == 0)
-    status = eddy_signal_start(srv->loop, SIGTERM, on_signal, srv, &sigs[0]);
-  if (status == 0)
-    status = eddy_signal_start(srv->loop, SIGINT, on_signal, srv, &sigs[1]);
-  if (status != 0) {
-    fprintf(stderr, "eddy %s: %s\n", srv->name, eddy_strerror(status));
-    status = 1;
-  } else if ((status = open_listeners(srv)) == 0) {
-    eddy_loop_run(srv->loop, EDDY_RUN_UNTIL_STOPPED);
+/* The loop's signal handles, started once the listeners are open (each
+ * replaces the start-up handler until it is closed). */
+static int start_signals(app_server *srv) {
+  static const struct {
+    int signum;
+    eddy_signal_cb cb;
+  } table[] = {{SIGTERM, on_signal}, {SIGINT, on_signal}};
+  for (size_t i = 0; i < sizeof table / sizeof *table; i++) {
+    eddy_signal *h;
+    int e = eddy_signal_start(srv->loop, table[i].signum, table[i].cb, srv, &h);
+    if (e)
+      return e;
   }
+  return 0;
+}
+
+/* The grace timer, the listeners and the signal handles: 0, or the exit
+ * status (the message printed). */
+static int prepare(app_server *srv) {
+  int e = eddy_timer_new(srv->loop, grace_over, srv, &srv->grace);
+  int status;
+  if (e == 0 && (status = open_listeners(srv)) != 0)
+    return status;
+  if (e == 0)
+    e = start_signals(srv);
+  if (e) {
+    fprintf(stderr, "eddy %s: %s\n", srv->name, eddy_strerror(e));
+    return 1;
+  }
+  return 0;
+}
+
+int app_server_run(app_server *srv) {
+  int status;
+  startup_signals(1);
+  if ((status = prepare(srv)) == 0)
+    eddy_loop_run(srv->loop, EDDY_RUN_UNTIL_STOPPED);
   eddy_loop_close_all(srv->loop);
   eddy_loop_run(srv->loop, EDDY_RUN_UNTIL_IDLE);
   eddy_loop_free(srv->loop);
+  /* The listeners removed their files; nothing is left to clean up. */
+  startup_npaths = 0;
+  startup_signals(0);
   if (status == 0)
     app_log(LOG_INFO, "%s: stopped", srv->name);
   return status;

@@ -1,6 +1,10 @@
 #!/usr/bin/env python3
 """Signals and start-up as an operator meets them: an encrypted key on a
-terminal is refused instead of prompted for.
+terminal is refused instead of prompted for; SIGTERM during a start-up
+that blocks (a certificate path that is a FIFO) still terminates and
+leaves no socket file; SIGHUP and SIGUSR1 leave echo, portforward and
+procmon running (SIGHUP rereads the certificates of tls: listeners);
+SIGTERM still stops gracefully and removes a unix socket file.
 
 Usage: test_signals.py PATH_TO_EDDY. Ends with "passed=P failed=F".
 """
@@ -110,6 +114,12 @@ class Eddy(Server):
         finally:
             common.free_port = real
 
+    def stop(self, *args, **kwargs):
+        status, log = super().stop(*args, **kwargs)
+        for bad in ("Sanitizer", "runtime error"):
+            assert bad not in log, log
+        return status, log
+
 
 # ---- 1. An encrypted key is refused, never prompted for ------------------------
 
@@ -182,6 +192,54 @@ def _():
         with Eddy("echo", listen) as srv:
             assert tls_peer_cert(srv.port) == der_of(cert("server.pem"))
             assert srv.stop()[0] == 0
+
+
+# ---- 2. A terminating signal terminates a blocked start-up ---------------------
+
+
+@case("SIGTERM during a start-up blocked on a FIFO certificate exits promptly, no socket left")
+def _():
+    with tempfile.TemporaryDirectory() as d:
+        fifo = os.path.join(d, "cert.fifo")
+        sock = os.path.join(d, "echo.sock")
+        os.mkfifo(fifo)
+        log = tempfile.TemporaryFile(mode="w+")
+        p = subprocess.Popen([EDDY, "echo", "--listen", f"unix:{sock}",
+                              "--listen", f"tls:0:certKey={fifo}"],
+                             stdout=subprocess.DEVNULL, stderr=log)
+        try:
+            w = hold_fifo(fifo)
+            assert os.path.exists(sock), "the unix listener opens first"
+            p.send_signal(signal.SIGTERM)
+            status = p.wait(timeout=5)
+            os.close(w)
+            assert status != 0, "exit 0 from an interrupted start-up"
+            assert not os.path.exists(sock), "socket file left behind"
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+            log.close()
+
+
+@case("SIGINT during a blocked start-up exits promptly too")
+def _():
+    with tempfile.TemporaryDirectory() as d:
+        fifo = os.path.join(d, "cert.fifo")
+        os.mkfifo(fifo)
+        p = subprocess.Popen([EDDY, "portforward", "--listen", f"tls:0:certKey={fifo}",
+                              "--connect", "tcp:127.0.0.1:1"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            w = hold_fifo(fifo)
+            p.send_signal(signal.SIGINT)
+            status = p.wait(timeout=5)
+            os.close(w)
+            assert status != 0
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
 
 
 report()
