@@ -15,7 +15,7 @@
  * threshold), mostly so that tests need not wait minutes. SIGTERM or SIGINT
  * stops every process (TERM to its group, KILL after the kill timeout) and
  * the program exits 0 once all of them are reaped; a second signal sends
- * KILL at once.
+ * KILL at once. SIGHUP, SIGUSR1 and SIGUSR2 are logged and change nothing.
  */
 #include <errno.h>
 #include <signal.h>
@@ -234,6 +234,16 @@ static void on_signal(eddy_signal *h, int signum, void *arg) {
     all_reaped(m);
 }
 
+/* SIGHUP, SIGUSR1, SIGUSR2: logged, and nothing else. Nothing is read
+ * from files after start-up, so there is nothing for SIGHUP to reload; a
+ * daemon's habit is to stay up, not to die of their default action. */
+static void on_ignored(eddy_signal *h, int signum, void *arg) {
+  (void)h;
+  (void)arg;
+  app_log(LOG_INFO, "procmon: %s: %s", strsignal(signum),
+          signum == SIGHUP ? "nothing to reload" : "ignored");
+}
+
 /* ---- Options -------------------------------------------------------------------- */
 
 static void usage(void) {
@@ -243,7 +253,8 @@ static void usage(void) {
       "Runs each command under /bin/sh -c, logs its output line by line\n"
       "prefixed with its name, and restarts it when it exits (after 1 s,\n"
       "doubling up to 60 s; back to 1 s once it has stayed up a minute).\n"
-      "SIGTERM or SIGINT stops them all and exits.\n"
+      "SIGTERM or SIGINT stops them all and exits; SIGHUP, SIGUSR1 and\n"
+      "SIGUSR2 are logged and ignored.\n"
       "\n"
       "  --process NAME=COMMAND  a process to run (repeatable; names unique)\n"
       "  --kill-timeout S        on stop, SIGKILL what is still running S\n"
@@ -348,10 +359,13 @@ static int parse(monitor *m, int argc, char **argv) {
 /* ---- Running -------------------------------------------------------------------- */
 
 static int run(monitor *m) {
-  eddy_signal *sigs[2];
-  int err = eddy_signal_start(m->loop, SIGTERM, on_signal, m, &sigs[0]);
+  static const int kept_alive[] = {SIGHUP, SIGUSR1, SIGUSR2};
+  eddy_signal *sig;
+  int err = eddy_signal_start(m->loop, SIGTERM, on_signal, m, &sig);
   if (err == 0)
-    err = eddy_signal_start(m->loop, SIGINT, on_signal, m, &sigs[1]);
+    err = eddy_signal_start(m->loop, SIGINT, on_signal, m, &sig);
+  for (size_t i = 0; i < sizeof kept_alive / sizeof *kept_alive && !err; i++)
+    err = eddy_signal_start(m->loop, kept_alive[i], on_ignored, m, &sig);
   for (int i = 0; i < m->n && err == 0; i++) {
     watched *w = &m->procs[i];
     w->m = m;

@@ -1,12 +1,15 @@
 /* serve.c: what every server subcommand shares: --listen and --grace,
  * opening the listeners, logging, and the signals: the graceful stop on
  * SIGTERM/SIGINT (stop accepting, let open connections finish for the
- * grace time, then close what is left and return).
+ * grace time, then close what is left and return); SIGHUP rereads the
+ * certificates of tls: listeners; SIGUSR1 and SIGUSR2 are logged and
+ * ignored, as daemons do, rather than killing the server.
  *
  * The loop's signal handles only act once the loop runs, and start-up can
  * block before that (a certificate path that is a FIFO, a slow network
  * file system). Until then plain handlers hold the signals: a terminating
- * one removes the Unix socket files bound so far and dies of its signal. */
+ * one removes the Unix socket files bound so far and dies of its signal; the
+ * others are ignored. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,10 +85,17 @@ static void startup_terminate(int signum) {
   (void)raise(signum);
 }
 
-static const int terminating[] = {SIGTERM, SIGINT};
+static void startup_ignore(int signum) {
+  (void)signum;
+}
 
-/* on: the start-up handlers; off: the default dispositions again.
- * SA_RESTART: a blocking open or read goes on. */
+static const int terminating[] = {SIGTERM, SIGINT};
+static const int kept_alive[] = {SIGHUP, SIGUSR1, SIGUSR2};
+
+/* on: the start-up handlers; off: the default dispositions again. A
+ * handler rather than SIG_IGN for the ignored ones: an ignored disposition
+ * would be inherited across exec. SA_RESTART: a blocking open or read goes
+ * on. */
 static void startup_signals(int on) {
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
@@ -96,6 +106,9 @@ static void startup_signals(int on) {
   sa.sa_handler = on ? startup_terminate : SIG_DFL;
   for (size_t i = 0; i < sizeof terminating / sizeof *terminating; i++)
     (void)sigaction(terminating[i], &sa, NULL);
+  sa.sa_handler = on ? startup_ignore : SIG_DFL;
+  for (size_t i = 0; i < sizeof kept_alive / sizeof *kept_alive; i++)
+    (void)sigaction(kept_alive[i], &sa, NULL);
 }
 
 /* Notes a Unix socket file the start-up handler must remove. Filled before
@@ -109,6 +122,43 @@ static void startup_note_path(const eddy_endpoint *ep) {
 }
 
 /* ---- Signals while the loop runs --------------------------------------------- */
+
+/* SIGHUP: a new TLS context from each tls: listener's endpoint, read again
+ * from its files. Connections in flight keep the context they started
+ * with; a listener whose files no longer load keeps its old one. */
+static void on_reload(eddy_signal *h, int signum, void *arg) {
+  app_server *srv = arg;
+  int ntls = 0;
+  (void)h;
+  for (int i = 0; i < srv->nlisteners; i++) {
+    eddy_endpoint ep;
+    eddy_tls_ctx *ctx;
+    char err[600], name[128] = "";
+    if (eddy_endpoint_parse_server(srv->endpoints[i], &ep, NULL, 0) != 0 ||
+        !ep.tls)
+      continue;
+    ntls++;
+    (void)eddy_listener_name(srv->listeners[i], name, sizeof name);
+    if (eddy_tls_ctx_from_endpoint(&ep, 1, &ctx, err, sizeof err) != 0) {
+      app_log(LOG_WARN, "%s: %s: %s: keeping the old certificate: %s",
+              srv->name, strsignal(signum), name, err);
+      continue;
+    }
+    eddy_listener_set_tls(srv->listeners[i], ctx);
+    eddy_tls_ctx_free(ctx); /* the listener holds its own reference */
+    app_log(LOG_INFO, "%s: %s: %s: reloaded the certificate", srv->name,
+            strsignal(signum), name);
+  }
+  if (ntls == 0)
+    app_log(LOG_INFO, "%s: %s: nothing to reload", srv->name,
+            strsignal(signum));
+}
+
+static void on_ignored(eddy_signal *h, int signum, void *arg) {
+  app_server *srv = arg;
+  (void)h;
+  app_log(LOG_INFO, "%s: %s: ignored", srv->name, strsignal(signum));
+}
 
 static void on_signal(eddy_signal *h, int signum, void *arg) {
   app_server *srv = arg;
@@ -169,7 +219,11 @@ static int start_signals(app_server *srv) {
   static const struct {
     int signum;
     eddy_signal_cb cb;
-  } table[] = {{SIGTERM, on_signal}, {SIGINT, on_signal}};
+  } table[] = {{SIGTERM, on_signal},
+               {SIGINT, on_signal},
+               {SIGHUP, on_reload},
+               {SIGUSR1, on_ignored},
+               {SIGUSR2, on_ignored}};
   for (size_t i = 0; i < sizeof table / sizeof *table; i++) {
     eddy_signal *h;
     int e = eddy_signal_start(srv->loop, table[i].signum, table[i].cb, srv, &h);

@@ -242,4 +242,133 @@ def _():
                 p.wait()
 
 
+# ---- 3. SIGHUP and SIGUSR1 leave the servers running ---------------------------
+
+
+@case("echo: SIGHUP and SIGUSR1 leave it serving; SIGTERM removes its socket file")
+def _():
+    with tempfile.TemporaryDirectory() as d:
+        sock = os.path.join(d, "echo.sock")
+        with Eddy("echo", "tcp:{port}:interface=127.0.0.1", "--listen", f"unix:{sock}") as srv:
+            for sig, name in ((signal.SIGHUP, "Hangup"), (signal.SIGUSR1, "User defined signal 1"),
+                              (signal.SIGUSR2, "User defined signal 2")):
+                srv.p.send_signal(sig)
+                wait_log(srv, name)
+                assert srv.p.poll() is None, f"died of {name}: {srv.stderr()}"
+                echo_round_trip(srv.port)
+            with socket.socket(socket.AF_UNIX) as s:
+                s.settimeout(10)
+                s.connect(sock)
+                s.sendall(b"x")
+                assert s.recv(10) == b"x"
+            status, log = srv.stop()
+            assert status == 0, log
+            assert not os.path.exists(sock), "socket file left behind"
+
+
+@case("portforward: SIGHUP and SIGUSR1 leave it relaying")
+def _():
+    with Eddy("echo", "tcp:{port}:interface=127.0.0.1") as target:
+        with Eddy("portforward", "tcp:{port}:interface=127.0.0.1",
+                  "--connect", f"tcp:127.0.0.1:{target.port}") as srv:
+            for sig, name in ((signal.SIGHUP, "Hangup"), (signal.SIGUSR1, "User defined signal 1")):
+                srv.p.send_signal(sig)
+                wait_log(srv, name)
+                assert srv.p.poll() is None, f"died of {name}: {srv.stderr()}"
+                echo_round_trip(srv.port)
+            assert srv.stop()[0] == 0
+
+
+@case("procmon: SIGHUP and SIGUSR1 leave it and its processes running")
+def _():
+    log = tempfile.TemporaryFile(mode="w+")
+    p = subprocess.Popen([EDDY, "procmon", "--process", "t=echo up; exec sleep 60"],
+                         stdout=subprocess.DEVNULL, stderr=log, text=True)
+
+    def text():
+        log.seek(0)
+        return log.read()
+    try:
+        wait_until("the process's output", lambda: "t: up" in text())
+        for sig, name in ((signal.SIGHUP, "Hangup"), (signal.SIGUSR1, "User defined signal 1")):
+            p.send_signal(sig)
+            wait_until(f"a log line for {name}", lambda: name in text())
+            assert p.poll() is None, f"died of {name}: {text()}"
+        assert "t: exited" not in text() and "killed" not in text(), text()
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(timeout=15) == 0, text()
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        log.close()
+
+
+@case("SIGHUP rereads a tls: listener's certificate: new connections see the new one")
+def _():
+    with tempfile.TemporaryDirectory() as d:
+        pem, key = os.path.join(d, "c.pem"), os.path.join(d, "c.key")
+        shutil.copy(cert("server.pem"), pem)
+        shutil.copy(cert("server.key"), key)
+        listen = f"tls:{{port}}:certKey={pem}:privateKey={key}:interface=127.0.0.1"
+        with Eddy("echo", listen) as srv:
+            assert tls_peer_cert(srv.port) == der_of(cert("server.pem"))
+            shutil.copy(cert("other.pem"), pem)
+            shutil.copy(cert("other.key"), key)
+            srv.p.send_signal(signal.SIGHUP)
+            wait_log(srv, "reloaded")
+            assert tls_peer_cert(srv.port) == der_of(cert("other.pem"))
+            assert srv.stop()[0] == 0
+
+
+@case("SIGHUP and SIGUSR1 during a blocked start-up are ignored: start-up goes on")
+def _():
+    with tempfile.TemporaryDirectory() as d:
+        fifo = os.path.join(d, "cert.fifo")
+        os.mkfifo(fifo)
+        port = free_port()
+        log = tempfile.TemporaryFile(mode="w+")
+        p = subprocess.Popen([EDDY, "echo", "--listen",
+                              f"tls:{port}:certKey={fifo}:privateKey={cert('server.key')}"
+                              ":interface=127.0.0.1"],
+                             stdout=subprocess.DEVNULL, stderr=log, text=True)
+
+        def text():
+            log.seek(0)
+            return log.read()
+        try:
+            w = hold_fifo(fifo)
+            p.send_signal(signal.SIGHUP)
+            p.send_signal(signal.SIGUSR1)
+            with open(cert("server.pem"), "rb") as f:
+                os.write(w, f.read())
+            os.close(w)
+            wait_until("the listener", lambda: "listening on" in text() or p.poll() is not None)
+            assert p.poll() is None, f"exit {p.returncode}: {text()}"
+            assert tls_peer_cert(port) == der_of(cert("server.pem"))
+            p.send_signal(signal.SIGTERM)
+            assert p.wait(timeout=15) == 0, text()
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+            log.close()
+
+
+@case("SIGHUP with a broken certificate keeps serving the old one and says why")
+def _():
+    with tempfile.TemporaryDirectory() as d:
+        pem, key = os.path.join(d, "c.pem"), os.path.join(d, "c.key")
+        shutil.copy(cert("server.pem"), pem)
+        shutil.copy(cert("server.key"), key)
+        listen = f"tls:{{port}}:certKey={pem}:privateKey={key}:interface=127.0.0.1"
+        with Eddy("echo", listen) as srv:
+            shutil.copy(cert("other.key"), key)  # no longer matches
+            srv.p.send_signal(signal.SIGHUP)
+            wait_log(srv, "does not match")
+            assert srv.p.poll() is None
+            assert tls_peer_cert(srv.port) == der_of(cert("server.pem"))
+            assert srv.stop()[0] == 0
+
+
 report()
