@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "eddy.h"
@@ -199,6 +200,26 @@ static inline int test_run_until(eddy_loop *loop, const int *flag) {
     eddy_loop_update_time(loop);
   }
   return *flag;
+}
+
+/* CLOCK_MONOTONIC in milliseconds, for a test's own deadlines. */
+static inline int64_t test_clock_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* One read of what fd has, waiting at most timeout_ms for it to be
+ * readable: never blocks longer, even on a blocking descriptor. Returns the
+ * count, 0 on silence, at the end, or on an error. */
+static inline size_t test_read_ready(int fd, char *buf, size_t cap,
+                                     int timeout_ms) {
+  struct pollfd p = {.fd = fd, .events = POLLIN};
+  ssize_t r;
+  if (poll(&p, 1, timeout_ms) != 1)
+    return 0;
+  r = read(fd, buf, cap);
+  return r > 0 ? (size_t)r : 0;
 }
 
 /* Reads from a descriptor until cap bytes, its end, or timeout_ms of
