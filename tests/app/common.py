@@ -4,6 +4,7 @@ import resource
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -13,6 +14,9 @@ results = []
 def case(name):
     """Runs the decorated function at once as one named case."""
     def wrap(fn):
+        # Names the case as it starts: if it hangs, scripts/test.sh reports
+        # the last one.
+        print("RUN " + name, file=sys.stderr, flush=True)
         try:
             fn()
             results.append((name, None))
