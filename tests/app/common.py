@@ -101,6 +101,16 @@ class Server:
         self.log.seek(0)
         return self.log.read()
 
+    def wait_log(self, text, timeout=5):
+        """Waits until the server's log contains text; returns whether it
+        did within timeout seconds."""
+        deadline = time.time() + timeout
+        while text not in self.stderr():
+            if time.time() >= deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
     def stop(self, timeout=15, signal_it=True):
         """SIGTERM (unless already sent: a second one while the server
         exits would find the default disposition restored) and wait."""
