@@ -5,8 +5,9 @@
 # and pkg-config (tests/install), and runs each fuzz target for a few
 # seconds (scripts/fuzz.sh, build-fuzz/), and checks the formatting of
 # src/, include/ and tests/ (scripts/check-format.sh). Prints coverage of
-# src/ and a last line "N passed, N failed". Exits non-zero if anything
-# failed.
+# src/, the skipped tests by name, and a last line "N passed, N failed,
+# N skipped". A program that hangs is stopped, named and counted as failed.
+# Exits non-zero if anything failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,15 +35,46 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 passed=0
 failed=0
 
-# Criterion ends with "Synthesis: Tested: T | Passing: P | Failing: F | ...".
+# Every program runs under an outer time limit (seconds, about three times
+# its usual duration and more than Criterion's own --timeout 60 per test):
+# a program still running then is stopped (TERM, KILL 10 s later), named,
+# with the test it was running, and counted as failed. A hang is a failure,
+# never a wait for ever.
+limited() {
+  local limit=$1; shift
+  timeout --signal=TERM --kill-after=10 "$limit" "$@"
+}
+hit_limit() { [ "$1" -eq 124 ] || [ "$1" -eq 137 ]; }
+
+skipped=0
+skip_notes=()
+
+# Criterion runs --verbose: "[RUN ] suite::test" when a test starts, then
+# "[PASS]", "[FAIL]" or "[SKIP] suite::test: why"; it ends with "Synthesis:
+# Tested: T | Passing: P | Failing: F | ...", where T leaves skipped tests
+# out. Tests left out by a filter or .disabled say "Test is disabled" and
+# are not counted.
 run_criterion() {
-  local name=$1 exe=$2 log
+  local name=$1 exe=$2 limit=$3 log
   log=$(mktemp)
-  "$exe" --timeout 60 -j2 >"$log" 2>&1
+  limited "$limit" "$exe" --verbose --timeout 60 -j2 >"$log" 2>&1
   local rc=$?
   local line
   line=$(grep -a 'Synthesis:' "$log" | tail -1)
-  if [ -z "$line" ]; then
+  if hit_limit $rc; then
+    local hung
+    grep -a -E '\[(FAIL|----)\]' "$log" | grep -a -v 'Criterion v' | head -60
+    # Started and never finished: the test that hung.
+    hung=$(sed -n -E 's/^\[RUN \] ([^ ]+).*/\1/p' "$log" | sort |
+      comm -23 - <(sed -n -E 's/^\[(PASS|FAIL|SKIP)\] ([^:]+::[^:]+):.*/\2/p' "$log" | sort))
+    hung=$(paste -s -d ' ' - <<<"$hung")
+    echo "$name: HUNG, stopped after ${limit} s; still running: ${hung:-(no test had started)}"
+    # Each hung test is a failure; a program that hung outside any, one.
+    failed=$((failed + $(wc -w <<<"$hung") + 0))
+    [ -n "$hung" ] || failed=$((failed + 1))
+    note_skips "$name" "$log"
+    printf '%-24s %s\n' "$name" "hung (limit ${limit} s)"
+  elif [ -z "$line" ]; then
     cat "$log"
     echo "$name: no result (exit $rc)"
     failed=$((failed + 1))
@@ -53,7 +85,7 @@ run_criterion() {
     passed=$((passed + p))
     failed=$((failed + t - p))
     if [ "$p" != "$t" ] || [ $rc -ne 0 ]; then
-      grep -a -E '\[(FAIL|----)\]' "$log" | head -60
+      grep -a -E '\[(FAIL|----)\]' "$log" | grep -a -v 'Criterion v' | head -60
     fi
     # A sanitizer report (a leak, undefined behaviour) in a test that
     # passed its assertions is a failure too.
@@ -61,26 +93,66 @@ run_criterion() {
       grep -a -E -A12 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$log" | head -60
       failed=$((failed + 1))
     fi
+    note_skips "$name" "$log"
     printf '%-24s %s\n' "$name" "${line#*Synthesis: }"
   fi
   rm -f "$log"
 }
 
-# Script suites print "passed=P failed=F" as their last line.
+# Skipped tests are counted and named in the summary. A build without
+# fault injection skips every test that injects one (tests/nofaults.c) by
+# design: those are one line with their count, not hundreds of names.
+note_skips() {
+  local name=$1 log=$2 skips by_design n
+  skips=$(grep -a -E '^\[SKIP\] ' "$log" | grep -a -v ': Test is disabled$')
+  [ -n "$skips" ] || return 0
+  n=$(grep -c . <<<"$skips")
+  skipped=$((skipped + n))
+  by_design=$(grep -c -a 'needs fault injection' <<<"$skips")
+  if [ "$by_design" -gt 0 ]; then
+    skip_notes+=("$name: $by_design tests need fault injection (by design in this build)")
+  fi
+  while IFS= read -r l; do
+    skip_notes+=("$name: ${l#\[SKIP\] }")
+  done < <(grep -a -v 'needs fault injection' <<<"$skips")
+}
+
+# Script suites print "passed=P failed=F" as their last line; the Python
+# ones print "RUN name" to stderr as each case starts, which names the
+# case that hung.
 run_script() {
-  local name=$1; shift
-  local out line
-  out=$("$@" 2>&1)
+  local name=$1 limit=$2; shift 2
+  local out line rc
+  out=$(limited "$limit" "$@" 2>&1)
+  rc=$?
   line=$(tail -1 <<<"$out")
-  if [[ "$line" =~ ^passed=([0-9]+)\ failed=([0-9]+)$ ]]; then
+  if hit_limit $rc; then
+    local last
+    last=$(grep -a '^RUN ' <<<"$out" | tail -1)
+    grep -a -v '^RUN ' <<<"$out" | tail -20
+    echo "$name: HUNG, stopped after ${limit} s; still running: ${last#RUN }"
+    [ -n "$last" ] || echo "  (last output: $line)"
+    failed=$((failed + 1))
+    line="hung (limit ${limit} s)"
+  elif [[ "$line" =~ ^passed=([0-9]+)\ failed=([0-9]+)$ ]]; then
     passed=$((passed + BASH_REMATCH[1]))
     failed=$((failed + BASH_REMATCH[2]))
-    [ "${BASH_REMATCH[2]}" = 0 ] || echo "$out"
+    [ "${BASH_REMATCH[2]}" = 0 ] || grep -a -v '^RUN ' <<<"$out"
   else
-    echo "$out"
+    grep -a -v '^RUN ' <<<"$out"
     failed=$((failed + 1))
   fi
   printf '%-24s %s\n' "$name" "$line"
+}
+
+# The outer limit of each test program, in seconds. test-tls takes about
+# 95 s, the others under 25 s; the script suites under 20 s, the fuzz and
+# install checks (which build) a few minutes.
+criterion_limit() {
+  case $1 in
+    test-tls) echo 360 ;;
+    *) echo 180 ;;
+  esac
 }
 
 # Test certificates (a throwaway CA and leaves), made once per build tree
@@ -94,18 +166,19 @@ fi
 for backend in "${backends[@]}"; do
   for exe in "$build"/tests/test-*; do
     [ -f "$exe" ] && [ -x "$exe" ] || continue
-    EDDY_BACKEND=$backend run_criterion "$(basename "$exe") ($backend)" "$exe"
+    EDDY_BACKEND=$backend run_criterion "$(basename "$exe") ($backend)" "$exe" \
+      "$(criterion_limit "$(basename "$exe")")"
   done
 done
-run_script "app (cli)" python3 tests/app/test_cli.py "$build/eddy"
+run_script "app (cli)" 120 python3 tests/app/test_cli.py "$build/eddy"
 for backend in "${backends[@]}"; do
-  EDDY_BACKEND=$backend run_script "app echo ($backend)" \
+  EDDY_BACKEND=$backend run_script "app echo ($backend)" 180 \
     python3 tests/app/test_echo.py "$build/eddy"
-  EDDY_BACKEND=$backend run_script "app portforward ($backend)" \
+  EDDY_BACKEND=$backend run_script "app portforward ($backend)" 180 \
     python3 tests/app/test_portforward.py "$build/eddy"
-  EDDY_BACKEND=$backend run_script "app procmon ($backend)" \
+  EDDY_BACKEND=$backend run_script "app procmon ($backend)" 180 \
     python3 tests/app/test_procmon.py "$build/eddy"
-  EDDY_BACKEND=$backend run_script "app tls ($backend)" \
+  EDDY_BACKEND=$backend run_script "app tls ($backend)" 240 \
     python3 tests/app/test_tls.py "$build/eddy"
   EDDY_BACKEND=$backend run_script "app signals ($backend)" python3 tests/app/test_signals.py "$build/eddy"
 done
@@ -120,9 +193,10 @@ if { [ -f "$default/build.ninja" ] && meson setup --reconfigure "$default" >/dev
   if ninja -C "$default" >"$default/ninja.log" 2>&1; then
     for exe in "$default"/tests/test-*; do
       [ -f "$exe" ] && [ -x "$exe" ] || continue
-      EDDY_BACKEND=epoll run_criterion "$(basename "$exe") (default)" "$exe"
+      EDDY_BACKEND=epoll run_criterion "$(basename "$exe") (default)" "$exe" \
+        "$(criterion_limit "$(basename "$exe")")"
     done
-    run_script "app (cli, default)" python3 tests/app/test_cli.py "$default/eddy"
+    run_script "app (cli, default)" 120 python3 tests/app/test_cli.py "$default/eddy"
   else
     cat "$default/ninja.log"
     echo "the default configuration does not build"
@@ -135,11 +209,11 @@ fi
 
 # meson install into a DESTDIR, and a program built against it with
 # pkg-config (shared and static).
-run_script "install + pkg-config" bash tests/install/test_install.sh
+run_script "install + pkg-config" 900 bash tests/install/test_install.sh
 
 # Each fuzz target for a few seconds, so that none can rot; `make fuzz`
 # runs them for longer.
-run_script "fuzz (5 s per target)" env FUZZ_TIME=5 bash scripts/fuzz.sh
+run_script "fuzz (5 s per target)" 900 env FUZZ_TIME=5 bash scripts/fuzz.sh
 
 # src/, include/ and tests/ are formatted as .clang-format says
 # (clang-format -i FILE fixes one).
@@ -165,5 +239,9 @@ if command -v gcovr >/dev/null; then
 fi
 
 echo
-echo "$passed passed, $failed failed"
+if [ ${#skip_notes[@]} -gt 0 ]; then
+  echo "Skipped:"
+  printf '  %s\n' "${skip_notes[@]}"
+fi
+echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "eddy.h"
@@ -199,6 +200,66 @@ static inline int test_run_until(eddy_loop *loop, const int *flag) {
     eddy_loop_update_time(loop);
   }
   return *flag;
+}
+
+/* CLOCK_MONOTONIC in milliseconds, for a test's own deadlines. */
+static inline int64_t test_clock_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Waits up to timeout_ms for cond(arg) to hold, looking every
+ * millisecond; returns whether it held. For conditions no descriptor or
+ * callback announces (another thread's or process's state): a test waits
+ * for the situation it names, never for a fixed time. */
+static inline int test_wait_until(int (*cond)(void *), void *arg,
+                                  int timeout_ms) {
+  int64_t end = test_clock_ms() + timeout_ms;
+  struct timespec ms = {0, 1000000};
+  while (!cond(arg)) {
+    if (test_clock_ms() >= end)
+      return cond(arg);
+    nanosleep(&ms, NULL);
+  }
+  return 1;
+}
+
+/* The state letter of a process or thread in /proc ("R", "S", "Z", ...)
+ * from the stat file at path, or 0 when it is gone. */
+static inline char test_proc_state(const char *path) {
+  char line[512], state = 0;
+  FILE *f = fopen(path, "r");
+  if (f == NULL)
+    return 0;
+  if (fgets(line, sizeof line, f)) {
+    char *paren = strrchr(line, ')');
+    if (paren && paren[1] == ' ')
+      state = paren[2];
+  }
+  fclose(f);
+  return state;
+}
+
+/* 1 when thread tid of this process is asleep (blocked in a system call
+ * such as epoll_wait or poll). */
+static inline int test_thread_sleeping(pid_t tid) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
+  return test_proc_state(path) == 'S';
+}
+
+/* One read of what fd has, waiting at most timeout_ms for it to be
+ * readable: never blocks longer, even on a blocking descriptor. Returns the
+ * count, 0 on silence, at the end, or on an error. */
+static inline size_t test_read_ready(int fd, char *buf, size_t cap,
+                                     int timeout_ms) {
+  struct pollfd p = {.fd = fd, .events = POLLIN};
+  ssize_t r;
+  if (poll(&p, 1, timeout_ms) != 1)
+    return 0;
+  r = read(fd, buf, cap);
+  return r > 0 ? (size_t)r : 0;
 }
 
 /* Reads from a descriptor until cap bytes, its end, or timeout_ms of

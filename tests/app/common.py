@@ -4,6 +4,7 @@ import resource
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -13,6 +14,9 @@ results = []
 def case(name):
     """Runs the decorated function at once as one named case."""
     def wrap(fn):
+        # Names the case as it starts: if it hangs, scripts/test.sh reports
+        # the last one.
+        print("RUN " + name, file=sys.stderr, flush=True)
         try:
             fn()
             results.append((name, None))
@@ -96,6 +100,16 @@ class Server:
     def stderr(self):
         self.log.seek(0)
         return self.log.read()
+
+    def wait_log(self, text, timeout=5):
+        """Waits until the server's log contains text; returns whether it
+        did within timeout seconds."""
+        deadline = time.time() + timeout
+        while text not in self.stderr():
+            if time.time() >= deadline:
+                return False
+            time.sleep(0.01)
+        return True
 
     def stop(self, timeout=15, signal_it=True):
         """SIGTERM (unless already sent: a second one while the server

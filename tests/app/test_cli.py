@@ -20,6 +20,7 @@ def run(*args):
 
 def case(name):
     def wrap(fn):
+        print("RUN " + name, file=sys.stderr, flush=True)  # names a hang
         try:
             fn()
             results.append((name, None))

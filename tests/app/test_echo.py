@@ -144,7 +144,8 @@ def _():
     with Server("--grace", "5") as srv:
         c = srv.connect()
         srv.p.send_signal(signal.SIGTERM)
-        time.sleep(0.2)
+        # The signal has been acted on: the server is in its grace time.
+        assert srv.wait_log("no longer accepting"), srv.stderr()
         c.sendall(b"still here")
         assert recv_all(c, 10) == b"still here"
         t0 = time.time()

@@ -5,6 +5,7 @@ clients, a slow reader, a target that refuses.
 Usage: test_portforward.py PATH_TO_EDDY. Ends with "passed=P failed=F".
 """
 import os
+import select
 import socket
 import subprocess
 import sys
@@ -43,13 +44,20 @@ def _():
     port = sink.getsockname()[1]
     total = 1 << 30
     received = [0]
+    # Set when the client can send no more: the relay has stopped reading
+    # it because the stalled reader's side is full.
+    backed_up = threading.Event()
+    stalled = []
 
     def slow_reader():
         # The first connection is the start-up probe's, which sends nothing.
         sink.settimeout(60)
         while received[0] < total:
             conn, _ = sink.accept()
-            time.sleep(1.0)  # a consumer that stalls first
+            if received[0] == 0 and not stalled:
+                # A consumer that stalls first, until the relay is backed
+                # up: every buffer between the client and here is full.
+                stalled.append(backed_up.wait(timeout=60))
             while True:
                 chunk = conn.recv(1 << 20)
                 if not chunk:
@@ -66,14 +74,23 @@ def _():
         peak = 0
         deadline = time.time() + 120
         sent = 0
+        c.setblocking(False)
         while sent < total and time.time() < deadline:
-            c.sendall(chunk)
-            sent += len(chunk)
+            view = memoryview(chunk)
+            while view and time.time() < deadline:
+                try:
+                    view = view[c.send(view):]
+                except BlockingIOError:
+                    backed_up.set()
+                    select.select([], [c], [], 1)
+            sent += len(chunk) - len(view)
             if sent % (64 << 20) == 0:
                 peak = max(peak, pf.rss_kb() - before)
+        c.setblocking(True)
         c.shutdown(socket.SHUT_WR)
         t.join(timeout=120)
         c.close()
+        assert stalled == [True], "the relay never backed up while the reader stalled"
         assert received[0] == total, (received[0], total)
         assert peak < 48 * 1024, f"relay memory grew by {peak} kB"
         rc, err = pf.stop()

@@ -1,6 +1,7 @@
 /* eddy_loop_fork(): a child keeps using a loop created before fork(). */
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -39,16 +40,30 @@ static void on_done(eddy_loop *loop, int status, void *arg) {
     c->work_cancelled++;
 }
 
-static volatile int release;
+static atomic_int release, holding;
 static void hold(void *arg) {
   (void)arg;
-  while (!release)
+  atomic_store(&holding, 1);
+  while (!atomic_load(&release))
     usleep(1000);
 }
 
+static int is_holding(void *arg) {
+  (void)arg;
+  return atomic_load(&holding);
+}
+
+static pid_t child_loop_tid;
+static int child_loop_asleep(void *arg) {
+  (void)arg;
+  return test_thread_sleeping(child_loop_tid);
+}
+
+/* Calls into the child's loop from another thread once the loop sleeps
+ * (or after 10 s: the call must arrive all the same). */
 static void *wake(void *arg) {
   eddy_loop *loop = ((void **)arg)[0];
-  usleep(10000);
+  (void)test_wait_until(child_loop_asleep, NULL, 10000);
   eddy_loop_call_threadsafe(loop, on_call, ((void **)arg)[1]);
   return NULL;
 }
@@ -70,6 +85,7 @@ static int child(eddy_loop *loop, counts *c, eddy_signal *inherited) {
   if (eddy_signal_start(loop, SIGUSR1, on_signal, c, &h))
     return 13;
   kill(getpid(), SIGUSR1);
+  child_loop_tid = gettid();
   if (pthread_create(&th, NULL, wake, args))
     return 14;
   if (eddy_loop_run(loop, EDDY_RUN_UNTIL_IDLE) < 0)
@@ -99,7 +115,8 @@ Test(fork, the_child_uses_the_loop_after_eddy_loop_fork_and_the_parent_too) {
   EXPECT_OK(eddy_signal_start(loop, SIGUSR2, on_signal, &c, &h));
   EXPECT_OK(eddy_work_submit(loop, hold, on_done, &c, NULL));  /* running */
   EXPECT_OK(eddy_work_submit(loop, quick, on_done, &c, NULL)); /* queued */
-  usleep(20000);
+  /* One request running in the pool's thread, the other queued. */
+  cr_assert(test_wait_until(is_holding, NULL, 10000), "hold never started");
   pid = fork();
   cr_assert(pid >= 0);
   if (pid == 0)
@@ -108,7 +125,7 @@ Test(fork, the_child_uses_the_loop_after_eddy_loop_fork_and_the_parent_too) {
   EXPECT_EQ(WIFEXITED(status) != 0, 1);
   EXPECT_EQ(WEXITSTATUS(status), 0);
   /* The parent's loop is untouched by what the child did. */
-  release = 1;
+  atomic_store(&release, 1);
   kill(getpid(), SIGUSR2);
   EXPECT_EQ(eddy_loop_run(loop, EDDY_RUN_UNTIL_IDLE), 0);
   EXPECT_EQ(c.work_ok, 2);

@@ -79,6 +79,40 @@ Test(timer, fires_in_deadline_order_with_fake_clock) {
   test_finish(loop);
 }
 
+/* A deadline is exact to the nanosecond: a timer that fired a little early
+ * (a rounding to milliseconds, a "<" where "<=" belongs) would show here,
+ * where a test with round numbers would not notice. Each period of a
+ * repeating timer is held to the same edge. */
+Test(timer, does_not_fire_one_nanosecond_before_its_deadline_and_fires_at_it) {
+  eddy_loop *loop = test_fake_loop(1000);
+  log_t log = {0};
+  tctx c = {0}, r = {0};
+  eddy_timer *once = make(loop, &c, &log, 1);
+  eddy_timer *every = make(loop, &r, &log, 2);
+  EXPECT_OK(eddy_timer_start(once, 7 * MS, 0));
+  EXPECT_OK(eddy_timer_start(every, 3 * MS, 3 * MS));
+  EXPECT_OK(eddy_loop_advance(loop, 3 * MS - 1));
+  EXPECT_EQ(log.n, 0);
+  /* Nor does a turn of the loop at that time (it checks on its own). */
+  EXPECT_GE(eddy_loop_run(loop, EDDY_RUN_NOWAIT), 0);
+  EXPECT_EQ(log.n, 0);
+  EXPECT_OK(eddy_loop_advance(loop, 1));
+  EXPECT_EQ(log.n, 1);
+  EXPECT_EQ(log.order[0], 2);
+  EXPECT_OK(eddy_loop_advance(loop, 3 * MS - 1)); /* 1 ns before 6 ms */
+  EXPECT_EQ(log.n, 1);
+  EXPECT_OK(eddy_loop_advance(loop, 1));
+  EXPECT_EQ(log.n, 2);
+  EXPECT_EQ(log.order[1], 2);
+  EXPECT_OK(eddy_loop_advance(loop, MS - 1)); /* 1 ns before 7 ms */
+  EXPECT_EQ(log.n, 2);
+  EXPECT_OK(eddy_loop_advance(loop, 1));
+  EXPECT_EQ(log.n, 3);
+  EXPECT_EQ(log.order[2], 1);
+  EXPECT_EQ(eddy_loop_now(loop), 1000 + 7 * MS);
+  test_finish(loop);
+}
+
 Test(timer, equal_deadlines_fire_in_start_order) {
   eddy_loop *loop = test_fake_loop(1000);
   log_t log = {0};
@@ -396,6 +430,31 @@ Test(timer, an_embedded_timer_fires_in_deadline_order_with_public_ones) {
   eddy__timer_stop(&b.timer); /* idempotent */
   EXPECT_OK(eddy_loop_advance(loop, 50 * MS));
   EXPECT_EQ(b.fired, 2);
+  test_finish(loop);
+}
+
+/* The same nanosecond edge for a timer embedded in its owner, which has
+ * its own start path (no period, no handle). */
+Test(timer, an_embedded_timer_does_not_fire_one_nanosecond_early) {
+  eddy_loop *loop = test_fake_loop(5);
+  owned o = {.fired = 0};
+  eddy__timer_init(loop, &o.timer, owned_fired, &o);
+  EXPECT_OK(eddy__timer_start(&o.timer, 20 * MS));
+  EXPECT_EQ(eddy__timer_deadline(&o.timer), 5 + 20 * MS);
+  EXPECT_OK(eddy_loop_advance(loop, 20 * MS - 1));
+  EXPECT_EQ(o.fired, 0);
+  EXPECT_GE(eddy_loop_run(loop, EDDY_RUN_NOWAIT), 0);
+  EXPECT_EQ(o.fired, 0);
+  EXPECT_EQ(eddy__timer_active(&o.timer), 1);
+  EXPECT_OK(eddy_loop_advance(loop, 1));
+  EXPECT_EQ(o.fired, 1);
+  EXPECT_EQ(o.at, 5 + 20 * MS);
+  /* Armed again from a clock that is not a whole millisecond. */
+  EXPECT_OK(eddy__timer_start(&o.timer, 1));
+  EXPECT_OK(eddy_loop_advance(loop, 0));
+  EXPECT_EQ(o.fired, 1);
+  EXPECT_OK(eddy_loop_advance(loop, 1));
+  EXPECT_EQ(o.fired, 2);
   test_finish(loop);
 }
 

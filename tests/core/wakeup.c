@@ -68,24 +68,37 @@ static void set_flag(eddy_loop *loop, void *arg) {
 
 typedef struct waker {
   eddy_loop *loop;
+  pid_t loop_tid;
   int flag;
+  int slept; /* the loop's thread was seen asleep before the call */
 } waker;
 
+static int loop_asleep(void *arg) {
+  return test_thread_sleeping(((waker *)arg)->loop_tid);
+}
+
+/* Calls once the loop's thread is asleep in the backend's wait. */
 static void *wake_later(void *arg) {
   waker *w = arg;
-  usleep(20000);
+  w->slept = test_wait_until(loop_asleep, w, 10000);
   EXPECT_OK(eddy_loop_call_threadsafe(w->loop, set_flag, &w->flag));
   return NULL;
 }
 
 Test(wakeup, a_call_from_another_thread_wakes_a_sleeping_loop) {
-  waker w = {.loop = test_loop()};
+  waker w = {.loop = test_loop(), .loop_tid = gettid()};
   pthread_t th;
+  eddy_timer *bound;
+  /* A lost wake-up fails after 10 s instead of sleeping for ever. */
+  EXPECT_OK(eddy_timer_new(w.loop, test_stop_loop, NULL, &bound));
+  EXPECT_OK(eddy_timer_start(bound, 10 * EDDY_NSEC_PER_SEC, 0));
   cr_assert(pthread_create(&th, NULL, wake_later, &w) == 0);
   /* Nothing else to do: the loop sleeps until the call arrives. */
-  EXPECT_EQ(eddy_loop_run(w.loop, EDDY_RUN_UNTIL_STOPPED), 0);
+  EXPECT_GE(eddy_loop_run(w.loop, EDDY_RUN_UNTIL_STOPPED), 0);
   pthread_join(th, NULL);
+  EXPECT_EQ(w.slept, 1);
   EXPECT_EQ(w.flag, 1);
+  eddy_timer_close(bound);
   test_finish(w.loop);
 }
 

@@ -260,6 +260,98 @@ Test(connect, happy_eyeballs_tries_the_next_address_after_250_ms) {
   test_finish(loop);
 }
 
+/* A listener on ::1 whose accept queue is full (backlog 0 and one
+ * connection waiting; a second keeps it so): a SYN to it is dropped, so a
+ * connection to it neither completes nor is refused. The two clients go
+ * to q[0], q[1]. Returns the port, or -1 when there is no IPv6 loopback. */
+static int black_hole6(int *fd, int q[2]) {
+  struct sockaddr_in6 a = {.sin6_family = AF_INET6};
+  socklen_t len = sizeof a;
+  a.sin6_addr = in6addr_loopback;
+  *fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (*fd < 0)
+    return -1;
+  if (bind(*fd, (struct sockaddr *)&a, sizeof a) != 0 || listen(*fd, 0) != 0 ||
+      getsockname(*fd, (struct sockaddr *)&a, &len) != 0) {
+    close(*fd);
+    return -1;
+  }
+  for (int i = 0; i < 2; i++) {
+    q[i] = socket(AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    cr_assert(q[i] >= 0);
+    (void)connect(q[i], (struct sockaddr *)&a, sizeof a);
+  }
+  return ntohs(a.sin6_port);
+}
+
+static int v6_ports[2], v4_ports[2];
+static int mixed_addrs(const char *host, unsigned port,
+                       struct sockaddr_storage *out, socklen_t *lens, int max) {
+  (void)host;
+  (void)port;
+  cr_assert(max >= 4);
+  for (int i = 0; i < 2; i++) {
+    lens[i] = (socklen_t)eddy__sockaddr_ip(AF_INET6, "::1",
+                                           (unsigned)v6_ports[i], &out[i]);
+    lens[2 + i] = (socklen_t)eddy__sockaddr_ip(AF_INET, "127.0.0.1",
+                                               (unsigned)v4_ports[i],
+                                               &out[2 + i]);
+  }
+  return 4;
+}
+
+/* The resolver answers (v6, v6, v4, v4) and IPv6 is black-holed. RFC 8305
+ * says to alternate families: the first IPv4 address is the second
+ * attempt, 250 ms after the first, and it wins. Tried in the resolver's
+ * order instead, IPv4 would be the third attempt, after 500 ms; the count
+ * of connect() calls tells the two apart without an upper bound on time. */
+Test(connect,
+     happy_eyeballs_alternates_families_and_ipv4_wins_over_a_black_holed_ipv6) {
+  eddy_loop *loop = test_loop();
+  int h6[2], q6[2][2], l4[2];
+  test_connect_result r = {0};
+  eddy_endpoint ep = tcp_ep("mixed.example", 1);
+  int64_t start;
+  for (int i = 0; i < 2; i++) {
+    v6_ports[i] = black_hole6(&h6[i], q6[i]);
+    if (v6_ports[i] < 0) {
+      if (i == 1) {
+        close(q6[0][0]);
+        close(q6[0][1]);
+        close(h6[0]);
+        close(l4[0]);
+      }
+      test_finish(loop);
+      cr_skip_test("no IPv6 loopback (::1)");
+    }
+    v4_ports[i] = raw_listener(&l4[i], 8);
+  }
+  eddy__resolve_hook = mixed_addrs;
+  eddy__fault_reset(); /* counts connect() calls from here */
+  eddy_loop_update_time(loop);
+  start = eddy_loop_now(loop);
+  EXPECT_OK(eddy_connect_endpoint(loop, &ep, test_on_connect, &r, NULL));
+  run_until_called(loop, &r);
+  eddy_loop_update_time(loop);
+  cr_assert(r.status == 0, "%s", r.detail);
+  EXPECT_GE(eddy_loop_now(loop) - start, 250 * MS);
+  EXPECT_EQ(eddy__fault_calls(EDDY__SYS_CONNECT), 2); /* v6, then v4 */
+  {
+    char name[64], want[64];
+    EXPECT_OK(eddy_stream_peer_name(r.s, name, sizeof name));
+    snprintf(want, sizeof want, "127.0.0.1:%d", v4_ports[0]);
+    EXPECT_STR(name, want);
+  }
+  eddy_stream_abort(r.s);
+  for (int i = 0; i < 2; i++) {
+    close(q6[i][0]);
+    close(q6[i][1]);
+    close(h6[i]);
+    close(l4[i]);
+  }
+  test_finish(loop);
+}
+
 Test(connect, unix_paths_connect_and_a_missing_one_is_enoent) {
   eddy_loop *loop = test_loop();
   test_connect_result r = {0}, missing = {0};

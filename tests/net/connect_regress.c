@@ -3,6 +3,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "helpers.h"
+#include "core/loop.h"
 #include "net/net.h"
 
 static int fails_fast(const char *host, unsigned port,
@@ -26,6 +27,16 @@ static void cancel_soon(eddy_loop *l, void *arg) {
   eddy_connect_cancel(arg);
 }
 
+/* 1 once the pool has posted a finished request for the loop to report. */
+static int done_posted(void *arg) {
+  eddy__pool *p = &((eddy_loop *)arg)->pool;
+  int posted;
+  pthread_mutex_lock(&p->lock);
+  posted = p->done_head != NULL;
+  pthread_mutex_unlock(&p->lock);
+  return posted;
+}
+
 static void cancel_after_resolution(eddy__resolve_fn fn, int fault_connect) {
   eddy_loop *loop = test_loop();
   test_connect_result r = {0};
@@ -34,7 +45,9 @@ static void cancel_after_resolution(eddy__resolve_fn fn, int fault_connect) {
   eddy__resolve_hook = fn;
   EXPECT_OK(eddy_connect_to(loop, "tcp:host=name.example:port=9",
                             test_on_connect, &r, &req, err, sizeof err));
-  usleep(100 * 1000); /* the pool thread has finished; its done is posted */
+  /* The pool thread has finished; its done is posted. */
+  cr_assert(test_wait_until(done_posted, loop, 10000),
+            "the resolution was not posted within 10 s");
   /* cancel from a loop callback, before the loop drains the done list */
   EXPECT_OK(eddy_loop_call_soon(loop, cancel_soon, req));
   if (fault_connect)

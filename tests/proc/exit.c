@@ -83,6 +83,29 @@ static int gone_or_zombie(pid_t pid) {
   return dead;
 }
 
+static int gone_or_zombie_arg(void *pid) {
+  return gone_or_zombie(*(pid_t *)pid);
+}
+
+/* 1 once pid runs sleep (the shell's exec is done) with SIGTERM ignored. */
+static int ignores_term_in_sleep(void *arg) {
+  char path[64], line[256];
+  int in_sleep = 0, ignored = 0;
+  FILE *f;
+  snprintf(path, sizeof path, "/proc/%d/status", (int)*(pid_t *)arg);
+  if ((f = fopen(path, "r")) == NULL)
+    return 0;
+  while (fgets(line, sizeof line, f)) {
+    unsigned long long mask;
+    if (strcmp(line, "Name:\tsleep\n") == 0)
+      in_sleep = 1;
+    if (sscanf(line, "SigIgn: %llx", &mask) == 1)
+      ignored = (mask >> (SIGTERM - 1)) & 1;
+  }
+  fclose(f);
+  return in_sleep && ignored;
+}
+
 /* The leader of a group obeys SIGTERM but what it started does not: when
  * the leader ends, the rest of the group is killed at once, not left
  * running. */
@@ -99,13 +122,13 @@ Test(exit, terminate_of_a_group_leaves_nothing_running) {
   RUN_UNTIL(loop, strchr(l.out_buf, '\n') != NULL, 5000);
   grandchild = atoi(l.out_buf);
   EXPECT_GT(grandchild, 0);
-  usleep(100 * 1000); /* let the grandchild's trap take effect */
+  /* The grandchild ignores SIGTERM once it has run sleep. */
+  cr_assert(test_wait_until(ignores_term_in_sleep, &grandchild, 5000),
+            "the grandchild %d never ignored SIGTERM", (int)grandchild);
   EXPECT_OK(eddy_process_terminate(l.p, 10000 * MS));
   RUN_UNTIL(loop, l.exits == 1, 5000);
   EXPECT_EQ(l.term_signal, SIGTERM);
-  for (int i = 0; i < 200 && !gone_or_zombie(grandchild); i++)
-    usleep(10 * 1000);
-  EXPECT_EQ(gone_or_zombie(grandchild), 1);
+  EXPECT_EQ(test_wait_until(gone_or_zombie_arg, &grandchild, 2000), 1);
   eddy_process_close(l.p);
   test_finish(loop);
 }

@@ -98,6 +98,13 @@ Test(proc_faults, pidfd_open_failing_falls_back_to_sigchld) {
   EXPECT_EQ(no_children(), 1);
 }
 
+static int is_zombie(void *p) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/stat",
+           (int)eddy_process_pid((eddy_process *)p));
+  return test_proc_state(path) == 'Z';
+}
+
 /* A child that ends at once, before the SIGCHLD handler is in place, is
  * still seen (eddy raises one SIGCHLD itself to cover that window). */
 Test(proc_faults, sigchld_fallback_sees_a_child_that_ended_at_once) {
@@ -108,7 +115,8 @@ Test(proc_faults, sigchld_fallback_sees_a_child_that_ended_at_once) {
                             .arg = &l};
   eddy__fault_fail_after(EDDY__SYS_PIDFD_OPEN, 1, ENOSYS);
   EXPECT_OK(life_spawn(loop, &l, &o));
-  usleep(100 * 1000); /* it has surely ended */
+  /* It has ended (a zombie) before the loop runs at all. */
+  cr_assert(test_wait_until(is_zombie, l.p, 10000), "the child never ended");
   EXPECT_EQ(eddy_loop_run(loop, EDDY_RUN_UNTIL_IDLE), 0);
   EXPECT_EQ(l.exits, 1);
   eddy_process_close(l.p);
