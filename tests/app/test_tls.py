@@ -10,6 +10,7 @@ else in /tmp/eddy-test-certs-UID (as the C TLS tests do).
 """
 import concurrent.futures
 import os
+import select
 import socket
 import ssl
 import subprocess
@@ -115,6 +116,36 @@ def tls_connect(port, ctx=None, host="localhost", timeout=10):
     except BaseException:
         raw.close()
         raise
+
+
+def tls_send_and_receive(s, payload, timeout=30):
+    """Sends payload on the TLS socket s while reading what comes back, in
+    one thread: an SSL object must not be written by one thread while
+    another reads it (OpenSSL does not allow it, and a record can be
+    corrupted). Returns what was read, once len(payload) bytes are in or
+    the peer ends; a stall of `timeout` seconds fails."""
+    s.setblocking(False)
+    sent, got = 0, bytearray()
+    deadline = time.time() + timeout
+    while len(got) < len(payload):
+        assert time.time() < deadline, ("stalled", sent, len(got))
+        writing = sent < len(payload)
+        if s.pending() == 0:
+            select.select([s], [s] if writing else [], [], 1)
+        try:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            pass
+        if writing:
+            try:
+                sent += s.send(payload[sent:sent + 16384])
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                pass
+    s.settimeout(10)
+    return bytes(got)
 
 
 def closed_within(s, seconds):
@@ -528,10 +559,7 @@ def _():
             forward(tls_listen("{port}"), f"tcp:host=127.0.0.1:port={up.port}") as pf:
         s = tls_connect(pf.port)
         payload = os.urandom(1 << 20)
-        sender = threading.Thread(target=s.sendall, args=(payload,))
-        sender.start()
-        got = recv_all(s, len(payload))
-        sender.join(timeout=10)
+        got = tls_send_and_receive(s, payload)
         assert got == payload, (len(got), len(payload))
         s.unwrap().close()
         pf.stop_clean()
