@@ -42,6 +42,24 @@ def free_port():
     return port
 
 
+def certs_dir():
+    """The test certificates (tests/tls/mkcerts.sh): $EDDY_TEST_CERTS, or
+    made once per user under a lock, since suites run in parallel."""
+    d = os.environ.get("EDDY_TEST_CERTS")
+    if d:
+        return d
+    d = f"/tmp/eddy-test-certs-{os.getuid()}"
+    here = os.path.dirname(os.path.abspath(__file__))
+    subprocess.run(["flock", d + ".lock", os.path.join(here, "..", "tls", "mkcerts.sh"), d],
+                   check=True, stdout=subprocess.DEVNULL, timeout=120)
+    return d
+
+
+def cert(name):
+    """The path of one file among the test certificates."""
+    return os.path.join(certs_dir(), name)
+
+
 def recv_all(s, n):
     data = b""
     while len(data) < n:

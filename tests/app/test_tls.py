@@ -22,28 +22,10 @@ import warnings
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
-from common import Server, case, free_port, recv_all, report  # noqa: E402
+from common import Server, case, cert, free_port, recv_all, report  # noqa: E402
 
 EDDY = sys.argv[1]
-HERE = os.path.dirname(os.path.abspath(__file__))
 warnings.filterwarnings("ignore", category=DeprecationWarning)  # TLSv1_1
-
-
-def certs_dir():
-    d = os.environ.get("EDDY_TEST_CERTS")
-    if d:
-        return d
-    d = f"/tmp/eddy-test-certs-{os.getuid()}"
-    subprocess.run(["flock", d + ".lock", os.path.join(HERE, "..", "tls", "mkcerts.sh"), d],
-                   check=True, stdout=subprocess.DEVNULL, timeout=120)
-    return d
-
-
-CERTS = certs_dir()
-
-
-def cert(name):
-    return os.path.join(CERTS, name)
 
 
 CA = cert("ca.pem")
