@@ -286,13 +286,20 @@ def _():
         log.close()
 
 
+def replaceable_cert(d):
+    """Copies the server certificate and key into directory d, where a test
+    can replace them; returns their paths and a tls: listen endpoint on
+    them."""
+    pem, key = os.path.join(d, "c.pem"), os.path.join(d, "c.key")
+    shutil.copy(cert("server.pem"), pem)
+    shutil.copy(cert("server.key"), key)
+    return pem, key, f"tls:{{port}}:certKey={pem}:privateKey={key}:interface=127.0.0.1"
+
+
 @case("SIGHUP rereads a tls: listener's certificate: new connections see the new one")
 def _():
     with tempfile.TemporaryDirectory() as d:
-        pem, key = os.path.join(d, "c.pem"), os.path.join(d, "c.key")
-        shutil.copy(cert("server.pem"), pem)
-        shutil.copy(cert("server.key"), key)
-        listen = f"tls:{{port}}:certKey={pem}:privateKey={key}:interface=127.0.0.1"
+        pem, key, listen = replaceable_cert(d)
         with Eddy("echo", listen) as srv:
             assert tls_peer_cert(srv.port) == der_of(cert("server.pem"))
             shutil.copy(cert("other.pem"), pem)
@@ -340,10 +347,7 @@ def _():
 @case("SIGHUP with a broken certificate keeps serving the old one and says why")
 def _():
     with tempfile.TemporaryDirectory() as d:
-        pem, key = os.path.join(d, "c.pem"), os.path.join(d, "c.key")
-        shutil.copy(cert("server.pem"), pem)
-        shutil.copy(cert("server.key"), key)
-        listen = f"tls:{{port}}:certKey={pem}:privateKey={key}:interface=127.0.0.1"
+        pem, key, listen = replaceable_cert(d)
         with Eddy("echo", listen) as srv:
             shutil.copy(cert("other.key"), key)  # no longer matches
             srv.p.send_signal(signal.SIGHUP)
