@@ -182,6 +182,8 @@ for backend in "${backends[@]}"; do
     python3 tests/app/test_tls.py "$build/eddy"
   EDDY_BACKEND=$backend run_script "app signals ($backend)" 180 \
     python3 tests/app/test_signals.py "$build/eddy"
+  EDDY_BACKEND=$backend run_script "app hardening ($backend)" 240 \
+    python3 tests/app/test_hardening.py "$build/eddy"
 done
 
 # The default configuration, as a new user builds it (`meson setup` with no

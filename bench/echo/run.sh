@@ -97,7 +97,9 @@ start_server() { # eddy|uv
   fi
   case $1 in
   eddy)
-    "${limit[@]}" "${spin[@]}" "$build/eddy" --log-level error echo \
+    # --idle-timeout 0: the libuv server keeps no timeouts, so neither does
+    # eddy here; both do the same work per connection.
+    "${limit[@]}" "${spin[@]}" "$build/eddy" --log-level error echo --idle-timeout 0 \
       --listen "tcp:$port:interface=127.0.0.1" &
     ;;
   uv)

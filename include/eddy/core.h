@@ -42,6 +42,7 @@ extern "C" {
 typedef struct eddy_loop eddy_loop;
 typedef struct eddy_timer eddy_timer;
 typedef struct eddy_signal eddy_signal;
+typedef struct eddy_watch eddy_watch;
 typedef struct eddy_work eddy_work;
 typedef struct eddy_call eddy_call;
 
@@ -292,6 +293,40 @@ EDDY_API int eddy_signal_start(eddy_loop *loop, int signum, eddy_signal_cb cb,
 
 /* Stops watching and releases the handle. Safe from any callback. */
 EDDY_API void eddy_signal_close(eddy_signal *handle);
+
+/* ---- Descriptor watchers ---------------------------------------------------
+ *
+ * For a descriptor that eddy does not read or write itself (a library's
+ * socket, a log pipe): the callback says it is ready, the program does the
+ * I/O. Level-triggered: the callback runs once per loop turn while the
+ * descriptor is ready and the event is wanted, so it must read or write
+ * (or stop wanting the event). Readiness is a hint: the I/O that follows
+ * may still find EAGAIN. An error or hang-up is reported as every wanted
+ * event, so that the next read or write finds it. The descriptor must stay
+ * open until the watcher is closed (or stopped), and must be non-blocking
+ * for the loop never to block on it.
+ */
+
+#define EDDY_READABLE 1
+#define EDDY_WRITABLE 2
+
+typedef void (*eddy_watch_cb)(eddy_watch *w, int events, void *arg);
+
+/* A watcher of fd, wanting nothing yet. Returns 0, -EINVAL (fd < 0 or no
+ * callback) or -ENOMEM. */
+EDDY_API int eddy_watch_new(eddy_loop *loop, int fd, eddy_watch_cb cb,
+                            void *arg, eddy_watch **out);
+
+/* Sets what the watcher wants: EDDY_READABLE, EDDY_WRITABLE, both, or 0 to
+ * stop. While it wants something it keeps the loop running. Returns 0,
+ * -EINVAL for other bits, EDDY_ECLOSED after close, -ENOMEM, or the
+ * poller's error (-EPERM: epoll cannot watch a regular file); on error
+ * what it wanted is unchanged. */
+EDDY_API int eddy_watch_start(eddy_watch *w, int events);
+
+/* Stops watching and releases the watcher; the descriptor stays open.
+ * Safe from any callback, its own included. */
+EDDY_API void eddy_watch_close(eddy_watch *w);
 
 #ifdef __cplusplus
 }

@@ -205,7 +205,22 @@ EDDY_API void eddy_stream_close(eddy_stream *s);
 /* Closes now, discarding the buffer; a TCP peer sees a reset. */
 EDDY_API void eddy_stream_abort(eddy_stream *s);
 
+/* The linger time of eddy_stream_close() (rounded up to a millisecond; at
+ * most 49 days). -EINVAL if out of range. */
 EDDY_API int eddy_stream_set_linger(eddy_stream *s, int64_t linger_ns);
+
+/* Idle timeout (Twisted's TimeoutMixin, nginx's send/read timeouts): once
+ * no byte has been read or sent for idle_ns, the stream ends with
+ * -ETIMEDOUT ("idle timeout" in the detail): an orderly close, or a reset
+ * if bytes were still waiting to be sent. A paused stream whose peer does
+ * not read is idle too. 0 turns it off (the default). Rounded up to a
+ * millisecond, at most 49 days; the clock starts from this call. The timer
+ * is moved lazily, so the stream ends no later than idle_ns after its last
+ * activity and no sooner than 63/64 of it. It is the timer a lingering
+ * close uses, so it costs no memory; once eddy_stream_close() waits for
+ * unsent bytes, the linger time governs. Returns 0, -EINVAL, or -ENOMEM if
+ * the loop's timer heap could not grow. */
+EDDY_API int eddy_stream_set_timeout(eddy_stream *s, int64_t idle_ns);
 EDDY_API int eddy_stream_set_nodelay(eddy_stream *s, int on);
 /* Keep-alive probes after idle_s seconds of silence (0: off). */
 EDDY_API int eddy_stream_set_keepalive(eddy_stream *s, int idle_s);

@@ -25,11 +25,15 @@ typedef struct app_server {
   long open; /* connections open; the subcommand counts them */
   int stopping;
   double grace_s; /* default 10 */
+  double idle_s;  /* a connection quiet this long is closed; 0: never */
   eddy_timer *grace;
 } app_server;
 
-/* Consumes --listen and --grace: returns 1 if argv[*i] was one, 0 if not,
- * -1 for a bad value (the message is printed; exit 2). */
+/* The default of --idle-timeout, in seconds. */
+#define APP_IDLE_TIMEOUT 300
+
+/* Consumes --listen, --grace and --idle-timeout: returns 1 if argv[*i] was
+ * one, 0 if not, -1 for a bad value (the message is printed; exit 2). */
 int app_server_option(app_server *srv, int argc, char **argv, int *i);
 /* Checks the options and creates the loop: 0, or an exit status. */
 int app_server_start(app_server *srv);
@@ -37,6 +41,15 @@ int app_server_start(app_server *srv);
 int app_server_run(app_server *srv);
 /* A connection ended: during a graceful stop, the last one stops the loop. */
 void app_server_closed_one(app_server *srv);
+/* Gives an accepted stream the server's idle timeout: 0, or an error (the
+ * caller aborts the stream: a connection that could sit idle for ever
+ * must not be kept). */
+int app_server_set_idle(app_server *srv, eddy_stream *s);
+/* Reads a seconds option from min to max (argv[*i] named name): 1 if it
+ * was that option, 0 if not, -1 for a bad value (the message names the
+ * bounds; exit 2). */
+int app_seconds_option(const char *cmd, int argc, char **argv, int *i,
+                       const char *name, double min, double max, double *out);
 
 int app_echo(int argc, char **argv);
 int app_portforward(int argc, char **argv);

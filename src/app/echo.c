@@ -1,7 +1,10 @@
 /* echo.c: `eddy echo --listen ENDPOINT...`: every byte a client sends comes
  * back. Flow control: while a client does not read its echoes, we stop
  * reading from it, so no client can make the server buffer without bound.
- * A client that half-closes still gets every echo, then EOF. */
+ * A client that half-closes still gets every echo, then EOF. A client
+ * that moves no byte either way for the idle timeout (default 300 s) is
+ * closed, so that quiet connections cannot pile up. Connections are
+ * logged at the debug level: a flood of them must not flood the log. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,14 +36,14 @@ static void echo_closed(eddy_stream *s, int status, const char *detail,
   app_server *srv = c->server;
   (void)s;
   if (status == 0)
-    app_log(LOG_INFO, "echo: %s closed", c->peer);
+    app_log(LOG_DEBUG, "echo: %s closed", c->peer);
   else
-    app_log(LOG_INFO, "echo: %s closed: %s", c->peer, detail);
+    app_log(LOG_DEBUG, "echo: %s closed: %s", c->peer, detail);
   free(c);
   app_server_closed_one(srv);
 }
 
-/* Without info logging there is no peer name to keep: a connection then
+/* Without debug logging there is no peer name to keep: a connection then
  * costs its stream and nothing else. */
 static void echo_closed_quietly(eddy_stream *s, int status, const char *detail,
                                 void *arg) {
@@ -60,7 +63,11 @@ static void on_accept(eddy_listener *l, eddy_stream *s, void *arg) {
   app_server *srv = arg;
   conn *c;
   (void)l;
-  if (!app_log_enabled(LOG_INFO)) {
+  if (app_server_set_idle(srv, s) != 0) {
+    eddy_stream_abort(s);
+    return;
+  }
+  if (!app_log_enabled(LOG_DEBUG)) {
     srv->open++;
     eddy_stream_set_callbacks(s, &quiet_callbacks, srv);
     return;
@@ -74,13 +81,14 @@ static void on_accept(eddy_listener *l, eddy_stream *s, void *arg) {
   if (eddy_stream_peer_name(s, c->peer, sizeof c->peer) != 0)
     snprintf(c->peer, sizeof c->peer, "a client");
   srv->open++;
-  app_log(LOG_INFO, "echo: connection from %s", c->peer);
+  app_log(LOG_DEBUG, "echo: connection from %s", c->peer);
   eddy_stream_set_callbacks(s, &echo_callbacks, c);
 }
 
 static void usage(void) {
   printf(
       "Usage: eddy echo --listen ENDPOINT [--listen ENDPOINT...] [--grace S]\n"
+      "                 [--idle-timeout S]\n"
       "\n"
       "Echoes every byte back to its sender.\n"
       "\n"
@@ -90,11 +98,16 @@ static void usage(void) {
       "                     tls:PORT:certKey=PEM[:privateKey=PEM] "
       "(repeatable)\n"
       "  --grace S          on SIGTERM/SIGINT, let open connections\n"
-      "                     finish for S seconds (default 10)\n");
+      "                     finish for S seconds (default 10)\n"
+      "  --idle-timeout S   close a connection that moves no byte either\n"
+      "                     way for S seconds (default 300; 0: never)\n");
 }
 
 int app_echo(int argc, char **argv) {
-  app_server srv = {.name = "echo", .grace_s = 10, .on_accept = on_accept};
+  app_server srv = {.name = "echo",
+                    .grace_s = 10,
+                    .idle_s = APP_IDLE_TIMEOUT,
+                    .on_accept = on_accept};
   int rc;
   srv.arg = &srv;
   for (int i = 1; i < argc; i++) {
@@ -106,9 +119,10 @@ int app_echo(int argc, char **argv) {
     if (rc < 0)
       return 2;
     if (rc == 0) {
+      char quoted[160];
       fprintf(stderr,
               "eddy echo: unknown option '%s'; see 'eddy echo --help'\n",
-              argv[i]);
+              app_quote(quoted, sizeof quoted, argv[i]));
       return 2;
     }
   }

@@ -74,7 +74,9 @@ static int cmd_help(int argc, char **argv) {
     return 0;
   }
   if ((cmd = find(argv[1])) == NULL) {
-    fprintf(stderr, "eddy help: unknown command '%s'\n", argv[1]);
+    char quoted[160];
+    fprintf(stderr, "eddy help: unknown command '%s'\n",
+            app_quote(quoted, sizeof quoted, argv[1]));
     return 2;
   }
   if (cmd->run == cmd_help || cmd->run == cmd_version) {
@@ -125,15 +127,18 @@ static int global_options(int argc, char **argv, int *status) {
         return -1;
       }
       if (app_log_set_level(level) != 0) {
+        char quoted[160];
         fprintf(stderr,
                 "eddy: unknown log level '%s' (error, warn, info, debug)\n",
-                level);
+                app_quote(quoted, sizeof quoted, level));
         *status = 2;
         return -1;
       }
       continue;
     }
-    fprintf(stderr, "eddy: unknown option '%s'; see 'eddy --help'\n", a);
+    char quoted[160];
+    fprintf(stderr, "eddy: unknown option '%s'; see 'eddy --help'\n",
+            app_quote(quoted, sizeof quoted, a));
     *status = 2;
     return -1;
   }
@@ -156,7 +161,9 @@ int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
   cmd = find(argv[i]);
   if (cmd == NULL) {
-    fprintf(stderr, "eddy: unknown command '%s'; see 'eddy --help'\n", argv[i]);
+    char quoted[160];
+    fprintf(stderr, "eddy: unknown command '%s'; see 'eddy --help'\n",
+            app_quote(quoted, sizeof quoted, argv[i]));
     return 2;
   }
   return cmd->run(argc - i, argv + i);

@@ -5,7 +5,17 @@
  * watermark, the other side stops being read until it drains, so a fast
  * producer and a slow consumer cannot make the relay's memory grow. A
  * half-close is passed through: EOF from one side becomes a shutdown of
- * the other after its buffer is flushed. */
+ * the other after its buffer is flushed.
+ *
+ * Bounds, so that clients cannot pile up descriptors: a relay that moves
+ * no byte for the idle timeout (default 300 s) is closed; and once one
+ * direction has ended, the other gets the half-close timeout (default
+ * 0.5 s, as socat's -t) of silence before the relay is closed, since a
+ * target that never answers would otherwise hold both sockets for ever
+ * (CLOSE-WAIT towards the client, FIN-WAIT-2 towards the target).
+ * Connections are logged at the debug level, and the warnings about
+ * failed connections at most ten a second: a flood of connections must
+ * not flood the log. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,12 +57,28 @@ static void relay_drain(eddy_stream *s, void *arg) {
     eddy_stream_resume(me->other->s);
 }
 
-/* Half-close passed through. */
+typedef struct pf {
+  app_server srv;
+  eddy_endpoint target;
+  eddy_tls_ctx *tls; /* a tls: target: made once, shared by connections */
+  double half_close_s;
+  app_log_limit warnings;
+} pf;
+
+/* Half-close passed through; from now on, silence ends the relay sooner. */
 static void relay_eof(eddy_stream *s, void *arg) {
   side *me = arg;
-  (void)s;
-  if (me->other->s)
-    (void)eddy_stream_shutdown(me->other->s);
+  pf *p = me->r->server->arg;
+  int64_t bound = (int64_t)(p->half_close_s * 1e9);
+  if (me->other->s == NULL)
+    return;
+  (void)eddy_stream_shutdown(me->other->s);
+  if (p->half_close_s <= 0 ||
+      (p->srv.idle_s > 0 && p->half_close_s >= p->srv.idle_s))
+    return;
+  if (eddy_stream_set_timeout(s, bound) != 0 ||
+      eddy_stream_set_timeout(me->other->s, bound) != 0)
+    eddy_stream_abort(s); /* unbounded is worse than ended */
 }
 
 /* A relay ends when both streams are closed and no connection attempt is
@@ -60,7 +86,7 @@ static void relay_eof(eddy_stream *s, void *arg) {
 static void maybe_free(relay *r) {
   if (r->open_sides > 0 || r->req != NULL)
     return;
-  app_log(LOG_INFO, "portforward: %s closed", r->peer);
+  app_log(LOG_DEBUG, "portforward: %s closed", r->peer);
   app_server_closed_one(r->server);
   free(r);
 }
@@ -74,10 +100,15 @@ static void relay_closed(eddy_stream *s, int status, const char *detail,
   r->open_sides--;
   /* A TLS failure (a target whose certificate does not verify) is a
    * configuration problem worth a warning; resets and the like are not. */
-  if (status != 0)
-    app_log(status == EDDY_ETLS ? LOG_WARN : LOG_INFO,
-            "portforward: %s: %s side closed: %s", r->peer,
+  if (status == EDDY_ETLS) {
+    pf *p = r->server->arg;
+    if (app_log_allow(&p->warnings, LOG_WARN, "portforward"))
+      app_log(LOG_WARN, "portforward: %s: %s side closed: %s", r->peer,
+              me == &r->in ? "client" : "target", detail);
+  } else if (status != 0) {
+    app_log(LOG_DEBUG, "portforward: %s: %s side closed: %s", r->peer,
             me == &r->in ? "client" : "target", detail);
+  }
   /* One side gone: the other flushes what it has, then closes (or is
    * reset if this side failed). */
   if (me->other->s) {
@@ -106,12 +137,20 @@ static void on_connected(eddy_connect *req, eddy_stream *s, int status,
   (void)req;
   r->req = NULL;
   if (status != 0 || r->in.s == NULL) {
-    if (status != 0 && status != -ECANCELED)
+    pf *p = r->server->arg;
+    if (status != 0 && status != -ECANCELED &&
+        app_log_allow(&p->warnings, LOG_WARN, "portforward"))
       app_log(LOG_WARN, "portforward: %s: %s", r->peer, detail);
     if (s)
       eddy_stream_abort(s);
     if (r->in.s)
       eddy_stream_close(r->in.s);
+    maybe_free(r);
+    return;
+  }
+  if (app_server_set_idle(r->server, s) != 0) {
+    eddy_stream_abort(s);
+    eddy_stream_abort(r->in.s);
     maybe_free(r);
     return;
   }
@@ -121,17 +160,12 @@ static void on_connected(eddy_connect *req, eddy_stream *s, int status,
   eddy_stream_set_callbacks(r->in.s, &relay_callbacks, &r->in);
 }
 
-typedef struct pf {
-  app_server srv;
-  eddy_endpoint target;
-  eddy_tls_ctx *tls; /* a tls: target: made once, shared by connections */
-} pf;
-
 static void on_accept(eddy_listener *l, eddy_stream *s, void *arg) {
   pf *p = arg;
-  relay *r = calloc(1, sizeof *r);
+  relay *r;
   (void)l;
-  if (r == NULL) {
+  if (app_server_set_idle(&p->srv, s) != 0 ||
+      (r = calloc(1, sizeof *r)) == NULL) {
     eddy_stream_abort(s);
     return;
   }
@@ -142,15 +176,16 @@ static void on_accept(eddy_listener *l, eddy_stream *s, void *arg) {
   if (eddy_stream_peer_name(s, r->peer, sizeof r->peer) != 0)
     snprintf(r->peer, sizeof r->peer, "a client");
   p->srv.open++;
-  app_log(LOG_INFO, "portforward: connection from %s", r->peer);
+  app_log(LOG_DEBUG, "portforward: connection from %s", r->peer);
   eddy_stream_set_callbacks(s, &waiting_callbacks, &r->in);
   int e = p->tls ? eddy_connect_tls(p->srv.loop, &p->target, p->tls,
                                     on_connected, r, &r->req)
                  : eddy_connect_endpoint(p->srv.loop, &p->target, on_connected,
                                          r, &r->req);
   if (e != 0) {
-    app_log(LOG_WARN, "portforward: %s: cannot connect: %s", r->peer,
-            eddy_strerror(e));
+    if (app_log_allow(&p->warnings, LOG_WARN, "portforward"))
+      app_log(LOG_WARN, "portforward: %s: cannot connect: %s", r->peer,
+              eddy_strerror(e));
     r->req = NULL;
     eddy_stream_abort(s); /* its close callback frees the relay */
   }
@@ -160,6 +195,7 @@ static void usage(void) {
   printf(
       "Usage: eddy portforward --listen ENDPOINT --connect ENDPOINT [--grace "
       "S]\n"
+      "                        [--idle-timeout S] [--half-close-timeout S]\n"
       "\n"
       "Relays each accepted connection to a new connection to the target.\n"
       "\n"
@@ -169,14 +205,23 @@ static void usage(void) {
       "                      tls:host=H:port=P[:trustRoots=PEM][:verify=no]\n"
       "                      or unix:path=P\n"
       "  --grace S           on SIGTERM/SIGINT, let open connections\n"
-      "                      finish for S seconds (default 10)\n");
+      "                      finish for S seconds (default 10)\n"
+      "  --idle-timeout S    close a relay that moves no byte for S\n"
+      "                      seconds (default 300; 0: never)\n"
+      "  --half-close-timeout S\n"
+      "                      once one direction has ended, close the relay\n"
+      "                      after S seconds of silence in the other\n"
+      "                      (default 0.5; 0: never)\n");
 }
 
 int app_portforward(int argc, char **argv) {
-  pf p = {
-      .srv = {.name = "portforward", .grace_s = 10, .on_accept = on_accept}};
+  pf p = {.srv = {.name = "portforward",
+                  .grace_s = 10,
+                  .idle_s = APP_IDLE_TIMEOUT,
+                  .on_accept = on_accept},
+          .half_close_s = 0.5};
   const char *target = NULL;
-  char err[256];
+  char err[256], quoted[256], detail[512];
   int rc;
   p.srv.arg = &p;
   for (int i = 1; i < argc; i++) {
@@ -190,7 +235,20 @@ int app_portforward(int argc, char **argv) {
         fprintf(stderr, "eddy portforward: --connect needs an endpoint\n");
         return 2;
       }
+      if (target != NULL) {
+        fprintf(stderr,
+                "eddy portforward: --connect is given twice; a "
+                "relay has one target\n");
+        return 2;
+      }
       target = v;
+      continue;
+    }
+    if ((rc = app_seconds_option("portforward", argc, argv, &i,
+                                 "--half-close-timeout", 0, 86400,
+                                 &p.half_close_s)) != 0) {
+      if (rc < 0)
+        return 2;
       continue;
     }
     rc = app_server_option(&p.srv, argc, argv, &i);
@@ -200,7 +258,7 @@ int app_portforward(int argc, char **argv) {
       fprintf(stderr,
               "eddy portforward: unknown option '%s'; see 'eddy portforward "
               "--help'\n",
-              argv[i]);
+              app_quote(quoted, sizeof quoted, argv[i]));
       return 2;
     }
   }
@@ -209,14 +267,18 @@ int app_portforward(int argc, char **argv) {
     return 2;
   }
   if (eddy_endpoint_parse_client(target, &p.target, err, sizeof err) != 0) {
-    fprintf(stderr, "eddy portforward: bad --connect '%s': %s\n", target, err);
+    fprintf(stderr, "eddy portforward: bad --connect '%s': %s\n",
+            app_quote(quoted, sizeof quoted, target),
+            app_quote(detail, sizeof detail, err));
     return 2;
   }
   /* Certificate files are read now, so a bad path stops the program at
    * once instead of failing every connection. */
   if (p.target.tls &&
       eddy_tls_ctx_from_endpoint(&p.target, 0, &p.tls, err, sizeof err) != 0) {
-    fprintf(stderr, "eddy portforward: bad --connect '%s': %s\n", target, err);
+    fprintf(stderr, "eddy portforward: bad --connect '%s': %s\n",
+            app_quote(quoted, sizeof quoted, target),
+            app_quote(detail, sizeof detail, err));
     return 2;
   }
   if ((rc = app_server_start(&p.srv)) == 0)

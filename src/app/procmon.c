@@ -60,8 +60,12 @@ struct monitor {
 
 /* ---- Output -------------------------------------------------------------------- */
 
+/* A child writes what it likes: escaped here, by length, so that a NUL
+ * does not end the line early and ESC or CR cannot reach a terminal. */
 static void emit(pipe_lines *pl, const char *line, size_t len) {
-  app_log(LOG_INFO, "%s%s: %.*s", pl->w->name, pl->label, (int)len, line);
+  static char text[LINE_MAX_LEN * 4 + 1];
+  (void)app_escape(text, sizeof text, line, len);
+  app_log(LOG_INFO, "%s%s: %s", pl->w->name, pl->label, text);
 }
 
 static void on_line(eddy_line *lr, const char *line, size_t len, void *arg) {
@@ -71,10 +75,12 @@ static void on_line(eddy_line *lr, const char *line, size_t len, void *arg) {
 
 static void on_too_long(eddy_line *lr, const char *start, size_t len,
                         void *arg) {
+  static char text[LINE_MAX_LEN * 4 + 1];
   pipe_lines *pl = arg;
   (void)lr;
-  app_log(LOG_INFO, "%s%s: %.*s [cut: longer than %d bytes]", pl->w->name,
-          pl->label, (int)len, start, LINE_MAX_LEN);
+  (void)app_escape(text, sizeof text, start, len);
+  app_log(LOG_INFO, "%s%s: %s [cut: longer than %d bytes]", pl->w->name,
+          pl->label, text, LINE_MAX_LEN);
 }
 
 /* A last line without its newline, at the end of the pipe. */
@@ -265,14 +271,25 @@ static void usage(void) {
       "                          delay is the first again (default 60)\n");
 }
 
+/* A name is printable, without spaces or '=': it prefixes log lines. */
+static int name_ok(const char *name, size_t len) {
+  for (size_t i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)name[i];
+    if (c <= ' ' || c == 0x7f)
+      return 0;
+  }
+  return 1;
+}
+
 /* Adds NAME=COMMAND; prints the problem and returns -1 if it is bad. */
 static int add_process(monitor *m, const char *spec) {
   const char *eq = spec ? strchr(spec, '=') : NULL;
   size_t nlen = eq ? (size_t)(eq - spec) : 0;
+  char quoted[160];
   watched *w;
   if (eq == NULL || nlen == 0 || eq[1] == '\0') {
     fprintf(stderr, "eddy procmon: --process needs NAME=COMMAND, got '%s'\n",
-            spec ? spec : "");
+            app_quote(quoted, sizeof quoted, spec ? spec : ""));
     return -1;
   }
   if (nlen >= sizeof m->procs[0].name || m->n == MAX_PROCESSES) {
@@ -280,7 +297,14 @@ static int add_process(monitor *m, const char *spec) {
             nlen >= sizeof m->procs[0].name
                 ? "eddy procmon: process name too long in '%s'\n"
                 : "eddy procmon: too many processes at '%s'\n",
-            spec);
+            app_quote(quoted, sizeof quoted, spec));
+    return -1;
+  }
+  if (!name_ok(spec, nlen)) {
+    fprintf(stderr,
+            "eddy procmon: process name in '%s' has a space or a control "
+            "character; names prefix log lines\n",
+            app_quote(quoted, sizeof quoted, spec));
     return -1;
   }
   for (int i = 0; i < m->n; i++)
@@ -297,23 +321,6 @@ static int add_process(monitor *m, const char *spec) {
   return 0;
 }
 
-/* A seconds option from min to an hour: 1 if argv[*i] was it, 0 if not,
- * -1 for a bad value (the message is printed). */
-static int seconds(int argc, char **argv, int *i, const char *name, double min,
-                   double *out) {
-  const char *v;
-  char *end = NULL;
-  if (!app_option_value(argc, argv, i, name, &v))
-    return 0;
-  *out = v ? strtod(v, &end) : -1;
-  if (v == NULL || end == v || *end || !(*out >= min && *out <= 3600)) {
-    fprintf(stderr, "eddy procmon: %s needs seconds from %g to 3600\n", name,
-            min);
-    return -1;
-  }
-  return 1;
-}
-
 static int parse(monitor *m, int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
     const char *v;
@@ -327,20 +334,24 @@ static int parse(monitor *m, int argc, char **argv) {
         return 2;
       continue;
     }
-    if ((rc = seconds(argc, argv, &i, "--kill-timeout", 0,
-                      &m->kill_timeout_s)) ||
-        (rc = seconds(argc, argv, &i, "--min-restart-delay", 0.001,
-                      &m->min_delay_s)) ||
-        (rc = seconds(argc, argv, &i, "--max-restart-delay", 0.001,
-                      &m->max_delay_s)) ||
-        (rc = seconds(argc, argv, &i, "--threshold", 0, &m->steady_s))) {
+    if ((rc = app_seconds_option("procmon", argc, argv, &i, "--kill-timeout", 0,
+                                 3600, &m->kill_timeout_s)) ||
+        (rc = app_seconds_option("procmon", argc, argv, &i,
+                                 "--min-restart-delay", 0.001, 3600,
+                                 &m->min_delay_s)) ||
+        (rc = app_seconds_option("procmon", argc, argv, &i,
+                                 "--max-restart-delay", 0.001, 3600,
+                                 &m->max_delay_s)) ||
+        (rc = app_seconds_option("procmon", argc, argv, &i, "--threshold", 0,
+                                 3600, &m->steady_s))) {
       if (rc < 0)
         return 2;
       continue;
     }
+    char quoted[160];
     fprintf(stderr,
             "eddy procmon: unknown option '%s'; see 'eddy procmon --help'\n",
-            argv[i]);
+            app_quote(quoted, sizeof quoted, argv[i]));
     return 2;
   }
   if (m->n == 0) {
@@ -395,7 +406,9 @@ int app_procmon(int argc, char **argv) {
     fprintf(stderr, "eddy procmon: %s\n", eddy_strerror(status));
     return 1;
   }
+  (void)app_log_attach(m.loop); /* failing, it still logs, more slowly */
   status = run(&m);
+  app_log_detach();
   eddy_loop_close_all(m.loop);
   eddy_loop_run(m.loop, EDDY_RUN_UNTIL_IDLE);
   eddy_loop_free(m.loop);

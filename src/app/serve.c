@@ -19,8 +19,24 @@
 #include "app/app.h"
 #include "app/log.h"
 
+int app_seconds_option(const char *cmd, int argc, char **argv, int *i,
+                       const char *name, double min, double max, double *out) {
+  const char *v;
+  char *end = NULL;
+  if (!app_option_value(argc, argv, i, name, &v))
+    return 0;
+  *out = v ? strtod(v, &end) : -1;
+  if (v == NULL || end == v || *end || !(*out >= min && *out <= max)) {
+    fprintf(stderr, "eddy %s: %s needs seconds from %g to %g\n", cmd, name, min,
+            max);
+    return -1;
+  }
+  return 1;
+}
+
 int app_server_option(app_server *srv, int argc, char **argv, int *i) {
   const char *v;
+  int rc;
   if (app_option_value(argc, argv, i, "--listen", &v)) {
     if (v == NULL || srv->nendpoints == APP_MAX_LISTEN) {
       fprintf(stderr,
@@ -32,18 +48,17 @@ int app_server_option(app_server *srv, int argc, char **argv, int *i) {
     srv->endpoints[srv->nendpoints++] = v;
     return 1;
   }
-  if (app_option_value(argc, argv, i, "--grace", &v)) {
-    char *end = NULL;
-    srv->grace_s = v ? strtod(v, &end) : -1;
-    if (v == NULL || end == v || *end ||
-        !(srv->grace_s >= 0 && srv->grace_s <= 86400)) {
-      fprintf(stderr, "eddy %s: --grace needs seconds from 0 to 86400\n",
-              srv->name);
-      return -1;
-    }
-    return 1;
-  }
-  return 0;
+  if ((rc = app_seconds_option(srv->name, argc, argv, i, "--grace", 0, 86400,
+                               &srv->grace_s)) != 0)
+    return rc;
+  return app_seconds_option(srv->name, argc, argv, i, "--idle-timeout", 0,
+                            86400, &srv->idle_s);
+}
+
+int app_server_set_idle(app_server *srv, eddy_stream *s) {
+  if (srv->idle_s <= 0)
+    return 0;
+  return eddy_stream_set_timeout(s, (int64_t)(srv->idle_s * 1e9));
 }
 
 void app_server_closed_one(app_server *srv) {
@@ -186,8 +201,11 @@ static int open_listeners(app_server *srv) {
       e = eddy_listener_open(srv->loop, &ep, srv->on_accept, srv->arg, &l, err,
                              sizeof err);
     if (e) {
+      /* Both may hold the argument's bytes: a path, a host name. */
+      char quoted[256], detail[512];
       fprintf(stderr, "eddy %s: cannot listen on '%s': %s\n", srv->name,
-              srv->endpoints[i], err);
+              app_quote(quoted, sizeof quoted, srv->endpoints[i]),
+              app_quote(detail, sizeof detail, err));
       return e == EDDY_EPARSE ? 2 : 1;
     }
     startup_note_path(&ep);
@@ -252,8 +270,10 @@ static int prepare(app_server *srv) {
 int app_server_run(app_server *srv) {
   int status;
   startup_signals(1);
+  (void)app_log_attach(srv->loop); /* failing, it still logs, more slowly */
   if ((status = prepare(srv)) == 0)
     eddy_loop_run(srv->loop, EDDY_RUN_UNTIL_STOPPED);
+  app_log_detach();
   eddy_loop_close_all(srv->loop);
   eddy_loop_run(srv->loop, EDDY_RUN_UNTIL_IDLE);
   eddy_loop_free(srv->loop);

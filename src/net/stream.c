@@ -74,8 +74,12 @@ struct eddy_stream {
   seg *segs;
   size_t head, nsegs, cap; /* live segments are segs[head, nsegs) */
   size_t buffered, low, high;
-  int64_t linger_ns;
-  eddy__timer linger; /* armed while a close waits for unsent data */
+  /* Milliseconds, so that both fit where one int64_t would. */
+  uint32_t linger_ms, idle_ms;
+  /* One timer, two uses that never overlap: while the stream is open, the
+   * idle timeout (if set); once a close waits for unsent data, the linger
+   * time. */
+  eddy__timer timer;
   const char *detail; /* a static string, or the layer's (freed after the
                          close callback) */
   const eddy__layer_ops *lops;
@@ -85,7 +89,8 @@ struct eddy_stream {
 static _Thread_local char read_buf[READ_SIZE];
 
 static void finish(eddy_stream *s, int status, const char *detail);
-static void linger_expired(eddy__timer *t, void *arg);
+static void timer_expired(eddy__timer *t, void *arg);
+static void touch(eddy_stream *s);
 static void after_flush(eddy_stream *s);
 static void on_read(eddy_loop *loop, eddy__io *io, unsigned events);
 static void on_write(eddy_loop *loop, eddy__io *io, unsigned events);
@@ -210,8 +215,8 @@ static eddy_stream *stream_alloc(eddy_loop *loop, int rfd, int wfd,
   s->flags = flags;
   s->low = 16384;
   s->high = 65536;
-  s->linger_ns = 30 * EDDY_NSEC_PER_SEC;
-  eddy__timer_init(loop, &s->linger, linger_expired, s);
+  s->linger_ms = 30000;
+  eddy__timer_init(loop, &s->timer, timer_expired, s);
   eddy__io_init(&s->rio, rfd, rfd == wfd ? on_io : on_read, s);
   if (extra) {
     s->flags |= PAIR;
@@ -269,7 +274,7 @@ int eddy__stream_layer(eddy_stream *s, const eddy__layer_ops *ops, void *layer,
   low->buffered = s->buffered;
   low->low = s->low;
   low->high = s->high;
-  low->linger_ns = s->linger_ns;
+  low->linger_ms = s->linger_ms;
   /* A program waiting for drain still gets it, once the transport has
    * sent what was queued (eddy__stream_layer_drained). */
   low->flags |= s->flags & OVER_HIGH;
@@ -298,7 +303,7 @@ void eddy__stream_layer_drained(eddy_stream *s) {
 }
 
 int64_t eddy__stream_linger(const eddy_stream *s) {
-  return s->linger_ns;
+  return (int64_t)s->linger_ms * EDDY_NSEC_PER_MSEC;
 }
 
 void *eddy__stream_arg(const eddy_stream *s) {
@@ -516,6 +521,7 @@ static int flush_once(eddy_stream *s) {
   if (n < 0)
     return (int)n;
   consume(s, (size_t)n);
+  touch(s);
   return 0;
 }
 
@@ -591,6 +597,8 @@ static ssize_t write_through(eddy_stream *s, const struct iovec *iov, int n) {
   if (s->nsegs > s->head)
     return 0;
   r = send_iov(s, (struct iovec *)iov, n > MAX_IOV ? MAX_IOV : n);
+  if (r > 0)
+    touch(s);
   return r == -EAGAIN ? 0 : r;
 }
 
@@ -710,6 +718,7 @@ int eddy_stream_sendfile(eddy_stream *s, int fd, off_t offset, size_t len) {
 
 static void on_eof(eddy_stream *s) {
   s->flags |= READ_EOF;
+  touch(s);
   if (s->cb.eof == NULL) {
     eddy_stream_close(s);
     return;
@@ -740,9 +749,10 @@ static void on_read(eddy_loop *loop, eddy__io *io, unsigned events) {
       n = eddy__sys_recv(s->rfd, read_buf, READ_SIZE, 0);
     else
       n = eddy__sys_read(s->rfd, read_buf, READ_SIZE);
-    if (n > 0)
+    if (n > 0) {
+      touch(s);
       s->cb.data(s, read_buf, (size_t)n, s->arg);
-    else if (n == 0)
+    } else if (n == 0)
       on_eof(s);
     else if (n != -EAGAIN)
       finish(s, (int)n, NULL);
@@ -757,9 +767,10 @@ static void on_read_layered(eddy_stream *s) {
   static _Thread_local char layer_buf[READ_SIZE];
   while (wants_read(s)) {
     ssize_t n = s->lops->recv(s->layer, layer_buf, READ_SIZE);
-    if (n > 0)
+    if (n > 0) {
+      touch(s);
       s->cb.data(s, layer_buf, (size_t)n, s->arg);
-    else if (n == 0)
+    } else if (n == 0)
       on_eof(s);
     else if (n == -EAGAIN)
       return;
@@ -812,7 +823,7 @@ static void finish(eddy_stream *s, int status, const char *detail) {
   close_fds(s->rfd, s->wfd);
   s->rfd = s->wfd = -1;
   queue_free(s);
-  eddy__timer_stop(&s->linger);
+  eddy__timer_stop(&s->timer);
   s->status = status;
   if (detail == NULL)
     detail = status == 0 ? "closed" : eddy_strerror(status);
@@ -820,11 +831,34 @@ static void finish(eddy_stream *s, int status, const char *detail) {
   eddy__handle_close(&s->h);
 }
 
-static void linger_expired(eddy__timer *t, void *arg) {
+/* A closing stream's linger time is over; or an open one has been idle
+ * for its timeout (its peer learns by a reset only if bytes were left
+ * unsent: otherwise by an orderly close). */
+static void timer_expired(eddy__timer *t, void *arg) {
   eddy_stream *s = arg;
   (void)t;
-  send_reset(s);
-  finish(s, -ETIMEDOUT, "linger time expired with data unsent");
+  if (s->flags & CLOSING) {
+    send_reset(s);
+    finish(s, -ETIMEDOUT, "linger time expired with data unsent");
+    return;
+  }
+  if (s->buffered > 0)
+    send_reset(s);
+  finish(s, -ETIMEDOUT, "idle timeout: no bytes moved either way");
+}
+
+/* Bytes moved: the idle timeout starts again. Lazily: the timer is moved
+ * only once its deadline lags the new one by 1/64 of the timeout, so a
+ * busy stream touches the timer heap a few times per timeout, not once per
+ * read. */
+static void touch(eddy_stream *s) {
+  int64_t idle, due;
+  if (s->idle_ms == 0 || (s->flags & CLOSING))
+    return;
+  idle = (int64_t)s->idle_ms * EDDY_NSEC_PER_MSEC;
+  due = eddy_loop_now(s->h.loop) + idle;
+  if (due - eddy__timer_deadline(&s->timer) > idle / 64)
+    (void)eddy__timer_start(&s->timer, idle);
 }
 
 void eddy_stream_close(eddy_stream *s) {
@@ -840,7 +874,8 @@ void eddy_stream_close(eddy_stream *s) {
     return;
   /* Only a heap that cannot grow fails this: then no linger limit,
    * rather than no close. */
-  (void)eddy__timer_start(&s->linger, s->linger_ns);
+  (void)eddy__timer_start(&s->timer,
+                          (int64_t)s->linger_ms * EDDY_NSEC_PER_MSEC);
 }
 
 /* SO_LINGER with a zero time: close() sends a reset, not a FIN. */
@@ -898,11 +933,28 @@ void eddy_stream_resume(eddy_stream *s) {
   update(s);
 }
 
-int eddy_stream_set_linger(eddy_stream *s, int64_t linger_ns) {
-  if (linger_ns < 0)
+/* Nanoseconds to whole milliseconds, rounded up: a bound is never cut
+ * short. -EINVAL if negative or beyond 49 days. */
+static int to_ms(int64_t ns, uint32_t *ms) {
+  if (ns < 0 || ns / EDDY_NSEC_PER_MSEC >= UINT32_MAX)
     return -EINVAL;
-  s->linger_ns = linger_ns;
+  *ms = (uint32_t)((ns + EDDY_NSEC_PER_MSEC - 1) / EDDY_NSEC_PER_MSEC);
   return 0;
+}
+
+int eddy_stream_set_linger(eddy_stream *s, int64_t linger_ns) {
+  return to_ms(linger_ns, &s->linger_ms);
+}
+
+int eddy_stream_set_timeout(eddy_stream *s, int64_t idle_ns) {
+  int err = to_ms(idle_ns, &s->idle_ms);
+  if (err || (s->flags & (CLOSING | DONE)))
+    return err;
+  if (s->idle_ms == 0) {
+    eddy__timer_stop(&s->timer);
+    return 0;
+  }
+  return eddy__timer_start(&s->timer, (int64_t)s->idle_ms * EDDY_NSEC_PER_MSEC);
 }
 
 static int tcp_option(eddy_stream *s, int level, int name, int value) {

@@ -19,14 +19,15 @@ from common import Server as _Server, case, recv_all, report
 EDDY = sys.argv[1]
 
 
-def Server(*extra, listen=None, nofile=None):
+def Server(*extra, listen=None, nofile=None, global_opts=()):
     probe = listen[5:].split(":")[0] if listen and listen.startswith("unix:") else None
-    return _Server(EDDY, "echo", *extra, listen=listen, probe=probe, nofile=nofile)
+    return _Server(EDDY, "echo", *extra, listen=listen, probe=probe, nofile=nofile,
+                   global_opts=global_opts)
 
 
-@case("a client gets its bytes back")
+@case("a client gets its bytes back; at debug level its connection is logged")
 def _():
-    with Server() as srv:
+    with Server(global_opts=("--log-level", "debug")) as srv:
         c = srv.connect()
         c.sendall(b"hello, eddy\n")
         assert recv_all(c, 12) == b"hello, eddy\n"
@@ -34,6 +35,20 @@ def _():
         rc, err = srv.stop()
         assert rc == 0, (rc, err)
         assert "connection from 127.0.0.1" in err, err
+
+
+@case("at the default level connections are not logged: a flood is not a log flood")
+def _():
+    with Server() as srv:
+        for _ in range(50):
+            c = srv.connect()
+            c.sendall(b"x")
+            assert recv_all(c, 1) == b"x"
+            c.close()
+        rc, err = srv.stop()
+        assert rc == 0, (rc, err)
+        assert "connection from" not in err and " closed" not in err, err
+        assert len(err.splitlines()) < 10, err
 
 
 @case("a client that half-closes still receives every echo, then EOF")

@@ -48,7 +48,9 @@ class Eddy(Server):
         real = common.free_port
         common.free_port = lambda: port
         try:
-            super().__init__(EDDY, command, *extra, listen=listen)
+            # Connections are logged at the debug level.
+            super().__init__(EDDY, command, *extra, listen=listen,
+                             global_opts=("--log-level", "debug"))
         finally:
             common.free_port = real
 
