@@ -53,7 +53,9 @@ extern "C" {
  *                                    certificate is verified for H against
  *                                    the system's CAs, or trustRoots')
  *
- * A colon inside a value is written "\:" (tcp6:8080:interface=\:\:1).
+ * A colon inside a value is written "\:" (tcp6:8080:interface=\:\:1); an
+ * IPv6 address may instead be bracketed (tcp6:8080:interface=[::1],
+ * tcp:host=[::1]:port=80), which keeps its colons in one item.
  * Parameters may come in any order and each at most once.
  */
 

@@ -22,6 +22,10 @@ typedef struct app_server {
   int nlisteners;
   eddy_accept_cb on_accept;
   void *arg;
+  /* SIGHUP, after the listeners' certificates: what else the subcommand
+   * can reread (portforward's target trust roots). Returns the number of
+   * things it reloaded or tried to. May be NULL. */
+  int (*reload)(struct app_server *srv, int signum);
   long open; /* connections open; the subcommand counts them */
   int stopping;
   double grace_s; /* default 10 */

@@ -191,6 +191,28 @@ static void on_accept(eddy_listener *l, eddy_stream *s, void *arg) {
   }
 }
 
+/* SIGHUP: a tls: target's trust roots read again. New connections use the
+ * new context; those in flight keep the one they started with. If the
+ * files no longer load, the old context stays. */
+static int reload_target(app_server *srv, int signum) {
+  pf *p = srv->arg;
+  eddy_tls_ctx *ctx;
+  char err[600];
+  if (!p->target.tls)
+    return 0;
+  if (eddy_tls_ctx_from_endpoint(&p->target, 0, &ctx, err, sizeof err) != 0) {
+    app_log(LOG_WARN,
+            "portforward: %s: target: keeping the old trust roots: %s",
+            strsignal(signum), err);
+    return 1;
+  }
+  eddy_tls_ctx_free(p->tls);
+  p->tls = ctx;
+  app_log(LOG_INFO, "portforward: %s: target: reloaded the trust roots",
+          strsignal(signum));
+  return 1;
+}
+
 static void usage(void) {
   printf(
       "Usage: eddy portforward --listen ENDPOINT --connect ENDPOINT [--grace "
@@ -218,7 +240,8 @@ int app_portforward(int argc, char **argv) {
   pf p = {.srv = {.name = "portforward",
                   .grace_s = 10,
                   .idle_s = APP_IDLE_TIMEOUT,
-                  .on_accept = on_accept},
+                  .on_accept = on_accept,
+                  .reload = reload_target},
           .half_close_s = 0.5};
   const char *target = NULL;
   char err[256], quoted[256], detail[512];

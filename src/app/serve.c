@@ -2,7 +2,8 @@
  * opening the listeners, logging, and the signals: the graceful stop on
  * SIGTERM/SIGINT (stop accepting, let open connections finish for the
  * grace time, then close what is left and return); SIGHUP rereads the
- * certificates of tls: listeners; SIGUSR1 and SIGUSR2 are logged and
+ * certificates of tls: listeners, and what the subcommand's reload hook
+ * rereads; SIGUSR1 and SIGUSR2 are logged and
  * ignored, as daemons do, rather than killing the server.
  *
  * The loop's signal handles only act once the loop runs, and start-up can
@@ -164,6 +165,8 @@ static void on_reload(eddy_signal *h, int signum, void *arg) {
     app_log(LOG_INFO, "%s: %s: %s: reloaded the certificate", srv->name,
             strsignal(signum), name);
   }
+  if (srv->reload)
+    ntls += srv->reload(srv, signum);
   if (ntls == 0)
     app_log(LOG_INFO, "%s: %s: nothing to reload", srv->name,
             strsignal(signum));

@@ -367,8 +367,16 @@ static int seconds(span v, int64_t *ns) {
  * Each setter reads one value into ps->ep. The value is not empty (the
  * caller checked) and its escapes are well formed (next_item checked). */
 
+/* "[::1]" is "::1": the brackets only kept the colons in one item. */
+static span unbracket(span v) {
+  if (v.n >= 2 && v.p[0] == '[' && v.p[v.n - 1] == ']')
+    return (span){v.p + 1, v.n - 2};
+  return v;
+}
+
 static int set_host(parser *ps, span v) {
   char q[QUOTE_SIZE];
+  v = unbracket(v);
   if (unescape(v, ps->ep.host, sizeof ps->ep.host) != 0)
     return fail(ps, "host is too long (max %zu bytes)", sizeof ps->ep.host - 1);
   /* No host name or address holds these; letting one through would only
@@ -393,6 +401,7 @@ static int set_interface(parser *ps, span v) {
   char q[QUOTE_SIZE];
   unsigned char addr[sizeof(struct in6_addr)];
   int six = ps->spec->kind == EDDY_ENDPOINT_TCP6;
+  v = unbracket(v);
   if (unescape(v, ps->ep.host, sizeof ps->ep.host) != 0)
     ps->ep.host[0] = '\0'; /* too long: refused below as not an address */
   /* There is no tls6: a TLS server listens on IPv6 when its interface is
@@ -472,13 +481,13 @@ static int set_timeout(parser *ps, span v) {
   char q[QUOTE_SIZE];
   int64_t ns = 0;
   int rc = seconds(v, &ns);
-  if (rc == -2)
-    return fail(ps, "timeout '%s' is out of range (max %lld seconds)",
-                quote(v, q), (long long)TIMEOUT_MAX_SEC);
-  /* "0.0000000001" reads as 0 ns: as useless as 0, and refused with it. */
+  /* "0.0000000001" reads as 0 ns: as useless as 0, and refused with it.
+   * One message for every bad value, giving both bounds. */
   if (rc != 0 || ns <= 0)
-    return fail(ps, "timeout '%s' is not a number of seconds greater than 0",
-                quote(v, q));
+    return fail(ps,
+                "timeout '%s' must be a decimal number of seconds above 0 "
+                "and at most %lld",
+                quote(v, q), (long long)TIMEOUT_MAX_SEC);
   ps->ep.timeout_ns = ns;
   return 0;
 }
@@ -487,6 +496,7 @@ static int set_bind(parser *ps, span v) {
   char q[QUOTE_SIZE];
   unsigned char addr[sizeof(struct in6_addr)];
   char *a = ps->ep.bind_address;
+  v = unbracket(v);
   if (unescape(v, a, sizeof ps->ep.bind_address) != 0 ||
       (inet_pton(AF_INET, a, addr) != 1 && inet_pton(AF_INET6, a, addr) != 1))
     return fail(ps, "bindAddress '%s' is not a numeric IPv4 or IPv6 address",
@@ -535,6 +545,8 @@ static int next_item(parser *ps, const char **pos, item *it) {
   for (; *p != '\0' && *p != ':'; p++) {
     if (*p == '=' && eq == NULL)
       eq = p;
+    else if (*p == '[' && p == (eq ? eq + 1 : start) && strchr(p, ']'))
+      p = strchr(p, ']'); /* an IPv6 address in brackets: colons and all */
     else if (*p == '\\' && (p[1] == ':' || p[1] == '\\'))
       p++;
     else if (*p == '\\' && bad == NULL)
@@ -567,6 +579,12 @@ static int apply_keyword(parser *ps, const item *it) {
     return fail(ps, "unknown parameter '%s'", quote(it->key, q));
   if (ps->seen & BIT(id))
     return fail(ps, "parameter '%s' given twice", params[id].name);
+  if (it->value.n == 0 && it->value.p[0] == ':' &&
+      (id == P_HOST || id == P_INTERFACE || id == P_BIND))
+    return fail(ps,
+                "empty value for '%s' (an IPv6 address goes in brackets, "
+                "[::1], or has its colons escaped, \\:\\:1)",
+                params[id].name);
   if (it->value.n == 0)
     return fail(ps, "empty value for '%s'", params[id].name);
   ps->seen |= BIT(id);

@@ -357,4 +357,34 @@ def _():
             assert srv.stop()[0] == 0
 
 
+@case("portforward: SIGHUP rereads a tls: target's trust roots; a broken file keeps the old")
+def _():
+    with tempfile.TemporaryDirectory() as d:
+        roots = os.path.join(d, "roots.pem")
+        shutil.copy(cert("ca2.pem"), roots)  # not the upstream's CA
+        up_listen = (f"tls:{{port}}:certKey={cert('server.pem')}"
+                     f":privateKey={cert('server.key')}:interface=127.0.0.1")
+        with Eddy("echo", up_listen) as up, \
+                Server(EDDY, "portforward", "--connect",
+                       f"tls:host=localhost:port={up.port}:trustRoots={roots}") as pf:
+            def relayed():
+                with socket.create_connection(("127.0.0.1", pf.port), timeout=10) as s:
+                    s.sendall(b"ping\n")
+                    try:
+                        return s.recv(100) == b"ping\n"
+                    except ConnectionResetError:
+                        return False
+            assert not relayed()  # the upstream does not verify
+            shutil.copy(cert("ca.pem"), roots)
+            pf.p.send_signal(signal.SIGHUP)
+            wait_log(pf, "reloaded the trust roots")
+            assert relayed()
+            with open(roots, "w") as f:
+                f.write("not a certificate\n")
+            pf.p.send_signal(signal.SIGHUP)
+            wait_log(pf, "keeping the old trust roots")
+            assert relayed()
+            assert pf.stop()[0] == 0
+
+
 report()
