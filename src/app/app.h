@@ -8,6 +8,7 @@
 int app_option_value(int argc, char **argv, int *i, const char *name,
                      const char **value);
 
+#include "app/log.h"
 #include "eddy.h"
 
 #define APP_MAX_LISTEN 16
@@ -31,6 +32,7 @@ typedef struct app_server {
   double grace_s; /* default 10 */
   double idle_s;  /* a connection quiet this long is closed; 0: never */
   eddy_timer *grace;
+  app_log_limit warnings; /* per-connection warnings, rate-limited */
 } app_server;
 
 /* The default of --idle-timeout, in seconds. */
@@ -45,6 +47,12 @@ int app_server_start(app_server *srv);
 int app_server_run(app_server *srv);
 /* A connection ended: during a graceful stop, the last one stops the loop. */
 void app_server_closed_one(app_server *srv);
+/* Logs a connection's end (peer may be NULL when not kept): running out
+ * of memory, descriptors or buffers is the operator's business, a warning
+ * (rate-limited); every other end (a reset, a timeout, a peer's TLS
+ * mistake) is the peer's, at debug level. */
+void app_server_log_close(app_server *srv, const char *peer, int status,
+                          const char *detail);
 /* Gives an accepted stream the server's idle timeout: 0, or an error (the
  * caller aborts the stream: a connection that could sit idle for ever
  * must not be kept). */

@@ -35,10 +35,7 @@ static void echo_closed(eddy_stream *s, int status, const char *detail,
   conn *c = arg;
   app_server *srv = c->server;
   (void)s;
-  if (status == 0)
-    app_log(LOG_DEBUG, "echo: %s closed", c->peer);
-  else
-    app_log(LOG_DEBUG, "echo: %s closed: %s", c->peer, detail);
+  app_server_log_close(srv, c->peer, status, detail);
   free(c);
   app_server_closed_one(srv);
 }
@@ -48,8 +45,8 @@ static void echo_closed(eddy_stream *s, int status, const char *detail,
 static void echo_closed_quietly(eddy_stream *s, int status, const char *detail,
                                 void *arg) {
   (void)s;
-  (void)status;
-  (void)detail;
+  if (status != 0)
+    app_server_log_close(arg, NULL, status, detail);
   app_server_closed_one(arg);
 }
 

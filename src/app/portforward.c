@@ -62,7 +62,6 @@ typedef struct pf {
   eddy_endpoint target;
   eddy_tls_ctx *tls; /* a tls: target: made once, shared by connections */
   double half_close_s;
-  app_log_limit warnings;
 } pf;
 
 /* Half-close passed through; from now on, silence ends the relay sooner. */
@@ -98,16 +97,18 @@ static void relay_closed(eddy_stream *s, int status, const char *detail,
   (void)s;
   me->s = NULL;
   r->open_sides--;
-  /* A TLS failure (a target whose certificate does not verify) is a
-   * configuration problem worth a warning; resets and the like are not. */
-  if (status == EDDY_ETLS) {
-    pf *p = r->server->arg;
-    if (app_log_allow(&p->warnings, LOG_WARN, "portforward"))
-      app_log(LOG_WARN, "portforward: %s: %s side closed: %s", r->peer,
-              me == &r->in ? "client" : "target", detail);
+  /* A target whose certificate does not verify is a configuration problem
+   * worth a warning; what a client does wrong, resets and the like are
+   * not (app_server_log_close). */
+  if (status == EDDY_ETLS && me == &r->out) {
+    if (app_log_allow(&r->server->warnings, LOG_WARN, "portforward"))
+      app_log(LOG_WARN, "portforward: %s: target side closed: %s", r->peer,
+              detail);
   } else if (status != 0) {
-    app_log(LOG_DEBUG, "portforward: %s: %s side closed: %s", r->peer,
-            me == &r->in ? "client" : "target", detail);
+    char who[96];
+    snprintf(who, sizeof who, "%s: %s side", r->peer,
+             me == &r->in ? "client" : "target");
+    app_server_log_close(r->server, who, status, detail);
   }
   /* One side gone: the other flushes what it has, then closes (or is
    * reset if this side failed). */
@@ -139,7 +140,7 @@ static void on_connected(eddy_connect *req, eddy_stream *s, int status,
   if (status != 0 || r->in.s == NULL) {
     pf *p = r->server->arg;
     if (status != 0 && status != -ECANCELED &&
-        app_log_allow(&p->warnings, LOG_WARN, "portforward"))
+        app_log_allow(&p->srv.warnings, LOG_WARN, "portforward"))
       app_log(LOG_WARN, "portforward: %s: %s", r->peer, detail);
     if (s)
       eddy_stream_abort(s);
@@ -183,7 +184,7 @@ static void on_accept(eddy_listener *l, eddy_stream *s, void *arg) {
                  : eddy_connect_endpoint(p->srv.loop, &p->target, on_connected,
                                          r, &r->req);
   if (e != 0) {
-    if (app_log_allow(&p->warnings, LOG_WARN, "portforward"))
+    if (app_log_allow(&p->srv.warnings, LOG_WARN, "portforward"))
       app_log(LOG_WARN, "portforward: %s: cannot connect: %s", r->peer,
               eddy_strerror(e));
     r->req = NULL;

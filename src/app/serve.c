@@ -11,6 +11,7 @@
  * file system). Until then plain handlers hold the signals: a terminating
  * one removes the Unix socket files bound so far and dies of its signal; the
  * others are ignored. */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +55,22 @@ int app_server_option(app_server *srv, int argc, char **argv, int *i) {
     return rc;
   return app_seconds_option(srv->name, argc, argv, i, "--idle-timeout", 0,
                             86400, &srv->idle_s);
+}
+
+void app_server_log_close(app_server *srv, const char *peer, int status,
+                          const char *detail) {
+  int scarce = status == -ENOMEM || status == -ENOBUFS || status == -EMFILE ||
+               status == -ENFILE;
+  if (!peer)
+    peer = "a client";
+  if (!scarce) {
+    if (status == 0)
+      app_log(LOG_DEBUG, "%s: %s closed", srv->name, peer);
+    else
+      app_log(LOG_DEBUG, "%s: %s closed: %s", srv->name, peer, detail);
+  } else if (app_log_allow(&srv->warnings, LOG_WARN, srv->name)) {
+    app_log(LOG_WARN, "%s: %s closed: %s", srv->name, peer, detail);
+  }
 }
 
 int app_server_set_idle(app_server *srv, eddy_stream *s) {

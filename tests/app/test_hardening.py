@@ -281,6 +281,36 @@ def _():
         assert b"needs seconds from 0 to 86400" in err, (args, err)
 
 
+@case("running out of memory on a connection is a warning; a client's reset is not")
+def _():
+    # The fault table of a test build: the 2nd recv (the first after the
+    # start-up probe's end) fails as if a buffer could not be allocated.
+    os.environ["EDDY_FAULTS"] = "recv:ENOMEM:nth=2"
+    try:
+        srv = Server(EDDY, "echo")
+    finally:
+        del os.environ["EDDY_FAULTS"]
+    with srv:
+        c = srv.connect()
+        c.sendall(b"x")
+        c.settimeout(5)
+        try:
+            assert c.recv(10) == b""
+        except ConnectionResetError:
+            pass
+        c.close()
+        assert srv.wait_log("warn: echo: a client closed: Cannot allocate memory"), srv.stderr()
+        # A reset by the client: not the operator's business.
+        c = srv.connect()
+        c.sendall(b"y")
+        assert recv_all(c, 1) == b"y"
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        c.close()
+        rc, err = srv.stop()
+        assert rc == 0, (rc, err)
+        assert err.count("warn:") == 1, err
+
+
 # ---- Untrusted text in messages and logs ---------------------------------------------
 
 @case("a huge or control-laden --listen is quoted cut and escaped: one short line")
