@@ -54,10 +54,13 @@ skip_notes=()
 # Tested: T | Passing: P | Failing: F | ...", where T leaves skipped tests
 # out. Tests left out by a filter or .disabled say "Test is disabled" and
 # are not counted.
+# run_criterion NAME LIMIT COMMAND...: the command is a Criterion program
+# (perhaps with a prefix such as sudo, and arguments of its own).
 run_criterion() {
-  local name=$1 exe=$2 limit=$3 log
+  local name=$1 limit=$2 log
+  shift 2
   log=$(mktemp)
-  limited "$limit" "$exe" --verbose --timeout 60 -j2 >"$log" 2>&1
+  limited "$limit" "$@" --verbose --timeout 60 -j2 >"$log" 2>&1
   local rc=$?
   local line
   line=$(grep -a 'Synthesis:' "$log" | tail -1)
@@ -166,10 +169,18 @@ fi
 for backend in "${backends[@]}"; do
   for exe in "$build"/tests/test-*; do
     [ -f "$exe" ] && [ -x "$exe" ] || continue
-    EDDY_BACKEND=$backend run_criterion "$(basename "$exe") ($backend)" "$exe" \
-      "$(criterion_limit "$(basename "$exe")")"
+    EDDY_BACKEND=$backend run_criterion "$(basename "$exe") ($backend)" \
+      "$(criterion_limit "$(basename "$exe")")" "$exe"
   done
 done
+# Tests that need root (a child's uid and gid) skip without it; where
+# sudo works without a password they run again as root, so that CI covers
+# them whoever it runs as.
+if [ "$(id -u)" != 0 ] && sudo -n true 2>/dev/null; then
+  run_criterion "test-proc (root-only, sudo)" 180 \
+    sudo -n --preserve-env=ASAN_OPTIONS,LSAN_OPTIONS,UBSAN_OPTIONS \
+    "$build/tests/test-proc" --filter 'spawn/*'
+fi
 run_script "app (cli)" 120 python3 tests/app/test_cli.py "$build/eddy"
 for backend in "${backends[@]}"; do
   EDDY_BACKEND=$backend run_script "app echo ($backend)" 180 \
@@ -196,8 +207,8 @@ if { [ -f "$default/build.ninja" ] && meson setup --reconfigure "$default" >/dev
   if ninja -C "$default" >"$default/ninja.log" 2>&1; then
     for exe in "$default"/tests/test-*; do
       [ -f "$exe" ] && [ -x "$exe" ] || continue
-      EDDY_BACKEND=epoll run_criterion "$(basename "$exe") (default)" "$exe" \
-        "$(criterion_limit "$(basename "$exe")")"
+      EDDY_BACKEND=epoll run_criterion "$(basename "$exe") (default)" \
+        "$(criterion_limit "$(basename "$exe")")" "$exe"
     done
     run_script "app (cli, default)" 120 python3 tests/app/test_cli.py "$default/eddy"
   else
