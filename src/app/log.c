@@ -45,11 +45,13 @@ static struct {
   int shared_flags; /* the O_NONBLOCK we set on a shared description */
   int direct;       /* a regular file: blocking writes, no buffer */
   int stalled;      /* the last wait for the reader ran out */
-  char buf[BUF_SIZE];
-  size_t len; /* bytes waiting in buf */
+  size_t len;       /* bytes waiting in buf */
   unsigned long dropped;
   eddy_watch *watch; /* while a loop is attached */
 } out = {.fd = -1};
+/* Apart from out, whose initialiser would otherwise put 64 KiB of zeros
+ * in the program file. */
+static char buf[BUF_SIZE];
 
 int app_log_set_level(const char *name) {
   for (int i = 0; i < 4; i++)
@@ -211,7 +213,7 @@ static int flush_some(void) {
   size_t done = 0;
   int rc = 0;
   while (done < out.len) {
-    ssize_t n = write(out.fd, out.buf + done, out.len - done);
+    ssize_t n = write(out.fd, buf + done, out.len - done);
     if (n > 0) {
       done += (size_t)n;
       out.stalled = 0;
@@ -224,7 +226,7 @@ static int flush_some(void) {
       done = out.len; /* lost for good: nobody can read it */
     }
   }
-  memmove(out.buf, out.buf + done, out.len - done);
+  memmove(buf, buf + done, out.len - done);
   out.len -= done;
   return rc;
 }
@@ -280,7 +282,7 @@ static void put(const char *line, size_t len) {
     out.dropped++;
     return;
   }
-  memcpy(out.buf + out.len, line, len);
+  memcpy(buf + out.len, line, len);
   out.len += len;
 }
 
