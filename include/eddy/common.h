@@ -28,7 +28,8 @@ extern "C" {
   X(EDDY_ETLS, -5004, "TLS error")                                             \
   X(EDDY_ETRUNCATED, -5005, "connection closed without TLS close_notify")      \
   X(EDDY_EPARSE, -5006, "malformed input")                                     \
-  X(EDDY_ETOOLONG, -5007, "line too long")
+  X(EDDY_ETOOLONG, -5007, "line too long")                                     \
+  X(EDDY_EHTTP, -5008, "malformed HTTP message")
 
 enum {
 #define EDDY__ERR_ENUM(name, value, text) name = value,
