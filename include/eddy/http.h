@@ -151,8 +151,9 @@ typedef struct eddy_http_chunked {
  * bytes they held are at buf[0, *len); the chunked framing is gone.
  * Returns 0 when every byte was taken and more are needed; 1 when the body
  * has ended: then *rest is the number of bytes that followed it (the next
- * request), moved to buf[*len, *len + *rest); or EDDY_EHTTP (d->status
- * 400, d->reason). Start with a zeroed decoder. */
+ * request), left where they were, at the end of the input (from buf + the
+ * original *len - *rest); or EDDY_EHTTP (d->status 400, d->reason). Start
+ * with a zeroed decoder. */
 EDDY_API int eddy_http_chunked_decode(eddy_http_chunked *d, char *buf,
                                       size_t *len, size_t *rest);
 

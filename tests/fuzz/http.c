@@ -61,7 +61,8 @@ static void chunked(const char *body, size_t n, uint32_t seed) {
     abort();
   memcpy(whole, body, n);
   wrc = eddy_http_chunked_decode(&d, whole, &wlen, &wrest);
-  if (wrc == 1 && wlen + wrest > n)
+  if (wrc == 1 && (wlen > n || wrest > n ||
+                   memcmp(whole + n - wrest, body + n - wrest, wrest)))
     abort();
   while (at < n && irc == 0) {
     size_t k = 1 + next(&seed) % 16, len, rest = 0;

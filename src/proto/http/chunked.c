@@ -164,7 +164,6 @@ int eddy_http_chunked_decode(eddy_http_chunked *d, char *buf, size_t *len,
     *rest = 0;
     return 0;
   }
-  *rest = n - r;
-  memmove(buf + w, buf + r, n - r);
+  *rest = n - r; /* left where they are, at the end of the input */
   return 1;
 }

@@ -367,15 +367,17 @@ int eddy_http_parse_request(const char *buf, size_t len, size_t prev_len,
   /* Only as much of the request line as the limit allows is looked at,
    * so that the verdict on a long line is the same however its bytes
    * arrive. */
-  window = len - start < max_line + 2 ? len : start + max_line + 2;
+  /* (An LF found in the first max_line + 1 bytes ends a line of at most
+   * max_line; a CR there is judged by the byte after it, which is always
+   * inside the window when the line turns out too long.) */
+  window = len - start < max_line + 1 ? len : start + max_line + 1;
   lf = line_end(buf, start, window, &bad_cr);
   if (bad_cr)
     return refuse(req, 400, "a bare CR");
-  if (lf < 0 || (size_t)lf - start > max_line) {
-    if (len - start > max_line)
-      return refuse(req, 414, "the request line is too long");
-    return 0;
-  }
+  if (lf < 0)
+    return len - start > max_line
+               ? refuse(req, 414, "the request line is too long")
+               : 0;
   /* The request line on its own, once, when it is first seen whole. */
   if (prev_len <= (size_t)lf &&
       (rc = request_line(buf, start, content_end(buf, start, (size_t)lf),
