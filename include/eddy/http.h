@@ -46,6 +46,8 @@
 #include <stdint.h>
 
 #include "common.h"
+#include "core.h"
+#include "net.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -156,6 +158,120 @@ typedef struct eddy_http_chunked {
  * with a zeroed decoder. */
 EDDY_API int eddy_http_chunked_decode(eddy_http_chunked *d, char *buf,
                                       size_t *len, size_t *rest);
+
+/* ---- The server ------------------------------------------------------------
+ *
+ * An eddy_http_server serves HTTP/1.x on the streams given to it
+ * (eddy_http_server_serve: a listener's accept callback hands each new
+ * connection over). It reads requests, keeps connections alive, answers
+ * pipelined requests in order (the answers of one read gathered into one
+ * write), and hands each request, once its body is complete, to the
+ * handler of the first route that matches.
+ *
+ * Routes match a method (NULL: any; a GET route answers HEAD too, without
+ * the body) and a path pattern: literal bytes, ":name" for one segment,
+ * "*name" for the rest of the path. A path that some route matches for
+ * other methods gets 405 with Allow; one that none matches, 404. A server
+ * mounted under a prefix (eddy_http_mount) is an application of its own:
+ * it sees the path without the prefix, so independent applications share
+ * one server and one port.
+ *
+ * The handler gets an exchange: the request (eddy_http_request_of, the
+ * body, the route's parameters) and the means to answer. It may answer at
+ * once or later, from any callback: the exchange is the program's until
+ * it ends it (eddy_http_respond, or eddy_http_end after eddy_http_begin).
+ * While the program holds it, no other request of that connection is
+ * handled; the connection is still read, so that a client going away is
+ * noticed at once: the on_gone callback runs, the connection goes, and
+ * the exchange stays valid (its request copied out) until the program
+ * ends it, when the answer is dropped. Every exchange must be ended.
+ *
+ * Errors eddy answers itself, closing the connection after: the parser's
+ * (400, 414, 431, 417, 501, 505), a body past max_body (413), a head not
+ * complete within header_timeout of its first byte or a body silent for
+ * body_timeout (408). An idle connection between requests is closed after
+ * keepalive_timeout.
+ */
+
+typedef struct eddy_http_server eddy_http_server;
+typedef struct eddy_http_exchange eddy_http_exchange;
+typedef void (*eddy_http_handler)(eddy_http_exchange *x, void *arg);
+
+typedef struct eddy_http_server_options {
+  eddy_http_limits limits;
+  size_t max_body;              /* 0: 1 MiB; past it, 413 */
+  int64_t header_timeout_ns;    /* 0: 60 s for a whole head */
+  int64_t body_timeout_ns;      /* 0: 60 s of silence within a body */
+  int64_t keepalive_timeout_ns; /* 0: 75 s idle between requests */
+} eddy_http_server_options;
+
+/* options may be NULL. Returns 0 or -ENOMEM. */
+EDDY_API int eddy_http_server_new(eddy_loop *loop,
+                                  const eddy_http_server_options *options,
+                                  eddy_http_server **out);
+/* Aborts every connection and frees what the server holds, exchanges the
+ * program has not ended included (their on_gone runs first). */
+EDDY_API void eddy_http_server_free(eddy_http_server *srv);
+
+/* Adds a route (pattern starts with '/'). Returns 0, -EINVAL or -ENOMEM. */
+EDDY_API int eddy_http_route(eddy_http_server *srv, const char *method,
+                             const char *pattern, eddy_http_handler handler,
+                             void *arg);
+/* Mounts app under prefix ("/api"): requests for the prefix and below go
+ * to app's routes with the prefix taken off the path. app stays the
+ * caller's, and must outlive srv's use of it. */
+EDDY_API int eddy_http_mount(eddy_http_server *srv, const char *prefix,
+                             eddy_http_server *app);
+
+/* Serves HTTP on s, which the server takes over (its callbacks). Returns
+ * 0, or -ENOMEM (s is aborted). */
+EDDY_API int eddy_http_server_serve(eddy_http_server *srv, eddy_stream *s);
+/* A graceful stop: idle connections close now, the others after the
+ * response in progress (which says Connection: close). */
+EDDY_API void eddy_http_server_drain(eddy_http_server *srv);
+/* Connections open. */
+EDDY_API size_t eddy_http_server_connections(const eddy_http_server *srv);
+
+/* The request. Its spans stay valid until the exchange ends. */
+EDDY_API const eddy_http_request *
+eddy_http_request_of(const eddy_http_exchange *x);
+/* The body (decoded if it was chunked); NULL with *len 0 if none. */
+EDDY_API const char *eddy_http_body(const eddy_http_exchange *x, size_t *len);
+/* The route parameter name (":name" or "*name"): 0, or -ENOENT. */
+EDDY_API int eddy_http_param(const eddy_http_exchange *x, const char *name,
+                             const char **value, size_t *len);
+/* The connection's stream (an upgrade takes it over), or NULL once gone. */
+EDDY_API eddy_stream *eddy_http_stream(const eddy_http_exchange *x);
+
+/* A response field, before the response starts. Returns 0, -EINVAL (a
+ * name that is not a token, a value with a CR, LF or other control),
+ * -EALREADY after the start, -ENOBUFS past 16 KiB of fields, -ENOMEM. */
+EDDY_API int eddy_http_set_header(eddy_http_exchange *x, const char *name,
+                                  const char *value);
+/* The whole response: status, Content-Type (NULL: none), body (copied or
+ * sent before the return), with Content-Length. Ends the exchange; x is
+ * gone after the call. Returns 0, -EINVAL (status), EDDY_ECLOSED if the
+ * client had gone (x is gone all the same), or the write's error. */
+EDDY_API int eddy_http_respond(eddy_http_exchange *x, int status,
+                               const char *content_type, const void *body,
+                               size_t len);
+/* A streamed response: the head now, then eddy_http_write as the body
+ * comes (chunked for HTTP/1.1; for HTTP/1.0 the connection's close ends
+ * it), then eddy_http_end, which ends the exchange. While
+ * eddy_http_over_high says so, the client is not keeping up. */
+EDDY_API int eddy_http_begin(eddy_http_exchange *x, int status,
+                             const char *content_type);
+EDDY_API int eddy_http_write(eddy_http_exchange *x, const void *data,
+                             size_t len);
+EDDY_API int eddy_http_end(eddy_http_exchange *x);
+EDDY_API int eddy_http_over_high(const eddy_http_exchange *x);
+/* Called once if the client goes away before the exchange ends. */
+EDDY_API void eddy_http_on_gone(eddy_http_exchange *x,
+                                void (*cb)(eddy_http_exchange *x, void *arg),
+                                void *arg);
+
+/* "OK" for 200, and so on; "Unknown" for a code without a name here. */
+EDDY_API const char *eddy_http_reason(int status);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,1004 @@
+/* server.c: HTTP/1.x connections, requests handed to routes, responses
+ * (see eddy/http.h, "The server").
+ *
+ * A connection reads into one buffer. The head is parsed there (parse.c),
+ * the body gathered behind it (a Content-Length body as it comes, a
+ * chunked one decoded in place, chunked.c), and only then is the
+ * exchange handed to its handler, with the request's spans pointing into
+ * the buffer. While the program holds an exchange the connection reads
+ * nothing (so the buffer cannot move under those spans); when the
+ * response ends, the request's bytes are consumed and the next request,
+ * pipelined or not, is parsed from what is left.
+ *
+ * Responses made during one pass over the buffer (pipelined requests
+ * answered at once) are gathered in an output buffer and written
+ * together, in one system call, at the end of the pass.
+ *
+ * Timers: one per connection, embedded, used in turn for the head (the
+ * whole head within header_timeout of its first byte, against slowloris),
+ * the body (no byte for body_timeout) and keep-alive (an idle connection
+ * between requests).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <time.h>
+
+#include "core/loop.h"
+#include "eddy/buf.h"
+#include "eddy/http.h"
+#include "eddy/net.h"
+#include "proto/http/http.h"
+#include "sys/alloc.h"
+
+#define MAX_PARAMS 8
+#define MAX_HEADERS_ARRAY 128
+
+typedef struct route {
+  char *method;  /* NULL: any */
+  char *pattern; /* "/users/:id", or "/files/" then "*path" */
+  eddy_http_handler handler;
+  void *arg;
+  eddy_http_server *app; /* a mount: the sub-application, pattern a prefix */
+} route;
+
+typedef struct conn conn;
+
+struct eddy_http_server {
+  eddy_loop *loop;
+  eddy_http_server_options o;
+  route *routes;
+  size_t nroutes, cap;
+  conn *conns; /* every open connection */
+  size_t nconns;
+  eddy_http_exchange *held; /* exchanges whose connection has gone */
+  int draining;
+  char date[40]; /* the Date field, kept for the second it names */
+  time_t date_at;
+};
+
+enum { HEAD, BODY, HANDLING, DONE };
+
+struct eddy_http_exchange {
+  conn *c; /* NULL once the connection has gone */
+  eddy_http_server *srv;
+  eddy_http_exchange *next_held;
+  eddy_http_request req;
+  eddy_http_header headers[MAX_HEADERS_ARRAY];
+  const char *body;
+  size_t body_len;
+  const char *path; /* what routes match: the path, less any mount prefix */
+  size_t path_len;
+  struct {
+    const char *name;
+    size_t name_len;
+    const char *value;
+    size_t value_len;
+  } params[MAX_PARAMS];
+  size_t nparams;
+  eddy_buf extra; /* response fields set by the program */
+  char *own;      /* the request's bytes, once its connection has gone */
+  int status;
+  int started;     /* the response head has been written */
+  int chunked;     /* a streamed response, chunked */
+  int until_close; /* a streamed HTTP/1.0 response: the close ends it */
+  void (*on_gone)(eddy_http_exchange *x, void *arg);
+  void *gone_arg;
+};
+
+struct conn {
+  eddy_http_server *srv;
+  conn *prev, *next;
+  eddy_stream *s;
+  eddy_buf in, out;
+  eddy_buf later; /* bytes that came while the program held an exchange */
+  eddy__timer timer;
+  int state;
+  int read_eof;
+  int batching;    /* inside a pass: responses wait in out */
+  int close_after; /* the current response is the last */
+  size_t prev_len; /* bytes of an incomplete head already scanned */
+  size_t body_at;  /* where the body starts (head_len) */
+  size_t body_len; /* decoded body bytes so far, at body_at */
+  size_t raw_at;   /* chunked: first byte not yet decoded */
+  int64_t want;    /* Content-Length body: bytes still to come */
+  eddy_http_chunked chunks;
+  int continued; /* 100 Continue sent */
+  eddy_http_exchange *x;
+};
+
+static void process(conn *c);
+static void conn_close(conn *c, int abort_it);
+
+/* ---- Options and the server ---------------------------------------------- */
+
+static int64_t or_default(int64_t v, int64_t d) {
+  return v > 0 ? v : d;
+}
+
+int eddy_http_server_new(eddy_loop *loop, const eddy_http_server_options *o,
+                         eddy_http_server **out) {
+  eddy_http_server *srv = eddy__calloc(1, sizeof *srv);
+  if (srv == NULL)
+    return -ENOMEM;
+  srv->loop = loop;
+  if (o)
+    srv->o = *o;
+  srv->o.max_body = srv->o.max_body ? srv->o.max_body : (1u << 20);
+  srv->o.header_timeout_ns = or_default(srv->o.header_timeout_ns,
+                                        60 * EDDY_NSEC_PER_SEC);
+  srv->o.body_timeout_ns = or_default(srv->o.body_timeout_ns,
+                                      60 * EDDY_NSEC_PER_SEC);
+  srv->o.keepalive_timeout_ns = or_default(srv->o.keepalive_timeout_ns,
+                                           75 * EDDY_NSEC_PER_SEC);
+  *out = srv;
+  return 0;
+}
+
+static void free_held(eddy_http_exchange *x) {
+  eddy_buf_free(&x->extra);
+  eddy__free(x->own);
+  eddy__free(x);
+}
+
+/* Moves a span that pointed into [from, from + n) to the same place in to. */
+static const char *moved(const char *p, const char *from, size_t n,
+                         const char *to) {
+  return p && p >= from && p < from + n ? to + (p - from) : p;
+}
+
+/* The connection is going and the program still holds x: the request's
+ * bytes are copied out of the connection's buffer so that what the
+ * program reads stays valid. Without memory for that, x keeps an empty
+ * request. */
+static void keep_request(eddy_http_exchange *x, const char *from, size_t n) {
+  eddy_http_request *r = &x->req;
+  char *to = eddy__malloc(n ? n : 1);
+  if (to == NULL) {
+    r->nheaders = 0;
+    r->target = r->path = x->path = "/";
+    r->target_len = r->path_len = x->path_len = 1;
+    r->query = r->host = NULL;
+    r->query_len = r->host_len = 0;
+    x->body = NULL;
+    x->body_len = x->nparams = 0;
+    return;
+  }
+  memcpy(to, from, n);
+  x->own = to;
+  r->method_name = moved(r->method_name, from, n, to);
+  r->target = moved(r->target, from, n, to);
+  r->path = moved(r->path, from, n, to);
+  r->query = moved(r->query, from, n, to);
+  r->host = moved(r->host, from, n, to);
+  for (size_t i = 0; i < r->nheaders; i++) {
+    x->headers[i].name = moved(x->headers[i].name, from, n, to);
+    x->headers[i].value = moved(x->headers[i].value, from, n, to);
+  }
+  for (size_t i = 0; i < x->nparams; i++)
+    x->params[i].value = moved(x->params[i].value, from, n, to);
+  x->path = moved(x->path, from, n, to);
+  x->body = moved(x->body, from, n, to);
+}
+
+void eddy_http_server_free(eddy_http_server *srv) {
+  if (srv == NULL)
+    return;
+  while (srv->conns)
+    conn_close(srv->conns, 1);
+  while (srv->held) {
+    eddy_http_exchange *x = srv->held;
+    srv->held = x->next_held;
+    free_held(x);
+  }
+  for (size_t i = 0; i < srv->nroutes; i++) {
+    eddy__free(srv->routes[i].method);
+    eddy__free(srv->routes[i].pattern);
+  }
+  eddy__free(srv->routes);
+  eddy__free(srv);
+}
+
+static char *dup_str(const char *s) {
+  size_t n = strlen(s) + 1;
+  char *d = eddy__malloc(n);
+  if (d)
+    memcpy(d, s, n);
+  return d;
+}
+
+static int add_route(eddy_http_server *srv, const char *method,
+                     const char *pattern, eddy_http_handler h, void *arg,
+                     eddy_http_server *app) {
+  route r = {0};
+  void *arr = srv->routes;
+  if (pattern == NULL || pattern[0] != '/' || (h == NULL && app == NULL))
+    return -EINVAL;
+  if (eddy__grow(&arr, &srv->cap, srv->nroutes + 1, sizeof(route)))
+    return -ENOMEM;
+  srv->routes = arr;
+  r.pattern = dup_str(pattern);
+  r.method = method ? dup_str(method) : NULL;
+  if (r.pattern == NULL || (method && r.method == NULL)) {
+    eddy__free(r.pattern);
+    eddy__free(r.method);
+    return -ENOMEM;
+  }
+  r.handler = h;
+  r.arg = arg;
+  r.app = app;
+  srv->routes[srv->nroutes++] = r;
+  return 0;
+}
+
+int eddy_http_route(eddy_http_server *srv, const char *method,
+                    const char *pattern, eddy_http_handler handler, void *arg) {
+  return add_route(srv, method, pattern, handler, arg, NULL);
+}
+
+int eddy_http_mount(eddy_http_server *srv, const char *prefix,
+                    eddy_http_server *app) {
+  if (app == NULL || app == srv)
+    return -EINVAL;
+  return add_route(srv, NULL, prefix, NULL, NULL, app);
+}
+
+size_t eddy_http_server_connections(const eddy_http_server *srv) {
+  return srv->nconns;
+}
+
+/* ---- Routes ---------------------------------------------------------------- */
+
+/* Matches path against pattern, filling x's params. */
+static int match(const char *pattern, const char *path, size_t n,
+                 eddy_http_exchange *x) {
+  const char *p = pattern;
+  size_t i = 0;
+  x->nparams = 0;
+  while (*p) {
+    if (*p == ':' || *p == '*') {
+      int rest = *p == '*';
+      const char *name = ++p;
+      size_t start = i;
+      while (*p && *p != '/')
+        p++;
+      while (i < n && (rest || path[i] != '/'))
+        i++;
+      if ((i == start && !rest) || x->nparams == MAX_PARAMS)
+        return 0;
+      x->params[x->nparams].name = name;
+      x->params[x->nparams].name_len = (size_t)(p - name);
+      x->params[x->nparams].value = path + start;
+      x->params[x->nparams].value_len = i - start;
+      x->nparams++;
+      continue;
+    }
+    if (i == n || path[i] != *p)
+      return 0;
+    i++;
+    p++;
+  }
+  return i == n;
+}
+
+/* A mount's prefix covers the path at a segment boundary. */
+static int under(const char *prefix, const char *path, size_t n) {
+  size_t k = strlen(prefix);
+  if (k > 0 && prefix[k - 1] == '/')
+    k--;
+  return n >= k && memcmp(prefix, path, k) == 0 && (n == k || path[k] == '/');
+}
+
+static void respond_plain(eddy_http_exchange *x, int status);
+
+/* Finds the route for x and calls it; 404, or 405 with Allow. */
+static void dispatch(eddy_http_server *app, eddy_http_exchange *x) {
+  int path_matched = 0;
+  char allow[128] = "";
+  for (size_t i = 0; i < app->nroutes; i++) {
+    route *r = &app->routes[i];
+    if (r->app) {
+      if (under(r->pattern, x->path, x->path_len)) {
+        size_t k = strlen(r->pattern);
+        if (k > 0 && r->pattern[k - 1] == '/')
+          k--;
+        x->path += k;
+        x->path_len -= k;
+        if (x->path_len == 0)
+          x->path = "/", x->path_len = 1;
+        dispatch(r->app, x);
+        return;
+      }
+      continue;
+    }
+    if (!match(r->pattern, x->path, x->path_len, x))
+      continue;
+    if (r->method == NULL ||
+        (strlen(r->method) == x->req.method_len &&
+         memcmp(r->method, x->req.method_name, x->req.method_len) == 0) ||
+        (x->req.method == EDDY_HTTP_HEAD && strcmp(r->method, "GET") == 0)) {
+      r->handler(x, r->arg);
+      return;
+    }
+    path_matched = 1;
+    if (strlen(allow) + strlen(r->method) + 3 < sizeof allow) {
+      if (allow[0])
+        strcat(allow, ", ");
+      strcat(allow, r->method);
+    }
+  }
+  x->nparams = 0;
+  if (path_matched) {
+    (void)eddy_http_set_header(x, "Allow", allow);
+    respond_plain(x, 405);
+  } else {
+    respond_plain(x, 404);
+  }
+}
+
+/* ---- Responses --------------------------------------------------------------- */
+
+const char *eddy_http_reason(int status) {
+  switch (status) {
+  case 100:
+    return "Continue";
+  case 101:
+    return "Switching Protocols";
+  case 200:
+    return "OK";
+  case 201:
+    return "Created";
+  case 202:
+    return "Accepted";
+  case 204:
+    return "No Content";
+  case 206:
+    return "Partial Content";
+  case 301:
+    return "Moved Permanently";
+  case 302:
+    return "Found";
+  case 303:
+    return "See Other";
+  case 304:
+    return "Not Modified";
+  case 307:
+    return "Temporary Redirect";
+  case 308:
+    return "Permanent Redirect";
+  case 400:
+    return "Bad Request";
+  case 401:
+    return "Unauthorized";
+  case 403:
+    return "Forbidden";
+  case 404:
+    return "Not Found";
+  case 405:
+    return "Method Not Allowed";
+  case 408:
+    return "Request Timeout";
+  case 409:
+    return "Conflict";
+  case 410:
+    return "Gone";
+  case 411:
+    return "Length Required";
+  case 413:
+    return "Content Too Large";
+  case 414:
+    return "URI Too Long";
+  case 415:
+    return "Unsupported Media Type";
+  case 416:
+    return "Range Not Satisfiable";
+  case 417:
+    return "Expectation Failed";
+  case 426:
+    return "Upgrade Required";
+  case 429:
+    return "Too Many Requests";
+  case 431:
+    return "Request Header Fields Too Large";
+  case 500:
+    return "Internal Server Error";
+  case 501:
+    return "Not Implemented";
+  case 502:
+    return "Bad Gateway";
+  case 503:
+    return "Service Unavailable";
+  case 504:
+    return "Gateway Timeout";
+  case 505:
+    return "HTTP Version Not Supported";
+  default:
+    return "Unknown";
+  }
+}
+
+static const char *date_field(eddy_http_server *srv) {
+  time_t now = time(NULL);
+  if (now != srv->date_at) {
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(srv->date, sizeof srv->date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    srv->date_at = now;
+  }
+  return srv->date;
+}
+
+int eddy_http_set_header(eddy_http_exchange *x, const char *name,
+                         const char *value) {
+  size_t nl = strlen(name), vl = strlen(value);
+  int e;
+  if (x->started)
+    return -EALREADY;
+  for (size_t i = 0; i < nl; i++)
+    if (!eddy__http_is_tchar((unsigned char)name[i]))
+      return -EINVAL;
+  for (size_t i = 0; i < vl; i++)
+    if (!eddy__http_is_value_char((unsigned char)value[i]))
+      return -EINVAL; /* a CR or LF would split the response */
+  if (nl == 0)
+    return -EINVAL;
+  if ((e = eddy_buf_append(&x->extra, name, nl)) == 0 &&
+      (e = eddy_buf_append(&x->extra, ": ", 2)) == 0 &&
+      (e = eddy_buf_append(&x->extra, value, vl)) == 0)
+    e = eddy_buf_append(&x->extra, "\r\n", 2);
+  return e;
+}
+
+/* Bytes for the connection wait in its output buffer: a pass over
+ * pipelined requests, or one call of the program, writes them together. */
+static int put(conn *c, const void *p, size_t n) {
+  return eddy_buf_append(&c->out, p, n);
+}
+
+/* Writes the output buffer, and then body if given, in one call. */
+static int flush_with(conn *c, const void *body, size_t len) {
+  struct iovec iov[2];
+  int n = 0, e;
+  if (eddy_buf_len(&c->out) > 0) {
+    iov[n].iov_base = eddy_buf_data(&c->out);
+    iov[n++].iov_len = eddy_buf_len(&c->out);
+  }
+  if (len > 0) {
+    iov[n].iov_base = (void *)body;
+    iov[n++].iov_len = len;
+  }
+  if (n == 0)
+    return 0;
+  e = eddy_stream_writev(c->s, iov, n);
+  eddy_buf_reset(&c->out);
+  return e;
+}
+
+static void flush_out(conn *c) {
+  (void)flush_with(c, NULL, 0);
+}
+
+/* Outside a pass, what the program's call produced goes now. */
+static int settle(conn *c, int e) {
+  if (!c->batching) {
+    int f = flush_with(c, NULL, 0);
+    return e ? e : f;
+  }
+  return e;
+}
+
+/* The response head; length < 0: streamed. */
+static int write_head(eddy_http_exchange *x, int status,
+                      const char *content_type, int64_t length) {
+  conn *c = x->c;
+  char head[512];
+  int n, e, no_body = status == 204 || status == 304 || status < 200;
+  if (c->srv->draining || !(x->req.flags & EDDY_HTTP_KEEP_ALIVE) || c->read_eof)
+    c->close_after = 1;
+  if (length < 0 && !no_body) {
+    if (x->req.version_minor >= 1)
+      x->chunked = 1;
+    else
+      x->until_close = c->close_after = 1;
+  }
+  n = snprintf(head, sizeof head,
+               "HTTP/1.1 %d %s\r\nServer: eddy\r\nDate: %s\r\n", status,
+               eddy_http_reason(status), date_field(c->srv));
+  if (content_type && !no_body)
+    n += snprintf(head + n, sizeof head - (size_t)n, "Content-Type: %s\r\n",
+                  content_type);
+  if (length >= 0 && !no_body)
+    n += snprintf(head + n, sizeof head - (size_t)n, "Content-Length: %lld\r\n",
+                  (long long)length);
+  if (x->chunked)
+    n += snprintf(head + n, sizeof head - (size_t)n,
+                  "Transfer-Encoding: chunked\r\n");
+  if (c->close_after)
+    n += snprintf(head + n, sizeof head - (size_t)n, "Connection: close\r\n");
+  else if (x->req.version_minor == 0)
+    n += snprintf(head + n, sizeof head - (size_t)n,
+                  "Connection: keep-alive\r\n");
+  x->status = status;
+  x->started = 1;
+  if ((e = put(c, head, (size_t)n)) == 0 &&
+      (e = put(c, eddy_buf_data(&x->extra), eddy_buf_len(&x->extra))) == 0)
+    e = put(c, "\r\n", 2);
+  return e;
+}
+
+static void exchange_done(eddy_http_exchange *x);
+static void take_later(conn *c);
+
+int eddy_http_respond(eddy_http_exchange *x, int status,
+                      const char *content_type, const void *body, size_t len) {
+  int e = 0;
+  if (x->started)
+    return -EALREADY;
+  if (x->c == NULL) { /* the client has gone: nothing to send */
+    exchange_done(x);
+    return EDDY_ECLOSED;
+  }
+  if (status < 200 || status > 999)
+    return -EINVAL;
+  e = write_head(x, status, content_type, (int64_t)len);
+  if (len == 0 || x->req.method == EDDY_HTTP_HEAD || status == 204 ||
+      status == 304)
+    len = 0;
+  /* A large body goes with the head in one writev, not copied; a small
+   * one joins the pass's output. */
+  if (e == 0 && len > 0 && (len > 16384 || !x->c->batching))
+    e = flush_with(x->c, body, len);
+  else if (e == 0 && len > 0)
+    e = put(x->c, body, len);
+  exchange_done(x);
+  return e;
+}
+
+int eddy_http_begin(eddy_http_exchange *x, int status,
+                    const char *content_type) {
+  if (x->started)
+    return -EALREADY;
+  if (x->c == NULL)
+    return EDDY_ECLOSED;
+  if (status < 200 || status > 999)
+    return -EINVAL;
+  return settle(x->c, write_head(x, status, content_type, -1));
+}
+
+int eddy_http_write(eddy_http_exchange *x, const void *data, size_t len) {
+  char size[24];
+  int e, n;
+  if (!x->started)
+    return -EINVAL;
+  if (x->c == NULL)
+    return EDDY_ECLOSED;
+  if (len == 0 || x->req.method == EDDY_HTTP_HEAD)
+    return 0;
+  if (x->chunked) {
+    n = snprintf(size, sizeof size, "%zx\r\n", len);
+    if ((e = put(x->c, size, (size_t)n)) != 0)
+      return e;
+  }
+  if ((e = put(x->c, data, len)) == 0 && x->chunked)
+    e = put(x->c, "\r\n", 2);
+  return settle(x->c, e);
+}
+
+int eddy_http_end(eddy_http_exchange *x) {
+  int e = 0;
+  if (!x->started)
+    return -EINVAL;
+  if (x->c && x->chunked && x->req.method != EDDY_HTTP_HEAD)
+    e = put(x->c, "0\r\n\r\n", 5);
+  exchange_done(x);
+  return e;
+}
+
+int eddy_http_over_high(const eddy_http_exchange *x) {
+  return x->c ? eddy_stream_over_high(x->c->s) : 0;
+}
+
+void eddy_http_on_gone(eddy_http_exchange *x,
+                       void (*cb)(eddy_http_exchange *x, void *arg),
+                       void *arg) {
+  x->on_gone = cb;
+  x->gone_arg = arg;
+}
+
+/* A response eddy makes itself: a short text body. */
+static void respond_plain(eddy_http_exchange *x, int status) {
+  char body[96];
+  int n = snprintf(body, sizeof body, "%d %s\n", status,
+                   eddy_http_reason(status));
+  (void)eddy_http_respond(x, status, "text/plain; charset=utf-8", body,
+                          (size_t)n);
+}
+
+/* ---- The request's accessors ---------------------------------------------------- */
+
+const eddy_http_request *eddy_http_request_of(const eddy_http_exchange *x) {
+  return &x->req;
+}
+
+const char *eddy_http_body(const eddy_http_exchange *x, size_t *len) {
+  *len = x->body_len;
+  return x->body;
+}
+
+int eddy_http_param(const eddy_http_exchange *x, const char *name,
+                    const char **value, size_t *len) {
+  for (size_t i = 0; i < x->nparams; i++)
+    if (strlen(name) == x->params[i].name_len &&
+        memcmp(name, x->params[i].name, x->params[i].name_len) == 0) {
+      *value = x->params[i].value;
+      *len = x->params[i].value_len;
+      return 0;
+    }
+  return -ENOENT;
+}
+
+eddy_stream *eddy_http_stream(const eddy_http_exchange *x) {
+  return x->c ? x->c->s : NULL;
+}
+
+/* ---- The connection -------------------------------------------------------------- */
+
+static void arm(conn *c, int64_t ns) {
+  (void)eddy__timer_start(&c->timer, ns);
+}
+
+/* An error eddy answers itself, then closes. */
+static void refuse(conn *c, int status) {
+  char text[256];
+  int n = snprintf(text, sizeof text,
+                   "HTTP/1.1 %d %s\r\nServer: eddy\r\nDate: %s\r\n"
+                   "Content-Type: text/plain; charset=utf-8\r\n"
+                   "Content-Length: %zu\r\nConnection: close\r\n\r\n%d %s\n",
+                   status, eddy_http_reason(status), date_field(c->srv),
+                   strlen(eddy_http_reason(status)) + 5, status,
+                   eddy_http_reason(status));
+  (void)put(c, text, (size_t)n);
+  flush_out(c);
+  c->state = DONE;
+  eddy_stream_close(c->s);
+}
+
+static void timer_fired(eddy__timer *t, void *arg) {
+  conn *c = arg;
+  (void)t;
+  if (c->state == HEAD && eddy_buf_len(&c->in) == 0) {
+    eddy_stream_close(c->s); /* an idle keep-alive connection */
+    c->state = DONE;
+  } else if (c->state == HEAD || c->state == BODY) {
+    refuse(c, 408);
+  }
+}
+
+/* The exchange is over: its request's bytes go, the next is read. */
+static void exchange_done(eddy_http_exchange *x) {
+  conn *c = x->c;
+  eddy_http_server *srv = x->srv;
+  if (c == NULL) { /* held since its connection went */
+    eddy_http_exchange **p = &srv->held;
+    while (*p && *p != x)
+      p = &(*p)->next_held;
+    if (*p)
+      *p = x->next_held;
+    free_held(x);
+    return;
+  }
+  c->x = NULL;
+  eddy_buf_consume(&c->in, c->raw_at);
+  free_held(x);
+  c->state = HEAD;
+  c->prev_len = 0;
+  if (c->close_after) {
+    flush_out(c);
+    c->state = DONE;
+    eddy_stream_close(c->s);
+    return;
+  }
+  if (c->batching)
+    take_later(c);
+  if (!c->batching) { /* an answer given later: go on from here */
+    take_later(c);
+    c->batching = 1;
+    process(c);
+    c->batching = 0;
+    if (c->state != DONE)
+      flush_out(c);
+  }
+}
+
+/* The body is complete: the exchange goes to its handler. */
+static void handle(conn *c) {
+  eddy_http_exchange *x = eddy__calloc(1, sizeof *x);
+  int rc;
+  if (x == NULL) {
+    refuse(c, 503);
+    return;
+  }
+  x->c = c;
+  x->srv = c->srv;
+  eddy_buf_init(&x->extra, 16384);
+  /* The head is parsed again where it now lies (appends may have moved
+   * the buffer since it was first seen). */
+  rc = eddy_http_parse_request(eddy_buf_data(&c->in), c->body_at, 0,
+                               &c->srv->o.limits, x->headers, MAX_HEADERS_ARRAY,
+                               &x->req);
+  if (rc != 1) { /* cannot happen: the same bytes parsed before */
+    free_held(x);
+    refuse(c, 500);
+    return;
+  }
+  x->body = eddy_buf_data(&c->in) + c->body_at;
+  x->body_len = c->body_len;
+  x->path = x->req.path;
+  x->path_len = x->req.path_len;
+  c->x = x;
+  c->state = HANDLING;
+  eddy__timer_stop(&c->timer);
+  dispatch(c->srv, x);
+}
+
+/* Reads what a body has brought; 1 once complete. */
+static int body_progress(conn *c) {
+  char *data = eddy_buf_data(&c->in);
+  size_t have = eddy_buf_len(&c->in);
+  if (c->want >= 0) { /* Content-Length, or no body */
+    size_t got = have - c->body_at;
+    if ((int64_t)got >= c->want) {
+      c->body_len = (size_t)c->want;
+      c->raw_at = c->body_at + c->body_len;
+      return 1;
+    }
+    return 0;
+  }
+  for (;;) {
+    size_t n = have - c->raw_at, rest = 0;
+    int rc = eddy_http_chunked_decode(&c->chunks, data + c->raw_at, &n, &rest);
+    if (rc == EDDY_EHTTP)
+      return -400;
+    if (c->body_len + n > c->srv->o.max_body)
+      return -413;
+    memmove(data + c->body_at + c->body_len, data + c->raw_at, n);
+    c->body_len += n;
+    if (rc == 1) {
+      c->raw_at = have - rest;
+      return 1;
+    }
+    c->raw_at = have;
+    return 0;
+  }
+}
+
+/* One pass over what the buffer holds: parse, gather bodies, hand over. */
+static void process(conn *c) {
+  while (c->state == HEAD || c->state == BODY) {
+    size_t have = eddy_buf_len(&c->in);
+    if (c->state == HEAD) {
+      eddy_http_request req;
+      eddy_http_header hdrs[MAX_HEADERS_ARRAY];
+      int rc;
+      if (have == 0) {
+        if (c->read_eof) {
+          c->state = DONE;
+          eddy_stream_close(c->s);
+          return;
+        }
+        if (c->srv->draining) {
+          c->state = DONE;
+          eddy_stream_close(c->s);
+          return;
+        }
+        arm(c, c->srv->o.keepalive_timeout_ns);
+        return;
+      }
+      if (c->prev_len == 0)
+        arm(c, c->srv->o.header_timeout_ns);
+      rc = eddy_http_parse_request(eddy_buf_data(&c->in), have, c->prev_len,
+                                   &c->srv->o.limits, hdrs, MAX_HEADERS_ARRAY,
+                                   &req);
+      if (rc == EDDY_EHTTP) {
+        refuse(c, req.status);
+        return;
+      }
+      if (rc == 0) {
+        c->prev_len = have;
+        if (c->read_eof) {
+          c->state = DONE;
+          eddy_stream_close(c->s);
+        }
+        return;
+      }
+      c->body_at = req.head_len;
+      c->body_len = 0;
+      c->raw_at = req.head_len;
+      c->want = req.content_length;
+      memset(&c->chunks, 0, sizeof c->chunks);
+      if (req.flags & EDDY_HTTP_CHUNKED) {
+        c->want = -1;
+        c->chunks.max_trailers = c->srv->o.limits.max_head;
+      } else if (req.content_length < 0) {
+        c->want = 0;
+      }
+      if (c->want > 0 && (uint64_t)c->want > c->srv->o.max_body) {
+        refuse(c, 413);
+        return;
+      }
+      c->state = BODY;
+      c->continued = 0;
+      if ((req.flags & EDDY_HTTP_EXPECT_CONTINUE) && c->want != 0 &&
+          have == req.head_len) {
+        (void)put(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+        c->continued = 1;
+      }
+      arm(c, c->srv->o.body_timeout_ns);
+    }
+    {
+      int rc = body_progress(c);
+      if (rc < 0) {
+        refuse(c, -rc);
+        return;
+      }
+      if (rc == 0) {
+        if (c->read_eof) {
+          c->state = DONE;
+          eddy_stream_close(c->s);
+        }
+        return;
+      }
+    }
+    handle(c);
+  }
+}
+
+/* Bytes that came while the program held an exchange join the input once
+ * it is over (they could not before: the request's spans point into it). */
+static void take_later(conn *c) {
+  size_t n = eddy_buf_len(&c->later);
+  if (n == 0)
+    return;
+  if (eddy_buf_append(&c->in, eddy_buf_data(&c->later), n) != 0) {
+    eddy_buf_reset(&c->later);
+    refuse(c, 431);
+    return;
+  }
+  eddy_buf_reset(&c->later);
+  eddy_stream_resume(c->s);
+}
+
+static void on_data(eddy_stream *s, const char *data, size_t len, void *arg) {
+  conn *c = arg;
+  (void)s;
+  if (c->state == HANDLING) {
+    /* Still read, so that a client that goes away is seen at once; what
+     * it sends meanwhile waits, up to a bound, then reading pauses. */
+    if (eddy_buf_append(&c->later, data, len) != 0 ||
+        eddy_buf_len(&c->later) >= 65536)
+      eddy_stream_pause(c->s);
+    return;
+  }
+  if (c->state == DONE)
+    return;
+  if (eddy_buf_append(&c->in, data, len) != 0) {
+    /* Past the buffer's cap: the head or body limits were not enough. */
+    refuse(c, c->state == BODY ? 413 : 431);
+    return;
+  }
+  if (c->state == BODY)
+    arm(c, c->srv->o.body_timeout_ns);
+  c->batching = 1;
+  process(c);
+  c->batching = 0;
+  if (c->state != DONE)
+    flush_out(c);
+}
+
+static void on_eof(eddy_stream *s, void *arg) {
+  conn *c = arg;
+  (void)s;
+  c->read_eof = 1;
+  /* While the program holds an exchange, the end of the client's bytes is
+   * the client going away (as nginx and Twisted take it): the program
+   * hears of it through on_gone. Requests already read whole are still
+   * answered. */
+  if (c->state == HANDLING) {
+    c->state = DONE;
+    eddy_stream_close(c->s);
+    return;
+  }
+  if (c->state == HEAD || c->state == BODY) {
+    c->batching = 1;
+    process(c);
+    c->batching = 0;
+    if (c->state != DONE)
+      flush_out(c);
+  }
+}
+
+static void unlink_conn(conn *c) {
+  eddy_http_server *srv = c->srv;
+  if (c->prev)
+    c->prev->next = c->next;
+  else
+    srv->conns = c->next;
+  if (c->next)
+    c->next->prev = c->prev;
+  srv->nconns--;
+}
+
+static void on_close(eddy_stream *s, int status, const char *detail,
+                     void *arg) {
+  conn *c = arg;
+  eddy_http_exchange *x = c->x;
+  (void)s;
+  (void)status;
+  (void)detail;
+  eddy__timer_stop(&c->timer);
+  unlink_conn(c);
+  if (x) { /* the program still holds it: keep it until it ends it */
+    keep_request(x, eddy_buf_data(&c->in), c->raw_at);
+    x->c = NULL;
+    x->next_held = c->srv->held;
+    c->srv->held = x;
+    if (x->on_gone)
+      x->on_gone(x, x->gone_arg);
+  }
+  eddy_buf_free(&c->in);
+  eddy_buf_free(&c->out);
+  eddy_buf_free(&c->later);
+  eddy__free(c);
+}
+
+static const eddy_stream_callbacks conn_callbacks = {.data = on_data,
+                                                     .eof = on_eof,
+                                                     .close = on_close};
+
+int eddy_http_server_serve(eddy_http_server *srv, eddy_stream *s) {
+  conn *c = eddy__calloc(1, sizeof *c);
+  size_t head = srv->o.limits.max_head ? srv->o.limits.max_head
+                                       : EDDY_HTTP_DEFAULT_MAX_HEAD;
+  if (c == NULL) {
+    eddy_stream_abort(s);
+    return -ENOMEM;
+  }
+  c->srv = srv;
+  c->s = s;
+  /* The head, the body, and room for the raw chunked framing. */
+  eddy_buf_init(&c->in, head + srv->o.max_body * 2 + 65536);
+  eddy_buf_init(&c->out, 0);
+  eddy_buf_init(&c->later, 1u << 20);
+  eddy__timer_init(srv->loop, &c->timer, timer_fired, c);
+  c->next = srv->conns;
+  if (c->next)
+    c->next->prev = c;
+  srv->conns = c;
+  srv->nconns++;
+  eddy_stream_set_callbacks(s, &conn_callbacks, c);
+  arm(c, srv->o.keepalive_timeout_ns);
+  return 0;
+}
+
+static void conn_close(conn *c, int abort_it) {
+  if (abort_it)
+    eddy_stream_abort(c->s);
+  else
+    eddy_stream_close(c->s);
+  /* The close callback runs from the loop; for a free, unlink now. */
+  if (abort_it) {
+    eddy_stream_set_callbacks(c->s, NULL, NULL);
+    on_close(c->s, -ECONNABORTED, "server freed", c);
+  }
+}
+
+void eddy_http_server_drain(eddy_http_server *srv) {
+  srv->draining = 1;
+  for (conn *c = srv->conns; c; c = c->next)
+    if (c->state == HEAD && eddy_buf_len(&c->in) == 0) {
+      c->state = DONE;
+      eddy_stream_close(c->s);
+    }
+}

@@ -1,0 +1,449 @@
+/* The HTTP/1.x server over a socketpair, driven by hand: routes, params,
+ * mounts, bodies (Content-Length, chunked, too large), keep-alive and
+ * HTTP/1.0, pipelining answered in one write, HEAD, 404/405, errors that
+ * close, answers given later, a client that goes away while the program
+ * holds its exchange, streamed responses, 100 Continue, timeouts on the
+ * fake clock, and a graceful drain. */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "helpers.h"
+
+#define SEC EDDY_NSEC_PER_SEC
+
+typedef struct fixture {
+  eddy_loop *loop;
+  eddy_http_server *srv;
+  int fd; /* the client's end */
+  char got[65536];
+  size_t n;
+  int closed;
+} fixture;
+
+static void setup(fixture *f, eddy_loop *loop,
+                  const eddy_http_server_options *o) {
+  int sv[2];
+  eddy_stream *s;
+  memset(f, 0, sizeof *f);
+  f->loop = loop;
+  test_socketpair(sv);
+  EXPECT_OK(eddy_http_server_new(loop, o, &f->srv));
+  EXPECT_OK(eddy_stream_open(loop, sv[0], NULL, NULL, &s));
+  EXPECT_OK(eddy_http_server_serve(f->srv, s));
+  f->fd = sv[1];
+}
+
+static void teardown(fixture *f) {
+  close(f->fd);
+  eddy_http_server_free(f->srv);
+  test_finish(f->loop);
+}
+
+static void send_raw(fixture *f, const char *text) {
+  size_t n = strlen(text);
+  cr_assert(write(f->fd, text, n) == (ssize_t)n);
+}
+
+/* Runs the loop and reads the client's end until the bytes read contain
+ * `want` times the text `what` (or the end), for at most 5 s. */
+static void wait_for(fixture *f, const char *what, int want) {
+  int64_t deadline = test_clock_ms() + 5000;
+  for (;;) {
+    int count = 0;
+    const char *p = f->got;
+    f->got[f->n] = '\0';
+    while (what && (p = strstr(p, what)) != NULL) {
+      count++;
+      p++;
+    }
+    if ((what && count >= want) || f->closed)
+      return;
+    cr_assert(test_clock_ms() < deadline, "waited for %s; got: %s", what,
+              f->got);
+    EXPECT_GE(eddy_loop_run(f->loop, EDDY_RUN_NOWAIT), 0);
+    struct pollfd p1 = {.fd = f->fd, .events = POLLIN};
+    if (poll(&p1, 1, 5) == 1) {
+      ssize_t r = recv(f->fd, f->got + f->n, sizeof f->got - 1 - f->n,
+                       MSG_DONTWAIT);
+      if (r == 0 || (r < 0 && errno == ECONNRESET))
+        f->closed = 1;
+      else if (r > 0)
+        f->n += (size_t)r;
+    }
+  }
+}
+
+static void wait_closed(fixture *f) {
+  wait_for(f, NULL, 0);
+}
+
+static int count(const char *hay, const char *needle) {
+  int n = 0;
+  while ((hay = strstr(hay, needle)) != NULL) {
+    n++;
+    hay++;
+  }
+  return n;
+}
+
+/* ---- Handlers ------------------------------------------------------------ */
+
+static void hello(eddy_http_exchange *x, void *arg) {
+  (void)arg;
+  EXPECT_OK(eddy_http_respond(x, 200, "text/plain", "Hello, World!", 13));
+}
+
+static void user(eddy_http_exchange *x, void *arg) {
+  const char *id;
+  size_t n;
+  char body[64];
+  (void)arg;
+  EXPECT_OK(eddy_http_param(x, "id", &id, &n));
+  EXPECT_EQ(eddy_http_param(x, "nope", &id, &n), -ENOENT);
+  eddy_http_param(x, "id", &id, &n);
+  snprintf(body, sizeof body, "user %.*s", (int)n, id);
+  EXPECT_OK(eddy_http_set_header(x, "X-User", "yes"));
+  EXPECT_EQ(eddy_http_set_header(x, "X-Bad", "a\r\nInjected: 1"), -EINVAL);
+  EXPECT_EQ(eddy_http_set_header(x, "Bad Name", "v"), -EINVAL);
+  EXPECT_OK(eddy_http_respond(x, 200, "text/plain", body, strlen(body)));
+}
+
+static void echo_body(eddy_http_exchange *x, void *arg) {
+  size_t n;
+  const char *b = eddy_http_body(x, &n);
+  (void)arg;
+  EXPECT_OK(eddy_http_respond(x, 200, "application/octet-stream", b, n));
+}
+
+static eddy_http_exchange *held;
+static int nheld, gone;
+
+static void hold(eddy_http_exchange *x, void *arg) {
+  (void)arg;
+  held = x;
+  nheld++;
+}
+
+/* Runs the loop until *flag is set, for at most 5 s (never blocking in
+ * the loop: the server's timers are far off). */
+static int run_until(eddy_loop *loop, const int *flag) {
+  int64_t deadline = test_clock_ms() + 5000;
+  while (!*flag && test_clock_ms() < deadline) {
+    EXPECT_GE(eddy_loop_run(loop, EDDY_RUN_NOWAIT), 0);
+    (void)poll(NULL, 0, 1);
+  }
+  return *flag;
+}
+
+static void on_gone(eddy_http_exchange *x, void *arg) {
+  (void)arg;
+  cr_expect(x == held);
+  gone++;
+}
+
+static void hold_watching(eddy_http_exchange *x, void *arg) {
+  (void)arg;
+  held = x;
+  nheld++;
+  eddy_http_on_gone(x, on_gone, NULL);
+}
+
+static void stream3(eddy_http_exchange *x, void *arg) {
+  (void)arg;
+  EXPECT_OK(eddy_http_begin(x, 200, "text/plain"));
+  EXPECT_OK(eddy_http_write(x, "one,", 4));
+  EXPECT_OK(eddy_http_write(x, "two,", 4));
+  EXPECT_OK(eddy_http_write(x, "three", 5));
+  EXPECT_OK(eddy_http_end(x));
+}
+
+static void routes(eddy_http_server *srv) {
+  EXPECT_OK(eddy_http_route(srv, "GET", "/hello", hello, NULL));
+  EXPECT_OK(eddy_http_route(srv, "GET", "/users/:id", user, NULL));
+  EXPECT_OK(eddy_http_route(srv, "POST", "/echo", echo_body, NULL));
+  EXPECT_OK(eddy_http_route(srv, "PUT", "/echo", echo_body, NULL));
+  EXPECT_OK(eddy_http_route(srv, NULL, "/hold", hold, NULL));
+  EXPECT_OK(eddy_http_route(srv, NULL, "/watch", hold_watching, NULL));
+  EXPECT_OK(eddy_http_route(srv, "GET", "/stream", stream3, NULL));
+  EXPECT_EQ(eddy_http_route(srv, "GET", "nope", hello, NULL), -EINVAL);
+}
+
+/* ---- Tests ------------------------------------------------------------------ */
+
+Test(http_server, hello_with_keep_alive) {
+  fixture f;
+  setup(&f, test_loop(), NULL);
+  routes(f.srv);
+  send_raw(&f, "GET /hello HTTP/1.1\r\nHost: t\r\n\r\n");
+  wait_for(&f, "Hello, World!", 1);
+  cr_expect(strncmp(f.got, "HTTP/1.1 200 OK\r\n", 17) == 0, "%s", f.got);
+  cr_expect(strstr(f.got, "Content-Length: 13\r\n") != NULL);
+  cr_expect(strstr(f.got, "Content-Type: text/plain\r\n") != NULL);
+  cr_expect(strstr(f.got, "Date: ") != NULL &&
+            strstr(f.got, "Server: eddy") != NULL);
+  cr_expect(strstr(f.got, "Connection: close") == NULL);
+  f.n = 0;
+  send_raw(&f, "GET /hello HTTP/1.1\r\nHost: t\r\n\r\n"); /* same connection */
+  wait_for(&f, "Hello, World!", 1);
+  EXPECT_EQ(eddy_http_server_connections(f.srv), 1);
+  teardown(&f);
+}
+
+/* Three requests in one write: three answers, in order, in one write. */
+Test(http_server, pipelined_requests_are_answered_in_order_in_one_write) {
+  fixture f;
+  uint64_t before;
+  setup(&f, test_loop(), NULL);
+  routes(f.srv);
+  before = eddy__fault_calls(EDDY__SYS_SENDMSG);
+  send_raw(&f,
+           "GET /users/1 HTTP/1.1\r\nHost: t\r\n\r\n"
+           "GET /users/2 HTTP/1.1\r\nHost: t\r\n\r\n"
+           "GET /users/3 HTTP/1.1\r\nHost: t\r\n\r\n");
+  wait_for(&f, "HTTP/1.1 200", 3);
+  wait_for(&f, "user 3", 1);
+  cr_expect(strstr(f.got, "user 1") < strstr(f.got, "user 2") &&
+            strstr(f.got, "user 2") < strstr(f.got, "user 3"));
+  EXPECT_EQ(count(f.got, "X-User: yes\r\n"), 3);
+  EXPECT_EQ(eddy__fault_calls(EDDY__SYS_SENDMSG) - before, 1);
+  teardown(&f);
+}
+
+Test(http_server, head_404_405_and_mounts) {
+  fixture f;
+  eddy_http_server *api;
+  setup(&f, test_loop(), NULL);
+  routes(f.srv);
+  EXPECT_OK(eddy_http_server_new(f.loop, NULL, &api));
+  EXPECT_OK(eddy_http_route(api, "GET", "/users/:id", user, NULL));
+  EXPECT_OK(eddy_http_mount(f.srv, "/api/", api));
+  send_raw(&f,
+           "HEAD /hello HTTP/1.1\r\nHost: t\r\n\r\n"
+           "GET /missing HTTP/1.1\r\nHost: t\r\n\r\n"
+           "DELETE /echo HTTP/1.1\r\nHost: t\r\n\r\n"
+           "GET /api/users/7 HTTP/1.1\r\nHost: t\r\n\r\n");
+  wait_for(&f, "user 7", 1);
+  cr_expect(strstr(f.got, "Content-Length: 13\r\n") != NULL);
+  cr_expect(strstr(f.got, "Hello") == NULL); /* HEAD: no body */
+  cr_expect(strstr(f.got, "HTTP/1.1 404 Not Found") != NULL);
+  cr_expect(strstr(f.got, "HTTP/1.1 405 Method Not Allowed") != NULL);
+  cr_expect(strstr(f.got, "Allow: POST, PUT\r\n") != NULL, "%s", f.got);
+  eddy_http_server_free(api); /* before its host: allowed */
+  teardown(&f);
+}
+
+Test(http_server, bodies_by_length_and_chunked_across_writes) {
+  fixture f;
+  setup(&f, test_loop(), NULL);
+  routes(f.srv);
+  send_raw(&f,
+           "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n"
+           "01234");
+  test_run_for(f.loop, 20); /* nothing yet: the body is not complete */
+  cr_expect(recv(f.fd, f.got, sizeof f.got, MSG_DONTWAIT) < 0);
+  send_raw(&f, "56789");
+  wait_for(&f, "0123456789", 1);
+  f.n = 0;
+  send_raw(&f,
+           "PUT /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked"
+           "\r\n\r\n4\r\nwiki\r\n");
+  send_raw(&f, "5\r\npedia\r\n0\r\nX-T: v\r\n\r\n");
+  wait_for(&f, "wikipedia", 1);
+  cr_expect(strstr(f.got, "Content-Length: 9\r\n") != NULL);
+  teardown(&f);
+}
+
+Test(http_server, a_body_too_large_is_413_and_closes) {
+  fixture f;
+  eddy_http_server_options o = {.max_body = 8};
+  setup(&f, test_loop(), &o);
+  routes(f.srv);
+  send_raw(&f, "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 9\r\n\r\n");
+  wait_closed(&f);
+  cr_expect(strstr(f.got, "HTTP/1.1 413 ") != NULL, "%s", f.got);
+  cr_expect(strstr(f.got, "Connection: close") != NULL);
+  teardown(&f);
+  setup(&f, test_loop(), &o);
+  routes(f.srv);
+  send_raw(&f,
+           "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked"
+           "\r\n\r\n5\r\n12345\r\n5\r\n67890\r\n0\r\n\r\n");
+  wait_closed(&f);
+  cr_expect(strstr(f.got, "HTTP/1.1 413 ") != NULL, "%s", f.got);
+  teardown(&f);
+}
+
+Test(http_server, a_malformed_request_is_400_and_closes) {
+  fixture f;
+  setup(&f, test_loop(), NULL);
+  routes(f.srv);
+  send_raw(&f,
+           "GET /hello HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\n"
+           "Transfer-Encoding: chunked\r\n\r\n");
+  wait_closed(&f);
+  cr_expect(strncmp(f.got, "HTTP/1.1 400 Bad Request\r\n", 26) == 0, "%s",
+            f.got);
+  teardown(&f);
+}
+
+Test(http_server, http_1_0_closes_unless_kept_alive) {
+  fixture f;
+  setup(&f, test_loop(), NULL);
+  routes(f.srv);
+  send_raw(&f, "GET /hello HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+  wait_for(&f, "Hello, World!", 1);
+  cr_expect(strstr(f.got, "Connection: keep-alive\r\n") != NULL);
+  send_raw(&f, "GET /hello HTTP/1.0\r\n\r\n");
+  wait_closed(&f);
+  EXPECT_EQ(count(f.got, "Hello, World!"), 2);
+  cr_expect(strstr(f.got, "Connection: close\r\n") != NULL);
+  teardown(&f);
+}
+
+/* An answer given later, from another callback; the request pipelined
+ * behind it waits, then is answered. */
+Test(http_server, an_answer_given_later_then_the_next_request) {
+  fixture f;
+  held = NULL;
+  nheld = 0;
+  setup(&f, test_loop(), NULL);
+  routes(f.srv);
+  send_raw(&f,
+           "GET /hold?x=1 HTTP/1.1\r\nHost: t\r\n\r\n"
+           "GET /hello HTTP/1.1\r\nHost: t\r\n\r\n");
+  cr_assert(run_until(f.loop, &nheld));
+  test_run_for(f.loop, 20);
+  cr_expect(f.n == 0);
+  {
+    const eddy_http_request *r = eddy_http_request_of(held);
+    cr_expect(r->query_len == 3 && memcmp(r->query, "x=1", 3) == 0);
+  }
+  EXPECT_OK(eddy_http_respond(held, 202, NULL, "later", 5));
+  wait_for(&f, "Hello, World!", 1);
+  cr_expect(strstr(f.got, "202 Accepted") < strstr(f.got, "200 OK"));
+  teardown(&f);
+}
+
+/* The client goes while the program holds its exchange: on_gone runs, the
+ * request stays readable, and the late answer is dropped. */
+Test(http_server, a_client_that_goes_away_is_noticed_and_nothing_leaks) {
+  fixture f;
+  const eddy_http_request *r;
+  held = NULL;
+  nheld = gone = 0;
+  setup(&f, test_loop(), NULL);
+  routes(f.srv);
+  send_raw(&f,
+           "POST /watch HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n"
+           "\r\nabc");
+  cr_assert(run_until(f.loop, &nheld));
+  close(f.fd);
+  f.fd = -1;
+  cr_assert(run_until(f.loop, &gone));
+  EXPECT_EQ(eddy_http_server_connections(f.srv), 0);
+  r = eddy_http_request_of(held);
+  cr_expect(r->path_len == 6 && memcmp(r->path, "/watch", 6) == 0);
+  {
+    size_t n;
+    const char *b = eddy_http_body(held, &n);
+    cr_expect(n == 3 && memcmp(b, "abc", 3) == 0);
+  }
+  EXPECT_EQ(eddy_http_respond(held, 200, NULL, "x", 1), EDDY_ECLOSED);
+  eddy_http_server_free(f.srv);
+  test_finish(f.loop);
+}
+
+Test(http_server, streamed_responses_chunked_or_until_close) {
+  fixture f;
+  setup(&f, test_loop(), NULL);
+  routes(f.srv);
+  send_raw(&f, "GET /stream HTTP/1.1\r\nHost: t\r\n\r\n");
+  wait_for(&f, "0\r\n\r\n", 1);
+  cr_expect(strstr(f.got, "Transfer-Encoding: chunked\r\n") != NULL);
+  cr_expect(
+      strstr(f.got, "4\r\none,\r\n4\r\ntwo,\r\n5\r\nthree\r\n0\r\n\r\n") !=
+      NULL);
+  f.n = 0;
+  send_raw(&f, "GET /stream HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+  wait_closed(&f);
+  cr_expect(strstr(f.got, "\r\n\r\none,two,three") != NULL, "%s", f.got);
+  teardown(&f);
+}
+
+Test(http_server, expect_100_continue_before_the_body) {
+  fixture f;
+  setup(&f, test_loop(), NULL);
+  routes(f.srv);
+  send_raw(&f,
+           "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n"
+           "Expect: 100-continue\r\n\r\n");
+  wait_for(&f, "HTTP/1.1 100 Continue\r\n\r\n", 1);
+  send_raw(&f, "data");
+  wait_for(&f, "data", 1);
+  teardown(&f);
+}
+
+/* Slowloris: a head that never ends gets 408 after header_timeout; an idle
+ * keep-alive connection is closed after keepalive_timeout. */
+Test(http_server, timeouts_on_the_fake_clock) {
+  fixture f;
+  eddy_http_server_options o = {.header_timeout_ns = 10 * SEC,
+                                .keepalive_timeout_ns = 5 * SEC};
+  setup(&f, test_fake_loop(0), &o);
+  routes(f.srv);
+  send_raw(&f, "GET /hello HTTP/1.1\r\nHost: t\r\n");
+  EXPECT_GE(eddy_loop_run(f.loop, EDDY_RUN_NOWAIT), 0);
+  EXPECT_OK(eddy_loop_advance(f.loop, 10 * SEC - 1));
+  send_raw(&f, "X-Slow: 1\r\n"); /* trickling does not restart the clock */
+  EXPECT_GE(eddy_loop_run(f.loop, EDDY_RUN_NOWAIT), 0);
+  EXPECT_OK(eddy_loop_advance(f.loop, 1));
+  wait_closed(&f);
+  cr_expect(strstr(f.got, "HTTP/1.1 408 Request Timeout") != NULL, "%s", f.got);
+  teardown(&f);
+  setup(&f, test_fake_loop(0), &o);
+  routes(f.srv);
+  send_raw(&f, "GET /hello HTTP/1.1\r\nHost: t\r\n\r\n");
+  wait_for(&f, "Hello", 1);
+  EXPECT_OK(eddy_loop_advance(f.loop, 5 * SEC - 1));
+  EXPECT_GE(eddy_loop_run(f.loop, EDDY_RUN_NOWAIT), 0);
+  EXPECT_EQ(eddy_http_server_connections(f.srv), 1);
+  EXPECT_OK(eddy_loop_advance(f.loop, 1));
+  wait_closed(&f);
+  cr_expect(strstr(f.got, "408") == NULL); /* idle: closed, nothing said */
+  teardown(&f);
+}
+
+Test(http_server, a_drain_closes_idle_connections_and_ends_busy_ones) {
+  fixture f, g;
+  eddy_loop *loop = test_loop();
+  held = NULL;
+  nheld = 0;
+  setup(&f, loop, NULL);
+  routes(f.srv);
+  {
+    int sv[2];
+    eddy_stream *s;
+    test_socketpair(sv);
+    EXPECT_OK(eddy_stream_open(loop, sv[0], NULL, NULL, &s));
+    EXPECT_OK(eddy_http_server_serve(f.srv, s));
+    memset(&g, 0, sizeof g);
+    g.loop = loop;
+    g.fd = sv[1];
+  }
+  send_raw(&f, "GET /hold HTTP/1.1\r\nHost: t\r\n\r\n");
+  cr_assert(run_until(loop, &nheld));
+  eddy_http_server_drain(f.srv);
+  wait_closed(&g); /* idle: closed at once */
+  EXPECT_EQ(g.n, 0);
+  EXPECT_OK(eddy_http_respond(held, 200, NULL, "bye", 3));
+  wait_closed(&f);
+  cr_expect(strstr(f.got, "Connection: close\r\n") != NULL);
+  cr_expect(strstr(f.got, "bye") != NULL);
+  close(g.fd);
+  teardown(&f);
+}
