@@ -195,6 +195,8 @@ for backend in "${backends[@]}"; do
     python3 tests/app/test_signals.py "$build/eddy"
   EDDY_BACKEND=$backend run_script "app hardening ($backend)" 240 \
     python3 tests/app/test_hardening.py "$build/eddy"
+  EDDY_BACKEND=$backend run_script "app http ($backend)" 120 \
+    python3 tests/app/test_http.py "$build/hello-web"
 done
 
 # The default configuration, as a new user builds it (`meson setup` with no
