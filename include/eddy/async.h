@@ -122,8 +122,9 @@ typedef struct eddy_outcome {
   int code;                   /* 0 for a value; a negative code: an error */
   void *value;                /* the value (code 0) */
   void (*value_free)(void *); /* frees value; NULL: nothing to free */
-  char *detail;               /* error: the detail, NULL for the default */
-  void *payload;              /* error: extra data for whoever handles it */
+  char *detail;  /* error: the detail (NULL: eddy_strerror(code)); eddy
+                   allocates it: leave it NULL in an outcome made by hand */
+  void *payload; /* error: extra data for whoever handles it */
   void (*payload_free)(void *);
 } eddy_outcome;
 
@@ -426,13 +427,15 @@ EDDY_API int eddy_deferred_process_output(eddy_loop *loop,
                                           eddy_deferred **out);
 
 /* Spawns a child as eddy_process_spawn() does (o->exit_cb and o->arg are
- * ignored: the Deferred takes the exit) and returns its handle in *p and a
- * Deferred that fires with an eddy_process_result (out and err NULL) when
- * it exits. The caller owns *p and closes it with eddy_process_close once
- * the Deferred has fired (closing it earlier leaves the Deferred unfired).
- * Fails the Deferred with the spawn's code and "spawn FILE: DETAIL" (*p is
- * then NULL). Cancelling stops waiting; the child is not signalled (use
- * eddy_process_terminate for that). */
+ * ignored: the Deferred takes the exit) and returns a Deferred that fires
+ * with an eddy_process_result (out and err NULL) when the child exits.
+ * *p is the child's handle, lent: valid (for eddy_process_pid, _kill,
+ * _terminate) until the Deferred's chain has run on the exit, or until
+ * the Deferred is cancelled; eddy closes it then, and the caller never
+ * does. Fails the Deferred with the spawn's code and "spawn FILE: DETAIL"
+ * (*p is then NULL). Cancelling stops waiting and releases the handle;
+ * the child is not signalled (kill or terminate it first for that) and is
+ * still reaped when it ends. */
 EDDY_API int eddy_deferred_spawn(eddy_loop *loop, const eddy_process_options *o,
                                  eddy_process **p, eddy_deferred **out);
 
