@@ -290,8 +290,9 @@ EDDY_API int eddy_deferred_wrap_error(eddy_deferred *d, const char *fmt, ...)
  * current result is the value NULL (the old one is freed). Cancelling or
  * freeing d cancels inner. Returns 0, or -EINVAL (inner is NULL or d
  * itself, d is not running its chain, or inner is already owned by a
- * chain or a combinator) and then inner is freed. Adding pairs to inner
- * after this is not allowed: its result is d's. */
+ * chain or a combinator, or waits on d) and then inner is freed (unless
+ * it belongs to that other owner). Adding pairs to inner after this is
+ * not allowed: its result is d's. */
 EDDY_API int eddy_deferred_chain(eddy_deferred *d, eddy_deferred *inner);
 
 /* ---- Cancellation and timeouts ------------------------------------------------------ */
