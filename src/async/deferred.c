@@ -158,6 +158,11 @@ static void report_unhandled(eddy_deferred *d) {
 }
 
 static void release(eddy_deferred *d) {
+  if (d->inner) { /* still paused: an inner chain that paused again */
+    eddy_deferred *inner = d->inner;
+    d->inner = NULL;
+    eddy__deferred_discard(inner);
+  }
   if (d->result.code != 0 && !(d->flags & FREE_CANCEL))
     report_unhandled(d);
   eddy__timer_stop(&d->timer);
@@ -182,12 +187,6 @@ void eddy_deferred_free(eddy_deferred *d) {
     eddy_deferred_cancel(d);
   }
   d->flags |= FREED;
-  if (d->inner) { /* still paused: an inner chain that paused again */
-    eddy_deferred *inner = d->inner;
-    d->inner = NULL;
-    inner->waiter = NULL;
-    eddy_deferred_free(inner);
-  }
   d->busy--;
   settle(d);
 }
@@ -213,6 +212,7 @@ static int finished(const eddy_deferred *d) {
 /* The paused-on Deferred finished: its result becomes d's. */
 static void take_inner(eddy_deferred *d) {
   eddy_deferred *inner = d->inner;
+  eddy_outcome_clear(&d->result); /* NULL unless set while paused */
   d->result = inner->result;
   memset(&inner->result, 0, sizeof inner->result);
   d->inner = NULL;

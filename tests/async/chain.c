@@ -568,3 +568,26 @@ Test(chain, an_unfired_deferred_freed_leaks_nothing) {
   eddy_deferred_free(d);
   test_finish(loop); /* checks eddy's allocator has nothing live */
 }
+
+static void cb_chain_then_free(eddy_deferred *d, void *arg) {
+  nest *n = arg;
+  EXPECT_OK(eddy_deferred_chain(d, n->inner));
+  eddy_deferred_free(d);
+}
+
+/* The owner frees the outer Deferred in the callback that made it wait:
+ * the inner one is cancelled, its -ECANCELED reaches the outer errbacks,
+ * and nothing is reported or leaked. */
+Test(chain, freeing_itself_right_after_chaining_cancels_the_inner_quietly) {
+  eddy_loop *loop = test_loop();
+  eddy_deferred *outer = fresh(loop), *inner = fresh(loop);
+  rec r = {0};
+  nest n = {inner, &r, 1};
+  EXPECT_OK(eddy_deferred_add_callback(outer, cb_chain_then_free, &n));
+  EXPECT_OK(eddy_deferred_add_errback(outer, eb_record, &r));
+  EXPECT_OK(eddy_deferred_callback(outer, value_new(1), value_free));
+  EXPECT_STR(r.trail, "e");
+  EXPECT_EQ(r.code, -ECANCELED);
+  EXPECT_EQ(unhandled.count, 0);
+  test_finish(loop);
+}
