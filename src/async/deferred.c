@@ -311,6 +311,7 @@ int eddy_deferred_callback(eddy_deferred *d, void *value,
   return fire(d, &o);
 }
 
+EDDY__PRINTF(5, 0)
 static int errback_v(eddy_deferred *d, int code, void *payload,
                      void (*payload_free)(void *), const char *fmt,
                      va_list ap) {
@@ -437,6 +438,7 @@ void eddy_deferred_set_value(eddy_deferred *d, void *value,
   d->result.value_free = value_free;
 }
 
+EDDY__PRINTF(5, 0)
 static int set_error_v(eddy_deferred *d, int code, void *payload,
                        void (*payload_free)(void *), const char *fmt,
                        va_list ap) {
