@@ -276,10 +276,6 @@ size_t eddy__deferred_tag(const eddy_deferred *d) {
   return d->tag;
 }
 
-int eddy__deferred_owned(const eddy_deferred *d) {
-  return (d->flags & OWNED) != 0;
-}
-
 /* ---- Firing ---------------------------------------------------------------- */
 
 static int fire(eddy_deferred *d, eddy_outcome *o) {

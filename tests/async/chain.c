@@ -591,3 +591,15 @@ Test(chain, freeing_itself_right_after_chaining_cancels_the_inner_quietly) {
   EXPECT_EQ(unhandled.count, 0);
   test_finish(loop);
 }
+
+Test(chain, an_outcome_with_a_positive_code_fires_as_einval) {
+  eddy_loop *loop = test_loop();
+  eddy_deferred *d = fresh(loop);
+  eddy_outcome o = {.code = 3};
+  EXPECT_OK(eddy_deferred_fire(d, &o));
+  EXPECT_EQ(eddy_deferred_error(d), -EINVAL);
+  eddy_deferred_cancel(NULL); /* ignored, as eddy_deferred_free(NULL) */
+  eddy_deferred_set_value(d, NULL, NULL);
+  eddy_deferred_free(d);
+  test_finish(loop);
+}
