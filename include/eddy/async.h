@@ -199,6 +199,15 @@ EDDY_API int eddy_deferred_errback_payload(eddy_deferred *d, int code,
  * eddy_deferred_callback does. */
 EDDY_API int eddy_deferred_fire(eddy_deferred *d, eddy_outcome *o);
 
+/* Twisted's succeed() and fail(): a new Deferred already fired, for a
+ * function that must return a Deferred but has its answer at once.
+ * Return 0 and set *out, or -ENOMEM (succeed frees value then). */
+EDDY_API int eddy_deferred_succeed(eddy_loop *loop, void *value,
+                                   void (*value_free)(void *),
+                                   eddy_deferred **out);
+EDDY_API int eddy_deferred_fail(eddy_loop *loop, eddy_deferred **out, int code,
+                                const char *fmt, ...) EDDY__PRINTF(4, 5);
+
 /* 1 once d has fired (cancellation included), 0 before. */
 EDDY_API int eddy_deferred_called(const eddy_deferred *d);
 

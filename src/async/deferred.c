@@ -342,6 +342,29 @@ int eddy_deferred_errback_payload(eddy_deferred *d, int code, void *payload,
   return r;
 }
 
+int eddy_deferred_succeed(eddy_loop *loop, void *value,
+                          void (*value_free)(void *), eddy_deferred **out) {
+  int err = eddy_deferred_new(loop, NULL, NULL, out);
+  if (err) {
+    if (value != NULL && value_free != NULL)
+      value_free(value);
+    return err;
+  }
+  return eddy_deferred_callback(*out, value, value_free);
+}
+
+int eddy_deferred_fail(eddy_loop *loop, eddy_deferred **out, int code,
+                       const char *fmt, ...) {
+  va_list ap;
+  int err = eddy_deferred_new(loop, NULL, NULL, out);
+  if (err)
+    return err;
+  va_start(ap, fmt);
+  err = errback_v(*out, code, NULL, NULL, fmt, ap);
+  va_end(ap);
+  return err;
+}
+
 int eddy_deferred_called(const eddy_deferred *d) {
   return (d->flags & CALLED) != 0;
 }

@@ -603,3 +603,22 @@ Test(chain, an_outcome_with_a_positive_code_fires_as_einval) {
   eddy_deferred_free(d);
   test_finish(loop);
 }
+
+Test(chain, succeed_and_fail_make_deferreds_that_have_fired) {
+  eddy_loop *loop = test_loop();
+  eddy_deferred *d = NULL;
+  rec r = {0};
+  EXPECT_OK(eddy_deferred_succeed(loop, value_new(6), value_free, &d));
+  EXPECT_EQ(eddy_deferred_called(d), 1);
+  EXPECT_OK(eddy_deferred_add_callback(d, cb_add_one, &r));
+  EXPECT_EQ(value_of(d), 7);
+  eddy_deferred_free(d);
+  EXPECT_OK(eddy_deferred_fail(loop, &d, -EHOSTUNREACH, "no route to %s",
+                               "example.test"));
+  EXPECT_OK(eddy_deferred_add_errback(d, eb_recover, &r));
+  EXPECT_EQ(r.code, -EHOSTUNREACH);
+  EXPECT_STR(r.trail, "+r");
+  eddy_deferred_free(d);
+  EXPECT_EQ(unhandled.count, 0);
+  test_finish(loop);
+}

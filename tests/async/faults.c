@@ -265,3 +265,15 @@ Test(async_faults, sweep_over_process_output_and_spawn) {
 Test(async_faults, sweep_over_drained) {
   sweep(op_drained);
 }
+
+Test(async_faults, succeed_without_memory_frees_the_value_it_was_given) {
+  eddy_loop *loop = test_loop();
+  eddy_deferred *d = NULL;
+  eddy__fault_fail_nth(EDDY__SYS_CALLOC, 1, ENOMEM);
+  EXPECT_EQ(eddy_deferred_succeed(loop, value_new(1), value_free, &d), -ENOMEM);
+  EXPECT_EQ(values_freed, 1);
+  eddy__fault_fail_nth(EDDY__SYS_CALLOC, 1, ENOMEM);
+  EXPECT_EQ(eddy_deferred_fail(loop, &d, -EIO, "x"), -ENOMEM);
+  eddy__fault_reset();
+  test_finish(loop);
+}
