@@ -39,10 +39,11 @@
  * ---- Ownership and lifetime --------------------------------------------------
  *
  * A Deferred has one owner, who frees it with eddy_deferred_free(). The
- * functions that return a Deferred (eddy_deferred_new and every form at
- * the end of this page) make the caller its owner. Handing a Deferred to
- * eddy_deferred_chain() or to a combinator (eddy_deferred_all, _first,
- * _list) hands over ownership: the caller must not touch it again.
+ * functions that return a Deferred (eddy_deferred_new, _succeed, _fail,
+ * the combinators and every form at the end of this page) make the caller
+ * its owner. Handing a Deferred to eddy_deferred_chain() or to a
+ * combinator (eddy_deferred_all, _first, _list) hands over ownership: the
+ * caller must not touch it again, nor add pairs to it.
  *
  * Freeing a Deferred that has not fired cancels it first (its canceller
  * runs and its chain runs on -ECANCELED, so errbacks can release what their
