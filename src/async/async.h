@@ -28,7 +28,8 @@ const char *eddy__deferred_cancel_reason(const eddy_deferred *d, char *buf,
 
 /* A detail made by printf into eddy's allocator, or NULL when fmt is NULL
  * or memory is short (the caller then falls back to eddy_strerror). */
-char *eddy__vformat(const char *fmt, va_list ap) EDDY__PRINTF(1, 0);
+char *eddy__vformat(const char *fmt, va_list ap)
+    __attribute__((format(printf, 1, 0)));
 char *eddy__format(const char *fmt, ...) EDDY__PRINTF(1, 2);
 
 #endif

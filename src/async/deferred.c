@@ -307,7 +307,9 @@ int eddy_deferred_callback(eddy_deferred *d, void *value,
   return fire(d, &o);
 }
 
-EDDY__PRINTF(5, 0)
+static int errback_v(eddy_deferred *d, int code, void *payload,
+                     void (*payload_free)(void *), const char *fmt, va_list ap)
+    __attribute__((format(printf, 5, 0)));
 static int errback_v(eddy_deferred *d, int code, void *payload,
                      void (*payload_free)(void *), const char *fmt,
                      va_list ap) {
@@ -457,7 +459,9 @@ void eddy_deferred_set_value(eddy_deferred *d, void *value,
   d->result.value_free = value_free;
 }
 
-EDDY__PRINTF(5, 0)
+static int set_error_v(eddy_deferred *d, int code, void *payload,
+                       void (*payload_free)(void *), const char *fmt,
+                       va_list ap) __attribute__((format(printf, 5, 0)));
 static int set_error_v(eddy_deferred *d, int code, void *payload,
                        void (*payload_free)(void *), const char *fmt,
                        va_list ap) {
