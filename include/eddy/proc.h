@@ -153,7 +153,8 @@ EDDY_API void eddy_process_close(eddy_process *p);
  * status is 0, or a negative code when the output could not be kept
  * (-ENOMEM: the child is then killed); exit_status and term_signal are as
  * for the exit callback. o->stdio[1], o->stdio[2], exit_cb and arg are
- * ignored.
+ * ignored. eddy_loop_close_all ends the pipes but not the wait for the
+ * child: cb still runs, once it has exited, with what was read.
  */
 typedef void (*eddy_process_output_cb)(const char *out, size_t out_len,
                                        const char *err, size_t err_len,

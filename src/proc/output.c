@@ -121,6 +121,10 @@ int eddy_process_output(eddy_loop *loop, const eddy_process_options *o,
     eddy__free(c);
     return err;
   }
+  /* The handle is the collection's: eddy_loop_close_all must not close
+   * it (that would drop the exit callback, and the collection with it);
+   * it ends with the child, the callback, and then the collection. */
+  eddy__process_own(c->p);
   eddy_stream_set_callbacks(c->streams[0], &callbacks, c);
   eddy_stream_set_callbacks(c->streams[1], &callbacks, c);
   return 0;

@@ -30,4 +30,9 @@ typedef struct eddy__child {
  * err and exits with status 127; it never returns. */
 int eddy__child_main(void *spec);
 
+/* Marks p as part of another object (eddy_process_output's collection):
+ * eddy_loop_close_all leaves it to its owner. */
+typedef struct eddy_process eddy_process;
+void eddy__process_own(eddy_process *p);
+
 #endif

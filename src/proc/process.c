@@ -352,6 +352,10 @@ static int start(eddy_loop *loop, spawn *sp, const eddy_process_options *o,
   return err;
 }
 
+void eddy__process_own(eddy_process *p) {
+  p->h.flags |= EDDY__HANDLE_OWNED;
+}
+
 static void process_close_handle(eddy__handle *h) {
   eddy_process_close((eddy_process *)h);
 }

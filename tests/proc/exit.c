@@ -269,6 +269,22 @@ Test(exit, output_waits_for_the_end_of_both_pipes) {
   test_finish(loop);
 }
 
+/* eddy_loop_close_all while the output is being collected: the pipes end,
+ * the child is still reaped, the callback still runs once, and nothing
+ * is left allocated (test_finish checks). */
+Test(exit, output_survives_close_all) {
+  eddy_loop *loop = test_loop();
+  got g = {0};
+  const char *argv[] = {"/bin/sh", "-c", "sleep 0.1; exit 3", NULL};
+  eddy_process_options o = {.file = argv[0], .argv = argv};
+  EXPECT_OK(eddy_process_output(loop, &o, on_output, &g));
+  eddy_loop_close_all(loop);
+  EXPECT_EQ(eddy_loop_run(loop, EDDY_RUN_UNTIL_IDLE), 0);
+  EXPECT_EQ(g.calls, 1);
+  EXPECT_EQ(g.exit_status, 3);
+  test_finish(loop);
+}
+
 Test(exit, output_of_a_program_that_cannot_run) {
   eddy_loop *loop = test_loop();
   got g = {0};
