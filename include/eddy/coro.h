@@ -173,8 +173,9 @@ EDDY_API int eddy_coro_yield(eddy_coro *co);
  * takes over the stream's callbacks (set none of your own afterwards), and
  * reads through a line reader (eddy/line.h), so lines and raw bytes can be
  * mixed: bytes read past a line stay for the next call of either kind. It
- * reads only while a read call waits, so a coroutine that does not read
- * pushes back on its peer (TCP flow control), and memory stays bounded.
+ * stops reading when bytes arrive that no read call waits for, so a
+ * coroutine that does not read pushes back on its peer (TCP flow control),
+ * and memory stays bounded (one read of the stream's, at most 64 KiB).
  *
  * The handle stays valid after the stream underneath has closed (a read
  * then returns the close status): the coroutine closes it with

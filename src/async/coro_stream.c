@@ -1,7 +1,8 @@
 /* coro_stream.c: streams read and written with waiting calls.
  *
  * A coroutine stream puts a line reader (eddy/line.h) over the stream and
- * keeps it paused except while a read waits: a read sets what it wants
+ * keeps it paused when no read waits (see complete()): a read sets what it
+ * wants
  * (some bytes, exactly n, a line), switches the reader to raw or line mode
  * and resumes it. Bytes the reader already holds are delivered inside the
  * resume, and then the read completes without waiting; otherwise the
@@ -38,16 +39,25 @@ struct eddy_coro_stream {
   size_t *line_len;
 };
 
-/* The op ends with result: the reader stops, and a waiting coroutine
- * continues (deferred when the program is closing cs, whose caller may
- * not expect the coroutine to run inside its call). */
+/* The op ends with result, and a waiting coroutine continues (deferred
+ * when the program is closing cs, whose caller may not expect the
+ * coroutine to run inside its call).
+ *
+ * The reader is not paused here: pausing stops the stream, which costs a
+ * system call to stop watching the descriptor and another to start again
+ * on the next read, and a coroutine that reads in a loop would pay both
+ * for every read. It is switched to raw mode instead, so that whatever it
+ * delivers before the next read (the rest of this read's bytes, the lines
+ * after this one) reaches on_raw with no op waiting, which takes nothing
+ * and pauses: only then is the stream paused, and the bytes stay in the
+ * reader. */
 static void complete(eddy_coro_stream *cs, int result, int defer) {
   eddy_coro *w = cs->waiter;
   cs->op = OP_NONE;
   cs->done = 1;
   cs->result = result;
   if (cs->lr)
-    eddy_line_pause(cs->lr);
+    eddy_line_set_raw(cs->lr, 1);
   if (w) {
     cs->waiter = NULL;
     eddy__coro_wake(w, result, defer);
