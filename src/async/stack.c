@@ -41,8 +41,10 @@
 #include <sanitizer/asan_interface.h>
 #endif
 
-/* Stacks kept per thread, of any sizes. */
-#define POOL_MAX 16
+/* Stacks kept per thread, of any sizes: a 64 KiB stack that a coroutine
+ * used lightly costs a few pages of memory, and mapping one anew costs two
+ * system calls and a page fault (bench/coro: eddy_spawn_ns). */
+#define POOL_MAX 64
 
 static _Thread_local eddy__stack pool[POOL_MAX];
 static _Thread_local int pool_len;
