@@ -22,6 +22,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -57,10 +58,24 @@ static size_t page_size(void) {
   return page;
 }
 
+/* The default size: $EDDY_CORO_STACK_SIZE (bytes) if set to a number,
+ * read once, else EDDY_CORO_STACK_DEFAULT. */
+static size_t default_size(void) {
+  static size_t size;
+  if (size == 0) {
+    const char *env = getenv("EDDY_CORO_STACK_SIZE");
+    char *end;
+    unsigned long long v = env ? strtoull(env, &end, 10) : 0;
+    size = env && *env && *end == '\0' && v > 0 ? (size_t)v
+                                                : EDDY_CORO_STACK_DEFAULT;
+  }
+  return size;
+}
+
 size_t eddy__stack_round(size_t size) {
   size_t page = page_size();
   if (size == 0)
-    size = EDDY_CORO_STACK_DEFAULT;
+    size = default_size();
   if (size < EDDY_CORO_STACK_MIN)
     size = EDDY_CORO_STACK_MIN;
   return (size + page - 1) / page * page;
