@@ -368,3 +368,35 @@ Test(coro_stream, cancel_while_blocked_in_write) {
   close(sv[1]); /* the stream's linger ends at once: the peer is gone */
   test_finish(loop);
 }
+
+/* ---- Closing a stream a coroutine waits on ------------------------------------------ */
+
+typedef struct closer {
+  reader r;
+  int closed;
+} closer;
+
+static int close_it(eddy_coro *co, void *arg) {
+  closer *c = arg;
+  (void)co;
+  eddy_coro_stream_close(c->r.cs);
+  c->closed = 1;
+  EXPECT_EQ(c->r.n, 0); /* the reader does not run inside the close */
+  return 0;
+}
+
+Test(coro_stream, closing_a_stream_another_coroutine_waits_on_ends_its_read) {
+  eddy_loop *loop = test_loop();
+  closer c = {.r = {.rounds = 1}};
+  coro_done d = {0}, dc = {0};
+  eddy_coro *co;
+  int peer = start_reader(loop, read_lines, &c.r, &d, &co);
+  EXPECT_GE(eddy_loop_run(loop, EDDY_RUN_NOWAIT), 0);
+  cr_assert(c.r.waiting);
+  coro_start(loop, close_it, &c, &dc);
+  EXPECT_EQ(eddy_loop_run(loop, EDDY_RUN_UNTIL_IDLE), 0);
+  EXPECT_EQ(c.closed, 1);
+  EXPECT_EQ(c.r.results[0], EDDY_ECLOSED);
+  close(peer);
+  test_finish(loop);
+}
