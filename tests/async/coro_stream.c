@@ -74,10 +74,7 @@ static int start_reader(eddy_loop *loop, eddy_coro_fn fn, reader *r,
 }
 
 static int reads_done(eddy_loop *loop, reader *r, int n) {
-  int64_t end = test_clock_ms() + 5000;
-  while (r->n < n && test_clock_ms() < end)
-    EXPECT_GE(eddy_loop_run(loop, EDDY_RUN_ONCE), 0);
-  return r->n;
+  return coro_run_until(loop, &r->n, n);
 }
 
 static void put(int fd, const char *text) {
@@ -363,7 +360,7 @@ Test(coro_stream, cancel_while_blocked_in_write) {
   test_run_for(loop, 50);
   EXPECT_EQ(w.returned, 0);
   eddy_coro_cancel(co);
-  EXPECT_EQ(test_run_until(loop, &w.returned), 1);
+  EXPECT_EQ(coro_run_until(loop, &w.returned, 1), 1);
   EXPECT_EQ(w.result, -ECANCELED);
   close(sv[1]); /* the stream's linger ends at once: the peer is gone */
   test_finish(loop);
