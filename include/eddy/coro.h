@@ -223,8 +223,10 @@ EDDY_API int eddy_coro_yield(eddy_coro *co);
  * The handle stays valid after the stream underneath has closed (a read
  * then returns the close status): the coroutine closes it with
  * eddy_coro_stream_close(), or leaves it to be closed when the coroutine
- * finishes. Only the owning coroutine may wait on it, but any code may
- * write to it without waiting (eddy_stream_write on eddy_coro_stream_get).
+ * finishes. Any coroutine may wait on it, one at a time in a read and one
+ * in a write (so one coroutine can read while another writes; a second
+ * reader or writer gets -EBUSY); any code may write to it without waiting
+ * (eddy_stream_write on eddy_coro_stream_get).
  */
 
 typedef struct eddy_coro_stream eddy_coro_stream;
