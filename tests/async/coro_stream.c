@@ -460,3 +460,18 @@ Test(coro_stream, one_coroutine_reads_while_another_waits_to_write) {
   close(sv[1]);
   test_finish(loop);
 }
+
+Test(coro_stream, close_all_while_blocked_in_read_line_leaves_nothing) {
+  eddy_loop *loop = test_loop();
+  reader r = {.rounds = 1};
+  coro_done d = {0};
+  eddy_coro *co;
+  int peer = start_reader(loop, read_lines, &r, &d, &co);
+  put(peer, "part");
+  EXPECT_GE(eddy_loop_run(loop, EDDY_RUN_NOWAIT), 0);
+  EXPECT_GE(eddy_loop_run(loop, EDDY_RUN_NOWAIT), 0);
+  cr_assert(r.waiting);
+  test_finish(loop);
+  EXPECT_EQ(r.results[0], -ECANCELED);
+  close(peer);
+}
