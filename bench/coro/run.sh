@@ -143,7 +143,7 @@ done
 # ---- the report ------------------------------------------------------------------
 {
   sed 's/^/switch /' "$out/switch"
-  [ "$have_deferred" = 1 ] && sed 's/^/deferred /' "$out/deferred"
+  [ "$have_deferred" = 1 ] && grep . "$out/deferred" | sed 's/^/deferred /'
   sed 's/^/coro /' "$out/coro"
   sed 's/^/cb /' "$out/cb"
   sed 's/^/idle /' "$out/idle"
@@ -179,7 +179,7 @@ awk -v runs="$runs" -v maps="$(cat /proc/sys/vm/max_map_count 2>/dev/null || ech
     for (k in lo) {
       split(k, part, SUBSEP)
       if (part[1] == "deferred")
-        printf "  %-32s %10.1f\n", "Deferred: " part[2], lo[k]
+        printf "  %-32s %10.1f\n", "Deferred " substr(part[2], 10), lo[k]
     }
     printf "\necho server, coroutine per connection against callbacks (best of %d)\n", runs
     printf "%-34s %10s %10s %9s\n", "metric", "coroutine", "callback", "coro/cb"
