@@ -260,6 +260,14 @@ EDDY_API void eddy_coro_stream_close(eddy_coro_stream *cs);
 EDDY_API int eddy_coro_read(eddy_coro *co, eddy_coro_stream *cs, void *buf,
                             size_t cap);
 
+/* The same without the copy: *data points at up to max bytes in the
+ * stream's own buffer, lent until the coroutine's next waiting call (or
+ * its return), and they count as read. For relaying bytes on: write them
+ * (eddy_coro_write copies what it cannot send at once) before waiting on
+ * anything else. Returns as eddy_coro_read. */
+EDDY_API int eddy_coro_read_borrow(eddy_coro *co, eddy_coro_stream *cs,
+                                   const char **data, size_t max);
+
 /* Waits for exactly n bytes into buf. Returns n, -ENODATA if the stream
  * ended first (the bytes that came are lost), or as eddy_coro_read. n must
  * be at most INT_MAX. */
