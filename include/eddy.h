@@ -14,6 +14,7 @@
 #include "eddy/proc.h"
 #include "eddy/line.h"
 #include "eddy/async.h"
+#include "eddy/coro.h"
 #include "eddy/http.h"
 
 #endif
