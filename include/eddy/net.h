@@ -179,6 +179,11 @@ EDDY_API int eddy_stream_write_owned(eddy_stream *s, void *data, size_t len,
 EDDY_API int eddy_stream_sendfile(eddy_stream *s, int fd, off_t offset,
                                   size_t len);
 
+/* The same, taking fd: it is closed once its bytes are sent, or when the
+ * stream closes, or at once if the call fails (or len is 0). */
+EDDY_API int eddy_stream_sendfile_owned(eddy_stream *s, int fd, off_t offset,
+                                        size_t len);
+
 /* Bytes written but not yet taken by the kernel. */
 EDDY_API size_t eddy_stream_buffered(const eddy_stream *s);
 

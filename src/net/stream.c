@@ -22,6 +22,7 @@
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -725,20 +726,31 @@ int eddy_stream_write_owned(eddy_stream *s, void *data, size_t len,
   return err;
 }
 
-int eddy_stream_sendfile(eddy_stream *s, int fd, off_t offset, size_t len) {
+/* An owned file range's free function: its base holds the descriptor. */
+static void close_owned(void *base) {
+  (void)eddy__sys_close((int)(intptr_t)base);
+}
+
+static int send_file_range(eddy_stream *s, int fd, off_t offset, size_t len,
+                           int owned) {
   seg *g;
   int err = writable(s);
-  if (err)
+  if (err == 0 && (fd < 0 || offset < 0))
+    err = -EINVAL;
+  if (err == 0 && len > 0 && (g = seg_push(s)) == NULL)
+    err = -ENOMEM;
+  if (err || len == 0) {
+    if (owned && fd >= 0)
+      (void)eddy__sys_close(fd);
     return err;
-  if (fd < 0 || offset < 0)
-    return -EINVAL;
-  if (len == 0)
-    return 0;
-  if ((g = seg_push(s)) == NULL)
-    return -ENOMEM;
+  }
   g->file_fd = fd;
   g->file_off = offset;
   g->len = len;
+  if (owned) {
+    g->base = (char *)(intptr_t)fd;
+    g->free_fn = close_owned;
+  }
   s->buffered += len;
   if (s->nsegs - s->head == 1 && (err = flush_once(s)) != 0) {
     finish(s, err, err == -EIO ? "the file to send ended early" : NULL);
@@ -748,6 +760,15 @@ int eddy_stream_sendfile(eddy_stream *s, int fd, off_t offset, size_t len) {
     s->flags |= OVER_HIGH;
   update(s);
   return (s->flags & DONE) ? s->status : 0;
+}
+
+int eddy_stream_sendfile(eddy_stream *s, int fd, off_t offset, size_t len) {
+  return send_file_range(s, fd, offset, len, 0);
+}
+
+int eddy_stream_sendfile_owned(eddy_stream *s, int fd, off_t offset,
+                               size_t len) {
+  return send_file_range(s, fd, offset, len, 1);
 }
 
 /* ---- Reading ------------------------------------------------------------------------ */
