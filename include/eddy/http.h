@@ -255,6 +255,13 @@ EDDY_API int eddy_http_set_header(eddy_http_exchange *x, const char *name,
 EDDY_API int eddy_http_respond(eddy_http_exchange *x, int status,
                                const char *content_type, const void *body,
                                size_t len);
+/* A response whose body is len bytes of the file fd from offset, sent by
+ * sendfile (read through the layer on TLS). Takes fd (closed once sent,
+ * or at once on error, or for HEAD, where fd may be -1). Ends the
+ * exchange as eddy_http_respond does. */
+EDDY_API int eddy_http_respond_file(eddy_http_exchange *x, int status,
+                                    const char *content_type, int fd,
+                                    off_t offset, size_t len);
 /* A streamed response: the head now, then eddy_http_write as the body
  * comes (chunked for HTTP/1.1; for HTTP/1.0 the connection's close ends
  * it), then eddy_http_end, which ends the exchange. While
@@ -269,6 +276,45 @@ EDDY_API int eddy_http_over_high(const eddy_http_exchange *x);
 EDDY_API void eddy_http_on_gone(eddy_http_exchange *x,
                                 void (*cb)(eddy_http_exchange *x, void *arg),
                                 void *arg);
+
+/* ---- Static files ----------------------------------------------------------
+ *
+ * Files under a directory, served at a prefix (eddy_http_static_route):
+ * GET and HEAD (405 otherwise); Content-Type from the extension (a
+ * built-in table, then /etc/mime.types); Last-Modified and a weak ETag,
+ * with If-None-Match and If-Modified-Since answered 304; a single byte
+ * Range answered 206 (416 when it cannot be satisfied; several ranges are
+ * ignored and the whole file sent), If-Range honoured; small files sent
+ * with the head in one write, larger ones by sendfile.
+ *
+ * The path is percent-decoded once: a bad escape, an encoded NUL, slash
+ * or backslash is 400. ".." never leads above the root (404), and a file
+ * is opened beneath the root's descriptor (openat2 RESOLVE_BENEATH), so
+ * a symbolic link leading out of the root is refused (403) unless
+ * follow_symlinks_out allows it. Names starting with '.' are 404 unless
+ * dotfiles. A directory named without its final '/' is redirected (301)
+ * to it; with the '/', its index file (index.html by default) is served,
+ * or with listing a list of its names (escaped), or else 403.
+ */
+
+typedef struct eddy_http_static eddy_http_static;
+
+typedef struct eddy_http_static_options {
+  const char *index;       /* NULL: "index.html"; "": none */
+  int listing;             /* list a directory that has no index file */
+  int dotfiles;            /* serve names that start with '.' */
+  int follow_symlinks_out; /* let symbolic links lead out of the root */
+} eddy_http_static_options;
+
+/* Opens dir for serving. Returns 0, or the error of opening it (-ENOENT,
+ * -ENOTDIR, -EACCES), or -ENOMEM. */
+EDDY_API int eddy_http_static_new(const char *dir,
+                                  const eddy_http_static_options *options,
+                                  eddy_http_static **out);
+EDDY_API void eddy_http_static_free(eddy_http_static *st);
+/* Serves st at prefix ("/", "/docs") on srv; st must outlive srv. */
+EDDY_API int eddy_http_static_route(eddy_http_server *srv, const char *prefix,
+                                    eddy_http_static *st);
 
 /* "OK" for 200, and so on; "Unknown" for a code without a name here. */
 EDDY_API const char *eddy_http_reason(int status);

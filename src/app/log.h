@@ -27,8 +27,6 @@ void app_log(enum app_log_level level, const char *fmt, ...)
  * then waits a bounded time per line, as without a loop). */
 int app_log_attach(eddy_loop *loop);
 void app_log_detach(void);
-/* Lines dropped and not yet reported (tests). */
-unsigned long app_log_dropped(void);
 
 /* A rate limit for one kind of line (a warning per failed connection):
  * at most APP_LOG_BURST such lines per second; the number suppressed is

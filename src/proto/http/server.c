@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/uio.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/loop.h"
 #include "eddy/buf.h"
@@ -552,6 +553,37 @@ int eddy_http_respond(eddy_http_exchange *x, int status,
     e = flush_with(x->c, body, len);
   else if (e == 0 && len > 0)
     e = put(x->c, body, len);
+  exchange_done(x);
+  return e;
+}
+
+int eddy_http_respond_file(eddy_http_exchange *x, int status,
+                           const char *content_type, int fd, off_t offset,
+                           size_t len) {
+  int e;
+  if (x->started || status < 200 || status > 999 ||
+      (fd < 0 && len > 0 && x->req.method != EDDY_HTTP_HEAD)) {
+    if (fd >= 0)
+      close(fd);
+    return x->started ? -EALREADY : -EINVAL;
+  }
+  if (x->c == NULL) {
+    if (fd >= 0)
+      close(fd);
+    exchange_done(x);
+    return EDDY_ECLOSED;
+  }
+  e = write_head(x, status, content_type, (int64_t)len);
+  if (e == 0)
+    e = flush_with(x->c, NULL, 0);
+  if (x->req.method == EDDY_HTTP_HEAD || len == 0) {
+    if (fd >= 0)
+      close(fd);
+  } else if (e == 0) {
+    e = eddy_stream_sendfile_owned(x->c->s, fd, offset, len);
+  } else {
+    close(fd);
+  }
   exchange_done(x);
   return e;
 }
