@@ -4,11 +4,11 @@
 
 BUILD := build
 # Where `make run` listens; for example: make run LISTEN=tcp:9000
-LISTEN ?= tcp:8007:interface=127.0.0.1
+LISTEN ?= tcp:8080:interface=127.0.0.1
 
 run: build
-	@echo "eddy echo on $(LISTEN); try: nc 127.0.0.1 8007 (Ctrl-C stops the server)"
-	./$(BUILD)/eddy echo --listen $(LISTEN)
+	@echo "eddy web on $(LISTEN), serving docs/; try: curl http://127.0.0.1:8080/ (Ctrl-C stops the server)"
+	./$(BUILD)/eddy web --listen $(LISTEN) --path docs --listing
 
 test: deps
 	bash scripts/test.sh

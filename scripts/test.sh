@@ -197,6 +197,8 @@ for backend in "${backends[@]}"; do
     python3 tests/app/test_hardening.py "$build/eddy"
   EDDY_BACKEND=$backend run_script "app http ($backend)" 120 \
     python3 tests/app/test_http.py "$build/hello-web"
+  EDDY_BACKEND=$backend run_script "app web ($backend)" 180 \
+    python3 tests/app/test_web.py "$build/eddy"
 done
 
 # The default configuration, as a new user builds it (`meson setup` with no

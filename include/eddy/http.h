@@ -203,6 +203,14 @@ typedef struct eddy_http_server_options {
   int64_t header_timeout_ns;    /* 0: 60 s for a whole head */
   int64_t body_timeout_ns;      /* 0: 60 s of silence within a body */
   int64_t keepalive_timeout_ns; /* 0: 75 s idle between requests */
+  /* Each exchange, as it ends (an access log): its status (499 if the
+   * client went before an answer started) and the body bytes sent. The
+   * exchange may be read, not answered. May be NULL. */
+  void (*access)(const eddy_http_exchange *x, int status, uint64_t bytes,
+                 void *arg);
+  /* Each connection, as it ends (a program counting them). May be NULL. */
+  void (*closed)(eddy_http_server *srv, void *arg);
+  void *arg; /* for both */
 } eddy_http_server_options;
 
 /* options may be NULL. Returns 0 or -ENOMEM. */

@@ -27,6 +27,9 @@ typedef struct app_server {
    * can reread (portforward's target trust roots). Returns the number of
    * things it reloaded or tried to. May be NULL. */
   int (*reload)(struct app_server *srv, int signum);
+  /* SIGTERM/SIGINT, once the listeners are closed: let idle connections
+   * go (web's keep-alive ones). May be NULL. */
+  void (*on_stop)(struct app_server *srv);
   long open; /* connections open; the subcommand counts them */
   int stopping;
   double grace_s; /* default 10 */
@@ -66,5 +69,6 @@ int app_seconds_option(const char *cmd, int argc, char **argv, int *i,
 int app_echo(int argc, char **argv);
 int app_portforward(int argc, char **argv);
 int app_procmon(int argc, char **argv);
+int app_web(int argc, char **argv);
 
 #endif

@@ -30,6 +30,7 @@ static const command commands[] = {
     {"procmon", "run commands, log their output, restart them when they exit",
      app_procmon},
     {"version", "print the version", cmd_version},
+    {"web", "serve files and web applications over HTTP/1.1", app_web},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

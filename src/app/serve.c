@@ -206,6 +206,8 @@ static void on_signal(eddy_signal *h, int signum, void *arg) {
   for (int i = 0; i < srv->nlisteners; i++)
     eddy_listener_close(srv->listeners[i]);
   srv->nlisteners = 0;
+  if (srv->on_stop)
+    srv->on_stop(srv);
   if (srv->open == 0 ||
       eddy_timer_start(srv->grace, (int64_t)(srv->grace_s * 1e9), 0) != 0)
     eddy_loop_stop(srv->loop);

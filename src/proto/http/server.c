@@ -83,6 +83,7 @@ struct eddy_http_exchange {
   char *own;      /* the request's bytes, once its connection has gone */
   int status;
   int started;     /* the response head has been written */
+  uint64_t sent;   /* body bytes */
   int chunked;     /* a streamed response, chunked */
   int until_close; /* a streamed HTTP/1.0 response: the close ends it */
   void (*on_gone)(eddy_http_exchange *x, void *arg);
@@ -553,6 +554,7 @@ int eddy_http_respond(eddy_http_exchange *x, int status,
     e = flush_with(x->c, body, len);
   else if (e == 0 && len > 0)
     e = put(x->c, body, len);
+  x->sent += len;
   exchange_done(x);
   return e;
 }
@@ -581,6 +583,7 @@ int eddy_http_respond_file(eddy_http_exchange *x, int status,
       close(fd);
   } else if (e == 0) {
     e = eddy_stream_sendfile_owned(x->c->s, fd, offset, len);
+    x->sent += len;
   } else {
     close(fd);
   }
@@ -615,6 +618,7 @@ int eddy_http_write(eddy_http_exchange *x, const void *data, size_t len) {
   }
   if ((e = put(x->c, data, len)) == 0 && x->chunked)
     e = put(x->c, "\r\n", 2);
+  x->sent += len;
   return settle(x->c, e);
 }
 
@@ -712,6 +716,8 @@ static void timer_fired(eddy__timer *t, void *arg) {
 static void exchange_done(eddy_http_exchange *x) {
   conn *c = x->c;
   eddy_http_server *srv = x->srv;
+  if (srv->o.access)
+    srv->o.access(x, x->started ? x->status : 499, x->sent, srv->o.arg);
   if (c == NULL) { /* held since its connection went */
     eddy_http_exchange **p = &srv->held;
     while (*p && *p != x)
@@ -965,6 +971,7 @@ static void unlink_conn(conn *c) {
 static void on_close(eddy_stream *s, int status, const char *detail,
                      void *arg) {
   conn *c = arg;
+  eddy_http_server *srv = c->srv;
   eddy_http_exchange *x = c->x;
   (void)s;
   (void)status;
@@ -983,6 +990,8 @@ static void on_close(eddy_stream *s, int status, const char *detail,
   eddy_buf_free(&c->out);
   eddy_buf_free(&c->later);
   eddy__free(c);
+  if (srv->o.closed)
+    srv->o.closed(srv, srv->o.arg);
 }
 
 static const eddy_stream_callbacks conn_callbacks = {.data = on_data,
