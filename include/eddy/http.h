@@ -45,8 +45,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "async.h"
 #include "common.h"
 #include "core.h"
+#include "coro.h"
 #include "net.h"
 
 #ifdef __cplusplus
@@ -284,6 +286,47 @@ EDDY_API int eddy_http_over_high(const eddy_http_exchange *x);
 EDDY_API void eddy_http_on_gone(eddy_http_exchange *x,
                                 void (*cb)(eddy_http_exchange *x, void *arg),
                                 void *arg);
+
+/* The loop the exchange's server runs on. */
+EDDY_API eddy_loop *eddy_http_loop(const eddy_http_exchange *x);
+
+/* ---- Coroutines and Deferreds ------------------------------------------------
+ *
+ * A handler may be a coroutine: it reads as sequential code (await a
+ * Deferred, sleep, talk to another server) and answers when it has the
+ * answer. It runs in a coroutine of its own; if the client goes away, the
+ * coroutine is cancelled (its waits return -ECANCELED). If it returns
+ * without answering, eddy answers 500 (503 if cancelled) and ends the
+ * exchange. Or a plain handler may answer with a Deferred: when it fires
+ * with an eddy_http_response, that is the answer; an error answers 500
+ * (504 for -ETIMEDOUT); the client going away cancels it.
+ *
+ * A server whose handlers may still be running (coroutines, Deferreds)
+ * is freed after the loop has run them to their end: eddy_loop_close_all,
+ * a run until idle, then eddy_http_server_free.
+ */
+
+typedef int (*eddy_http_coro_handler)(eddy_coro *co, eddy_http_exchange *x,
+                                      void *arg);
+
+/* eddy_http_route for a coroutine handler. */
+EDDY_API int eddy_http_route_coro(eddy_http_server *srv, const char *method,
+                                  const char *pattern,
+                                  eddy_http_coro_handler fn, void *arg);
+
+/* What a Deferred given to eddy_http_respond_deferred fires with. The body
+ * is copied or sent before the Deferred frees the value. */
+typedef struct eddy_http_response {
+  int status;
+  const char *content_type;
+  const void *body;
+  size_t len;
+} eddy_http_response;
+
+/* Answers x with d's result (see above), taking d. Returns 0, or -ENOMEM
+ * (x is answered 503 and d freed). */
+EDDY_API int eddy_http_respond_deferred(eddy_http_exchange *x,
+                                        eddy_deferred *d);
 
 /* ---- Static files ----------------------------------------------------------
  *

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <stdint.h>
 #include <unistd.h>
 
 #include "helpers.h"
@@ -446,4 +447,121 @@ Test(http_server, a_drain_closes_idle_connections_and_ends_busy_ones) {
   cr_expect(strstr(f.got, "bye") != NULL);
   close(g.fd);
   teardown(&f);
+}
+
+/* ---- Coroutine handlers and Deferred answers ------------------------------ */
+
+static int coro_cancelled;
+
+static int slow_hello(eddy_coro *co, eddy_http_exchange *x, void *arg) {
+  int rc = eddy_coro_sleep(co, (int64_t)(intptr_t)arg * EDDY_NSEC_PER_MSEC);
+  if (rc == -ECANCELED) {
+    coro_cancelled++;
+    return rc;
+  }
+  return eddy_http_respond(x, 200, "text/plain", "slept", 5);
+}
+
+static int forgetful(eddy_coro *co, eddy_http_exchange *x, void *arg) {
+  (void)co;
+  (void)x;
+  (void)arg;
+  return 0;
+}
+
+static eddy_http_response later_answer = {201, "text/plain", "deferred", 8};
+static int cancels;
+
+static void count_cancel(eddy_deferred *d, void *arg) {
+  (void)d;
+  (void)arg;
+  cancels++;
+}
+
+static eddy_deferred *pending;
+
+static void defer_answer(eddy_http_exchange *x, void *arg) {
+  eddy_deferred *d;
+  const char *how = arg;
+  if (strcmp(how, "now") == 0) {
+    EXPECT_OK(
+        eddy_deferred_succeed(eddy_http_loop(x), &later_answer, NULL, &d));
+  } else if (strcmp(how, "fail") == 0) {
+    EXPECT_OK(eddy_deferred_fail(eddy_http_loop(x), &d, -EIO, "disk"));
+  } else {
+    EXPECT_OK(eddy_deferred_new(eddy_http_loop(x), count_cancel, NULL, &d));
+    pending = d;
+    nheld++;
+  }
+  EXPECT_OK(eddy_http_respond_deferred(x, d));
+}
+
+static void async_routes(eddy_http_server *srv) {
+  EXPECT_OK(eddy_http_route_coro(srv, "GET", "/slow", slow_hello,
+                                 (void *)(intptr_t)10));
+  EXPECT_OK(eddy_http_route_coro(srv, "GET", "/stuck", slow_hello,
+                                 (void *)(intptr_t)100000));
+  EXPECT_OK(eddy_http_route_coro(srv, "GET", "/forget", forgetful, NULL));
+  EXPECT_OK(eddy_http_route(srv, "GET", "/now", defer_answer, "now"));
+  EXPECT_OK(eddy_http_route(srv, "GET", "/fail", defer_answer, "fail"));
+  EXPECT_OK(eddy_http_route(srv, "GET", "/later", defer_answer, "later"));
+}
+
+Test(http_server, coroutine_handlers_answer_in_sequence_or_get_500) {
+  fixture f;
+  setup(&f, test_loop(), NULL);
+  async_routes(f.srv);
+  send_raw(&f,
+           "GET /slow HTTP/1.1\r\nHost: t\r\n\r\n"
+           "GET /forget HTTP/1.1\r\nHost: t\r\n\r\n");
+  wait_for(&f, "did not answer", 1);
+  cr_expect(strstr(f.got, "200 OK") != NULL && strstr(f.got, "slept") != NULL);
+  cr_expect(strstr(f.got, "500 Internal Server Error") != NULL, "%s", f.got);
+  teardown(&f);
+}
+
+/* The client goes while the coroutine sleeps: the sleep is cancelled. */
+Test(http_server, a_client_going_away_cancels_its_coroutine) {
+  fixture f;
+  coro_cancelled = 0;
+  setup(&f, test_loop(), NULL);
+  async_routes(f.srv);
+  send_raw(&f, "GET /stuck HTTP/1.1\r\nHost: t\r\n\r\n");
+  test_run_for(f.loop, 20);
+  close(f.fd);
+  f.fd = -1;
+  cr_assert(run_until(f.loop, &coro_cancelled));
+  eddy_loop_close_all(f.loop);
+  EXPECT_GE(eddy_loop_run(f.loop, EDDY_RUN_UNTIL_IDLE), 0);
+  eddy_http_server_free(f.srv);
+  test_finish(f.loop);
+}
+
+Test(http_server, deferred_answers_now_later_failed_and_cancelled) {
+  fixture f;
+  nheld = cancels = 0;
+  pending = NULL;
+  setup(&f, test_loop(), NULL);
+  async_routes(f.srv);
+  send_raw(&f,
+           "GET /now HTTP/1.1\r\nHost: t\r\n\r\n"
+           "GET /fail HTTP/1.1\r\nHost: t\r\n\r\n"
+           "GET /later HTTP/1.1\r\nHost: t\r\n\r\n");
+  cr_assert(run_until(f.loop, &nheld));
+  EXPECT_OK(eddy_deferred_callback(pending, &later_answer, NULL));
+  wait_for(&f, "201 Created", 2);
+  cr_expect(strstr(f.got, "deferred") != NULL);
+  cr_expect(strstr(f.got, "500 Internal Server Error") != NULL);
+  teardown(&f);
+  /* Cancelled when the client goes. */
+  nheld = 0;
+  setup(&f, test_loop(), NULL);
+  async_routes(f.srv);
+  send_raw(&f, "GET /later HTTP/1.1\r\nHost: t\r\n\r\n");
+  cr_assert(run_until(f.loop, &nheld));
+  close(f.fd);
+  f.fd = -1;
+  cr_assert(run_until(f.loop, &cancels));
+  eddy_http_server_free(f.srv);
+  test_finish(f.loop);
 }

@@ -18,4 +18,11 @@ int eddy__http_ieq(const char *a, size_t alen, const char *b);
 int eddy__http_field_line(const char *buf, size_t start, size_t end,
                           eddy_http_header *h, const char **reason);
 
+/* *flag is set to 1 as x ends (before its memory goes). */
+void eddy__http_watch_end(eddy_http_exchange *x, int *flag);
+/* eddy_http_route whose arg the server frees with itself. */
+int eddy__http_route_owned(eddy_http_server *srv, const char *method,
+                           const char *pattern, eddy_http_handler handler,
+                           void *arg);
+
 #endif

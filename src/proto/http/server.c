@@ -42,6 +42,7 @@ typedef struct route {
   char *pattern; /* "/users/:id", or "/files/" then "*path" */
   eddy_http_handler handler;
   void *arg;
+  int owned;             /* arg is the server's to free */
   eddy_http_server *app; /* a mount: the sub-application, pattern a prefix */
 } route;
 
@@ -88,6 +89,7 @@ struct eddy_http_exchange {
   int until_close; /* a streamed HTTP/1.0 response: the close ends it */
   void (*on_gone)(eddy_http_exchange *x, void *arg);
   void *gone_arg;
+  int *ended; /* set as the exchange ends */
 };
 
 struct conn {
@@ -140,6 +142,8 @@ int eddy_http_server_new(eddy_loop *loop, const eddy_http_server_options *o,
 }
 
 static void free_held(eddy_http_exchange *x) {
+  if (x->ended)
+    *x->ended = 1;
   eddy_buf_free(&x->extra);
   eddy__free(x->own);
   eddy__free(x);
@@ -198,6 +202,8 @@ void eddy_http_server_free(eddy_http_server *srv) {
   for (size_t i = 0; i < srv->nroutes; i++) {
     eddy__free(srv->routes[i].method);
     eddy__free(srv->routes[i].pattern);
+    if (srv->routes[i].owned)
+      eddy__free(srv->routes[i].arg);
   }
   eddy__free(srv->routes);
   eddy__free(srv);
@@ -238,6 +244,15 @@ static int add_route(eddy_http_server *srv, const char *method,
 int eddy_http_route(eddy_http_server *srv, const char *method,
                     const char *pattern, eddy_http_handler handler, void *arg) {
   return add_route(srv, method, pattern, handler, arg, NULL);
+}
+
+int eddy__http_route_owned(eddy_http_server *srv, const char *method,
+                           const char *pattern, eddy_http_handler handler,
+                           void *arg) {
+  int e = add_route(srv, method, pattern, handler, arg, NULL);
+  if (e == 0)
+    srv->routes[srv->nroutes - 1].owned = 1;
+  return e;
 }
 
 int eddy_http_mount(eddy_http_server *srv, const char *prefix,
@@ -673,6 +688,14 @@ int eddy_http_param(const eddy_http_exchange *x, const char *name,
       return 0;
     }
   return -ENOENT;
+}
+
+eddy_loop *eddy_http_loop(const eddy_http_exchange *x) {
+  return x->srv->loop;
+}
+
+void eddy__http_watch_end(eddy_http_exchange *x, int *flag) {
+  x->ended = flag;
 }
 
 eddy_stream *eddy_http_stream(const eddy_http_exchange *x) {
