@@ -491,7 +491,9 @@ static void listing(eddy_http_static *st, eddy_http_exchange *x, int dirfd,
   add_html(&t, shown);
   add_raw(&t, "</title>\n<h1>Index of ");
   add_html(&t, shown);
-  add_raw(&t, "</h1>\n<ul>\n<li><a href=\"../\">../</a></li>\n");
+  add_raw(&t, "</h1>\n<ul>\n");
+  if (strcmp(shown, "/") != 0)
+    add_raw(&t, "<li><a href=\"../\">../</a></li>\n");
   for (size_t i = 0; i < nn; i++) {
     add_raw(&t, "<li><a href=\"");
     add_url(&t, names[i]);
