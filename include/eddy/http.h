@@ -265,6 +265,8 @@ EDDY_API int eddy_http_set_header(eddy_http_exchange *x, const char *name,
 EDDY_API int eddy_http_respond(eddy_http_exchange *x, int status,
                                const char *content_type, const void *body,
                                size_t len);
+/* eddy_http_respond with a short text body: "404 Not Found\n". */
+EDDY_API int eddy_http_respond_status(eddy_http_exchange *x, int status);
 /* A response whose body is len bytes of the file fd from offset, sent by
  * sendfile (read through the layer on TLS). Takes fd (closed once sent,
  * or at once on error, or for HEAD, where fd may be -1). Ends the

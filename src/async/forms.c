@@ -162,35 +162,11 @@ void eddy_resolved_free(void *resolved) {
   eddy__free(resolved);
 }
 
-static int getaddrinfo_all(const char *host, unsigned port,
-                           struct sockaddr_storage *out, socklen_t *lens,
-                           int max) {
-  struct addrinfo hints, *res, *ai;
-  char service[8];
-  int n = 0, err;
-  memset(&hints, 0, sizeof hints);
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_NUMERICSERV;
-  snprintf(service, sizeof service, "%u", port);
-  err = getaddrinfo(host, service, &hints, &res);
-  if (err)
-    return err == EAI_MEMORY ? -ENOMEM : EDDY_ERESOLVE;
-  for (ai = res; ai && n < max; ai = ai->ai_next) {
-    if (ai->ai_addrlen > sizeof *out)
-      continue;
-    memcpy(&out[n], ai->ai_addr, ai->ai_addrlen);
-    lens[n++] = ai->ai_addrlen;
-  }
-  freeaddrinfo(res);
-  return n > 0 ? n : EDDY_ERESOLVE;
-}
-
 /* On a pool thread: touches only the lookup's own fields. */
 static void lookup_work(void *arg) {
   lookup *l = arg;
   eddy__resolve_fn fn = eddy__resolve_hook ? eddy__resolve_hook
-                                           : getaddrinfo_all;
+                                           : eddy__resolve_all;
   int n = fn(l->host, l->port, l->res->addrs, l->res->lens, EDDY_RESOLVED_MAX);
   l->err = n < 0 ? n : 0;
   l->res->count = n < 0 ? 0 : n;

@@ -286,8 +286,8 @@ static int numeric(eddy_connect *c) {
   return 1;
 }
 
-static int resolve(const char *host, unsigned port,
-                   struct sockaddr_storage *out, socklen_t *lens, int max) {
+int eddy__resolve_all(const char *host, unsigned port,
+                      struct sockaddr_storage *out, socklen_t *lens, int max) {
   struct addrinfo hints, *res, *ai;
   char service[8];
   int n = 0, err;
@@ -311,7 +311,8 @@ static int resolve(const char *host, unsigned port,
 
 static void resolve_work(void *arg) {
   eddy_connect *c = arg;
-  eddy__resolve_fn fn = eddy__resolve_hook ? eddy__resolve_hook : resolve;
+  eddy__resolve_fn fn = eddy__resolve_hook ? eddy__resolve_hook
+                                           : eddy__resolve_all;
   int n = fn(c->ep.host, c->ep.port, c->addrs, c->lens, MAX_ADDRS);
   c->gai_err = n < 0 ? n : 0;
   c->naddrs = n < 0 ? 0 : n;

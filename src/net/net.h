@@ -189,5 +189,10 @@ typedef int (*eddy__resolve_fn)(const char *host, unsigned port,
                                 struct sockaddr_storage *out, socklen_t *lens,
                                 int max);
 extern eddy__resolve_fn eddy__resolve_hook;
+/* The resolver itself (getaddrinfo, blocking: for pool threads): up to max
+ * TCP addresses of host:port. Returns their count, -ENOMEM or
+ * EDDY_ERESOLVE. */
+int eddy__resolve_all(const char *host, unsigned port,
+                      struct sockaddr_storage *out, socklen_t *lens, int max);
 
 #endif

@@ -308,8 +308,6 @@ static int under(const char *prefix, const char *path, size_t n) {
   return n >= k && memcmp(prefix, path, k) == 0 && (n == k || path[k] == '/');
 }
 
-static void respond_plain(eddy_http_exchange *x, int status);
-
 /* Finds the route for x and calls it; 404, or 405 with Allow. */
 static void dispatch(eddy_http_server *app, eddy_http_exchange *x) {
   int path_matched = 0;
@@ -349,9 +347,9 @@ static void dispatch(eddy_http_server *app, eddy_http_exchange *x) {
   x->nparams = 0;
   if (path_matched) {
     (void)eddy_http_set_header(x, "Allow", allow);
-    respond_plain(x, 405);
+    (void)eddy_http_respond_status(x, 405);
   } else {
-    respond_plain(x, 404);
+    (void)eddy_http_respond_status(x, 404);
   }
 }
 
@@ -658,15 +656,13 @@ void eddy_http_on_gone(eddy_http_exchange *x,
   x->gone_arg = arg;
 }
 
-/* A response eddy makes itself: a short text body. */
-static void respond_plain(eddy_http_exchange *x, int status) {
+int eddy_http_respond_status(eddy_http_exchange *x, int status) {
   char body[96];
   int n = snprintf(body, sizeof body, "%d %s\n", status,
                    eddy_http_reason(status));
-  (void)eddy_http_respond(x, status, "text/plain; charset=utf-8", body,
-                          (size_t)n);
+  return eddy_http_respond(x, status, "text/plain; charset=utf-8", body,
+                           (size_t)n);
 }
-
 /* ---- The request's accessors ---------------------------------------------------- */
 
 const eddy_http_request *eddy_http_request_of(const eddy_http_exchange *x) {

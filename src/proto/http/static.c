@@ -514,14 +514,6 @@ static void listing(eddy_http_static *st, eddy_http_exchange *x, int dirfd,
 
 /* ---- The handler ---------------------------------------------------------------- */
 
-static void refuse(eddy_http_exchange *x, int status) {
-  char body[64];
-  int n = snprintf(body, sizeof body, "%d %s\n", status,
-                   eddy_http_reason(status));
-  (void)eddy_http_respond(x, status, "text/plain; charset=utf-8", body,
-                          (size_t)n);
-}
-
 static void serve(eddy_http_exchange *x, void *arg) {
   eddy_http_static *st = arg;
   const eddy_http_request *r = eddy_http_request_of(x);
@@ -532,13 +524,13 @@ static void serve(eddy_http_exchange *x, void *arg) {
   struct stat sb;
   if (r->method != EDDY_HTTP_GET && r->method != EDDY_HTTP_HEAD) {
     (void)eddy_http_set_header(x, "Allow", "GET, HEAD");
-    refuse(x, 405);
+    (void)eddy_http_respond_status(x, 405);
     return;
   }
   if (eddy_http_param(x, "path", &p, &n) != 0)
     p = "", n = 0;
   if ((rc = clean_path(st, p, n, rel, &dir)) != 0) {
-    refuse(x, rc);
+    (void)eddy_http_respond_status(x, rc);
     return;
   }
   /* Whether the request named a directory ("/docs/") is the request's own
@@ -546,12 +538,13 @@ static void serve(eddy_http_exchange *x, void *arg) {
   dir = r->path_len > 0 && r->path[r->path_len - 1] == '/';
   fd = open_beneath(st, rel, O_RDONLY | O_NOCTTY | O_NONBLOCK);
   if (fd < 0) {
-    refuse(x, fd == -ENOENT || fd == -ENOTDIR ? 404 : 403);
+    (void)eddy_http_respond_status(x,
+                                   fd == -ENOENT || fd == -ENOTDIR ? 404 : 403);
     return;
   }
   if (fstat(fd, &sb) != 0) {
     close(fd);
-    refuse(x, 500);
+    (void)eddy_http_respond_status(x, 500);
     return;
   }
   if (S_ISDIR(sb.st_mode)) {
@@ -560,7 +553,7 @@ static void serve(eddy_http_exchange *x, void *arg) {
       snprintf(path, sizeof path, "%.*s/", (int)r->path_len, r->path);
       close(fd);
       (void)eddy_http_set_header(x, "Location", path);
-      refuse(x, 301);
+      (void)eddy_http_respond_status(x, 301);
       return;
     }
     if (st->index[0]) {
@@ -582,12 +575,12 @@ static void serve(eddy_http_exchange *x, void *arg) {
       return;
     }
     close(fd);
-    refuse(x, 403);
+    (void)eddy_http_respond_status(x, 403);
     return;
   }
   if (!S_ISREG(sb.st_mode) || dir) {
     close(fd);
-    refuse(x, 404);
+    (void)eddy_http_respond_status(x, 404);
     return;
   }
   send_file(st, x, fd, &sb, rel);
