@@ -1,0 +1,165 @@
+/* examples/chat-callbacks.c: a line-based chat server, written with
+ * callbacks.
+ *
+ *   chat-callbacks --listen ENDPOINT [--max-backlog BYTES]
+ *
+ * A client's first line is its name; every later line goes to every other
+ * client as "name: text\n". Each client is a stream with a line reader
+ * (eddy/line.h) over it, kept in a list. Writes never wait: what a client
+ * has not read yet stays in its stream's buffer, and a client whose buffer
+ * passes the bound (16 MiB unless --max-backlog says otherwise) is
+ * disconnected, so a slow client never delays the others and cannot make
+ * the server buffer without bound. A line longer than the line reader's
+ * limit (64 KiB) ends its sender's connection, with the reason logged.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <eddy.h>
+
+typedef struct client client;
+
+typedef struct chat {
+  eddy_listener *listener;
+  eddy_signal *sigint, *sigterm;
+  client *clients; /* every connected client, named or not */
+  size_t max_backlog;
+} chat;
+
+struct client {
+  chat *chat;
+  eddy_line *lr;
+  char *name; /* NULL until the first line */
+  char peer[128];
+  client *prev, *next;
+};
+
+/* Sends "name: text\n" to every named client but the sender. */
+static void broadcast(chat *c, client *from, const char *text, size_t len) {
+  struct iovec iov[] = {{from->name, strlen(from->name)},
+                        {": ", 2},
+                        {(char *)text, len},
+                        {"\n", 1}};
+  for (client *to = c->clients; to != NULL; to = to->next) {
+    eddy_stream *s = eddy_line_stream(to->lr);
+    if (to == from || to->name == NULL)
+      continue;
+    if (eddy_stream_writev(s, iov, 4) != 0)
+      continue; /* it is closing, and its close callback will say why */
+    if (eddy_stream_buffered(s) > c->max_backlog) {
+      fprintf(stderr, "chat: %s cannot keep up (over %zu bytes behind)\n",
+              to->name, c->max_backlog);
+      eddy_stream_abort(s);
+    }
+  }
+}
+
+static void on_line(eddy_line *lr, const char *line, size_t len, void *arg) {
+  client *cl = arg;
+  if (cl->name != NULL) {
+    broadcast(cl->chat, cl, line, len);
+  } else if ((cl->name = strndup(line, len)) != NULL) {
+    fprintf(stderr, "chat: %s joined from %s\n", cl->name, cl->peer);
+  } else {
+    eddy_stream_abort(eddy_line_stream(lr));
+  }
+}
+
+/* The last word on a client: called once, however it went. */
+static void on_close(eddy_line *lr, int status, const char *detail, void *arg) {
+  client *cl = arg;
+  chat *c = cl->chat;
+  (void)lr;
+  fprintf(stderr, "chat: %s left%s%s\n", cl->name ? cl->name : cl->peer,
+          status ? ": " : "", status ? detail : "");
+  if (cl->prev != NULL)
+    cl->prev->next = cl->next;
+  else
+    c->clients = cl->next;
+  if (cl->next != NULL)
+    cl->next->prev = cl->prev;
+  free(cl->name);
+  free(cl);
+}
+
+static void on_accept(eddy_listener *l, eddy_stream *s, void *arg) {
+  static const eddy_line_callbacks cb = {.line = on_line, .close = on_close};
+  chat *c = arg;
+  client *cl = calloc(1, sizeof *cl);
+  (void)l;
+  if (cl == NULL || eddy_line_open(s, NULL, &cb, cl, &cl->lr) != 0) {
+    free(cl);
+    eddy_stream_abort(s);
+    return;
+  }
+  cl->chat = c;
+  if (eddy_stream_peer_name(s, cl->peer, sizeof cl->peer) != 0)
+    strcpy(cl->peer, "a client");
+  cl->next = c->clients;
+  if (c->clients != NULL)
+    c->clients->prev = cl;
+  c->clients = cl;
+}
+
+/* SIGINT or SIGTERM: close everything; the loop then runs out of work. */
+static void on_signal(eddy_signal *h, int signum, void *arg) {
+  chat *c = arg;
+  (void)h;
+  fprintf(stderr, "chat: %s, stopping\n", strsignal(signum));
+  eddy_listener_close(c->listener);
+  eddy_signal_close(c->sigint);
+  eddy_signal_close(c->sigterm);
+  for (client *cl = c->clients; cl != NULL; cl = cl->next)
+    eddy_stream_abort(eddy_line_stream(cl->lr));
+}
+
+static int usage(const char *problem) {
+  fprintf(stderr,
+          "chat-callbacks: %s\n"
+          "usage: chat-callbacks --listen ENDPOINT [--max-backlog BYTES]\n",
+          problem);
+  return 2;
+}
+
+int main(int argc, char **argv) {
+  chat c = {.max_backlog = 16 << 20};
+  const char *listen = NULL;
+  char err[256], *end;
+  eddy_endpoint ep;
+  eddy_loop *loop;
+  int rc;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc) {
+      listen = argv[++i];
+    } else if (strcmp(argv[i], "--max-backlog") == 0 && i + 1 < argc) {
+      c.max_backlog = strtoull(argv[++i], &end, 10);
+      if (*argv[i] < '0' || *argv[i] > '9' || *end != '\0')
+        return usage("--max-backlog needs a number of bytes");
+    } else {
+      snprintf(err, sizeof err, "unknown or incomplete option '%s'", argv[i]);
+      return usage(err);
+    }
+  }
+  if (listen == NULL)
+    return usage("--listen ENDPOINT is required");
+  if (eddy_endpoint_parse_server(listen, &ep, err, sizeof err) != 0)
+    return usage(err);
+  if ((rc = eddy_loop_new(NULL, &loop)) != 0) {
+    fprintf(stderr, "chat-callbacks: %s\n", eddy_strerror(rc));
+    return 1;
+  }
+  if ((rc = eddy_listener_open(loop, &ep, on_accept, &c, &c.listener, err,
+                               sizeof err)) != 0 ||
+      (rc = eddy_signal_start(loop, SIGINT, on_signal, &c, &c.sigint)) != 0 ||
+      (rc = eddy_signal_start(loop, SIGTERM, on_signal, &c, &c.sigterm)) != 0) {
+    fprintf(stderr, "chat-callbacks: %s\n",
+            c.listener ? eddy_strerror(rc) : err);
+    eddy_loop_close_all(loop);
+  } else if (eddy_listener_name(c.listener, err, sizeof err) == 0) {
+    fprintf(stderr, "chat: listening on %s\n", err);
+  }
+  eddy_loop_run(loop, EDDY_RUN_UNTIL_IDLE);
+  return eddy_loop_free(loop) == 0 && rc == 0 ? 0 : 1;
+}
