@@ -1,17 +1,12 @@
-/* examples/chat-callbacks.c: a line-based chat server, written with
- * callbacks.
- *
+/* examples/chat-callbacks.c: a line-based chat server written with callbacks:
  *   chat-callbacks --listen ENDPOINT [--max-backlog BYTES]
- *
  * A client's first line is its name; every later line goes to every other
  * client as "name: text\n". Each client is a stream with a line reader
- * (eddy/line.h) over it, kept in a list. Writes never wait: what a client
- * has not read yet stays in its stream's buffer, and a client whose buffer
- * passes the bound (16 MiB unless --max-backlog says otherwise) is
- * disconnected, so a slow client never delays the others and cannot make
- * the server buffer without bound. A line longer than the line reader's
- * limit (64 KiB) ends its sender's connection, with the reason logged.
- */
+ * (eddy/line.h) over it. Writes never wait: what a client has not read yet
+ * stays in its stream's buffer, and a client whose buffer passes the bound
+ * (16 MiB by default) is disconnected, so a slow client never delays the
+ * others nor makes the server buffer without bound. A line over the line
+ * reader's limit (64 KiB) ends its sender's connection, and says so. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,22 +14,20 @@
 
 #include <eddy.h>
 
-typedef struct client client;
+typedef struct client {
+  struct chat *chat;
+  eddy_line *lr;
+  char *name; /* NULL until the first line */
+  char peer[128];
+  struct client *next;
+} client;
 
 typedef struct chat {
   eddy_listener *listener;
   eddy_signal *sigint, *sigterm;
-  client *clients; /* every connected client, named or not */
+  client *clients; /* a list of every connected client, named or not */
   size_t max_backlog;
 } chat;
-
-struct client {
-  chat *chat;
-  eddy_line *lr;
-  char *name; /* NULL until the first line */
-  char peer[128];
-  client *prev, *next;
-};
 
 /* Sends "name: text\n" to every named client but the sender. */
 static void broadcast(chat *c, client *from, const char *text, size_t len) {
@@ -58,28 +51,25 @@ static void broadcast(chat *c, client *from, const char *text, size_t len) {
 
 static void on_line(eddy_line *lr, const char *line, size_t len, void *arg) {
   client *cl = arg;
-  if (cl->name != NULL) {
+  if (cl->name != NULL)
     broadcast(cl->chat, cl, line, len);
-  } else if ((cl->name = strndup(line, len)) != NULL) {
+  else if ((cl->name = strndup(line, len)) != NULL)
     fprintf(stderr, "chat: %s joined from %s\n", cl->name, cl->peer);
-  } else {
-    eddy_stream_abort(eddy_line_stream(lr));
-  }
+  else
+    eddy_stream_abort(eddy_line_stream(lr)); /* out of memory */
 }
 
 /* The last word on a client: called once, however it went. */
 static void on_close(eddy_line *lr, int status, const char *detail, void *arg) {
   client *cl = arg;
-  chat *c = cl->chat;
   (void)lr;
   fprintf(stderr, "chat: %s left%s%s\n", cl->name ? cl->name : cl->peer,
           status ? ": " : "", status ? detail : "");
-  if (cl->prev != NULL)
-    cl->prev->next = cl->next;
-  else
-    c->clients = cl->next;
-  if (cl->next != NULL)
-    cl->next->prev = cl->prev;
+  for (client **p = &cl->chat->clients; *p != NULL; p = &(*p)->next)
+    if (*p == cl) {
+      *p = cl->next;
+      break;
+    }
   free(cl->name);
   free(cl);
 }
@@ -95,11 +85,8 @@ static void on_accept(eddy_listener *l, eddy_stream *s, void *arg) {
     return;
   }
   cl->chat = c;
-  if (eddy_stream_peer_name(s, cl->peer, sizeof cl->peer) != 0)
-    strcpy(cl->peer, "a client");
+  (void)eddy_stream_peer_name(s, cl->peer, sizeof cl->peer);
   cl->next = c->clients;
-  if (c->clients != NULL)
-    c->clients->prev = cl;
   c->clients = cl;
 }
 
@@ -116,17 +103,15 @@ static void on_signal(eddy_signal *h, int signum, void *arg) {
 }
 
 static int usage(const char *problem) {
-  fprintf(stderr,
-          "chat-callbacks: %s\n"
-          "usage: chat-callbacks --listen ENDPOINT [--max-backlog BYTES]\n",
-          problem);
+  fprintf(stderr, "chat-callbacks: %s\n", problem);
+  fputs("usage: chat-callbacks --listen ENDPOINT [--max-backlog BYTES]\n",
+        stderr);
   return 2;
 }
 
 int main(int argc, char **argv) {
   chat c = {.max_backlog = 16 << 20};
-  const char *listen = NULL;
-  char err[256], *end;
+  char err[256], *end, *listen = NULL;
   eddy_endpoint ep;
   eddy_loop *loop;
   int rc;
@@ -147,15 +132,14 @@ int main(int argc, char **argv) {
   if (eddy_endpoint_parse_server(listen, &ep, err, sizeof err) != 0)
     return usage(err);
   if ((rc = eddy_loop_new(NULL, &loop)) != 0) {
-    fprintf(stderr, "chat-callbacks: %s\n", eddy_strerror(rc));
+    fprintf(stderr, "chat: %s\n", eddy_strerror(rc));
     return 1;
   }
   if ((rc = eddy_listener_open(loop, &ep, on_accept, &c, &c.listener, err,
                                sizeof err)) != 0 ||
       (rc = eddy_signal_start(loop, SIGINT, on_signal, &c, &c.sigint)) != 0 ||
       (rc = eddy_signal_start(loop, SIGTERM, on_signal, &c, &c.sigterm)) != 0) {
-    fprintf(stderr, "chat-callbacks: %s\n",
-            c.listener ? eddy_strerror(rc) : err);
+    fprintf(stderr, "chat: %s\n", c.listener ? eddy_strerror(rc) : err);
     eddy_loop_close_all(loop);
   } else if (eddy_listener_name(c.listener, err, sizeof err) == 0) {
     fprintf(stderr, "chat: listening on %s\n", err);
