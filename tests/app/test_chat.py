@@ -100,6 +100,11 @@ class Client:
         self.s.close()
 
 
+def expect(client, want, timeout=10):
+    got = client.line(timeout)
+    assert got == want, f"{client.name} got {got!r}, not {want!r}"
+
+
 def chat_server(prog, *extra, listen=None):
     probe = listen[5:].split(":")[0] if listen and listen.startswith("unix:") else None
     srv = Server(prog, None, *extra, listen=listen, probe=probe)
@@ -127,13 +132,13 @@ def cases(prog):
             alice, bob, carol = (Client(srv, n) for n in ("alice", "bob", "carol"))
             srv.joined(3)
             alice.send("hello, all")
-            assert bob.line() == "alice: hello, all"
-            assert carol.line() == "alice: hello, all"
+            expect(bob, "alice: hello, all")
+            expect(carol, "alice: hello, all")
             # Bob's line follows alice's on her stream: had hers come back
             # to her, it would come first.
             bob.s.sendall(b"hi alice\r\n")  # CRLF ends a line too
-            assert alice.line() == "bob: hi alice"
-            assert carol.line() == "bob: hi alice"
+            expect(alice, "bob: hi alice")
+            expect(carol, "bob: hi alice")
             assert "alice joined" in srv.stderr(), srv.stderr()
             for c in (alice, bob, carol):
                 c.close()
@@ -195,7 +200,7 @@ def cases(prog):
             assert srv.wait_log("slow left"), srv.stderr()
             assert slow.closed_by_server(), "slow was not disconnected"
             talker.send("after slow")
-            assert fast.line() == "talker: after slow"
+            expect(fast, "talker: after slow")
             for c in (fast, talker):
                 c.close()
             stop_clean(srv)
@@ -225,9 +230,9 @@ def cases(prog):
             for who in ("half left", "rst left", "hog left"):
                 assert srv.wait_log(who), (who, srv.stderr())
             a.send("still here")
-            assert b.line() == "a: still here"  # no partial line came first
+            expect(b, "a: still here")  # no partial line came first
             b.send("so am I")
-            assert a.line() == "b: so am I"
+            expect(a, "b: so am I")
             for c in (a, b):
                 c.close()
             stop_clean(srv)
@@ -246,7 +251,7 @@ def cases(prog):
                      "log line saying the line was too long")
             assert long.closed_by_server()
             a.send("after")
-            assert b.line() == "a: after"
+            expect(b, "a: after")
             for c in (a, b):
                 c.close()
             stop_clean(srv)
@@ -274,7 +279,7 @@ def cases(prog):
             a, b = Client(srv, "a", path=path), Client(srv, "b", path=path)
             srv.joined(2)
             a.send("over unix")
-            assert b.line() == "a: over unix"
+            expect(b, "a: over unix")
             a.close()
             b.close()
             stop_clean(srv)
