@@ -13,5 +13,6 @@
 #include "eddy/tls.h"
 #include "eddy/proc.h"
 #include "eddy/line.h"
+#include "eddy/coro.h"
 
 #endif

@@ -102,6 +102,8 @@ static int find(eddy__lines *l, size_t *at) {
 }
 
 static void take_input(eddy__lines *l, size_t n) {
+  if (n == 0) /* l->in may be NULL: nothing lent (a resume) */
+    return;
   l->in += n;
   l->in_len -= n;
 }
