@@ -59,6 +59,13 @@ static void on_line(eddy_line *lr, const char *line, size_t len, void *arg) {
     eddy_stream_abort(eddy_line_stream(lr)); /* out of memory */
 }
 
+/* The peer finished sending: a last line without its "\n" still counts. */
+static void on_eof(eddy_line *lr, const char *rest, size_t len, void *arg) {
+  if (len > 0)
+    on_line(lr, rest, len, arg);
+  eddy_stream_close(eddy_line_stream(lr));
+}
+
 /* The last word on a client: called once, however it went. */
 static void on_close(eddy_line *lr, int status, const char *detail, void *arg) {
   client *cl = arg;
@@ -75,7 +82,9 @@ static void on_close(eddy_line *lr, int status, const char *detail, void *arg) {
 }
 
 static void on_accept(eddy_listener *l, eddy_stream *s, void *arg) {
-  static const eddy_line_callbacks cb = {.line = on_line, .close = on_close};
+  static const eddy_line_callbacks cb = {.line = on_line,
+                                         .eof = on_eof,
+                                         .close = on_close};
   chat *c = arg;
   client *cl = calloc(1, sizeof *cl);
   (void)l;

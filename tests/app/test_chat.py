@@ -100,6 +100,14 @@ class Client:
         self.s.close()
 
 
+def first_difference(got, want):
+    """The index of the first line that differs, and the two lines."""
+    for i, (g, w) in enumerate(zip(got, want)):
+        if g != w:
+            return f"{i}: {g[:60]!r} instead of {w[:60]!r}"
+    return f"{min(len(got), len(want))}: {len(got)} lines instead of {len(want)}"
+
+
 def expect(client, want, timeout=10):
     got = client.line(timeout)
     assert got == want, f"{client.name} got {got!r}, not {want!r}"
@@ -216,23 +224,30 @@ def cases(prog):
             srv.joined(5)
             nameless.s.sendall(b"no name ye")
             nameless.reset()
+            # An orderly close in mid-line: the last line counts without
+            # its newline.
             half.s.sendall(b"a partial li")
-            half.close()  # an orderly close, in mid-line
+            half.close()
+            expect(a, "half: a partial li")
+            expect(b, "half: a partial li")
+            assert srv.wait_log("half left"), srv.stderr()
+            # A reset in mid-line: the line is lost, as the connection is.
             rst.s.sendall(b"another partial")
             rst.reset()
+            assert srv.wait_log("rst left"), srv.stderr()
             # 2 MB to b and hog: hog's backlog stays in the server, which
             # is still writing to it when it resets.
             block = b"".join(f"{i:06d} {'y' * 990}\n".encode() for i in range(2000))
             a.s.sendall(block)
             got = b.lines(2000, timeout=30)
-            assert got == [f"a: {i:06d} {'y' * 990}" for i in range(2000)], "b's copy differs"
+            want = [f"a: {i:06d} {'y' * 990}" for i in range(2000)]
+            assert got == want, f"b's copy differs from line {first_difference(got, want)}"
             hog.reset()
-            for who in ("half left", "rst left", "hog left"):
-                assert srv.wait_log(who), (who, srv.stderr())
+            assert srv.wait_log("hog left"), srv.stderr()
             a.send("still here")
-            expect(b, "a: still here")  # no partial line came first
+            expect(b, "a: still here")  # nothing came between
             b.send("so am I")
-            expect(a, "b: so am I")
+            expect(a, "b: so am I")  # not even from half or rst
             for c in (a, b):
                 c.close()
             stop_clean(srv)
