@@ -17,8 +17,7 @@
 typedef struct client {
   struct chat *chat;
   eddy_line *lr;
-  char *name; /* NULL until the first line */
-  char peer[128];
+  char name[64]; /* its first line, cut to 63 bytes; "" until then */
   struct client *next;
 } client;
 
@@ -37,13 +36,11 @@ static void broadcast(chat *c, client *from, const char *text, size_t len) {
                         {"\n", 1}};
   for (client *to = c->clients; to != NULL; to = to->next) {
     eddy_stream *s = eddy_line_stream(to->lr);
-    if (to == from || to->name == NULL)
-      continue;
-    if (eddy_stream_writev(s, iov, 4) != 0)
-      continue; /* it is closing, and its close callback will say why */
-    if (eddy_stream_buffered(s) > c->max_backlog) {
-      fprintf(stderr, "chat: %s cannot keep up (over %zu bytes behind)\n",
-              to->name, c->max_backlog);
+    /* A write fails only if the stream is closing: its close says why. */
+    if (to != from && to->name[0] != '\0' &&
+        eddy_stream_writev(s, iov, 4) == 0 &&
+        eddy_stream_buffered(s) > c->max_backlog) {
+      fprintf(stderr, "chat: %s cannot keep up, disconnected\n", to->name);
       eddy_stream_abort(s);
     }
   }
@@ -51,12 +48,11 @@ static void broadcast(chat *c, client *from, const char *text, size_t len) {
 
 static void on_line(eddy_line *lr, const char *line, size_t len, void *arg) {
   client *cl = arg;
-  if (cl->name != NULL)
+  (void)lr;
+  if (cl->name[0] != '\0')
     broadcast(cl->chat, cl, line, len);
-  else if ((cl->name = strndup(line, len)) != NULL)
-    fprintf(stderr, "chat: %s joined from %s\n", cl->name, cl->peer);
-  else
-    eddy_stream_abort(eddy_line_stream(lr)); /* out of memory */
+  else if (snprintf(cl->name, sizeof cl->name, "%.*s", (int)len, line) > 0)
+    fprintf(stderr, "chat: %s joined\n", cl->name);
 }
 
 /* The peer finished sending: a last line without its "\n" still counts. */
@@ -68,16 +64,13 @@ static void on_eof(eddy_line *lr, const char *rest, size_t len, void *arg) {
 
 /* The last word on a client: called once, however it went. */
 static void on_close(eddy_line *lr, int status, const char *detail, void *arg) {
-  client *cl = arg;
+  client *cl = arg, **p;
   (void)lr;
-  fprintf(stderr, "chat: %s left%s%s\n", cl->name ? cl->name : cl->peer,
+  fprintf(stderr, "chat: %s left%s%s\n", cl->name[0] ? cl->name : "a client",
           status ? ": " : "", status ? detail : "");
-  for (client **p = &cl->chat->clients; *p != NULL; p = &(*p)->next)
-    if (*p == cl) {
-      *p = cl->next;
-      break;
-    }
-  free(cl->name);
+  for (p = &cl->chat->clients; *p != cl; p = &(*p)->next)
+    ;
+  *p = cl->next;
   free(cl);
 }
 
@@ -94,7 +87,6 @@ static void on_accept(eddy_listener *l, eddy_stream *s, void *arg) {
     return;
   }
   cl->chat = c;
-  (void)eddy_stream_peer_name(s, cl->peer, sizeof cl->peer);
   cl->next = c->clients;
   c->clients = cl;
 }
@@ -112,9 +104,8 @@ static void on_signal(eddy_signal *h, int signum, void *arg) {
 }
 
 static int usage(const char *problem) {
-  fprintf(stderr, "chat-callbacks: %s\n", problem);
-  fputs("usage: chat-callbacks --listen ENDPOINT [--max-backlog BYTES]\n",
-        stderr);
+  fprintf(stderr, "chat-callbacks: %s\n%s", problem,
+          "usage: chat-callbacks --listen ENDPOINT [--max-backlog BYTES]\n");
   return 2;
 }
 
@@ -150,8 +141,6 @@ int main(int argc, char **argv) {
       (rc = eddy_signal_start(loop, SIGTERM, on_signal, &c, &c.sigterm)) != 0) {
     fprintf(stderr, "chat: %s\n", c.listener ? eddy_strerror(rc) : err);
     eddy_loop_close_all(loop);
-  } else if (eddy_listener_name(c.listener, err, sizeof err) == 0) {
-    fprintf(stderr, "chat: listening on %s\n", err);
   }
   eddy_loop_run(loop, EDDY_RUN_UNTIL_IDLE);
   return eddy_loop_free(loop) == 0 && rc == 0 ? 0 : 1;

@@ -1,13 +1,7 @@
-/* examples/chat-coroutines.c: the chat server of chat-callbacks.c, written
- * with coroutines:
- *   chat-coroutines --listen ENDPOINT [--max-backlog BYTES]
- * One coroutine accepts; each client gets a coroutine of its own that reads
- * its name and then its lines in sequence, as if reading blocked. Sending
- * to the others does not wait: a waiting write (eddy_coro_write) would hold
- * every sender back behind the slowest reader. What a client has not read
- * stays in its stream's buffer instead, and a client whose buffer passes
- * the bound (16 MiB by default) is disconnected. */
-#include <errno.h>
+/* examples/chat-coroutines.c: chat-callbacks.c's server, with coroutines and
+ * the same options. One coroutine accepts; each client gets one that reads
+ * its name and then its lines in sequence. Sends to the others never wait
+ * (eddy_coro_write would, for the slowest reader): see chat-callbacks.c. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,8 +12,7 @@
 typedef struct client {
   struct chat *chat;
   eddy_coro_stream *cs;
-  char *name; /* NULL until the first line */
-  char peer[128];
+  char name[64]; /* its first line, cut to 63 bytes; "" until then */
   struct client *next;
   char line[EDDY_LINE_MAX_DEFAULT + 1];
 } client;
@@ -33,22 +26,19 @@ typedef struct chat {
   int status;
 } chat;
 
-/* Sends "name: text\n" to every named client but the sender, without
- * waiting. */
+/* Sends "name: text\n" to every named client but the sender. */
 static void broadcast(chat *c, client *from, const char *text, size_t len) {
   struct iovec iov[] = {{from->name, strlen(from->name)},
                         {": ", 2},
                         {(char *)text, len},
                         {"\n", 1}};
   for (client *to = c->clients; to != NULL; to = to->next) {
-    eddy_stream *s = eddy_coro_stream_get(to->cs);
-    if (to == from || to->name == NULL || s == NULL)
-      continue;
-    if (eddy_stream_writev(s, iov, 4) != 0)
-      continue; /* it is closing, and its coroutine will hear why */
-    if (eddy_stream_buffered(s) > c->max_backlog) {
-      fprintf(stderr, "chat: %s cannot keep up (over %zu bytes behind)\n",
-              to->name, c->max_backlog);
+    eddy_stream *s = eddy_coro_stream_get(to->cs); /* NULL once closed */
+    /* A write fails only if the stream is closing: its reader hears why. */
+    if (to != from && to->name[0] != '\0' && s != NULL &&
+        eddy_stream_writev(s, iov, 4) == 0 &&
+        eddy_stream_buffered(s) > c->max_backlog) {
+      fprintf(stderr, "chat: %s cannot keep up, disconnected\n", to->name);
       eddy_stream_abort(s);
     }
   }
@@ -56,27 +46,24 @@ static void broadcast(chat *c, client *from, const char *text, size_t len) {
 
 /* A client's coroutine: its first line is its name, the others go out. */
 static int serve_client(eddy_coro *co, void *arg) {
-  client *cl = arg;
+  client *cl = arg, **p;
   size_t len;
   int rc;
   while ((rc = eddy_coro_read_line(co, cl->cs, cl->line, sizeof cl->line,
                                    &len)) == 1) {
-    if (cl->name != NULL)
+    if (cl->name[0] != '\0')
       broadcast(cl->chat, cl, cl->line, len);
-    else if ((cl->name = strdup(cl->line)) != NULL)
-      fprintf(stderr, "chat: %s joined from %s\n", cl->name, cl->peer);
-    else
-      rc = -ENOMEM;
+    else if (snprintf(cl->name, sizeof cl->name, "%s", cl->line) > 0)
+      fprintf(stderr, "chat: %s joined\n", cl->name);
   }
-  fprintf(stderr, "chat: %s left%s%s\n", cl->name ? cl->name : cl->peer,
+  fprintf(stderr, "chat: %s left%s%s\n", cl->name[0] ? cl->name : "a client",
           rc ? ": " : "", rc ? eddy_strerror(rc) : "");
-  for (client **p = &cl->chat->clients; *p != NULL; p = &(*p)->next)
-    if (*p == cl) {
-      *p = cl->next;
-      break;
-    }
+  for (p = &cl->chat->clients; *p != cl; p = &(*p)->next)
+    ;
+  *p = cl->next;
+  if (rc != 0 && eddy_coro_stream_get(cl->cs) != NULL)
+    eddy_stream_abort(eddy_coro_stream_get(cl->cs)); /* drop its backlog */
   eddy_coro_stream_close(cl->cs);
-  free(cl->name);
   free(cl);
   return 0;
 }
@@ -84,60 +71,44 @@ static int serve_client(eddy_coro *co, void *arg) {
 /* The server's coroutine: accepts, and starts a child for each client. */
 static int serve(eddy_coro *co, void *arg) {
   chat *c = arg;
-  eddy_coro_listener *l;
+  eddy_coro_listener *l = NULL;
   eddy_coro_stream *cs;
   eddy_coro *child;
   char err[256];
   if (eddy_coro_listen(co, c->listen, &l, err, sizeof err) != 0) {
     fprintf(stderr, "chat: %s\n", err);
-    return 1;
+    c->status = 1;
   }
-  if (eddy_listener_name(eddy_coro_listener_get(l), err, sizeof err) == 0)
-    fprintf(stderr, "chat: listening on %s\n", err);
-  while (eddy_coro_accept(co, l, &cs) == 0) {
+  while (c->status == 0 && eddy_coro_accept(co, l, &cs) == 0) {
     client *cl = calloc(1, sizeof *cl);
     if (cl == NULL ||
         eddy_coro_spawn_child(co, serve_client, cl, NULL, &child) != 0) {
       free(cl);
       eddy_coro_stream_close(cs);
-      continue;
+    } else {
+      cl->chat = c;
+      cl->cs = cs;
+      cl->next = c->clients;
+      c->clients = cl;
+      eddy_coro_stream_move(cs, child);
     }
-    cl->chat = c;
-    cl->cs = cs;
-    (void)eddy_stream_peer_name(eddy_coro_stream_get(cs), cl->peer,
-                                sizeof cl->peer);
-    eddy_coro_stream_move(cs, child);
-    cl->next = c->clients;
-    c->clients = cl;
   }
-  return 0;
-}
-
-/* The server has finished (its clients with it): nothing is left to wait
- * for, and the loop runs out of work. */
-static void server_done(eddy_coro *co, int result, void *arg) {
-  chat *c = arg;
-  (void)co;
-  c->status = result;
-  eddy_signal_close(c->sigint);
+  eddy_signal_close(c->sigint); /* and the loop runs out of work */
   eddy_signal_close(c->sigterm);
+  return c->status;
 }
 
-/* SIGINT or SIGTERM: cancel the server and cut every client off. */
+/* SIGINT or SIGTERM: cancel the server, and with it every client. */
 static void on_signal(eddy_signal *h, int signum, void *arg) {
   chat *c = arg;
   (void)h;
   fprintf(stderr, "chat: %s, stopping\n", strsignal(signum));
   eddy_coro_cancel(c->server);
-  for (client *cl = c->clients; cl != NULL; cl = cl->next)
-    if (eddy_coro_stream_get(cl->cs) != NULL)
-      eddy_stream_abort(eddy_coro_stream_get(cl->cs));
 }
 
 static int usage(const char *problem) {
-  fprintf(stderr, "chat-coroutines: %s\n", problem);
-  fputs("usage: chat-coroutines --listen ENDPOINT [--max-backlog BYTES]\n",
-        stderr);
+  fprintf(stderr, "chat-coroutines: %s\n%s", problem,
+          "usage: chat-coroutines --listen ENDPOINT [--max-backlog BYTES]\n");
   return 2;
 }
 
@@ -172,8 +143,6 @@ int main(int argc, char **argv) {
       (rc = eddy_coro_spawn(loop, serve, &c, NULL, &c.server)) != 0) {
     fprintf(stderr, "chat: %s\n", eddy_strerror(rc));
     eddy_loop_close_all(loop);
-  } else {
-    eddy_coro_on_done(c.server, server_done, &c);
   }
   eddy_loop_run(loop, EDDY_RUN_UNTIL_IDLE);
   return eddy_loop_free(loop) == 0 && rc == 0 && c.status == 0 ? 0 : 1;

@@ -1,5 +1,6 @@
 """What the program tests share: cases, a running eddy server, sockets."""
 import contextlib
+import fcntl
 import os
 import resource
 import signal
@@ -111,8 +112,13 @@ class Server:
                 resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
 
         # The log goes to a file: a pipe nobody reads would fill up and
-        # block the server's writes to it.
+        # block the server's writes to it. The server shares the file's
+        # offset with us: with O_APPEND its writes go to the end even while
+        # stderr() has moved the offset back to read, instead of
+        # overwriting the start of the log.
         self.log = tempfile.TemporaryFile(mode="w+")
+        fcntl.fcntl(self.log.fileno(), fcntl.F_SETFL,
+                    fcntl.fcntl(self.log.fileno(), fcntl.F_GETFL) | os.O_APPEND)
         argv = [eddy, *global_opts, *([command] if command else []), "--listen", self.listen]
         self.p = subprocess.Popen([*argv, *extra],
                                   stdout=subprocess.DEVNULL, stderr=self.log, text=True,
