@@ -98,13 +98,13 @@ def recv_all(s, n):
 
 class Server:
     """An eddy subcommand listening on a free loopback port (or the given
-    endpoint, whose address `probe` connects to); killed on exit. With
-    command None, eddy is a program of its own taking --listen (the
-    examples)."""
+    endpoint, whose address `probe` connects to, or whose TCP port is
+    `port`); killed on exit. With command None, eddy is a program of its
+    own taking --listen (the examples)."""
 
     def __init__(self, eddy, command, *extra, listen=None, probe=None, nofile=None,
-                 global_opts=()):
-        self.port = free_port()
+                 global_opts=(), port=None):
+        self.port = port or free_port()  # port: the one `listen` names
         self.listen = listen or f"tcp:{self.port}:interface=127.0.0.1"
 
         def limits():

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The chat examples (examples/chat-*.c) against real clients over real
 sockets: names, 50 clients, a slow client, clients that vanish in
-mid-stream, an over-long line, signals, bad usage. The same cases run
+mid-stream, an over-long line, signals, unix: and tls: endpoints, bad
+usage. The same cases run
 against every program given, so the callback and the coroutine servers
 are held to one behaviour.
 
@@ -16,6 +17,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -24,7 +26,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from common import Server, case, report, skipping
+from common import Server, case, cert, free_port, report, skipping
 
 SANITIZER = re.compile(r"ERROR: (Address|Leak)Sanitizer|runtime error:")
 
@@ -40,12 +42,14 @@ def wait_for(pred, what, timeout=10):
 class Client:
     """A chat client on a blocking socket; every read has a deadline."""
 
-    def __init__(self, srv, name=None, rcvbuf=None, path=None):
+    def __init__(self, srv, name=None, rcvbuf=None, path=None, tls=None):
         self.s = socket.socket(socket.AF_UNIX if path else socket.AF_INET)
         if rcvbuf:
             self.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         self.s.settimeout(10)
         self.s.connect(path or ("127.0.0.1", srv.port))
+        if tls:
+            self.s = tls.wrap_socket(self.s, server_hostname="localhost")
         self.name = name
         self.buf = b""
         if name is not None:
@@ -113,9 +117,9 @@ def expect(client, want, timeout=10):
     assert got == want, f"{client.name} got {got!r}, not {want!r}"
 
 
-def chat_server(prog, *extra, listen=None):
+def chat_server(prog, *extra, listen=None, port=None):
     probe = listen[5:].split(":")[0] if listen and listen.startswith("unix:") else None
-    srv = Server(prog, None, *extra, listen=listen, probe=probe)
+    srv = Server(prog, None, *extra, listen=listen, probe=probe, port=port)
     srv.joined = lambda n, timeout=10: wait_for(
         lambda: srv.stderr().count(" joined") >= n, f"{n} clients joined", timeout)
     return srv
@@ -308,6 +312,23 @@ def cases(prog):
             stop_clean(srv)
         assert not os.path.exists(path)
         os.rmdir(d)
+
+    @case(f"{name}: a tls: endpoint works: clients chat over TLS")
+    def _():
+        port = free_port()
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.load_verify_locations(cert("ca.pem"))
+        with chat_server(prog, listen=f"tls:{port}:certKey={cert('server.pem')}:"
+                         f"privateKey={cert('server.key')}:interface=127.0.0.1", port=port) as srv:
+            a, b = Client(srv, "a", tls=ctx), Client(srv, "b", tls=ctx)
+            srv.joined(2)
+            a.send("over TLS")
+            expect(b, "a: over TLS")
+            b.send("likewise")
+            expect(a, "b: likewise")
+            a.close()
+            b.close()
+            stop_clean(srv)
 
     @case(f"{name}: bad usage exits 2 with a message naming the problem")
     def _():
