@@ -2,9 +2,8 @@
 """The chat examples (examples/chat-*.c) against real clients over real
 sockets: names, 50 clients, a slow client, clients that vanish in
 mid-stream, an over-long line, signals, unix: and tls: endpoints, bad
-usage. The same cases run
-against every program given, so the callback and the coroutine servers
-are held to one behaviour.
+usage. The same cases run against every program given, so the callback
+and the coroutine servers are held to one behaviour.
 
 Usage: test_chat.py PROGRAM...  A program that is not built has its cases
 skipped, with the reason. Ends with "passed=P failed=F[ skipped=S]".
