@@ -13,6 +13,7 @@
 #include "eddy/tls.h"
 #include "eddy/proc.h"
 #include "eddy/line.h"
+#include "eddy/async.h"
 #include "eddy/coro.h"
 
 #endif

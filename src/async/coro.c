@@ -327,6 +327,7 @@ static void finish(eddy_coro *co) {
   eddy__stack_put(&co->stack);
   if (co->done)
     co->done(co, co->result, co->done_arg);
+  eddy__coro_report(co);
   eddy__handle_close(&co->h);
   if (co->parent)
     unlink_child(co);

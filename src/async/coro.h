@@ -52,8 +52,12 @@ struct eddy_coro {
   size_t nchildren;
   int child_err;
   int waiting_children;
-  eddy__owned *owned; /* the most recently registered first */
-  void *fake_stack;   /* AddressSanitizer's, while switched away */
+  eddy__owned *owned;  /* the most recently registered first */
+  eddy_deferred *join; /* eddy_coro_join's, until it fires or is cancelled */
+  void *value;         /* eddy_coro_set_value's */
+  void (*value_free)(void *);
+  char *detail;     /* eddy_coro_set_detail's */
+  void *fake_stack; /* AddressSanitizer's, while switched away */
 };
 
 /* 0 if co may wait now; -EPERM if co is not the running coroutine;
@@ -70,6 +74,10 @@ int eddy__coro_wait(eddy_coro *co, void (*undo)(void *arg), void *arg);
  * with defer), on the coming call-soon step. Does nothing unless co is
  * waiting. */
 void eddy__coro_wake(eddy_coro *co, int result, int defer);
+
+/* Fires co's join Deferred, if any, and frees the value and detail it
+ * did not take (coro_await.c). Main stack, once co is done. */
+void eddy__coro_report(eddy_coro *co);
 
 /* Puts o on co's list of owned things. */
 void eddy__coro_own(eddy_coro *co, eddy__owned *o,

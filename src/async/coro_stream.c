@@ -10,6 +10,12 @@
  * it. Whatever a callback does not take stays in the reader, for the next
  * read of either kind: the reader is the one buffer.
  *
+ * The line reader is proto/line's, a layer above this one: the issue that
+ * asked for coroutines asked for their line reads to be that framing, with
+ * its length limit, rather than a second one. Only its public API
+ * (eddy/line.h) is used, so the dependency is on a contract, not on
+ * internals; moving the framing down to net would remove it.
+ *
  * The handle outlives the stream: after the close callback, calls return
  * the close status, and the memory goes when the program closes the
  * handle (or the owner finishes).

@@ -22,6 +22,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -50,17 +51,32 @@ static _Thread_local eddy__stack pool[POOL_MAX];
 static _Thread_local int pool_len;
 static _Thread_local const eddy__stack *running;
 
+/* The page size and the default stack size, found once per process. */
+static size_t page_bytes, default_stack;
+static pthread_once_t sizes_once = PTHREAD_ONCE_INIT;
+
+/* $EDDY_CORO_STACK_SIZE (bytes) if set to a number, else
+ * EDDY_CORO_STACK_DEFAULT. */
+static void find_sizes(void) {
+  const char *env = getenv("EDDY_CORO_STACK_SIZE");
+  char *end;
+  unsigned long long v = env ? strtoull(env, &end, 10) : 0;
+  page_bytes = (size_t)sysconf(_SC_PAGESIZE);
+  default_stack = env && *env && *end == '\0' && v > 0
+                      ? (size_t)v
+                      : EDDY_CORO_STACK_DEFAULT;
+}
+
+/* Set before any stack exists, so the signal handler reads it safely. */
 static size_t page_size(void) {
-  static size_t page;
-  if (page == 0)
-    page = (size_t)sysconf(_SC_PAGESIZE);
-  return page;
+  pthread_once(&sizes_once, find_sizes);
+  return page_bytes;
 }
 
 size_t eddy__stack_round(size_t size) {
   size_t page = page_size();
   if (size == 0)
-    size = EDDY_CORO_STACK_DEFAULT;
+    size = default_stack;
   if (size < EDDY_CORO_STACK_MIN)
     size = EDDY_CORO_STACK_MIN;
   return (size + page - 1) / page * page;
@@ -162,7 +178,7 @@ static void chain(int sig, siginfo_t *info, void *uctx) {
 static void on_segv(int sig, siginfo_t *info, void *uctx) {
   const eddy__stack *s = running;
   uintptr_t addr = (uintptr_t)info->si_addr;
-  if (s != NULL && addr >= (uintptr_t)s->lo - page_size() &&
+  if (s != NULL && addr >= (uintptr_t)s->lo - page_bytes &&
       addr < (uintptr_t)s->lo) {
     report_overflow(s->size);
     signal(sig, SIG_DFL);

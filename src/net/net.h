@@ -155,6 +155,22 @@ int eddy__sock_port(int fd);
  * layer above its callbacks (line framing) stops delivering then. */
 int eddy__stream_closing(const eddy_stream *s);
 
+/* A one-shot watcher of a stream's drain and end, in the watcher's own
+ * memory (nothing is allocated), for layers above net that wait on a
+ * stream without owning its callbacks (async's "drained" Deferred). fn is
+ * called once, with the watcher already removed: ended 0 right after the
+ * stream's drain callback (the buffer fell to the low watermark), or
+ * ended 1 with the close status and detail just before the close
+ * callback. Unwatching one that is not watching does nothing. */
+typedef struct eddy__stream_watcher eddy__stream_watcher;
+struct eddy__stream_watcher {
+  eddy__stream_watcher *prev, *next;
+  void (*fn)(eddy__stream_watcher *w, int ended, int status,
+             const char *detail);
+};
+void eddy__stream_watch(eddy_stream *s, eddy__stream_watcher *w);
+void eddy__stream_unwatch(eddy_stream *s, eddy__stream_watcher *w);
+
 /* "1.2.3.4:80", "[::1]:80", "unix:/path" (or "unix:@abstract"). Returns 0
  * or -EAFNOSUPPORT; buf is always terminated if len > 0. */
 int eddy__sockaddr_format(const struct sockaddr *sa, socklen_t len, char *buf,

@@ -80,6 +80,7 @@ struct eddy_stream {
                          close callback) */
   const eddy__layer_ops *lops;
   void *layer;
+  eddy__stream_watcher *watches; /* one-shot drain/end watchers (async) */
 };
 
 static _Thread_local char read_buf[READ_SIZE];
@@ -175,8 +176,42 @@ static void stream_close_handle(eddy__handle *h) {
   eddy_stream_abort((eddy_stream *)h);
 }
 
+/* Tells each watcher, removed first, that s drained (ended 0) or ended.
+ * A drain pass stops when s is over its high watermark again or done: a
+ * watcher added by a callback of this pass waits for the next drain. */
+static void notify_watches(eddy_stream *s, int ended) {
+  eddy__stream_watcher *w;
+  while ((w = s->watches) != NULL) {
+    if (!ended && (s->flags & (OVER_HIGH | DONE)))
+      return;
+    eddy__stream_unwatch(s, w);
+    w->fn(w, ended, s->status, s->detail);
+  }
+}
+
+void eddy__stream_watch(eddy_stream *s, eddy__stream_watcher *w) {
+  w->prev = NULL;
+  w->next = s->watches;
+  if (s->watches)
+    s->watches->prev = w;
+  s->watches = w;
+}
+
+void eddy__stream_unwatch(eddy_stream *s, eddy__stream_watcher *w) {
+  if (w->prev)
+    w->prev->next = w->next;
+  else if (s->watches == w)
+    s->watches = w->next;
+  else
+    return; /* not watching */
+  if (w->next)
+    w->next->prev = w->prev;
+  w->prev = w->next = NULL;
+}
+
 static void stream_finalize(eddy__handle *h) {
   eddy_stream *s = (eddy_stream *)h;
+  notify_watches(s, 1);
   if (s->cb.close)
     s->cb.close(s, s->status, s->detail, s->arg);
   if (s->flags & LAYERED)
@@ -558,6 +593,7 @@ static void after_flush(eddy_stream *s) {
     s->flags &= ~OVER_HIGH;
     if (s->cb.drain)
       s->cb.drain(s, s->arg);
+    notify_watches(s, 0);
     if (s->flags & DONE)
       return;
     empty = s->nsegs == s->head;

@@ -1,7 +1,9 @@
 /* fault_coro.c: allocation failures swept over spawning and over what a
  * coroutine does (SQLite's way: fail the Nth allocation for N = 1, 2, ...
  * until the scenario completes). Each run must end with a clean negative
- * code or success, and nothing left allocated. */
+ * code or success, and nothing left allocated. The scenario spawns, makes
+ * a child, a cleanup, a stream, writes, reads a line, awaits a Deferred
+ * and joins a child through another. */
 #include "coro_test.h"
 
 static void nothing(void *arg) {
@@ -11,6 +13,27 @@ static void nothing(void *arg) {
 static int quick_child(eddy_coro *co, void *arg) {
   (void)arg;
   return eddy_coro_yield(co);
+}
+
+/* Awaits a Deferred sleep, then a child's join. */
+static int await_both(eddy_coro *co) {
+  eddy_deferred *d;
+  eddy_coro *child;
+  eddy_outcome o;
+  int err = eddy_deferred_sleep(eddy_coro_loop(co), 1000, &d);
+  if (err != 0)
+    return err;
+  err = eddy_coro_await(co, d, &o);
+  eddy_outcome_clear(&o); /* a value, or an error's detail */
+  if (err != 0)
+    return err;
+  if ((err = eddy_coro_spawn_child(co, quick_child, NULL, NULL, &child)) != 0)
+    return err;
+  if ((err = eddy_coro_join(child, &d)) != 0)
+    return err;
+  err = eddy_coro_await(co, d, &o);
+  eddy_outcome_clear(&o);
+  return err;
 }
 
 typedef struct scenario_state {
@@ -42,8 +65,11 @@ static int busy(eddy_coro *co, void *arg) {
   if ((err = eddy_coro_write(co, cs, "hi\n", 3)) != 0)
     goto out;
   err = eddy_coro_read_line(co, cs, line, sizeof line, NULL);
-  if (err == 1)
-    err = eddy_coro_wait_children(co);
+  if (err != 1)
+    goto out;
+  if ((err = eddy_coro_wait_children(co)) != 0)
+    goto out;
+  err = await_both(co);
 out:
   st->err = err;
   return err;
@@ -88,14 +114,17 @@ static void sweep(int kind) {
   cr_assert(completed, "the scenario never completed");
 }
 
-Test(coro_faults, allocation_sweep_over_spawn_and_the_waiting_calls_malloc) {
+Test(coro_faults,
+     allocation_sweep_over_spawn_await_and_the_waiting_calls_malloc) {
   sweep(EDDY__SYS_MALLOC);
 }
 
-Test(coro_faults, allocation_sweep_over_spawn_and_the_waiting_calls_calloc) {
+Test(coro_faults,
+     allocation_sweep_over_spawn_await_and_the_waiting_calls_calloc) {
   sweep(EDDY__SYS_CALLOC);
 }
 
-Test(coro_faults, allocation_sweep_over_spawn_and_the_waiting_calls_realloc) {
+Test(coro_faults,
+     allocation_sweep_over_spawn_await_and_the_waiting_calls_realloc) {
   sweep(EDDY__SYS_REALLOC);
 }

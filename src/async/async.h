@@ -1,0 +1,31 @@
+/* async.h: the Deferred's internals shared by the files of src/async
+ * (combinators, the forms of eddy's operations). Nothing here is public
+ * API. */
+#ifndef EDDY_ASYNC_ASYNC_H
+#define EDDY_ASYNC_ASYNC_H
+
+#include "core/loop.h"
+#include "eddy/async.h"
+
+/* A consumer inside eddy (a paused outer Deferred, a combinator) that
+ * owns d and takes its final result: fn(d, arg) runs each time d's chain
+ * has run out of pairs with a result (not paused), and is expected to take
+ * the result and free d. Setting it marks d as owned (eddy_deferred_chain
+ * and the combinators refuse d after that) and, if d has fired and is
+ * idle, calls fn at once. tag is the consumer's (a combinator's index). */
+typedef void (*eddy__deferred_waiter)(eddy_deferred *d, void *arg);
+void eddy__deferred_wait(eddy_deferred *d, eddy__deferred_waiter fn, void *arg,
+                         size_t tag);
+size_t eddy__deferred_tag(const eddy_deferred *d);
+/* Frees d for an owner that no longer wants its result: no waiter is
+ * called, and no error of d's is reported as unhandled. */
+void eddy__deferred_discard(eddy_deferred *d);
+/* 1 if d is already owned by a waiter. */
+int eddy__deferred_owned(const eddy_deferred *d);
+
+/* A detail made by printf into eddy's allocator, or NULL when fmt is NULL
+ * or memory is short (the caller then falls back to eddy_strerror). */
+char *eddy__vformat(const char *fmt, va_list ap);
+char *eddy__format(const char *fmt, ...) EDDY__PRINTF(1, 2);
+
+#endif
