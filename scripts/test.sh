@@ -240,7 +240,7 @@ if command -v gcovr >/dev/null; then
   echo "Coverage of src/ (lines per file; totals of lines and branches):"
   gcovr -r . --filter 'src/' -s "$build" 2>/dev/null |
     grep -E '^src/|^(lines|branches):' || echo "  (no coverage data)"
-  for layer in sys core net tls proc proto app; do
+  for layer in sys core net tls proc async proto app; do
     gcovr -r . --filter "src/$layer/" -s "$build" 2>/dev/null |
       grep -E '^(lines|branches):' | tr '\n' ' ' | sed "s|^|  src/$layer: |"
     echo

@@ -25,7 +25,8 @@ int eddy__deferred_owned(const eddy_deferred *d);
 
 /* A detail made by printf into eddy's allocator, or NULL when fmt is NULL
  * or memory is short (the caller then falls back to eddy_strerror). */
-char *eddy__vformat(const char *fmt, va_list ap);
+char *eddy__vformat(const char *fmt, va_list ap)
+    __attribute__((format(printf, 1, 0)));
 char *eddy__format(const char *fmt, ...) EDDY__PRINTF(1, 2);
 
 #endif

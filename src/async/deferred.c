@@ -312,6 +312,9 @@ int eddy_deferred_callback(eddy_deferred *d, void *value,
 }
 
 static int errback_v(eddy_deferred *d, int code, void *payload,
+                     void (*payload_free)(void *), const char *fmt, va_list ap)
+    __attribute__((format(printf, 5, 0)));
+static int errback_v(eddy_deferred *d, int code, void *payload,
                      void (*payload_free)(void *), const char *fmt,
                      va_list ap) {
   eddy_outcome o = {.code = error_code(code),
@@ -437,6 +440,9 @@ void eddy_deferred_set_value(eddy_deferred *d, void *value,
   d->result.value_free = value_free;
 }
 
+static int set_error_v(eddy_deferred *d, int code, void *payload,
+                       void (*payload_free)(void *), const char *fmt,
+                       va_list ap) __attribute__((format(printf, 5, 0)));
 static int set_error_v(eddy_deferred *d, int code, void *payload,
                        void (*payload_free)(void *), const char *fmt,
                        va_list ap) {

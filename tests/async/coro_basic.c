@@ -222,3 +222,25 @@ Test(coro, an_owned_process_is_killed_when_its_coroutine_returns) {
   cr_assert(test_wait_until(pid_gone, &pid, 5000));
   test_finish(loop);
 }
+
+static int yields_forever(eddy_coro *co, void *arg) {
+  int *result = arg;
+  while ((*result = eddy_coro_yield(co)) == 0)
+    ;
+  return *result;
+}
+
+Test(coro, cancel_while_blocked_in_yield) {
+  eddy_loop *loop = test_loop();
+  coro_done d = {0};
+  int result = 1;
+  eddy_coro *co = coro_start(loop, yields_forever, &result, &d);
+  for (int i = 0; i < 3; i++)
+    EXPECT_GE(eddy_loop_run(loop, EDDY_RUN_NOWAIT), 0);
+  EXPECT_EQ(result, 0);
+  eddy_coro_cancel(co);
+  EXPECT_EQ(eddy_loop_run(loop, EDDY_RUN_UNTIL_IDLE), 0);
+  EXPECT_EQ(result, -ECANCELED);
+  EXPECT_EQ(d.calls, 1);
+  test_finish(loop);
+}

@@ -81,9 +81,7 @@ Test(coro_net, a_coroutine_per_connection_echoes_for_coroutine_clients) {
     c[i] = (client){.port = sv.port};
     coro_start(loop, talk, &c[i], &dc);
   }
-  int64_t end = test_clock_ms() + 5000;
-  while (dc.calls < 5 && test_clock_ms() < end)
-    EXPECT_GE(eddy_loop_run(loop, EDDY_RUN_ONCE), 0);
+  EXPECT_EQ(coro_run_until(loop, &dc.calls, 5), 5);
   for (int i = 0; i < 5; i++) {
     EXPECT_EQ(c[i].result, 1);
     EXPECT_STR(c[i].reply, "ping");
@@ -91,7 +89,7 @@ Test(coro_net, a_coroutine_per_connection_echoes_for_coroutine_clients) {
   EXPECT_EQ(sv.accepted, 5);
   /* Cancelling the server cancels its accept and every connection. */
   eddy_coro_cancel(srv);
-  EXPECT_EQ(test_run_until(loop, &d.calls), 1);
+  EXPECT_EQ(coro_run_until(loop, &d.calls, 1), 1);
   EXPECT_EQ(sv.accept_result, -ECANCELED);
   test_finish(loop);
 }
@@ -130,7 +128,7 @@ Test(coro_net, connect_reports_a_refused_connection) {
   EXPECT_OK(getsockname(fd, (struct sockaddr *)&a, &len));
   c.port = ntohs(a.sin_port);
   coro_start(loop, talk, &c, &d);
-  EXPECT_EQ(test_run_until(loop, &c.done), 1);
+  EXPECT_EQ(coro_run_until(loop, &c.done, 1), 1);
   EXPECT_EQ(c.result, -ECONNREFUSED);
   close(fd);
   test_finish(loop);
@@ -151,7 +149,7 @@ Test(coro_net, cancel_while_blocked_in_connect) {
   c.port = ntohs(a.sin_port);
   eddy_coro *co = coro_start(loop, talk, &c, &d);
   eddy_coro_cancel(co); /* before it even starts connecting */
-  EXPECT_EQ(test_run_until(loop, &c.done), 1);
+  EXPECT_EQ(coro_run_until(loop, &c.done, 1), 1);
   EXPECT_EQ(c.result, -ECANCELED);
   close(fd);
   test_finish(loop);

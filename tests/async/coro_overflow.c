@@ -40,10 +40,22 @@ static int in_child(void (*body)(void), char *err, size_t cap) {
     _exit(0);
   }
   close(pipefd[1]);
-  size_t n = test_read_all(pipefd[0], err, cap - 1, 20000);
+  size_t n = test_read_all(pipefd[0], err, cap - 1, 10000);
   err[n] = '\0';
   close(pipefd[0]);
-  cr_assert(waitpid(pid, &status, 0) == pid);
+  /* Bounded: a child that has not ended 10 s after its stderr closed is
+   * killed, and the test fails. */
+  int64_t end = test_clock_ms() + 10000;
+  pid_t got;
+  struct timespec ms = {0, 1000000};
+  while ((got = waitpid(pid, &status, WNOHANG)) == 0 && test_clock_ms() < end)
+    nanosleep(&ms, NULL);
+  if (got == 0) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    cr_assert(0, "the child did not end");
+  }
+  cr_assert(got == pid);
   return status;
 }
 

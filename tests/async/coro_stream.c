@@ -74,10 +74,7 @@ static int start_reader(eddy_loop *loop, eddy_coro_fn fn, reader *r,
 }
 
 static int reads_done(eddy_loop *loop, reader *r, int n) {
-  int64_t end = test_clock_ms() + 5000;
-  while (r->n < n && test_clock_ms() < end)
-    EXPECT_GE(eddy_loop_run(loop, EDDY_RUN_ONCE), 0);
-  return r->n;
+  return coro_run_until(loop, &r->n, n);
 }
 
 static void put(int fd, const char *text) {
@@ -363,8 +360,40 @@ Test(coro_stream, cancel_while_blocked_in_write) {
   test_run_for(loop, 50);
   EXPECT_EQ(w.returned, 0);
   eddy_coro_cancel(co);
-  EXPECT_EQ(test_run_until(loop, &w.returned), 1);
+  EXPECT_EQ(coro_run_until(loop, &w.returned, 1), 1);
   EXPECT_EQ(w.result, -ECANCELED);
   close(sv[1]); /* the stream's linger ends at once: the peer is gone */
+  test_finish(loop);
+}
+
+/* ---- Closing a stream a coroutine waits on ------------------------------------------ */
+
+typedef struct closer {
+  reader r;
+  int closed;
+} closer;
+
+static int close_it(eddy_coro *co, void *arg) {
+  closer *c = arg;
+  (void)co;
+  eddy_coro_stream_close(c->r.cs);
+  c->closed = 1;
+  EXPECT_EQ(c->r.n, 0); /* the reader does not run inside the close */
+  return 0;
+}
+
+Test(coro_stream, closing_a_stream_another_coroutine_waits_on_ends_its_read) {
+  eddy_loop *loop = test_loop();
+  closer c = {.r = {.rounds = 1}};
+  coro_done d = {0}, dc = {0};
+  eddy_coro *co;
+  int peer = start_reader(loop, read_lines, &c.r, &d, &co);
+  EXPECT_GE(eddy_loop_run(loop, EDDY_RUN_NOWAIT), 0);
+  cr_assert(c.r.waiting);
+  coro_start(loop, close_it, &c, &dc);
+  EXPECT_EQ(eddy_loop_run(loop, EDDY_RUN_UNTIL_IDLE), 0);
+  EXPECT_EQ(c.closed, 1);
+  EXPECT_EQ(c.r.results[0], EDDY_ECLOSED);
+  close(peer);
   test_finish(loop);
 }
