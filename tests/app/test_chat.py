@@ -286,15 +286,19 @@ def cases(prog):
     def _():
         for sig in (signal.SIGTERM, signal.SIGINT):
             with chat_server(prog) as srv:
-                a = Client(srv, "a")
+                a, witness = Client(srv, "a"), Client(srv, "witness")
                 stuck = Client(srv, "stuck", rcvbuf=4096)
-                srv.joined(2)
-                a.s.sendall(b"".join(b"w" * 1000 + b"\n" for _ in range(3000)))
+                srv.joined(3)
+                # 10 MB for stuck: more than the kernel's buffers hold, so
+                # the server holds a backlog, which it must drop, not flush.
+                a.s.sendall(b"".join(b"w" * 1000 + b"\n" for _ in range(10000)))
+                a.send("last")
+                assert witness.lines(10001, timeout=30)[-1] == "a: last"
                 t0 = time.time()
                 stop_clean(srv, sig)
                 assert time.time() - t0 < 5, f"took {time.time() - t0:.1f} s"
                 assert stuck.closed_by_server()
-                for c in (a, stuck):
+                for c in (a, witness, stuck):
                     c.close()
 
     @case(f"{name}: a unix: endpoint works, and its socket file is removed on exit")
