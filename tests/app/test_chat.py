@@ -103,6 +103,15 @@ class Client:
         self.s.close()
 
 
+def kernel_send_buffer_max():
+    """The most a TCP socket's send buffer grows to (tcp_wmem's maximum)."""
+    try:
+        with open("/proc/sys/net/ipv4/tcp_wmem") as f:
+            return int(f.read().split()[2])
+    except (OSError, ValueError, IndexError):
+        return 4 << 20
+
+
 def first_difference(got, want):
     """The index of the first line that differs, and the two lines."""
     for i, (g, w) in enumerate(zip(got, want)):
@@ -216,6 +225,10 @@ def cases(prog):
                     f"fast got something else after line {sent}"
                 assert time.time() - t0 < 5, f"a batch took {time.time() - t0:.1f} s"
                 sent += batch
+            # Cut off at this bound, not the default 16 MiB: what was sent
+            # is at most the kernel's send buffer and the bound, and a batch.
+            assert sent * 1010 < 2 * kernel_send_buffer_max() + (1 << 20), \
+                f"slow was cut off only after {sent} lines"
             assert srv.wait_log("slow left"), srv.stderr()
             assert slow.closed_by_server(), "slow was not disconnected"
             talker.send("after slow")
