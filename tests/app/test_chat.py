@@ -237,6 +237,27 @@ def cases(prog):
                 c.close()
             stop_clean(srv)
 
+    @case(f"{name}: without --max-backlog the bound is 16 MiB")
+    def _():
+        with chat_server(prog) as srv:
+            slow = Client(srv, "slow", rcvbuf=4096)
+            talker = Client(srv, "talker")
+            srv.joined(2)
+            limit = (16 << 20) + 2 * kernel_send_buffer_max() + (1 << 20)
+            chunk = (b"x" * 1023 + b"\n") * 1024  # 1 MiB
+            sent = 0
+            while sent < limit and "slow cannot keep up" not in srv.stderr():
+                talker.s.sendall(chunk)
+                sent += len(chunk)
+            # Not before 16 MiB (the server has read at most what was sent)...
+            assert sent > 16 << 20, f"slow was cut off after {sent} bytes"
+            # ...and by 16 MiB and what the kernel's buffers hold.
+            assert srv.wait_log("slow cannot keep up", timeout=20), \
+                f"slow still connected after {sent} bytes"
+            assert slow.closed_by_server()
+            talker.close()
+            stop_clean(srv)
+
     @case(f"{name}: clients that vanish in mid-line, with a reset, or while being written "
           "to do not disturb the others")
     def _():
