@@ -46,6 +46,7 @@ static void broadcast(chat *c, client *from, const char *text, size_t len) {
   }
 }
 
+/* A client's first line is its name; the others go out. */
 static void on_line(eddy_line *lr, const char *line, size_t len, void *arg) {
   client *cl = arg;
   (void)lr;
