@@ -51,10 +51,10 @@
  * Ownership. Streams opened for a coroutine (eddy_coro_stream) belong to
  * it, and so do processes and cleanups it registers (eddy_coro_own_process,
  * eddy_coro_defer): when the coroutine finishes, whatever it still owns is
- * closed (a stream closed, what was written to it still sent, a
- * process killed with SIGKILL and its handle
- * closed, a cleanup called), in the reverse order of registration. Nothing
- * a coroutine forgets to close leaks.
+ * closed (a stream closed, what was written to it still sent; a process
+ * killed with SIGKILL and its handle closed; a cleanup called), in the
+ * reverse order of registration. Nothing a coroutine forgets to close
+ * leaks.
  *
  * Stacks. Each coroutine has a stack of its own, mapped with mmap() with
  * an inaccessible guard page below it, EDDY_CORO_STACK_DEFAULT bytes unless
@@ -110,9 +110,9 @@ extern "C" {
  * space, not memory: an idle coroutine's resident cost is the pages it
  * touched, about 4.3 KiB at any stack size (bench/coro). */
 #define EDDY_CORO_STACK_DEFAULT (64 * 1024)
-/* The smallest stack accepted (smaller sizes are raised to it): enough
- * for waits on timers and streams in a release build, not for spawning
- * processes. */
+/* The smallest stack accepted (smaller sizes are raised to it). It holds
+ * the simplest waits; a coroutine that connects needs 12 KiB in a release
+ * build, one that spawns a process 24 KiB (see above). */
 #define EDDY_CORO_STACK_MIN (8 * 1024)
 
 typedef struct eddy_coro eddy_coro;
@@ -134,9 +134,10 @@ typedef struct eddy_coro_options {
 /* ---- Spawning, waiting, cancelling ----------------------------------------- */
 
 /* Makes a coroutine that will run fn(co, arg), starting on a coming turn.
- * options may be NULL. Returns 0 and sets *out (if out is not NULL), or
- * -ENOMEM (no memory, or no stack could be mapped) with nothing made and
- * fn never called. */
+ * options may be NULL. Returns 0 and sets *out (if out is not NULL); or,
+ * with nothing made and fn never called: -ENOMEM (no memory, or no stack
+ * could be mapped), -EINVAL (fn is NULL), or the error that kept the
+ * overflow handler from being installed. */
 EDDY_API int eddy_coro_spawn(eddy_loop *loop, eddy_coro_fn fn, void *arg,
                              const eddy_coro_options *options, eddy_coro **out);
 
@@ -223,8 +224,10 @@ EDDY_API int eddy_coro_yield(eddy_coro *co);
  * The handle stays valid after the stream underneath has closed (a read
  * then returns the close status): the coroutine closes it with
  * eddy_coro_stream_close(), or leaves it to be closed when the coroutine
- * finishes. Only the owning coroutine may wait on it, but any code may
- * write to it without waiting (eddy_stream_write on eddy_coro_stream_get).
+ * finishes. Any coroutine may wait on it, one at a time in a read and one
+ * in a write (so one coroutine can read while another writes; a second
+ * reader or writer gets -EBUSY); any code may write to it without waiting
+ * (eddy_stream_write on eddy_coro_stream_get).
  */
 
 typedef struct eddy_coro_stream eddy_coro_stream;
@@ -293,13 +296,13 @@ EDDY_API int eddy_coro_connect(eddy_coro *co, const char *endpoint,
 /* ---- Listeners ----------------------------------------------------------------
  *
  * An eddy_coro_listener queues the connections its listener accepts (at
- * most backlog; past it new ones are closed) until a coroutine takes them.
+ * most 128; past that new ones are reset) until a coroutine takes them.
  */
 
 typedef struct eddy_coro_listener eddy_coro_listener;
 
 /* Listens on a server endpoint string; the listener belongs to co. Returns
- * 0, EDDY_EPARSE, or eddy_listen's error (err says why). */
+ * 0, -ENOMEM, EDDY_EPARSE, or eddy_listen's error (err says why). */
 EDDY_API int eddy_coro_listen(eddy_coro *co, const char *endpoint,
                               eddy_coro_listener **out, char *err,
                               size_t errlen);

@@ -20,6 +20,11 @@ size_t eddy__deferred_tag(const eddy_deferred *d);
 /* Frees d for an owner that no longer wants its result: no waiter is
  * called, and no error of d's is reported as unhandled. */
 void eddy__deferred_discard(eddy_deferred *d);
+/* For a canceller: why d is being cancelled, as the end of a detail:
+ * "cancelled", or "timed out after N ms" (the Deferred turns a
+ * -ECANCELED fired from the canceller into -ETIMEDOUT for a timeout). */
+const char *eddy__deferred_cancel_reason(const eddy_deferred *d, char *buf,
+                                         size_t len);
 /* 1 if d is already owned by a waiter. */
 int eddy__deferred_owned(const eddy_deferred *d);
 

@@ -129,10 +129,10 @@ static int make(kind k, eddy_loop *loop, eddy_deferred **ds, size_t n,
     c->list = eddy__calloc(1, sizeof *c->list);
     if (c->list == NULL)
       goto fail;
-    c->list->count = n;
     c->list->items = eddy__calloc(n ? n : 1, sizeof *c->list->items);
     if (c->list->items == NULL)
       goto fail;
+    c->list->count = n; /* only now: the free walks count items */
   }
   err = eddy_deferred_new(loop, cancel_combo, c, &c->out);
   if (err)

@@ -19,6 +19,8 @@ typedef struct running {
   eddy_stream *pipes[2];
   eddy_buf out[2];
   int pending; /* the exit and the two pipes */
+  int exited;  /* the exit was counted */
+  int closed;  /* p was closed */
   int status;  /* 0, or -ENOMEM when output was lost */
   int exit_status, term_signal;
 } running;
@@ -26,7 +28,8 @@ typedef struct running {
 static void finished(running *r) {
   if (--r->pending > 0)
     return;
-  eddy_process_close(r->p);
+  if (!r->closed)
+    eddy_process_close(r->p);
   if (r->co) {
     eddy__coro_wake(r->co, 0, 0);
     return; /* the coroutine takes the output and frees r */
@@ -74,16 +77,28 @@ static void on_exit(eddy_process *p, int exit_status, int term_signal,
   (void)p;
   r->exit_status = exit_status;
   r->term_signal = term_signal;
+  r->exited = 1;
   finished(r);
 }
 
+/* The coroutine is cancelled: the child is killed, and its handle closed
+ * at once rather than on its exit, because eddy_loop_close_all (which
+ * cancels the coroutine) may have closed it already, and a closed
+ * process's exit callback is never called: the exit counts as done now. The
+ * loop still reaps the child. The last of the three frees r. */
 static void give_up(void *arg) {
   running *r = arg;
   r->co = NULL;
   eddy_process_kill(r->p, SIGKILL);
   for (int i = 0; i < 2; i++)
     if (r->pipes[i])
-      eddy_stream_abort(r->pipes[i]);
+      eddy_stream_abort(r->pipes[i]); /* their close callbacks come later */
+  if (!r->exited) {
+    eddy_process_close(r->p);
+    r->closed = 1;
+    r->exited = 1;
+    finished(r); /* may free r, if the pipes had closed already */
+  }
 }
 
 /* Moves b's bytes into a NUL-terminated string of eddy's allocator. */

@@ -27,7 +27,7 @@
 #include "async/coro.h"
 #include "sys/alloc.h"
 
-enum op { OP_NONE, OP_READ, OP_EXACT, OP_LINE, OP_DRAIN };
+enum op { OP_NONE, OP_READ, OP_EXACT, OP_LINE };
 
 struct eddy_coro_stream {
   eddy__owned own;
@@ -37,8 +37,10 @@ struct eddy_coro_stream {
   int eof;        /* the peer finished sending */
   int released;   /* the program closed the handle: free on the close */
   enum op op;
-  eddy_coro *waiter; /* set while a coroutine waits on cs */
-  int done;          /* the op completed, with result */
+  eddy_coro *waiter;  /* set while a coroutine waits on a read */
+  eddy_coro *drainer; /* set while a coroutine waits for the drain: one
+                         coroutine may read while another writes */
+  int done;           /* the op completed, with result */
   int result;
   char *buf;
   size_t cap, got;
@@ -149,9 +151,12 @@ static void on_eof(eddy_line *lr, const char *rest, size_t len, void *arg) {
 
 static void on_drain(eddy_line *lr, void *arg) {
   eddy_coro_stream *cs = arg;
+  eddy_coro *w = cs->drainer;
   (void)lr;
-  if (cs->op == OP_DRAIN)
-    complete(cs, 0, 0);
+  if (w) {
+    cs->drainer = NULL;
+    eddy__coro_wake(w, 0, 0);
+  }
 }
 
 static void on_close(eddy_line *lr, int status, const char *detail, void *arg) {
@@ -161,11 +166,19 @@ static void on_close(eddy_line *lr, int status, const char *detail, void *arg) {
   cs->s = NULL;
   cs->lr = NULL;
   cs->status = status < 0 ? status : EDDY_ECLOSED;
-  /* A released handle has no op (the close completed it); a waiting
-   * coroutine may close cs when woken, so cs is not touched after. */
-  if (cs->released)
+  /* A released handle has no waiters (the close woke them); a woken
+   * coroutine may close cs, so cs is not touched after the last wake, and
+   * the writer's wake, deferred, comes first. */
+  if (cs->released) {
     eddy__free(cs);
-  else if (cs->op != OP_NONE)
+    return;
+  }
+  if (cs->drainer) {
+    eddy_coro *w = cs->drainer;
+    cs->drainer = NULL;
+    eddy__coro_wake(w, cs->status, 1);
+  }
+  if (cs->op != OP_NONE)
     complete(cs, cs->status, 0);
 }
 
@@ -209,6 +222,11 @@ void eddy_coro_stream_move(eddy_coro_stream *cs, eddy_coro *to) {
 
 void eddy_coro_stream_close(eddy_coro_stream *cs) {
   eddy__coro_disown(&cs->own);
+  if (cs->drainer) {
+    eddy_coro *w = cs->drainer;
+    cs->drainer = NULL;
+    eddy__coro_wake(w, EDDY_ECLOSED, 1);
+  }
   if (cs->op != OP_NONE)
     complete(cs, EDDY_ECLOSED, 1);
   if (cs->s == NULL) {
@@ -302,18 +320,24 @@ int eddy_coro_read_line(eddy_coro *co, eddy_coro_stream *cs, char *buf,
   return run(co, cs, 0);
 }
 
+static void undo_write(void *arg) {
+  ((eddy_coro_stream *)arg)->drainer = NULL;
+}
+
 int eddy_coro_write(eddy_coro *co, eddy_coro_stream *cs, const void *data,
                     size_t len) {
-  int err = begin(co, cs);
+  int err = eddy__coro_check(co);
   if (err != 0)
     return err;
+  if (cs->drainer != NULL)
+    return -EBUSY;
+  if (cs->s == NULL)
+    return cs->status;
   err = eddy_stream_write(cs->s, data, len);
   if (err != 0)
     return err;
   if (!eddy_stream_over_high(cs->s))
     return 0;
-  cs->op = OP_DRAIN;
-  cs->done = 0;
-  cs->waiter = co;
-  return eddy__coro_wait(co, undo, cs);
+  cs->drainer = co;
+  return eddy__coro_wait(co, undo_write, cs);
 }

@@ -540,16 +540,23 @@ void eddy_deferred_cancel(eddy_deferred *d) {
   if (canceller)
     canceller(d, d->canceller_arg);
   if (!(d->flags & CALLED)) {
+    char reason[64];
     eddy_outcome o = {.code = -ECANCELED};
-    if (d->flags & TIMING_OUT)
-      o.detail = eddy__format("timed out after %lld ms",
-                              (long long)(d->timeout_ns / EDDY_NSEC_PER_MSEC));
-    else
-      o.detail = eddy__format("cancelled");
+    o.detail = eddy__format("%s", eddy__deferred_cancel_reason(d, reason,
+                                                               sizeof reason));
     fire(d, &o);
   }
   d->busy--;
   settle(d);
+}
+
+const char *eddy__deferred_cancel_reason(const eddy_deferred *d, char *buf,
+                                         size_t len) {
+  if (!(d->flags & TIMING_OUT))
+    return "cancelled";
+  snprintf(buf, len, "timed out after %lld ms",
+           (long long)(d->timeout_ns / EDDY_NSEC_PER_MSEC));
+  return buf;
 }
 
 static void timed_out(eddy__timer *t, void *arg) {

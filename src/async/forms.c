@@ -93,8 +93,9 @@ static void on_connect(eddy_connect *req, eddy_stream *s, int status,
 
 static void conn_cancel(eddy_deferred *d, void *arg) {
   conn *c = arg;
-  (void)d;
-  conn_fail(c, -ECANCELED, "cancelled");
+  char reason[64];
+  conn_fail(c, -ECANCELED,
+            eddy__deferred_cancel_reason(d, reason, sizeof reason));
   if (c->req)
     eddy_connect_cancel(c->req); /* on_connect frees c */
   else if (c->s)
@@ -216,8 +217,10 @@ static void lookup_done(eddy_loop *loop, int status, void *arg) {
 
 static void lookup_cancel(eddy_deferred *d, void *arg) {
   lookup *l = arg;
+  char reason[64];
   l->d = NULL;
-  eddy_deferred_errback(d, -ECANCELED, "resolve %s: cancelled", l->host);
+  eddy_deferred_errback(d, -ECANCELED, "resolve %s: %s", l->host,
+                        eddy__deferred_cancel_reason(d, reason, sizeof reason));
   (void)eddy_work_cancel(l->req); /* -EBUSY: it ends on its thread */
 }
 
@@ -308,8 +311,10 @@ static void output_done(const char *out, size_t out_len, const char *err,
 
 static void output_cancel(eddy_deferred *d, void *arg) {
   run *r = arg;
+  char reason[64];
   r->d = NULL; /* output_done frees r when the child is done */
-  eddy_deferred_errback(d, -ECANCELED, "run %s: cancelled", r->file);
+  eddy_deferred_errback(d, -ECANCELED, "run %s: %s", r->file,
+                        eddy__deferred_cancel_reason(d, reason, sizeof reason));
 }
 
 static run *run_new(eddy_loop *loop, const eddy_process_options *o,
@@ -359,7 +364,9 @@ static void spawn_exit(eddy_process *p, int exit_status, int term_signal,
 
 static void spawn_cancel(eddy_deferred *d, void *arg) {
   run *r = arg;
-  eddy_deferred_errback(d, -ECANCELED, "wait for %s: cancelled", r->file);
+  char reason[64];
+  eddy_deferred_errback(d, -ECANCELED, "wait for %s: %s", r->file,
+                        eddy__deferred_cancel_reason(d, reason, sizeof reason));
   eddy_process_close(r->p); /* the exit callback is no longer called */
   eddy__free(r);
 }
@@ -470,8 +477,10 @@ static void job_done(eddy_loop *loop, int status, void *arg) {
 
 static void job_cancel(eddy_deferred *d, void *arg) {
   job *j = arg;
+  char reason[64];
   j->d = NULL;
-  eddy_deferred_errback(d, -ECANCELED, "work: cancelled");
+  eddy_deferred_errback(d, -ECANCELED, "work: %s",
+                        eddy__deferred_cancel_reason(d, reason, sizeof reason));
   (void)eddy_work_cancel(j->req); /* -EBUSY: job_done drops the value */
 }
 

@@ -157,7 +157,7 @@ int eddy__stream_closing(const eddy_stream *s);
 
 /* A one-shot watcher of a stream's drain and end, in the watcher's own
  * memory (nothing is allocated), for layers above net that wait on a
- * stream without owning its callbacks (async's "drained" Deferred). fn is
+ * stream without owning its callbacks (a wait for "drained"). fn is
  * called once, with the watcher already removed: ended 0 right after the
  * stream's drain callback (the buffer fell to the low watermark), or
  * ended 1 with the close status and detail just before the close

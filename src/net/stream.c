@@ -80,7 +80,7 @@ struct eddy_stream {
                          close callback) */
   const eddy__layer_ops *lops;
   void *layer;
-  eddy__stream_watcher *watches; /* one-shot drain/end watchers (async) */
+  eddy__stream_watcher *watches; /* one-shot drain/end watchers */
 };
 
 static _Thread_local char read_buf[READ_SIZE];

@@ -260,3 +260,15 @@ Test(coro_await, a_coroutine_awaits_another_through_its_join) {
   EXPECT_EQ(d.result, 0);
   test_finish(loop);
 }
+
+Test(coro_await, close_all_while_blocked_in_await_cancels_the_deferred) {
+  eddy_loop *loop = test_loop();
+  awaiter a = {0};
+  coro_done d = {0};
+  EXPECT_OK(eddy_deferred_new(loop, count_cancel, &a, &a.d));
+  coro_start(loop, await_it, &a, &d);
+  EXPECT_GE(eddy_loop_run(loop, EDDY_RUN_NOWAIT), 0);
+  test_finish(loop);
+  EXPECT_EQ(a.cancels, 1);
+  EXPECT_EQ(a.result, -ECANCELED);
+}

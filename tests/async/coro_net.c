@@ -251,3 +251,48 @@ Test(coro_net, cancel_while_blocked_in_run_kills_the_child) {
   EXPECT_EQ(r.out.out, NULL);
   test_finish(loop);
 }
+
+Test(coro_net, close_all_while_blocked_in_run_leaves_nothing) {
+  eddy_loop *loop = test_loop();
+  const char *argv[] = {"sleep", "30", NULL};
+  runner r = {.argv = argv};
+  coro_done d = {0};
+  coro_start(loop, run_program, &r, &d);
+  EXPECT_GE(eddy_loop_run(loop, EDDY_RUN_NOWAIT), 0);
+  EXPECT_EQ(r.done, -1);
+  int64_t t0 = test_clock_ms();
+  test_finish(loop); /* close_all, then run to idle, then free */
+  EXPECT_LT(test_clock_ms() - t0, 5000);
+  EXPECT_EQ(r.result, -ECANCELED);
+}
+
+Test(coro_net, close_all_while_blocked_in_connect_leaves_nothing) {
+  eddy_loop *loop = test_loop();
+  client c = {0};
+  coro_done d = {0};
+  int lfd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET,
+                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t len = sizeof a;
+  EXPECT_OK(bind(lfd, (struct sockaddr *)&a, sizeof a));
+  EXPECT_OK(listen(lfd, 1));
+  EXPECT_OK(getsockname(lfd, (struct sockaddr *)&a, &len));
+  c.port = ntohs(a.sin_port);
+  coro_start(loop, connect_then_wait, &c, &d);
+  EXPECT_GE(eddy_loop_run(loop, EDDY_RUN_NOWAIT), 0);
+  EXPECT_EQ(c.done, -1);
+  test_finish(loop);
+  EXPECT_EQ(c.result, -ECANCELED);
+  close(lfd);
+}
+
+Test(coro_net, close_all_while_blocked_in_accept_leaves_nothing) {
+  eddy_loop *loop = test_loop();
+  server sv = {0};
+  coro_done d = {0};
+  coro_start(loop, serve, &sv, &d);
+  EXPECT_GE(eddy_loop_run(loop, EDDY_RUN_NOWAIT), 0);
+  cr_assert(sv.port > 0);
+  test_finish(loop);
+  EXPECT_EQ(sv.accept_result, -ECANCELED);
+}

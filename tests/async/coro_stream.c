@@ -397,3 +397,81 @@ Test(coro_stream, closing_a_stream_another_coroutine_waits_on_ends_its_read) {
   close(peer);
   test_finish(loop);
 }
+
+/* ---- One reader and one writer on one stream --------------------------------------- */
+
+typedef struct duplex {
+  eddy_coro_stream *cs;
+  int read_result, write_result;
+  int read_done, write_done;
+  size_t written;
+} duplex;
+
+static int duplex_reader(eddy_coro *co, void *arg) {
+  duplex *x = arg;
+  char line[64];
+  x->read_result = eddy_coro_read_line(co, x->cs, line, sizeof line, NULL);
+  x->read_done = 1;
+  return 0;
+}
+
+static int duplex_writer(eddy_coro *co, void *arg) {
+  static char block[65536];
+  duplex *x = arg;
+  while ((x->write_result = eddy_coro_write(co, x->cs, block, sizeof block)) ==
+         0)
+    x->written += sizeof block;
+  x->write_done = 1;
+  return 0;
+}
+
+static int duplex_owner(eddy_coro *co, void *arg) {
+  duplex *x = arg;
+  EXPECT_OK(eddy_coro_spawn_child(co, duplex_reader, x, NULL, NULL));
+  EXPECT_OK(eddy_coro_spawn_child(co, duplex_writer, x, NULL, NULL));
+  return eddy_coro_wait_children(co);
+}
+
+Test(coro_stream, one_coroutine_reads_while_another_waits_to_write) {
+  eddy_loop *loop = test_loop();
+  duplex x = {0};
+  coro_done d = {0};
+  int sv[2];
+  eddy_stream *s;
+  eddy_coro *owner;
+  test_socketpair(sv);
+  /* The owner opens the stream before its children start. */
+  EXPECT_OK(eddy_coro_spawn(loop, duplex_owner, &x, NULL, &owner));
+  eddy_coro_on_done(owner, coro_record_done, &d);
+  EXPECT_OK(eddy_stream_open(loop, sv[0], NULL, NULL, &s));
+  EXPECT_OK(eddy_coro_stream_open(owner, s, NULL, &x.cs));
+  test_run_for(loop, 50);
+  EXPECT_EQ(x.write_done, 0); /* the peer reads nothing: the writer waits */
+  EXPECT_EQ(x.read_done, 0);
+  /* The reader gets its line while the writer still waits. */
+  EXPECT_EQ(write(sv[1], "hi\n", 3), 3);
+  EXPECT_EQ(coro_run_until(loop, &x.read_done, 1), 1);
+  EXPECT_EQ(x.read_result, 1);
+  EXPECT_EQ(x.write_done, 0);
+  /* Cancelling the owner cancels the waiting writer. */
+  eddy_coro_cancel(owner);
+  EXPECT_EQ(coro_run_until(loop, &d.calls, 1), 1);
+  EXPECT_EQ(x.write_result, -ECANCELED);
+  close(sv[1]);
+  test_finish(loop);
+}
+
+Test(coro_stream, close_all_while_blocked_in_read_line_leaves_nothing) {
+  eddy_loop *loop = test_loop();
+  reader r = {.rounds = 1};
+  coro_done d = {0};
+  eddy_coro *co;
+  int peer = start_reader(loop, read_lines, &r, &d, &co);
+  put(peer, "part");
+  EXPECT_GE(eddy_loop_run(loop, EDDY_RUN_NOWAIT), 0);
+  EXPECT_GE(eddy_loop_run(loop, EDDY_RUN_NOWAIT), 0);
+  cr_assert(r.waiting);
+  test_finish(loop);
+  EXPECT_EQ(r.results[0], -ECANCELED);
+  close(peer);
+}
