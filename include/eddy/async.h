@@ -39,10 +39,11 @@
  * ---- Ownership and lifetime --------------------------------------------------
  *
  * A Deferred has one owner, who frees it with eddy_deferred_free(). The
- * functions that return a Deferred (eddy_deferred_new and every form at
- * the end of this page) make the caller its owner. Handing a Deferred to
- * eddy_deferred_chain() or to a combinator (eddy_deferred_all, _first,
- * _list) hands over ownership: the caller must not touch it again.
+ * functions that return a Deferred (eddy_deferred_new, _succeed, _fail,
+ * the combinators and every form at the end of this page) make the caller
+ * its owner. Handing a Deferred to eddy_deferred_chain() or to a
+ * combinator (eddy_deferred_all, _first, _list) hands over ownership: the
+ * caller must not touch it again, nor add pairs to it.
  *
  * Freeing a Deferred that has not fired cancels it first (its canceller
  * runs and its chain runs on -ECANCELED, so errbacks can release what their
@@ -199,6 +200,15 @@ EDDY_API int eddy_deferred_errback_payload(eddy_deferred *d, int code,
  * eddy_deferred_callback does. */
 EDDY_API int eddy_deferred_fire(eddy_deferred *d, eddy_outcome *o);
 
+/* Twisted's succeed() and fail(): a new Deferred already fired, for a
+ * function that must return a Deferred but has its answer at once.
+ * Return 0 and set *out, or -ENOMEM (succeed frees value then). */
+EDDY_API int eddy_deferred_succeed(eddy_loop *loop, void *value,
+                                   void (*value_free)(void *),
+                                   eddy_deferred **out);
+EDDY_API int eddy_deferred_fail(eddy_loop *loop, eddy_deferred **out, int code,
+                                const char *fmt, ...) EDDY__PRINTF(4, 5);
+
 /* 1 once d has fired (cancellation included), 0 before. */
 EDDY_API int eddy_deferred_called(const eddy_deferred *d);
 
@@ -290,8 +300,9 @@ EDDY_API int eddy_deferred_wrap_error(eddy_deferred *d, const char *fmt, ...)
  * current result is the value NULL (the old one is freed). Cancelling or
  * freeing d cancels inner. Returns 0, or -EINVAL (inner is NULL or d
  * itself, d is not running its chain, or inner is already owned by a
- * chain or a combinator) and then inner is freed. Adding pairs to inner
- * after this is not allowed: its result is d's. */
+ * chain or a combinator, or waits on d) and then inner is freed (unless
+ * it belongs to that other owner). Adding pairs to inner after this is
+ * not allowed: its result is d's. */
 EDDY_API int eddy_deferred_chain(eddy_deferred *d, eddy_deferred *inner);
 
 /* ---- Cancellation and timeouts ------------------------------------------------------ */

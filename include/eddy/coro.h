@@ -111,7 +111,8 @@ extern "C" {
  * touched, about 4.3 KiB at any stack size (bench/coro). */
 #define EDDY_CORO_STACK_DEFAULT (64 * 1024)
 /* The smallest stack accepted (smaller sizes are raised to it). It holds
- * the simplest waits; a coroutine that connects needs 12 KiB in a release
+ * the simplest waits in a release build (not under AddressSanitizer, whose
+ * frames are larger); a coroutine that connects needs 12 KiB in a release
  * build, one that spawns a process 24 KiB (see above). */
 #define EDDY_CORO_STACK_MIN (8 * 1024)
 
@@ -259,6 +260,14 @@ EDDY_API void eddy_coro_stream_close(eddy_coro_stream *cs);
  * closed cleanly, -ECANCELED, -EINVAL (cap 0). */
 EDDY_API int eddy_coro_read(eddy_coro *co, eddy_coro_stream *cs, void *buf,
                             size_t cap);
+
+/* The same without the copy: *data points at up to max bytes in the
+ * stream's own buffer, lent until the coroutine's next waiting call (or
+ * its return), and they count as read. For relaying bytes on: write them
+ * (eddy_coro_write copies what it cannot send at once) before waiting on
+ * anything else. Returns as eddy_coro_read. */
+EDDY_API int eddy_coro_read_borrow(eddy_coro *co, eddy_coro_stream *cs,
+                                   const char **data, size_t max);
 
 /* Waits for exactly n bytes into buf. Returns n, -ENODATA if the stream
  * ended first (the bytes that came are lost), or as eddy_coro_read. n must

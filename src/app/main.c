@@ -145,6 +145,13 @@ static int global_options(int argc, char **argv, int *status) {
   return i;
 }
 
+/* The library reports an error that no errback handled when its Deferred
+ * is freed; the program logs it, since the library never prints. */
+static void log_unhandled(int code, const char *message, void *arg) {
+  (void)arg;
+  app_log(LOG_ERROR, "%s (%s)", message, eddy_errname(code));
+}
+
 int main(int argc, char **argv) {
   int status = 0;
   int i = global_options(argc, argv, &status);
@@ -154,6 +161,7 @@ int main(int argc, char **argv) {
   /* A peer that goes away must not kill the server: write errors are
    * reported by the streams instead (sockets never raise it; pipes do). */
   signal(SIGPIPE, SIG_IGN);
+  eddy_deferred_set_unhandled_hook(log_unhandled, NULL);
   cmd = find(argv[i]);
   if (cmd == NULL) {
     fprintf(stderr, "eddy: unknown command '%s'; see 'eddy --help'\n", argv[i]);

@@ -25,8 +25,6 @@ void eddy__deferred_discard(eddy_deferred *d);
  * -ECANCELED fired from the canceller into -ETIMEDOUT for a timeout). */
 const char *eddy__deferred_cancel_reason(const eddy_deferred *d, char *buf,
                                          size_t len);
-/* 1 if d is already owned by a waiter. */
-int eddy__deferred_owned(const eddy_deferred *d);
 
 /* A detail made by printf into eddy's allocator, or NULL when fmt is NULL
  * or memory is short (the caller then falls back to eddy_strerror). */

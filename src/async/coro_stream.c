@@ -27,7 +27,11 @@
 #include "async/coro.h"
 #include "sys/alloc.h"
 
-enum op { OP_NONE, OP_READ, OP_EXACT, OP_LINE };
+enum op { OP_NONE, OP_READ, OP_BORROW, OP_EXACT, OP_LINE };
+
+/* A borrow woken from inside another coroutine: the bytes could not be
+ * lent (they would be gone by the time it runs), so it tries again. */
+#define RETRY_BORROW 1
 
 struct eddy_coro_stream {
   eddy__owned own;
@@ -43,6 +47,7 @@ struct eddy_coro_stream {
   int done;           /* the op completed, with result */
   int result;
   char *buf;
+  const char **lent; /* OP_BORROW: where the pointer goes */
   size_t cap, got;
   size_t *line_len;
 };
@@ -79,6 +84,20 @@ static size_t on_raw(eddy_line *lr, const char *data, size_t len, void *arg) {
   if (cs->op == OP_READ) {
     n = len < cs->cap ? len : cs->cap;
     memcpy(cs->buf, data, n);
+    complete(cs, (int)n, 0);
+    return n;
+  }
+  if (cs->op == OP_BORROW) {
+    /* Lent bytes stay valid while this callback is on the stack, which
+     * the reading coroutine runs inside of when it resumes at once: in
+     * its own read (no waiter yet), or woken from the loop's stack. */
+    if (cs->waiter != NULL && eddy_coro_current() != NULL) {
+      complete(cs, RETRY_BORROW, 0);
+      eddy_line_pause(lr);
+      return 0;
+    }
+    n = len < cs->cap ? len : cs->cap;
+    *cs->lent = data;
     complete(cs, (int)n, 0);
     return n;
   }
@@ -133,6 +152,7 @@ static void on_eof(eddy_line *lr, const char *rest, size_t len, void *arg) {
   cs->eof = 1;
   switch (cs->op) {
   case OP_READ:
+  case OP_BORROW:
     complete(cs, 0, 0);
     break;
   case OP_EXACT:
@@ -284,6 +304,25 @@ int eddy_coro_read(eddy_coro *co, eddy_coro_stream *cs, void *buf, size_t cap) {
   cs->buf = buf;
   cs->cap = cap > INT_MAX ? INT_MAX : cap;
   return run(co, cs, 1);
+}
+
+int eddy_coro_read_borrow(eddy_coro *co, eddy_coro_stream *cs,
+                          const char **data, size_t max) {
+  int r;
+  do {
+    int err = begin(co, cs);
+    if (err != 0)
+      return err;
+    if (max == 0)
+      return -EINVAL;
+    if (cs->eof)
+      return 0;
+    cs->op = OP_BORROW;
+    cs->lent = data;
+    cs->cap = max > INT_MAX ? INT_MAX : max;
+    r = run(co, cs, 1);
+  } while (r == RETRY_BORROW);
+  return r;
 }
 
 int eddy_coro_read_exact(eddy_coro *co, eddy_coro_stream *cs, void *buf,

@@ -158,6 +158,11 @@ static void report_unhandled(eddy_deferred *d) {
 }
 
 static void release(eddy_deferred *d) {
+  if (d->inner) { /* still paused: an inner chain that paused again */
+    eddy_deferred *inner = d->inner;
+    d->inner = NULL;
+    eddy__deferred_discard(inner);
+  }
   if (d->result.code != 0 && !(d->flags & FREE_CANCEL))
     report_unhandled(d);
   eddy__timer_stop(&d->timer);
@@ -182,12 +187,6 @@ void eddy_deferred_free(eddy_deferred *d) {
     eddy_deferred_cancel(d);
   }
   d->flags |= FREED;
-  if (d->inner) { /* still paused: an inner chain that paused again */
-    eddy_deferred *inner = d->inner;
-    d->inner = NULL;
-    inner->waiter = NULL;
-    eddy_deferred_free(inner);
-  }
   d->busy--;
   settle(d);
 }
@@ -213,6 +212,7 @@ static int finished(const eddy_deferred *d) {
 /* The paused-on Deferred finished: its result becomes d's. */
 static void take_inner(eddy_deferred *d) {
   eddy_deferred *inner = d->inner;
+  eddy_outcome_clear(&d->result); /* NULL unless set while paused */
   d->result = inner->result;
   memset(&inner->result, 0, sizeof inner->result);
   d->inner = NULL;
@@ -274,10 +274,6 @@ void eddy__deferred_discard(eddy_deferred *d) {
 
 size_t eddy__deferred_tag(const eddy_deferred *d) {
   return d->tag;
-}
-
-int eddy__deferred_owned(const eddy_deferred *d) {
-  return (d->flags & OWNED) != 0;
 }
 
 /* ---- Firing ---------------------------------------------------------------- */
@@ -346,6 +342,29 @@ int eddy_deferred_errback_payload(eddy_deferred *d, int code, void *payload,
   r = errback_v(d, code, payload, payload_free, fmt, ap);
   va_end(ap);
   return r;
+}
+
+int eddy_deferred_succeed(eddy_loop *loop, void *value,
+                          void (*value_free)(void *), eddy_deferred **out) {
+  int err = eddy_deferred_new(loop, NULL, NULL, out);
+  if (err) {
+    if (value != NULL && value_free != NULL)
+      value_free(value);
+    return err;
+  }
+  return eddy_deferred_callback(*out, value, value_free);
+}
+
+int eddy_deferred_fail(eddy_loop *loop, eddy_deferred **out, int code,
+                       const char *fmt, ...) {
+  va_list ap;
+  int err = eddy_deferred_new(loop, NULL, NULL, out);
+  if (err)
+    return err;
+  va_start(ap, fmt);
+  err = errback_v(*out, code, NULL, NULL, fmt, ap);
+  va_end(ap);
+  return err;
 }
 
 int eddy_deferred_called(const eddy_deferred *d) {

@@ -568,3 +568,57 @@ Test(chain, an_unfired_deferred_freed_leaks_nothing) {
   eddy_deferred_free(d);
   test_finish(loop); /* checks eddy's allocator has nothing live */
 }
+
+static void cb_chain_then_free(eddy_deferred *d, void *arg) {
+  nest *n = arg;
+  EXPECT_OK(eddy_deferred_chain(d, n->inner));
+  eddy_deferred_free(d);
+}
+
+/* The owner frees the outer Deferred in the callback that made it wait:
+ * the inner one is cancelled, its -ECANCELED reaches the outer errbacks,
+ * and nothing is reported or leaked. */
+Test(chain, freeing_itself_right_after_chaining_cancels_the_inner_quietly) {
+  eddy_loop *loop = test_loop();
+  eddy_deferred *outer = fresh(loop), *inner = fresh(loop);
+  rec r = {0};
+  nest n = {inner, &r, 1};
+  EXPECT_OK(eddy_deferred_add_callback(outer, cb_chain_then_free, &n));
+  EXPECT_OK(eddy_deferred_add_errback(outer, eb_record, &r));
+  EXPECT_OK(eddy_deferred_callback(outer, value_new(1), value_free));
+  EXPECT_STR(r.trail, "e");
+  EXPECT_EQ(r.code, -ECANCELED);
+  EXPECT_EQ(unhandled.count, 0);
+  test_finish(loop);
+}
+
+Test(chain, an_outcome_with_a_positive_code_fires_as_einval) {
+  eddy_loop *loop = test_loop();
+  eddy_deferred *d = fresh(loop);
+  eddy_outcome o = {.code = 3};
+  EXPECT_OK(eddy_deferred_fire(d, &o));
+  EXPECT_EQ(eddy_deferred_error(d), -EINVAL);
+  eddy_deferred_cancel(NULL); /* ignored, as eddy_deferred_free(NULL) */
+  eddy_deferred_set_value(d, NULL, NULL);
+  eddy_deferred_free(d);
+  test_finish(loop);
+}
+
+Test(chain, succeed_and_fail_make_deferreds_that_have_fired) {
+  eddy_loop *loop = test_loop();
+  eddy_deferred *d = NULL;
+  rec r = {0};
+  EXPECT_OK(eddy_deferred_succeed(loop, value_new(6), value_free, &d));
+  EXPECT_EQ(eddy_deferred_called(d), 1);
+  EXPECT_OK(eddy_deferred_add_callback(d, cb_add_one, &r));
+  EXPECT_EQ(value_of(d), 7);
+  eddy_deferred_free(d);
+  EXPECT_OK(eddy_deferred_fail(loop, &d, -EHOSTUNREACH, "no route to %s",
+                               "example.test"));
+  EXPECT_OK(eddy_deferred_add_errback(d, eb_recover, &r));
+  EXPECT_EQ(r.code, -EHOSTUNREACH);
+  EXPECT_STR(r.trail, "+r");
+  eddy_deferred_free(d);
+  EXPECT_EQ(unhandled.count, 0);
+  test_finish(loop);
+}

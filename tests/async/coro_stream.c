@@ -475,3 +475,56 @@ Test(coro_stream, close_all_while_blocked_in_read_line_leaves_nothing) {
   EXPECT_EQ(r.results[0], -ECANCELED);
   close(peer);
 }
+
+/* ---- Borrowed reads -------------------------------------------------------------------- */
+
+static int read_borrowed(eddy_coro *co, void *arg) {
+  reader *r = arg;
+  eddy_coro_stream *cs = open_stream(co, r);
+  for (int i = 0; i < r->rounds; i++) {
+    const char *data = NULL;
+    r->waiting = 1;
+    r->results[r->n] = eddy_coro_read_borrow(co, cs, &data,
+                                             r->cap ? r->cap : 127);
+    /* The bytes are valid until the next wait: copied out now. */
+    if (r->results[r->n] > 0)
+      memcpy(r->got[r->n], data, (size_t)r->results[r->n]);
+    r->n++;
+  }
+  return 0;
+}
+
+Test(coro_stream, a_borrowed_read_lends_the_bytes_and_leaves_the_rest) {
+  eddy_loop *loop = test_loop();
+  reader r = {.rounds = 4, .cap = 4};
+  coro_done d = {0};
+  eddy_coro *co;
+  int peer = start_reader(loop, read_borrowed, &r, &d, &co);
+  put(peer, "abcdefghij");
+  EXPECT_EQ(reads_done(loop, &r, 3), 3);
+  EXPECT_EQ(r.results[0], 4);
+  EXPECT_EQ(memcmp(r.got[0], "abcd", 4), 0);
+  EXPECT_EQ(memcmp(r.got[1], "efgh", 4), 0);
+  EXPECT_EQ(r.results[2], 2);
+  EXPECT_EQ(memcmp(r.got[2], "ij", 2), 0);
+  close(peer);
+  EXPECT_EQ(reads_done(loop, &r, 4), 4);
+  EXPECT_EQ(r.results[3], 0);
+  test_finish(loop);
+}
+
+Test(coro_stream, cancel_while_blocked_in_read_borrow) {
+  reader r = {.rounds = 2};
+  eddy_loop *loop = test_loop();
+  coro_done d = {0};
+  eddy_coro *co;
+  int peer = start_reader(loop, read_borrowed, &r, &d, &co);
+  EXPECT_GE(eddy_loop_run(loop, EDDY_RUN_NOWAIT), 0);
+  cr_assert(r.waiting);
+  eddy_coro_cancel(co);
+  EXPECT_EQ(eddy_loop_run(loop, EDDY_RUN_UNTIL_IDLE), 0);
+  EXPECT_EQ(r.results[0], -ECANCELED);
+  EXPECT_EQ(r.results[1], -ECANCELED);
+  close(peer);
+  test_finish(loop);
+}

@@ -14,15 +14,22 @@ static const int kinds[] = {EDDY__SYS_MALLOC, EDDY__SYS_CALLOC,
  * on success. */
 typedef int (*op_fn)(eddy_loop *loop, eddy_deferred **out);
 
+/* With through_run, the rule stays while the loop runs the operation to
+ * its end, so that the allocations made on the way (a process's output
+ * collected, a result copied) fail too; without, only the call's. */
+static int through_run;
+
 /* Runs op with the Nth allocation of kind failing; then runs the loop
- * until idle (the rule lifted), checks the Deferred fired, frees it and
- * the loop. Returns 1 while the Nth allocation was reached. */
+ * until idle, checks the Deferred fired, frees it and the loop. Returns 1
+ * while the Nth allocation was reached. */
 static int run_with_fault(op_fn op, int kind, uint64_t n) {
   eddy_loop *loop = test_loop();
   eddy_deferred *d = NULL;
   int rc, reached;
   eddy__fault_fail_nth(kind, n, ENOMEM);
   rc = op(loop, &d);
+  if (rc == 0 && through_run)
+    EXPECT_GE(eddy_loop_run(loop, EDDY_RUN_UNTIL_IDLE), 0);
   reached = eddy__fault_calls(kind) >= n;
   eddy__fault_reset();
   if (rc != 0) {
@@ -264,4 +271,25 @@ Test(async_faults, sweep_over_process_output_and_spawn) {
 
 Test(async_faults, sweep_over_drained) {
   sweep(op_drained);
+}
+
+Test(async_faults, succeed_without_memory_frees_the_value_it_was_given) {
+  eddy_loop *loop = test_loop();
+  eddy_deferred *d = NULL;
+  eddy__fault_fail_nth(EDDY__SYS_CALLOC, 1, ENOMEM);
+  EXPECT_EQ(eddy_deferred_succeed(loop, value_new(1), value_free, &d), -ENOMEM);
+  EXPECT_EQ(values_freed, 1);
+  eddy__fault_fail_nth(EDDY__SYS_CALLOC, 1, ENOMEM);
+  EXPECT_EQ(eddy_deferred_fail(loop, &d, -EIO, "x"), -ENOMEM);
+  eddy__fault_reset();
+  test_finish(loop);
+}
+
+Test(async_faults, sweep_through_the_run_of_sleep_work_output_and_spawn) {
+  through_run = 1;
+  sweep(op_sleep);
+  sweep(op_work);
+  sweep(op_output);
+  sweep(op_spawn);
+  through_run = 0;
 }

@@ -447,3 +447,35 @@ Test(forms_net, a_cancelled_drain_wait_forgets_the_stream) {
   test_finish(loop);
   test_peer_free(&p);
 }
+
+Test(forms_net, a_missing_unix_path_is_named_in_the_error) {
+  eddy_loop *loop = test_loop();
+  eddy_endpoint ep;
+  eddy_deferred *d = NULL;
+  result res = {0};
+  char err[200];
+  EXPECT_OK(eddy_endpoint_parse_client("unix:/nonexistent/eddy-async.sock", &ep,
+                                       err, sizeof err));
+  EXPECT_OK(eddy_deferred_connect_endpoint(loop, &ep, &d));
+  watch_result(d, &res);
+  cr_assert(test_run_until(loop, &res.fired));
+  EXPECT_EQ(res.code, -ENOENT);
+  cr_assert(starts_with(res.detail,
+                        "connect to unix:/nonexistent/eddy-async.sock: "),
+            "%s", res.detail);
+  eddy_deferred_free(d);
+  test_finish(loop);
+}
+
+Test(forms_net, a_host_name_too_long_to_keep_fails_at_once) {
+  eddy_loop *loop = test_loop();
+  eddy_deferred *d = NULL;
+  char host[400];
+  memset(host, 'a', sizeof host - 1);
+  host[sizeof host - 1] = '\0';
+  EXPECT_OK(eddy_deferred_resolve(loop, host, 80, &d));
+  EXPECT_EQ(eddy_deferred_error(d), -ENAMETOOLONG);
+  eddy_deferred_set_value(d, NULL, NULL);
+  eddy_deferred_free(d);
+  test_finish(loop);
+}
