@@ -120,9 +120,10 @@ note_skips() {
   done < <(grep -a -v 'needs fault injection' <<<"$skips")
 }
 
-# Script suites print "passed=P failed=F" as their last line; the Python
-# ones print "RUN name" to stderr as each case starts, which names the
-# case that hung.
+# Script suites print "passed=P failed=F" as their last line, with
+# " skipped=S" when cases could not run, and then a line "SKIP why" per
+# reason before it; the Python ones print "RUN name" to stderr as each case
+# starts, which names the case that hung.
 run_script() {
   local name=$1 limit=$2; shift 2
   local out line rc
@@ -137,10 +138,14 @@ run_script() {
     [ -n "$last" ] || echo "  (last output: $line)"
     failed=$((failed + 1))
     line="hung (limit ${limit} s)"
-  elif [[ "$line" =~ ^passed=([0-9]+)\ failed=([0-9]+)$ ]]; then
+  elif [[ "$line" =~ ^passed=([0-9]+)\ failed=([0-9]+)(\ skipped=([0-9]+))?$ ]]; then
     passed=$((passed + BASH_REMATCH[1]))
     failed=$((failed + BASH_REMATCH[2]))
+    skipped=$((skipped + ${BASH_REMATCH[4]:-0}))
     [ "${BASH_REMATCH[2]}" = 0 ] || grep -a -v '^RUN ' <<<"$out"
+    while IFS= read -r l; do
+      skip_notes+=("$name: ${l#SKIP }")
+    done < <(grep -a '^SKIP ' <<<"$out")
   else
     grep -a -v '^RUN ' <<<"$out"
     failed=$((failed + 1))
@@ -199,6 +204,9 @@ for backend in "${backends[@]}"; do
     python3 tests/app/test_http.py "$build/hello-web"
   EDDY_BACKEND=$backend run_script "app web ($backend)" 180 \
     python3 tests/app/test_web.py "$build/eddy"
+  # The chat examples; a program not built yet has its cases skipped.
+  EDDY_BACKEND=$backend run_script "app chat ($backend)" 180 \
+    python3 tests/app/test_chat.py "$build/chat-callbacks" "$build/chat-coroutines"
 done
 
 # The default configuration, as a new user builds it (`meson setup` with no

@@ -1,4 +1,6 @@
 """What the program tests share: cases, a running eddy server, sockets."""
+import contextlib
+import fcntl
 import os
 import resource
 import signal
@@ -9,11 +11,28 @@ import tempfile
 import time
 
 results = []
+skipped = []  # (name, why)
+skip_reason = None
+
+
+@contextlib.contextmanager
+def skipping(why):
+    """The cases defined inside do not run: each is counted as skipped,
+    and report() says why (scripts/test.sh shows it in its summary)."""
+    global skip_reason
+    skip_reason = why
+    try:
+        yield
+    finally:
+        skip_reason = None
 
 
 def case(name):
     """Runs the decorated function at once as one named case."""
     def wrap(fn):
+        if skip_reason is not None:
+            skipped.append((name, skip_reason))
+            return fn
         # Names the case as it starts: if it hangs, scripts/test.sh reports
         # the last one.
         print("RUN " + name, file=sys.stderr, flush=True)
@@ -31,7 +50,14 @@ def report():
     for name, err in results:
         print(("ok     " if err is None else "FAILED ") + name + ("" if err is None else ": " + err))
         failed += err is not None
-    print(f"passed={len(results) - failed} failed={failed}")
+    # One line per reason, however many cases it held back.
+    reasons = {}
+    for name, why in skipped:
+        reasons[why] = reasons.get(why, 0) + 1
+    for why, n in reasons.items():
+        print(f"SKIP {n} case(s): {why}")
+    tail = f" skipped={len(skipped)}" if skipped else ""
+    print(f"passed={len(results) - failed} failed={failed}{tail}")
 
 
 def free_port():
@@ -72,11 +98,13 @@ def recv_all(s, n):
 
 class Server:
     """An eddy subcommand listening on a free loopback port (or the given
-    endpoint, whose address `probe` connects to); killed on exit."""
+    endpoint, whose address `probe` connects to, or whose TCP port is
+    `port`); killed on exit. With command None, eddy is a program of its
+    own taking --listen (the examples)."""
 
     def __init__(self, eddy, command, *extra, listen=None, probe=None, nofile=None,
-                 global_opts=()):
-        self.port = free_port()
+                 global_opts=(), port=None):
+        self.port = port or free_port()  # port: the one `listen` names
         self.listen = listen or f"tcp:{self.port}:interface=127.0.0.1"
 
         def limits():
@@ -84,9 +112,15 @@ class Server:
                 resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
 
         # The log goes to a file: a pipe nobody reads would fill up and
-        # block the server's writes to it.
+        # block the server's writes to it. The server shares the file's
+        # offset with us: with O_APPEND its writes go to the end even while
+        # stderr() has moved the offset back to read, instead of
+        # overwriting the start of the log.
         self.log = tempfile.TemporaryFile(mode="w+")
-        self.p = subprocess.Popen([eddy, *global_opts, command, "--listen", self.listen, *extra],
+        fcntl.fcntl(self.log.fileno(), fcntl.F_SETFL,
+                    fcntl.fcntl(self.log.fileno(), fcntl.F_GETFL) | os.O_APPEND)
+        argv = [eddy, *global_opts, *([command] if command else []), "--listen", self.listen]
+        self.p = subprocess.Popen([*argv, *extra],
                                   stdout=subprocess.DEVNULL, stderr=self.log, text=True,
                                   preexec_fn=limits)
         deadline = time.time() + 10
