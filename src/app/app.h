@@ -48,6 +48,9 @@ int app_server_option(app_server *srv, int argc, char **argv, int *i);
 int app_server_start(app_server *srv);
 /* Opens the listeners and runs until stopped; returns the exit status. */
 int app_server_run(app_server *srv);
+/* app_server_run in nworkers forked processes sharing the listeners, the
+ * first one supervising them (serve.c); 0 workers: app_server_run. */
+int app_server_run_workers(app_server *srv, int nworkers);
 /* A connection ended: during a graceful stop, the last one stops the loop. */
 void app_server_closed_one(app_server *srv);
 /* Logs a connection's end (peer may be NULL when not kept): running out

@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "app/app.h"
@@ -305,4 +307,129 @@ int app_server_run(app_server *srv) {
   if (status == 0)
     app_log(LOG_INFO, "%s: stopped", srv->name);
   return status;
+}
+
+/* ---- Worker processes ----------------------------------------------------------
+ *
+ * With workers, the listeners are opened once, then each worker is a fork
+ * that serves them on its own poller (eddy_loop_fork), and the first
+ * process only supervises: a worker that dies is started again (at most
+ * once a second), SIGTERM and SIGINT are passed on and the workers
+ * drained (SIGKILL for any still running 5 s after their grace time),
+ * SIGHUP, SIGUSR1 and SIGUSR2 are passed on. A worker that ends does not
+ * close its listeners (a unix: socket file would go while the others
+ * serve it); the supervisor does, last. */
+
+#define MAX_WORKERS 64
+
+typedef struct worker {
+  pid_t pid; /* 0: to be started */
+  time_t started;
+} worker;
+
+static pid_t start_worker(app_server *srv, const sigset_t *old) {
+  pid_t pid = fork();
+  if (pid != 0)
+    return pid;
+  (void)sigprocmask(SIG_SETMASK, old, NULL);
+  if (eddy_loop_fork(srv->loop) != 0)
+    _exit(1);
+  (void)app_log_attach(srv->loop);
+  eddy_loop_run(srv->loop, EDDY_RUN_UNTIL_STOPPED);
+  app_log_detach();
+  _exit(0);
+}
+
+static void signal_workers(const worker *w, int n, int signum) {
+  for (int i = 0; i < n; i++)
+    if (w[i].pid > 0)
+      (void)kill(w[i].pid, signum);
+}
+
+/* Reaps every worker that has ended; returns how many are still running. */
+static int reap(app_server *srv, worker *w, int n, int stopping) {
+  int status, alive = 0;
+  pid_t pid;
+  while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+    for (int i = 0; i < n; i++) {
+      if (w[i].pid != pid)
+        continue;
+      w[i].pid = 0;
+      if (!stopping)
+        app_log(LOG_WARN, "%s: worker %d %s %d; starting another", srv->name,
+                (int)pid, WIFSIGNALED(status) ? "killed by signal" : "exited",
+                WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+    }
+  for (int i = 0; i < n; i++)
+    alive += w[i].pid > 0;
+  return alive;
+}
+
+int app_server_run_workers(app_server *srv, int nworkers) {
+  static const int watched[] = {SIGCHLD, SIGTERM, SIGINT,
+                                SIGHUP,  SIGUSR1, SIGUSR2};
+  worker w[MAX_WORKERS] = {{0, 0}};
+  sigset_t set, old;
+  time_t stop_at = 0;
+  int status, stopping = 0, alive = 0;
+  if (nworkers <= 0)
+    return app_server_run(srv);
+  if (nworkers > MAX_WORKERS)
+    nworkers = MAX_WORKERS;
+  startup_signals(1);
+  (void)app_log_attach(srv->loop);
+  if ((status = prepare(srv)) != 0) {
+    app_log_detach();
+    eddy_loop_close_all(srv->loop);
+    eddy_loop_run(srv->loop, EDDY_RUN_UNTIL_IDLE);
+    eddy_loop_free(srv->loop);
+    startup_npaths = 0;
+    startup_signals(0);
+    return status;
+  }
+  sigemptyset(&set);
+  for (size_t i = 0; i < sizeof watched / sizeof *watched; i++)
+    sigaddset(&set, watched[i]);
+  (void)sigprocmask(SIG_BLOCK, &set, &old);
+  app_log_detach(); /* the supervisor runs no loop: its lines go directly */
+  app_log(LOG_INFO, "%s: %d worker processes", srv->name, nworkers);
+  for (;;) {
+    struct timespec tick = {0, 200 * 1000 * 1000};
+    time_t now = time(NULL);
+    int sig;
+    for (int i = 0; i < nworkers && !stopping; i++)
+      if (w[i].pid == 0 && now - w[i].started >= 1) {
+        w[i].started = now;
+        if ((w[i].pid = start_worker(srv, &old)) < 0) {
+          app_log(LOG_ERROR, "%s: cannot start a worker: %s", srv->name,
+                  eddy_strerror(-errno));
+          w[i].pid = 0;
+        }
+      }
+    sig = sigtimedwait(&set, NULL, &tick);
+    if (sig == SIGTERM || sig == SIGINT) {
+      if (!stopping) {
+        app_log(LOG_INFO, "%s: %s: stopping the workers", srv->name,
+                strsignal(sig));
+        stopping = 1;
+        stop_at = time(NULL);
+      }
+      signal_workers(w, nworkers, sig);
+    } else if (sig == SIGHUP || sig == SIGUSR1 || sig == SIGUSR2) {
+      signal_workers(w, nworkers, sig);
+    }
+    alive = reap(srv, w, nworkers, stopping);
+    if (stopping && alive == 0)
+      break;
+    if (stopping && time(NULL) - stop_at > (time_t)srv->grace_s + 5)
+      signal_workers(w, nworkers, SIGKILL);
+  }
+  eddy_loop_close_all(srv->loop);
+  eddy_loop_run(srv->loop, EDDY_RUN_UNTIL_IDLE);
+  eddy_loop_free(srv->loop);
+  startup_npaths = 0;
+  (void)sigprocmask(SIG_SETMASK, &old, NULL);
+  startup_signals(0);
+  app_log(LOG_INFO, "%s: stopped", srv->name);
+  return 0;
 }

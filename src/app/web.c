@@ -22,6 +22,7 @@ typedef struct web {
   app_server srv;
   const char *path, *index, *access_path;
   int listing;
+  int workers;
   eddy_http_server *http;
   eddy_http_static *files;
   app_sink *access;
@@ -128,7 +129,7 @@ static void usage(void) {
   printf(
       "Usage: eddy web --listen ENDPOINT [--listen ENDPOINT...] --path DIR\n"
       "                [--index NAME] [--listing] [--access-log FILE]\n"
-      "                [--grace S] [--idle-timeout S]\n"
+      "                [--workers N] [--grace S] [--idle-timeout S]\n"
       "\n"
       "Serves the files under DIR over HTTP/1.1 (HTTPS on tls: endpoints).\n"
       "\n"
@@ -140,6 +141,9 @@ static void usage(void) {
       "  --listing           list a directory that has no index file\n"
       "  --access-log FILE   log each request in the Combined Log Format\n"
       "                      to FILE (- for standard output)\n"
+      "  --workers N         serve from N worker processes sharing the\n"
+      "                      listeners, restarted if they die (0 to 64;\n"
+      "                      default 0: this process serves)\n"
       "  --grace S           on SIGTERM/SIGINT, let requests in flight\n"
       "                      finish for S seconds (default 10)\n"
       "  --idle-timeout S    close a connection that moves no byte for S\n"
@@ -163,6 +167,7 @@ static int text_option(int argc, char **argv, int *i, const char *name,
 
 static int parse(web *w, int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
+    const char *v;
     int rc;
     if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
       usage();
@@ -173,6 +178,16 @@ static int parse(web *w, int argc, char **argv) {
         (rc = text_option(argc, argv, &i, "--access-log", &w->access_path))) {
       if (rc < 0)
         return 2;
+      continue;
+    }
+    if (app_option_value(argc, argv, &i, "--workers", &v)) {
+      char *end = NULL;
+      long n = v ? strtol(v, &end, 10) : -1;
+      if (v == NULL || end == v || *end || n < 0 || n > 64) {
+        fprintf(stderr, "eddy web: --workers needs a number from 0 to 64\n");
+        return 2;
+      }
+      w->workers = (int)n;
       continue;
     }
     if (strcmp(argv[i], "--listing") == 0) {
@@ -236,7 +251,7 @@ int app_web(int argc, char **argv) {
   }
   app_log(LOG_INFO, "web: serving %s",
           app_quote(quoted, sizeof quoted, w.path));
-  rc = app_server_run(&w.srv);
+  rc = app_server_run_workers(&w.srv, w.workers);
   /* The connections went with the loop; what is left is memory. */
   eddy_http_server_free(w.http);
   eddy_http_static_free(w.files);

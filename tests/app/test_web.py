@@ -217,6 +217,36 @@ def _():
         c.close()
 
 
+@case("--workers 2: two processes serve, a killed one is replaced, SIGTERM stops them all")
+def _():
+    with web("--workers", "2") as w:
+        def children():
+            try:
+                with open(f"/proc/{w.p.pid}/task/{w.p.pid}/children") as f:
+                    return [int(x) for x in f.read().split()]
+            except FileNotFoundError:
+                return []
+        deadline = time.time() + 10
+        while len(children()) < 2:
+            assert time.time() < deadline, children()
+            time.sleep(0.05)
+        for _ in range(20):
+            assert get(w.port, "/sub/a.txt")[2] == b"alpha\n"
+        first = children()
+        os.kill(first[0], signal.SIGKILL)
+        deadline = time.time() + 10
+        while not (len(children()) == 2 and first[0] not in children()):
+            assert time.time() < deadline, children()
+            time.sleep(0.05)
+        assert get(w.port, "/sub/a.txt")[2] == b"alpha\n"
+        kids = children()
+        rc, err = w.stop()
+        assert rc == 0, (rc, err)
+        assert "killed by signal 9; starting another" in err, err
+        for k in kids:
+            assert not os.path.exists(f"/proc/{k}") or open(f"/proc/{k}/stat").read().split()[2] == "Z"
+
+
 @case("bad usage: a missing directory or an unknown option exits 2")
 def _():
     p = subprocess.run([EDDY, "web", "--listen", "tcp:0", "--path", "/nonexistent/dir"],
@@ -224,6 +254,9 @@ def _():
     assert p.returncode == 2 and b"cannot serve" in p.stderr, p.stderr
     p = subprocess.run([EDDY, "web", "--bogus"], capture_output=True, timeout=10)
     assert p.returncode == 2 and b"unknown option" in p.stderr, p.stderr
+    p = subprocess.run([EDDY, "web", "--listen", "tcp:0", "--workers", "65"],
+                       capture_output=True, timeout=10)
+    assert p.returncode == 2 and b"--workers" in p.stderr, p.stderr
 
 
 shutil.rmtree(ROOT, ignore_errors=True)
