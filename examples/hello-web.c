@@ -1,10 +1,11 @@
 /* examples/hello-web.c: a web application on eddy's HTTP server.
  *
- *   hello-web --listen tcp:8080
+ *   hello-web --listen tcp:8080 [--static DIR]
  *   curl http://127.0.0.1:8080/            -> Hello, World!
  *   curl http://127.0.0.1:8080/hello/you   -> Hello, you!
  *   curl http://127.0.0.1:8080/api/time    -> the loop's clock, from an
  *                                             application mounted at /api
+ *   curl http://127.0.0.1:8080/static/F    -> the file DIR/F, if --static
  *
  * A listener hands each connection to the server; routes map a method and
  * a path pattern to a handler; a handler answers with eddy_http_respond.
@@ -58,16 +59,22 @@ static void on_stop(eddy_signal *h, int signum, void *arg) {
 }
 
 int main(int argc, char **argv) {
-  const char *listen = argc == 3 && strcmp(argv[1], "--listen") == 0 ? argv[2]
-                                                                     : NULL;
+  const char *listen = NULL, *dir = NULL;
+  eddy_http_static *files = NULL;
   eddy_loop *loop;
   eddy_http_server *srv, *api;
   eddy_listener *l;
   eddy_signal *sig;
   app a;
   char err[256];
-  if (listen == NULL) {
-    fprintf(stderr, "usage: hello-web --listen ENDPOINT\n");
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (strcmp(argv[i], "--listen") == 0)
+      listen = argv[i + 1];
+    else if (strcmp(argv[i], "--static") == 0)
+      dir = argv[i + 1];
+  }
+  if (listen == NULL || argc % 2 == 0) {
+    fprintf(stderr, "usage: hello-web --listen ENDPOINT [--static DIR]\n");
     return 2;
   }
   signal(SIGPIPE, SIG_IGN);
@@ -79,6 +86,11 @@ int main(int argc, char **argv) {
   eddy_http_route(srv, "GET", "/hello/:name", hello_name, NULL);
   eddy_http_route(api, "GET", "/time", loop_time, loop);
   eddy_http_mount(srv, "/api", api);
+  if (dir && (eddy_http_static_new(dir, NULL, &files) != 0 ||
+              eddy_http_static_route(srv, "/static", files) != 0)) {
+    fprintf(stderr, "hello-web: cannot serve %s\n", dir);
+    return 1;
+  }
   if (eddy_listen(loop, listen, on_accept, srv, &l, err, sizeof err) != 0) {
     fprintf(stderr, "hello-web: %s\n", err);
     return 1;
@@ -92,6 +104,7 @@ int main(int argc, char **argv) {
   eddy_loop_run(loop, EDDY_RUN_UNTIL_STOPPED);
   eddy_http_server_free(srv);
   eddy_http_server_free(api);
+  eddy_http_static_free(files);
   eddy_loop_close_all(loop);
   eddy_loop_run(loop, EDDY_RUN_UNTIL_IDLE);
   eddy_loop_free(loop);

@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -20,10 +21,16 @@ from common import case, free_port, report  # noqa: E402
 HELLO = sys.argv[1]
 
 
+STATIC = tempfile.mkdtemp(prefix="eddy-hello-")
+with open(os.path.join(STATIC, "note.txt"), "w") as f:
+    f.write("static note\n")
+
+
 class Web:
     def __init__(self):
         self.port = free_port()
-        self.p = subprocess.Popen([HELLO, "--listen", f"tcp:{self.port}:interface=127.0.0.1"],
+        self.p = subprocess.Popen([HELLO, "--listen", f"tcp:{self.port}:interface=127.0.0.1",
+                                   "--static", STATIC],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.time() + 10
         while time.time() < deadline:
@@ -68,7 +75,7 @@ class Web:
         assert rc == 0 and "ERROR" not in err, (rc, err)
 
 
-@case("curl: GET, a parameter, a mounted application, HEAD, 404 and 405")
+@case("curl: GET, a parameter, a mounted application, a static directory, HEAD, 404 and 405")
 def _():
     if shutil.which("curl") is None:
         raise AssertionError("curl is not installed (scripts/deps.sh installs it)")
@@ -87,6 +94,9 @@ def _():
                                 url + "/nope", "-o", "/dev/null", "-X", "POST", url + "/"],
                                capture_output=True, timeout=10).stdout
         assert codes == b"404 405 ", codes
+        out = subprocess.run(["curl", "-sS", url + "/static/note.txt"], capture_output=True,
+                             timeout=10).stdout
+        assert out == b"static note\n", out
 
 
 @case("http.client: many requests on one kept-alive connection")
@@ -163,4 +173,5 @@ def _():
         slow.close()
 
 
+shutil.rmtree(STATIC, ignore_errors=True)
 report()
