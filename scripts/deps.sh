@@ -13,6 +13,7 @@ packages=(
   libssl-dev openssl ca-certificates curl        # TLS, real TLS peers
   python3 procps util-linux                      # test scripts, taskset
   socat netcat-openbsd                           # real peers in tests
+  slowhttptest                                   # slowloris against eddy web
 )
 
 missing=()

@@ -247,6 +247,29 @@ def _():
             assert not os.path.exists(f"/proc/{k}") or open(f"/proc/{k}/stat").read().split()[2] == "Z"
 
 
+@case("slowhttptest's slowloris: 300 trickling heads while a normal client is answered promptly")
+def _():
+    if shutil.which("slowhttptest") is None:
+        raise AssertionError("slowhttptest is not installed (scripts/deps.sh installs it)")
+    with web() as w:
+        attack = subprocess.Popen(["slowhttptest", "-H", "-c", "300", "-r", "150", "-i", "2",
+                                   "-l", "8", "-u", f"http://127.0.0.1:{w.port}/sub/a.txt"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            t_end = time.time() + 6
+            worst = 0.0
+            answered = 0
+            while time.time() < t_end:
+                t0 = time.time()
+                assert get(w.port, "/sub/a.txt")[2] == b"alpha\n"
+                worst = max(worst, time.time() - t0)
+                answered += 1
+                time.sleep(0.1)
+            assert answered >= 20 and worst < 1.0, (answered, worst)
+        finally:
+            attack.wait(timeout=30)
+
+
 @case("bad usage: a missing directory or an unknown option exits 2")
 def _():
     p = subprocess.run([EDDY, "web", "--listen", "tcp:0", "--path", "/nonexistent/dir"],
