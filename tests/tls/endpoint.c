@@ -5,6 +5,9 @@
 
 #include "tls_test.h"
 
+static void ep_string(char *buf, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 static void ep_string(char *buf, size_t len, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
