@@ -291,6 +291,17 @@ static int prepare(app_server *srv) {
   return 0;
 }
 
+/* The end of a server: its loop's handles closed (the listeners remove
+ * their socket files), the loop freed, the default signal dispositions
+ * back. */
+static void close_loop(app_server *srv) {
+  eddy_loop_close_all(srv->loop);
+  eddy_loop_run(srv->loop, EDDY_RUN_UNTIL_IDLE);
+  eddy_loop_free(srv->loop);
+  startup_npaths = 0;
+  startup_signals(0);
+}
+
 int app_server_run(app_server *srv) {
   int status;
   startup_signals(1);
@@ -298,12 +309,7 @@ int app_server_run(app_server *srv) {
   if ((status = prepare(srv)) == 0)
     eddy_loop_run(srv->loop, EDDY_RUN_UNTIL_STOPPED);
   app_log_detach();
-  eddy_loop_close_all(srv->loop);
-  eddy_loop_run(srv->loop, EDDY_RUN_UNTIL_IDLE);
-  eddy_loop_free(srv->loop);
-  /* The listeners removed their files; nothing is left to clean up. */
-  startup_npaths = 0;
-  startup_signals(0);
+  close_loop(srv);
   if (status == 0)
     app_log(LOG_INFO, "%s: stopped", srv->name);
   return status;
@@ -380,11 +386,7 @@ int app_server_run_workers(app_server *srv, int nworkers) {
   (void)app_log_attach(srv->loop);
   if ((status = prepare(srv)) != 0) {
     app_log_detach();
-    eddy_loop_close_all(srv->loop);
-    eddy_loop_run(srv->loop, EDDY_RUN_UNTIL_IDLE);
-    eddy_loop_free(srv->loop);
-    startup_npaths = 0;
-    startup_signals(0);
+    close_loop(srv);
     return status;
   }
   sigemptyset(&set);
@@ -424,12 +426,8 @@ int app_server_run_workers(app_server *srv, int nworkers) {
     if (stopping && time(NULL) - stop_at > (time_t)srv->grace_s + 5)
       signal_workers(w, nworkers, SIGKILL);
   }
-  eddy_loop_close_all(srv->loop);
-  eddy_loop_run(srv->loop, EDDY_RUN_UNTIL_IDLE);
-  eddy_loop_free(srv->loop);
-  startup_npaths = 0;
   (void)sigprocmask(SIG_SETMASK, &old, NULL);
-  startup_signals(0);
+  close_loop(srv);
   app_log(LOG_INFO, "%s: stopped", srv->name);
   return 0;
 }

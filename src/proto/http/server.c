@@ -114,7 +114,7 @@ struct conn {
 };
 
 static void process(conn *c);
-static void conn_close(conn *c, int abort_it);
+static void conn_abort(conn *c);
 
 /* ---- Options and the server ---------------------------------------------- */
 
@@ -193,7 +193,7 @@ void eddy_http_server_free(eddy_http_server *srv) {
   if (srv == NULL)
     return;
   while (srv->conns)
-    conn_close(srv->conns, 1);
+    conn_abort(srv->conns);
   while (srv->held) {
     eddy_http_exchange *x = srv->held;
     srv->held = x->next_held;
@@ -1042,16 +1042,12 @@ int eddy_http_server_serve(eddy_http_server *srv, eddy_stream *s) {
   return 0;
 }
 
-static void conn_close(conn *c, int abort_it) {
-  if (abort_it)
-    eddy_stream_abort(c->s);
-  else
-    eddy_stream_close(c->s);
-  /* The close callback runs from the loop; for a free, unlink now. */
-  if (abort_it) {
-    eddy_stream_set_callbacks(c->s, NULL, NULL);
-    on_close(c->s, -ECONNABORTED, "server freed", c);
-  }
+/* For eddy_http_server_free: the stream's close callback would run from
+ * the loop, after the server is gone, so it is detached and run now. */
+static void conn_abort(conn *c) {
+  eddy_stream_abort(c->s);
+  eddy_stream_set_callbacks(c->s, NULL, NULL);
+  on_close(c->s, -ECONNABORTED, "server freed", c);
 }
 
 void eddy_http_server_drain(eddy_http_server *srv) {

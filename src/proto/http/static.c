@@ -144,9 +144,9 @@ static int hexval(char c) {
 /* The request path (after the prefix), decoded and made relative to the
  * root in out: "a/b.html", or "" for the root itself. Returns 0, 400 for
  * a bad escape, a NUL or an encoded slash, 404 for a hidden name or a way
- * above the root. *dir is set when the path ends in '/'. */
+ * above the root. */
 static int clean_path(const eddy_http_static *st, const char *p, size_t n,
-                      char *out, int *dir) {
+                      char *out) {
   char dec[MAX_PATH];
   size_t d = 0, o = 0;
   for (size_t i = 0; i < n; i++) {
@@ -164,7 +164,6 @@ static int clean_path(const eddy_http_static *st, const char *p, size_t n,
     dec[d++] = c;
   }
   dec[d] = '\0';
-  *dir = d == 0 || dec[d - 1] == '/';
   /* Segments: "." dropped, ".." takes one back, never above the root. */
   for (size_t i = 0; i < d;) {
     size_t j = i, len;
@@ -529,7 +528,7 @@ static void serve(eddy_http_exchange *x, void *arg) {
   }
   if (eddy_http_param(x, "path", &p, &n) != 0)
     p = "", n = 0;
-  if ((rc = clean_path(st, p, n, rel, &dir)) != 0) {
+  if ((rc = clean_path(st, p, n, rel)) != 0) {
     (void)eddy_http_respond_status(x, rc);
     return;
   }
