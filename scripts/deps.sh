@@ -14,6 +14,7 @@ packages=(
   python3 procps util-linux                      # test scripts, taskset
   socat netcat-openbsd                           # real peers in tests
   slowhttptest                                   # slowloris against eddy web
+  zlib1g-dev python3-websockets                  # permessage-deflate, a real WebSocket peer
 )
 
 missing=()
