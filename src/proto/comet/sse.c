@@ -168,10 +168,16 @@ static void on_gone(eddy_http_exchange *x, void *arg) {
     sse->o.gone(sse, sse->disconnected ? -ENOBUFS : EDDY_ECLOSED, sse->o.arg);
 }
 
-/* Ends x after a failed start: 503 if nothing went out. */
+/* Ends x after a failed start: 503 if nothing went out. A head that
+ * could not be queued leaves the connection without a response it can
+ * frame: it is aborted. */
 static int fail_start(eddy_http_exchange *x, int e) {
-  if (eddy_http_respond_status(x, 503) == -EALREADY)
+  if (eddy_http_respond_status(x, 503) == -EALREADY) {
+    eddy_stream *s = eddy_http_stream(x);
+    if (s)
+      eddy_stream_abort(s);
     (void)eddy_http_end(x);
+  }
   return e;
 }
 
