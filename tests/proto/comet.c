@@ -45,7 +45,8 @@ typedef struct fixture {
   int gone, gone_reason;
   eddy_comet_poll *poll;
   int polls_done, poll_status;
-  int fail_kind, start_rc; /* an allocation to fail in the SSE handler */
+  int fail_kind, start_rc; /* an allocation to fail in a handler */
+  int fail_where;          /* the poll: 0 its start, 1 its hub wait */
   uint64_t fail_nth;
 } fixture;
 
@@ -101,11 +102,25 @@ static void long_poll(eddy_http_exchange *x, void *arg) {
   o.done = poll_done;
   rc = eddy_comet_query_id(x, "since", &since);
   cr_assert(rc == 0 || rc == -ENOENT);
-  if (eddy_comet_poll_start(x, &o, &F.poll) != 0)
+  if (F.fail_nth && F.fail_where == 0)
+    eddy__fault_fail_nth(F.fail_kind, F.fail_nth, ENOMEM);
+  F.start_rc = eddy_comet_poll_start(x, &o, &F.poll);
+  eddy__fault_reset();
+  if (F.start_rc != 0)
     return;
-  if (F.hub)
-    EXPECT_OK(
-        eddy_comet_poll_hub(F.poll, F.hub, "room", EDDY_COMET_LINE, since));
+  if (F.hub) {
+    if (F.fail_nth && F.fail_where == 1)
+      eddy__fault_fail_nth(F.fail_kind, F.fail_nth, ENOMEM);
+    rc = eddy_comet_poll_hub(F.poll, F.hub, "room", EDDY_COMET_LINE, since);
+    eddy__fault_reset();
+    F.start_rc = rc;
+    if (rc != 0) { /* the poll is still held: the program answers */
+      EXPECT_EQ(rc, -ENOMEM);
+      EXPECT_EQ(eddy_comet_poll_respond(F.poll, 42, NULL, NULL, 0), -EINVAL);
+      EXPECT_OK(eddy_comet_poll_respond(F.poll, 500, NULL, NULL, 0));
+      F.poll = NULL;
+    }
+  }
 }
 
 static void setup(eddy_loop *loop, int with_hub) {
@@ -189,14 +204,14 @@ static int count(const char *hay, const char *needle) {
   return n;
 }
 
-/* Runs the loop and reads c until its bytes hold `want` copies of what (or
- * it closes, with what NULL), for at most 5 s. */
+/* Runs the loop and reads c until its bytes hold `want` copies of what,
+ * or it closes, for at most 5 s. */
 static void client_wait(client *c, const char *what, int want) {
   int64_t deadline = test_clock_ms() + 5000;
   for (;;) {
     struct pollfd p = {.fd = c->fd, .events = POLLIN};
     client_read(c);
-    if ((what && count(c->got, what) >= want) || (!what && c->closed))
+    if ((what && count(c->got, what) >= want) || c->closed)
       return;
     cr_assert(test_clock_ms() < deadline, "waited for %s; got: %s",
               what ? what : "the close", c->got ? c->got : "");
@@ -629,6 +644,70 @@ Test(comet, query_ids) {
               "18446744073709551616 HTTP/1.1\r\nHost: t\r\n\r\n",
               0);
   client_wait(&c, "200 OK\n", 1);
+  client_close(&c);
+  teardown();
+}
+
+Test(comet, long_poll_out_of_memory) {
+  int kinds[] = {EDDY__SYS_MALLOC, EDDY__SYS_CALLOC, EDDY__SYS_REALLOC};
+  int failures = 0;
+  for (int where = 0; where < 2; where++)
+    for (size_t k = 0; k < 3; k++)
+      for (uint64_t n = 1; n < 10; n++) {
+        client c;
+        eddy_comet_msg m = {.topic = "room", .data = "old", .len = 3};
+        setup(test_loop(), 1);
+        EXPECT_OK(eddy_comet_publish(F.hub, &m, NULL));
+        F.fail_kind = kinds[k];
+        F.fail_nth = n;
+        F.fail_where = where;
+        F.start_rc = 1;
+        client_open(&c, "GET /poll?since=0 HTTP/1.1\r\nHost: t\r\n\r\n", 0);
+        while (F.start_rc == 1)
+          turns(1);
+        client_wait(&c, "\r\n\r\n", 1);
+        if (F.start_rc == 0 && F.poll_status == 0) {
+          client_wait(&c, "[old\n]", 1);
+          client_close(&c);
+          teardown();
+          break;
+        }
+        failures++;
+        if (F.start_rc == 0) { /* the answer could not be queued */
+          EXPECT_EQ(F.poll_status, -ENOMEM);
+          client_wait(&c, NULL, 0);
+          EXPECT_EQ(c.n, 0);
+        } else {
+          EXPECT_EQ(F.start_rc, -ENOMEM);
+          cr_assert(strstr(c.got, where ? "HTTP/1.1 500" : "HTTP/1.1 503") ==
+                        c.got,
+                    "%s", c.got);
+        }
+        EXPECT_EQ(eddy_comet_subscribers(F.hub, "room"), 0);
+        client_close(&c);
+        teardown();
+      }
+  cr_assert(failures >= 2);
+}
+
+Test(comet, long_poll_cancel_and_respond) {
+  client c;
+  static const char req[] = "GET /poll HTTP/1.1\r\nHost: t\r\n\r\n";
+  setup(test_loop(), 0);
+  client_open(&c, req, 0);
+  while (F.poll == NULL)
+    turns(1);
+  cr_assert(eddy_comet_poll_exchange(F.poll) != NULL);
+  EXPECT_OK(eddy_comet_poll_respond(F.poll, 200, "text/plain", "mine", 4));
+  F.poll = NULL;
+  client_wait(&c, "\r\n\r\nmine", 1);
+  cr_assert(write(c.fd, req, sizeof req - 1) == (ssize_t)sizeof req - 1);
+  while (F.poll == NULL)
+    turns(1);
+  eddy_comet_poll_cancel(F.poll);
+  F.poll = NULL;
+  client_wait(&c, "503", 1);
+  EXPECT_EQ(F.polls_done, 0);
   client_close(&c);
   teardown();
 }

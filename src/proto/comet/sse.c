@@ -149,11 +149,14 @@ static void heartbeat_fired(eddy__timer *t, void *arg) {
     (void)eddy__timer_start(t, sse->o.heartbeat_ns - quiet);
     return;
   }
-  if (sse->chunked)
-    (void)emit(sse, (void *)heartbeat_chunked, sizeof heartbeat_chunked - 1,
-               NULL);
-  else
-    (void)emit(sse, (void *)heartbeat_bare, sizeof heartbeat_bare - 1, NULL);
+  /* With bytes still on their way the connection is not idle. */
+  if (unsent(sse) == 0) {
+    if (sse->chunked)
+      (void)emit(sse, (void *)heartbeat_chunked, sizeof heartbeat_chunked - 1,
+                 NULL);
+    else
+      (void)emit(sse, (void *)heartbeat_bare, sizeof heartbeat_bare - 1, NULL);
+  }
   sse->last_write = now;
   if (!sse->gone)
     (void)eddy__timer_start(t, sse->o.heartbeat_ns);
