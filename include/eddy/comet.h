@@ -44,7 +44,9 @@
  * Subscribers may come and go at any time, from inside a send callback
  * too: one that leaves during a delivery gets nothing more, one that
  * joins during a delivery does not get the message being delivered. A
- * send callback may publish (the nested message is delivered at once). The
+ * send callback may publish: the message is delivered once the delivery
+ * under way ends, so every subscriber sees a topic's messages in the
+ * order of their ids. The
  * hub may be freed with subscribers attached (each one's gone callback
  * runs first), but not from inside one of its callbacks.
  *
