@@ -46,6 +46,7 @@
 #include <stdint.h>
 
 #include "async.h"
+#include "buf.h"
 #include "common.h"
 #include "core.h"
 #include "coro.h"
@@ -250,8 +251,26 @@ EDDY_API const char *eddy_http_body(const eddy_http_exchange *x, size_t *len);
 /* The route parameter name (":name" or "*name"): 0, or -ENOENT. */
 EDDY_API int eddy_http_param(const eddy_http_exchange *x, const char *name,
                              const char **value, size_t *len);
-/* The connection's stream (an upgrade takes it over), or NULL once gone. */
+/* The connection's stream, or NULL once gone. */
 EDDY_API eddy_stream *eddy_http_stream(const eddy_http_exchange *x);
+
+/* Takes the connection over from the server (a WebSocket handshake, a
+ * CONNECT tunnel): sends the response head now (status: 101, or a 2xx
+ * for CONNECT; the fields set with eddy_http_set_header; no
+ * Content-Length), after any answers to earlier pipelined requests, and
+ * ends the exchange. The stream becomes the caller's: set its callbacks
+ * (eddy_stream_set_callbacks) before returning to the loop; the server's
+ * timeouts and its connection count no longer include it (the access
+ * hook reports the status with 0 bytes, the closed hook runs now); the
+ * caller closes it. Bytes the client sent after the request (the new
+ * protocol's first bytes) are appended to rest, an eddy_buf the caller
+ * initialized, or dropped if rest is NULL. Returns 0 with *out set;
+ * -EALREADY after a response started; -EINVAL for another status (x is
+ * still the program's); EDDY_ECLOSED if the client had gone or the head
+ * could not be written, or -ENOMEM: then the connection is aborted, x is
+ * gone and *out is NULL. */
+EDDY_API int eddy_http_upgrade(eddy_http_exchange *x, int status,
+                               eddy_buf *rest, eddy_stream **out);
 
 /* A response field, before the response starts. Returns 0, -EINVAL (a
  * name that is not a token, a value with a CR, LF or other control),
