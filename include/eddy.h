@@ -16,5 +16,6 @@
 #include "eddy/async.h"
 #include "eddy/coro.h"
 #include "eddy/http.h"
+#include "eddy/comet.h"
 
 #endif
