@@ -17,5 +17,6 @@
 #include "eddy/coro.h"
 #include "eddy/http.h"
 #include "eddy/ws.h"
+#include "eddy/comet.h"
 
 #endif
