@@ -8,6 +8,8 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <unistd.h>
 
 #include "helpers.h"
@@ -658,4 +660,187 @@ Test(ws_fault, a_write_failure_is_reported_by_the_send_and_the_close) {
   EXPECT_EQ(S.status, -EPIPE);
   cr_assert(wait_count(n.loop, &C.closes, 1));
   net_down(&n);
+}
+
+Test(ws_conn, a_server_keeping_its_context_compresses_repeats_better) {
+  net n;
+  eddy_ws_options co = {.deflate = 1};
+  char msg[2000];
+  net_up(&n);
+  srv_opt.deflate = 1;
+  srv_opt.deflate_context_takeover = 1;
+  for (size_t i = 0; i < sizeof msg; i++)
+    msg[i] = (char)('a' + (i * 7919) % 26);
+  client_up(&n, &co);
+  cr_assert(wait_count(n.loop, &accepts, 1));
+  EXPECT_EQ(eddy_ws_deflate(S.ws), 1);
+  EXPECT_OK(eddy_ws_send_text(S.ws, msg, sizeof msg));
+  EXPECT_OK(eddy_ws_send_text(S.ws, msg, sizeof msg));
+  cr_assert(wait_count(n.loop, &C.messages, 2));
+  EXPECT_EQ(C.last_len, sizeof msg);
+  cr_expect(memcmp(C.last, msg, sizeof msg) == 0);
+  /* Shared frames need no context: not for this connection. */
+  eddy_ws_compressor *z;
+  EXPECT_OK(eddy_ws_compressor_new(-1, 15, &z));
+  EXPECT_EQ(eddy_ws_deflate_ok(S.ws, z), 0);
+  eddy_ws_compressor_free(z);
+  net_down(&n);
+}
+
+Test(ws_conn, a_slow_reader_raises_over_high_then_drain) {
+  net n;
+  size_t big = 8 << 20;
+  char *buf = calloc(1, big);
+  eddy_ws_options co = {.max_message = 16 << 20};
+  net_up(&n);
+  client_up(&n, &co);
+  cr_assert(wait_count(n.loop, &accepts, 1));
+  EXPECT_OK(eddy_ws_send_binary(S.ws, buf, big));
+  EXPECT_EQ(eddy_ws_over_high(S.ws), 1);
+  EXPECT_GT(eddy_ws_buffered(S.ws), 0);
+  cr_assert(wait_count(n.loop, &S.drains, 1));
+  cr_assert(wait_count(n.loop, &C.messages, 1));
+  EXPECT_EQ(C.last_len, big);
+  EXPECT_EQ(eddy_ws_over_high(S.ws), 0);
+  free(buf);
+  net_down(&n);
+}
+
+/* ---- The client against a hand-written server ------------------------------------ */
+
+typedef struct fake {
+  eddy_loop *loop;
+  int lfd, fd;
+  char ep[64];
+  char req[4096];
+  size_t n;
+} fake;
+
+static void fake_up(fake *f) {
+  struct sockaddr_in a = {.sin_family = AF_INET};
+  socklen_t len = sizeof a;
+  reset();
+  memset(f, 0, sizeof *f);
+  f->loop = test_loop();
+  f->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  cr_assert(bind(f->lfd, (struct sockaddr *)&a, sizeof a) == 0);
+  cr_assert(listen(f->lfd, 4) == 0);
+  cr_assert(getsockname(f->lfd, (struct sockaddr *)&a, &len) == 0);
+  snprintf(f->ep, sizeof f->ep, "tcp:127.0.0.1:%d", ntohs(a.sin_port));
+  f->fd = -1;
+}
+
+/* Connects the client, accepts it and reads its request. */
+static void fake_accept(fake *f, const eddy_ws_options *o) {
+  int64_t end = test_clock_ms() + 5000;
+  EXPECT_OK(eddy_ws_connect(f->loop, f->ep, o, &cbs, &C, &C.ws, NULL, 0));
+  while (test_clock_ms() < end && memmem(f->req, f->n, "\r\n\r\n", 4) == NULL) {
+    struct pollfd p = {.fd = f->fd < 0 ? f->lfd : f->fd, .events = POLLIN};
+    EXPECT_GE(eddy_loop_run(f->loop, EDDY_RUN_NOWAIT), 0);
+    if (poll(&p, 1, 2) != 1)
+      continue;
+    if (f->fd < 0) {
+      f->fd = accept4(f->lfd, NULL, NULL, SOCK_CLOEXEC);
+    } else {
+      ssize_t k = recv(f->fd, f->req + f->n, sizeof f->req - f->n - 1, 0);
+      cr_assert(k > 0);
+      f->n += (size_t)k;
+    }
+  }
+  f->req[f->n] = '\0';
+}
+
+/* The accept key for the client's request. */
+static void fake_accept_key(fake *f, char out[32]) {
+  const char *k = strstr(f->req, "Sec-WebSocket-Key: ");
+  cr_assert(k != NULL);
+  EXPECT_OK(eddy_ws_accept_key(k + 19, 24, out, 32));
+}
+
+static void fake_send(fake *f, const char *data, size_t len) {
+  cr_assert(write(f->fd, data, len) == (ssize_t)len);
+}
+
+static void fake_down(fake *f) {
+  if (f->fd >= 0)
+    close(f->fd);
+  close(f->lfd);
+  eddy_loop_close_all(f->loop);
+  EXPECT_GE(eddy_loop_run(f->loop, EDDY_RUN_UNTIL_IDLE), 0);
+  test_finish(f->loop);
+  reset();
+}
+
+static void answer_101(fake *f, const char *extra, const char *frames,
+                       size_t flen) {
+  char key[32], head[512];
+  int n;
+  fake_accept_key(f, key);
+  n = snprintf(head, sizeof head,
+               "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+               "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n%s\r\n",
+               key, extra);
+  memcpy(head + n, frames, flen);
+  fake_send(f, head, (size_t)n + flen);
+}
+
+Test(ws_client, the_request_and_frames_behind_the_101) {
+  fake f;
+  eddy_ws_options o = {.path = "/chat?room=1",
+                       .origin = "http://o",
+                       .host = "example.org"};
+  fake_up(&f);
+  fake_accept(&f, &o);
+  cr_expect(strncmp(f.req, "GET /chat?room=1 HTTP/1.1\r\n", 27) == 0, "%s",
+            f.req);
+  cr_expect(strstr(f.req, "Host: example.org\r\n") != NULL);
+  cr_expect(strstr(f.req, "Origin: http://o\r\n") != NULL);
+  cr_expect(strstr(f.req, "Sec-WebSocket-Version: 13\r\n") != NULL);
+  answer_101(&f, "", "\x81\x05hello", 7);
+  cr_assert(test_run_until(f.loop, &C.opens));
+  EXPECT_OK(C.open_status);
+  cr_assert(wait_count(f.loop, &C.messages, 1));
+  EXPECT_STR(C.last, "hello");
+  /* A masked frame from a server: 1002. */
+  fake_send(&f, "\x81\x81\x01\x02\x03\x04x", 7);
+  cr_assert(wait_count(f.loop, &C.closes, 1));
+  EXPECT_EQ(C.code, 1002);
+  EXPECT_EQ(C.status, EDDY_EPARSE);
+  fake_down(&f);
+}
+
+Test(ws_client, bad_answers_fail_the_open) {
+  static const char *const extras[] = {
+      "Sec-WebSocket-Protocol: never-offered\r\n",
+      "Sec-WebSocket-Extensions: permessage-deflate\r\n", /* not offered */
+      "Sec-WebSocket-Extensions: x-unknown\r\n",
+  };
+  for (int i = 0; i < 4; i++) {
+    fake f;
+    fake_up(&f);
+    fake_accept(&f, NULL);
+    if (i < 3) {
+      answer_101(&f, extras[i], "", 0);
+    } else {
+      static const char wrong[] =
+          "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+          "Connection: Upgrade\r\nSec-WebSocket-Accept: nope\r\n\r\n";
+      fake_send(&f, wrong, sizeof wrong - 1);
+    }
+    cr_assert(test_run_until(f.loop, &C.opens));
+    EXPECT_EQ(C.open_status, EDDY_EHTTP);
+    EXPECT_EQ(C.closes, 0);
+    fake_down(&f);
+  }
+}
+
+Test(ws_client, a_server_that_never_answers_times_out) {
+  fake f;
+  eddy_ws_options o = {.handshake_timeout_ns = 50 * MS};
+  fake_up(&f);
+  fake_accept(&f, &o);
+  cr_assert(test_run_until(f.loop, &C.opens));
+  EXPECT_EQ(C.open_status, -ETIMEDOUT);
+  fake_down(&f);
 }
