@@ -112,6 +112,10 @@ int eddy__ws_deflate(eddy__ws_zlib *z, const char *data, size_t len,
     out->last -= 4;
   if (z->takeover)
     return 0;
+  if (!z->keep) {
+    eddy__ws_zlib_free(z, 1);
+    return 0;
+  }
   if (deflateReset(zs) != Z_OK) {
     r = -ENOMEM;
     goto fail;
@@ -183,7 +187,7 @@ int eddy__ws_inflate(eddy__ws_zlib *z, const char *data, size_t len, size_t max,
 
 int eddy_ws_inflate_once(const char *data, size_t len, int window_bits,
                          size_t max, eddy_buf *out) {
-  eddy__ws_zlib z = {NULL, window_bits ? window_bits : 15, 0, 0};
+  eddy__ws_zlib z = {NULL, window_bits ? window_bits : 15, 0, 0, 0};
   if (window_bits && (window_bits < 8 || window_bits > 15))
     return -EINVAL;
   return eddy__ws_inflate(&z, data, len, max, out);
@@ -206,6 +210,7 @@ int eddy_ws_compressor_new(int level, int window_bits,
   c->z.bits = window_bits;
   c->z.level = level;
   c->z.takeover = 0;
+  c->z.keep = 1; /* one stream, reset for each message */
   *out = c;
   return 0;
 }

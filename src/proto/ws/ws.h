@@ -15,6 +15,7 @@ typedef struct eddy__ws_zlib {
   int bits;     /* LZ77 window: 9-15 (8-15 for inflating) */
   int level;    /* deflate only: zlib's level */
   int takeover; /* keep the context from message to message */
+  int keep;     /* keep the stream allocated (reset) even without */
 } eddy__ws_zlib;
 
 /* Appends to out the deflated message (RFC 7692: the final 00 00 FF FF
