@@ -134,9 +134,10 @@ extern "C" {
 /* Default max_message. */
 #define EDDY_WS_DEFAULT_MAX_MESSAGE (1024 * 1024)
 
-/* 1 if a received close code is valid on the wire: 1000-1003, 1007-1011,
- * 3000-4999 (1004-1006, 1012+ reserved ones and 1015 are refused, as the
- * registry says a peer must not send them; 1012-1014 are accepted). */
+/* 1 if a received close code is valid on the wire: 1000-1003, 1007-1014
+ * (1012-1014 are registered: service restart, try again later, bad
+ * gateway) and 3000-4999. 0 for the rest: 0-999, 1004, the codes that
+ * only report (1005, 1006, 1015), unassigned 1016-2999, 5000 and up. */
 EDDY_API int eddy_ws_close_code_valid(int code);
 
 /* ---- Frames ---------------------------------------------------------------- */
