@@ -228,7 +228,7 @@ int eddy__ws_compressor_bits(const eddy_ws_compressor *c) {
 
 int eddy__ws_frame(eddy_buf *out, int fin, int opcode, const void *data,
                    size_t len, eddy__ws_zlib *z, const uint8_t *mask) {
-  char head[EDDY_WS_MAX_HEADER];
+  char head[EDDY_WS_MAX_HEADER] = {0};
   size_t start = eddy_buf_len(out), h, plen;
   int r;
   if (z == NULL) {
