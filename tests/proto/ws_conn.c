@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "helpers.h"
+#include "tls/tls_test.h"
 
 #define MS EDDY_NSEC_PER_MSEC
 
@@ -843,4 +844,34 @@ Test(ws_client, a_server_that_never_answers_times_out) {
   cr_assert(test_run_until(f.loop, &C.opens));
   EXPECT_EQ(C.open_status, -ETIMEDOUT);
   fake_down(&f);
+}
+
+Test(ws_conn, over_tls_endpoints) {
+  net n;
+  char err[300], lep[1200];
+  eddy_ws_options co = {.path = "/ws"};
+  reset();
+  n.loop = test_loop();
+  EXPECT_OK(eddy_http_server_new(n.loop, NULL, &n.srv));
+  EXPECT_OK(eddy_http_route(n.srv, "GET", "/ws", ws_route, NULL));
+  snprintf(lep, sizeof lep,
+           "tls:0:interface=127.0.0.1:certKey=%s:privateKey=%s",
+           cert("server.pem"), cert("server.key"));
+  cr_assert(eddy_listen(n.loop, lep, on_accept, n.srv, &n.l, err, sizeof err) ==
+                0,
+            "%s", err);
+  snprintf(lep, sizeof lep, "tls:host=localhost:port=%d:trustRoots=%s",
+           eddy_listener_port(n.l), cert("ca.pem"));
+  S.echo = 1;
+  EXPECT_OK(
+      eddy_ws_connect(n.loop, lep, &co, &cbs, &C, &C.ws, err, sizeof err));
+  cr_assert(test_run_until(n.loop, &C.opens));
+  cr_assert(C.open_status == 0, "%d %s", C.open_status, C.detail);
+  EXPECT_OK(eddy_ws_send_text(C.ws, "over tls", 8));
+  cr_assert(wait_count(n.loop, &C.messages, 1));
+  EXPECT_STR(C.last, "over tls");
+  EXPECT_OK(eddy_ws_close(C.ws, 1000, NULL));
+  cr_assert(wait_count(n.loop, &C.closes, 1));
+  EXPECT_EQ(C.code, 1000);
+  net_down(&n);
 }

@@ -143,7 +143,8 @@ static int send_close_frame(eddy_ws *ws, int code, const char *reason,
     len = EDDY_WS_MAX_REASON;
   body[0] = (char)(code >> 8);
   body[1] = (char)code;
-  memcpy(body + 2, reason, len);
+  if (len)
+    memcpy(body + 2, reason, len);
   return send_frame(ws, 1, EDDY_WS_CLOSE, body, 2 + len, 0);
 }
 
