@@ -449,6 +449,8 @@ void eddy__ws_free(eddy_ws *ws) {
   eddy_buf_free(&ws->out);
   eddy__ws_zlib_free(&ws->zin, 0);
   eddy__ws_zlib_free(&ws->zout, 1);
+  if (ws->pmd.on)
+    eddy__ws_zcache_release();
   eddy__free(ws->subprotocol);
   eddy__free(ws);
 }
@@ -463,6 +465,7 @@ int eddy__ws_set_negotiated(eddy_ws *ws, const eddy__ws_pmd *pmd,
     ws->subprotocol[len] = '\0';
   }
   if (pmd && pmd->on) {
+    eddy__ws_zcache_hold();
     ws->pmd = *pmd;
     ws->p.flags |= EDDY_WS_PARSE_RSV1;
     ws->zout.level = Z_DEFAULT_COMPRESSION;

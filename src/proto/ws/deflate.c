@@ -80,8 +80,8 @@ void eddy__ws_zlib_free(eddy__ws_zlib *z, int deflating) {
   z->zs = NULL;
 }
 
-int eddy__ws_deflate(eddy__ws_zlib *z, const char *data, size_t len,
-                     eddy_buf *out) {
+static int deflate_with(eddy__ws_zlib *z, const char *data, size_t len,
+                        eddy_buf *out) {
   size_t start = eddy_buf_len(out);
   z_stream *zs;
   int r = deflate_open(z);
@@ -166,8 +166,8 @@ static int inflate_part(z_stream *zs, const char *in, size_t n, size_t base,
   }
 }
 
-int eddy__ws_inflate(eddy__ws_zlib *z, const char *data, size_t len, size_t max,
-                     eddy_buf *out) {
+static int inflate_with(eddy__ws_zlib *z, const char *data, size_t len,
+                        size_t max, eddy_buf *out) {
   size_t base = eddy_buf_len(out);
   int r = inflate_open(z);
   if (r < 0)
@@ -180,9 +180,60 @@ int eddy__ws_inflate(eddy__ws_zlib *z, const char *data, size_t len, size_t max,
     eddy__ws_zlib_free(z, 0); /* its state is unknown now */
     return r;
   }
-  if (!z->takeover)
+  if (z->takeover)
+    return 0;
+  if (!z->keep || inflateReset(z->zs) != Z_OK)
     eddy__ws_zlib_free(z, 0);
   return 0;
+}
+
+/* ---- The thread's streams ----------------------------------------------------
+ *
+ * Without context takeover a stream is reset after every message, so the
+ * connections of one thread (one loop) can take turns with one deflate
+ * and one inflate stream instead of making and freeing one per message
+ * (a deflate stream is 256 KiB, and making one costs more than
+ * compressing a short message). The streams live while some connection
+ * of the thread has permessage-deflate (eddy__ws_zcache_hold), and are
+ * freed with the last one, so no memory outlives the connections. */
+
+static _Thread_local struct {
+  unsigned users;
+  eddy__ws_zlib def, inf;
+} zcache;
+
+void eddy__ws_zcache_hold(void) {
+  zcache.users++;
+}
+
+void eddy__ws_zcache_release(void) {
+  if (zcache.users == 0 || --zcache.users > 0)
+    return;
+  eddy__ws_zlib_free(&zcache.def, 1);
+  eddy__ws_zlib_free(&zcache.inf, 0);
+}
+
+int eddy__ws_deflate(eddy__ws_zlib *z, const char *data, size_t len,
+                     eddy_buf *out) {
+  eddy__ws_zlib *c = &zcache.def;
+  if (z->takeover || z->keep || zcache.users == 0)
+    return deflate_with(z, data, len, out);
+  if (c->zs && (c->bits != z->bits || c->level != z->level))
+    eddy__ws_zlib_free(c, 1);
+  c->bits = z->bits;
+  c->level = z->level;
+  c->keep = 1;
+  return deflate_with(c, data, len, out);
+}
+
+int eddy__ws_inflate(eddy__ws_zlib *z, const char *data, size_t len, size_t max,
+                     eddy_buf *out) {
+  eddy__ws_zlib *c = &zcache.inf;
+  if (z->takeover || z->keep || zcache.users == 0)
+    return inflate_with(z, data, len, max, out);
+  c->bits = 15;
+  c->keep = 1;
+  return inflate_with(c, data, len, max, out);
 }
 
 int eddy_ws_inflate_once(const char *data, size_t len, int window_bits,
