@@ -1,6 +1,6 @@
 /* eddy/ws.h: WebSocket (RFC 6455) with permessage-deflate (RFC 7692).
  *
- * Three levels, each usable alone:
+ * Frames, UTF-8, compression and connections, each usable alone:
  *
  * ---- Frames --------------------------------------------------------------
  *
@@ -16,13 +16,14 @@
  *         unknown opcode (3-7, 11-15); a control frame (close, ping, pong)
  *         longer than 125 bytes or without FIN; a 64-bit length with its
  *         top bit set (a length not in its shortest form is read, as most
- *         peers do); an unmasked frame where masking is
- *         required (a server reading a client) or a masked one where it is
- *         forbidden (a client reading a server); a continuation frame
- *         with no message in progress, or a new data frame inside one;
+ *         peers do); an unmasked frame where masking is required (a
+ *         server reading a client) or a masked one where it is forbidden
+ *         (a client reading a server); a continuation frame with no
+ *         message in progress, or a new data frame inside one;
  *   1009  a frame longer than the parser's max_payload.
  *
- * eddy_ws_frame_header() and eddy_ws_mask() write frames.
+ * eddy_ws_frame_header() writes a frame header; eddy_ws_unmask() also
+ * masks a payload (both are the same XOR with the key).
  *
  * ---- UTF-8 -----------------------------------------------------------------
  *
@@ -51,8 +52,8 @@
  *          the server did not answer 101 with a valid Sec-WebSocket-Accept
  *          (or chose a subprotocol or extension that was not offered),
  *          -ETIMEDOUT when the handshake took longer than
- *          handshake_timeout_ns; detail is a sentence ("server answered
- *          403 Forbidden").
+ *          handshake_timeout_ns; detail is a sentence ("the server
+ *          answered 403 Forbidden").
  * message  a whole message: EDDY_WS_TEXT (valid UTF-8) or EDDY_WS_BINARY;
  *          data is borrowed, valid until the callback returns (it is
  *          NUL-terminated, one byte past len, for convenience).
