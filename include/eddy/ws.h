@@ -267,27 +267,30 @@ typedef struct eddy_ws_callbacks {
 } eddy_ws_callbacks;
 
 /* Options of a connection, server or client. Zero fields take the
- * defaults; options may be NULL for all of them. */
+ * defaults; options may be NULL for all of them. They are copied, and the
+ * strings and arrays they point to are read only during the call
+ * (eddy_ws_accept, eddy_ws_connect). */
 typedef struct eddy_ws_options {
-  size_t max_message;           /* 0: 1 MiB; past it (inflated): 1009 */
-  int64_t ping_interval_ns;     /* 0: no keep-alive pings; else a ping after
-                                this much silence from the peer */
-  int64_t pong_timeout_ns;      /* 0: 20 s: with ping_interval_ns, a peer
-                                silent this long after our ping is
-                                closed (close: 1006, -ETIMEDOUT) */
-  int64_t close_timeout_ns;     /* 0: 5 s to wait for the peer's close reply
-                                (and, on a client, for the server to end
-                                the TCP connection after it) */
-  int64_t handshake_timeout_ns; /* client: 0: 30 s for connect + 101 */
-  int deflate;                  /* client: offer permessage-deflate; server:
-                                accept an offer of it */
-  int deflate_context_takeover; /* server: keep our compression context
-                                   between messages (better ratio, but
-                                   no shared frames); default off, so
-                                   the answer has server_no_context_
-                                   takeover */
-  size_t deflate_min;           /* messages shorter are sent uncompressed;
-                                0: 64 bytes */
+  /* The largest message, counted after inflating; past it: 1009.
+   * 0: 1 MiB. */
+  size_t max_message;
+  /* Keep-alive: a ping after this much silence from the peer (0: none);
+   * a peer still silent pong_timeout_ns after the ping (0: 20 s) is
+   * dropped (close: 1006, -ETIMEDOUT). Any byte from the peer counts. */
+  int64_t ping_interval_ns;
+  int64_t pong_timeout_ns;
+  /* How long eddy_ws_close waits for the peer's close frame. 0: 5 s. */
+  int64_t close_timeout_ns;
+  /* Client: connecting and the 101 together. 0: 30 s. */
+  int64_t handshake_timeout_ns;
+  /* Client: offer permessage-deflate. Server: accept an offer of it. */
+  int deflate;
+  /* Server: keep the compression context between our messages (a better
+   * ratio, but no shared frames). Default off: the answer then says
+   * server_no_context_takeover. */
+  int deflate_context_takeover;
+  /* Messages shorter than this are sent uncompressed. 0: 64 bytes. */
+  size_t deflate_min;
   /* Subprotocols (Sec-WebSocket-Protocol): a server's in its order of
    * preference (the first the client also offered is chosen; none in
    * common: the connection goes on without one); a client's, offered. */
