@@ -204,6 +204,8 @@ for backend in "${backends[@]}"; do
     python3 tests/app/test_http.py "$build/hello-web"
   EDDY_BACKEND=$backend run_script "app web ($backend)" 180 \
     python3 tests/app/test_web.py "$build/eddy"
+  EDDY_BACKEND=$backend run_script "app ws ($backend)" 180 \
+    python3 tests/app/test_ws.py "$build/ws-echo"
   # The chat examples; a program not built yet has its cases skipped.
   EDDY_BACKEND=$backend run_script "app chat ($backend)" 180 \
     python3 tests/app/test_chat.py "$build/chat-callbacks" "$build/chat-coroutines"
