@@ -14,6 +14,7 @@ import asyncio
 import http.client
 import json
 import os
+import re
 import select
 import signal
 import socket
@@ -38,13 +39,34 @@ except ImportError:  # Debian's python3-websockets, seen from another python3
 EDDY = sys.argv[1]
 
 
+SANITIZER = re.compile(r"ERROR: (Address|Leak)Sanitizer|runtime error:")
+
+
+class Chat(Server):
+    """eddy chat on a free port, with a line endpoint on another (its port
+    in .line_port). Leaving the block stops it with SIGTERM and fails the
+    case if it did not exit 0 or a sanitizer spoke."""
+
+    def __init__(self, *extra):
+        self.line_port = free_port()
+        super().__init__(EDDY, "chat", "--line", f"tcp:{self.line_port}:interface=127.0.0.1",
+                         *extra)
+        # The web port answers first: the line one is opened after it.
+        assert self.wait_log(f"listening on 127.0.0.1:{self.line_port}"), self.stderr()
+
+    def __exit__(self, *exc):
+        try:
+            if exc[0] is None and self.p.poll() is None:
+                rc, log = self.stop()
+                assert rc == 0, f"eddy chat exited {rc}: {log[-2000:]}"
+            log = self.stderr()
+            assert not SANITIZER.search(log), log[-4000:]
+        finally:
+            super().__exit__(*exc)
+
+
 def chat(*extra):
-    """eddy chat on a free port, with a line endpoint on another; the
-    line port is in .line_port."""
-    line_port = free_port()
-    srv = Server(EDDY, "chat", "--line", f"tcp:{line_port}:interface=127.0.0.1", *extra)
-    srv.line_port = line_port
-    return srv
+    return Chat(*extra)
 
 
 # ---- Clients -------------------------------------------------------------------------
@@ -397,6 +419,49 @@ def _():
             c.close()
 
 
+@case("a WebSocket and an SSE client that never read are cut off; a line client keeps up")
+def _():
+    with chat() as srv:
+        stuck_ws = socket.socket()
+        stuck_ws.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stuck_ws.connect(("127.0.0.1", srv.port))
+        stuck_ws.sendall(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                         b"Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                         b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+        stuck_ws.settimeout(10)
+        assert stuck_ws.recv(4096).startswith(b"HTTP/1.1 101"), "no upgrade"
+        stuck_sse = socket.socket()
+        stuck_sse.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stuck_sse.connect(("127.0.0.1", srv.port))
+        stuck_sse.sendall(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
+        stuck_sse.settimeout(10)
+        assert stuck_sse.recv(4096).startswith(b"HTTP/1.1 200"), "no event stream"
+        reader, flood = Line(srv, "reader"), Line(srv, "flood")
+        text = "w" * 990
+        for i in range(6000):
+            flood.send(f"{i:04d} {text}")
+            if i % 100 == 99:
+                while not reader.readline().startswith(f"flood: {i:04d} "):
+                    pass
+        assert srv.wait_log("a WebSocket client cannot keep up"), srv.stderr()[-500:]
+
+        def cut_off(s):  # read what the kernel holds until the server's end
+            deadline = time.time() + 20
+            try:
+                while time.time() < deadline:
+                    if not s.recv(1 << 20):
+                        return True
+            except ConnectionResetError:
+                return True
+            return False
+        assert cut_off(stuck_ws) and cut_off(stuck_sse)
+        flood.send("after")
+        while reader.readline() != "flood: after":
+            pass
+        for c in (stuck_ws, stuck_sse, flood, reader):
+            c.close()
+
+
 # ---- Server-sent events ------------------------------------------------------------
 
 
@@ -517,10 +582,11 @@ with skipping(None if websockets else "python3-websockets is not installed"):
 # ---- Stopping and usage ------------------------------------------------------------------
 
 
-@case("SIGTERM: streams end, polls are answered, line clients are told; the server exits 0")
+@case("SIGTERM: streams end, polls are answered, line clients are told, WebSockets closed 1001; exit 0")
 def _():
     with chat() as srv:
         line = Line(srv, "olga")
+        ws = Ws(srv.port) if websockets else None
         ev = Sse(srv.port)
         since = last_id(srv.port)
         assert line.readline() == "probe: what is the last id?"
@@ -534,6 +600,9 @@ def _():
         assert line.readline() == "error: the server is stopping"
         rc = ev.p.wait(timeout=10)
         assert rc == 0, f"curl exited {rc}: the stream did not end cleanly"
+        if ws:
+            run(ws.ws.wait_closed())
+            assert ws.ws.close_code == 1001, (ws.ws.close_code, ws.ws.close_reason)
         line.close()
 
 

@@ -242,6 +242,8 @@ async def converse(browser, srv, line, transport, query, shot, before_load=None)
 def run_case(transport, query, shot, before_load=None):
     line_port = free_port()
     with Server(EDDY, "chat", "--line", f"tcp:{line_port}:interface=127.0.0.1") as srv:
+        # The web port answers first: the line one is opened after it.
+        assert srv.wait_log(f"listening on 127.0.0.1:{line_port}"), srv.stderr()
         browser = Browser()
         line = Line(line_port, "nc", srv)
         try:
