@@ -343,7 +343,7 @@ static void on_line_close(eddy_line *lr, int status, const char *detail,
     app_log(LOG_INFO, "chat: %s left", lc->name);
   if (lc->sub)
     eddy_comet_unsubscribe(lc->sub);
-  link_unlink((chat_link **)&c->line_clients, &lc->link);
+  link_unlink(&c->line_clients, &lc->link);
   free(lc);
   app_server_closed_one(&c->srv);
 }
@@ -362,7 +362,7 @@ static void line_accept(chat *c, eddy_stream *s) {
     return;
   }
   lc->chat = c;
-  link_push((chat_link **)&c->line_clients, &lc->link);
+  link_push(&c->line_clients, &lc->link);
   c->srv.open++;
 }
 
@@ -406,7 +406,7 @@ static void serve_send(eddy_http_exchange *x, void *arg) {
 static void poll_done(eddy_comet_poll *p, int status, void *arg) {
   chat_poll *cp = arg;
   (void)p, (void)status;
-  link_unlink((chat_link **)&cp->chat->polls, &cp->link);
+  link_unlink(&cp->chat->polls, &cp->link);
   free(cp);
 }
 
@@ -437,18 +437,18 @@ static void serve_poll(eddy_http_exchange *x, void *arg) {
     free(cp); /* answered already */
     return;
   }
-  link_push((chat_link **)&c->polls, &cp->link);
+  link_push(&c->polls, &cp->link);
   /* Answered at once (poll_done frees cp) if there are messages after
    * since; else held for the next one. */
   if (eddy_comet_poll_hub(cp->p, c->hub, CHAT_TOPIC, c->fmt_json, since) != 0) {
-    link_unlink((chat_link **)&c->polls, &cp->link);
+    link_unlink(&c->polls, &cp->link);
     eddy_comet_poll_cancel(cp->p);
     free(cp);
   }
 }
 
 static void sse_close(chat_sse *cs) {
-  link_unlink((chat_link **)&cs->chat->events, &cs->link);
+  link_unlink(&cs->chat->events, &cs->link);
   eddy_comet_sse_close(cs->sse);
   free(cs);
 }
@@ -477,7 +477,7 @@ static void serve_events(eddy_http_exchange *x, void *arg) {
     free(cs); /* a HEAD answered, or an error that ended x */
     return;
   }
-  link_push((chat_link **)&c->events, &cs->link);
+  link_push(&c->events, &cs->link);
   /* Replays the history after a Last-Event-ID, then follows the room. */
   if (eddy_comet_sse_follow(cs->sse, c->hub, CHAT_TOPIC) != 0)
     sse_close(cs);
@@ -529,15 +529,16 @@ static void on_stop(app_server *srv) {
   chat *c = srv->arg;
   static const char bye[] = "error: the server is stopping\n";
   while (c->events)
-    sse_close(c->events);
+    sse_close((chat_sse *)c->events);
   while (c->polls) {
-    chat_poll *cp = c->polls;
-    link_unlink((chat_link **)&c->polls, &cp->link);
+    chat_poll *cp = (chat_poll *)c->polls;
+    link_unlink(&c->polls, &cp->link);
     (void)eddy_comet_poll_respond(cp->p, 200, "application/json", "[]", 2);
     free(cp);
   }
-  for (line_client *lc = c->line_clients; lc;
-       lc = (line_client *)lc->link.next) {
+  for (chat_link *l = c->line_clients, *next; l; l = next) {
+    line_client *lc = (line_client *)l;
+    next = l->next;
     (void)eddy_stream_write(eddy_line_stream(lc->lr), bye, sizeof bye - 1);
     eddy_stream_close(eddy_line_stream(lc->lr));
   }

@@ -52,10 +52,8 @@ struct chat {
   int fmt_line; /* "name: text\n": line clients */
   int fmt_ws;   /* one WebSocket text frame: chat_ws.c */
   const void *publisher; /* during a publish: the client that sent it */
-  struct line_client *line_clients;
-  struct chat_sse *events;
-  struct chat_poll *polls;
-  chat_ws *ws_clients;
+  /* The clients, by kind (each one's first member is its link). */
+  chat_link *line_clients, *events, *polls, *ws_clients;
 };
 
 /* A message from a web client, as JSON {"name": ..., "text": ...}: checked

@@ -81,7 +81,7 @@ static void ws_close(eddy_ws *ws, int code, const char *reason, int status,
   app_server_log_close(&c->srv, "a WebSocket client", status, reason);
   if (cw->sub)
     eddy_comet_unsubscribe(cw->sub);
-  link_unlink((chat_link **)&c->ws_clients, &cw->link);
+  link_unlink(&c->ws_clients, &cw->link);
   free(cw);
   app_server_closed_one(&c->srv);
 }
@@ -108,7 +108,7 @@ static void serve_ws(eddy_http_exchange *x, void *arg) {
     app_server_closed_one(&c->srv);
     return;
   }
-  link_push((chat_link **)&c->ws_clients, &cw->link);
+  link_push(&c->ws_clients, &cw->link);
   if (eddy_comet_subscribe(c->hub, CHAT_TOPIC, c->fmt_ws, &subcb, cw,
                            &cw->sub) != 0)
     (void)eddy_ws_close(cw->ws, EDDY_WS_INTERNAL, "out of memory");
@@ -123,7 +123,9 @@ int chat_ws_init(chat *c) {
 }
 
 void chat_ws_stop(chat *c) {
-  for (chat_link *l = (chat_link *)c->ws_clients; l; l = l->next)
+  for (chat_link *l = c->ws_clients, *next; l; l = next) {
+    next = l->next;
     (void)eddy_ws_close(((chat_ws *)l)->ws, EDDY_WS_GOING_AWAY,
                         "the server is stopping");
+  }
 }
