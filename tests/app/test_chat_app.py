@@ -511,7 +511,7 @@ with skipping(None if websockets else "python3-websockets is not installed"):
             ws.close()
             line.close()
 
-    @case("WebSocket: bad JSON, oversize and control characters get {\"error\"}; the socket stays open")
+    @case("WebSocket: bad JSON, binary, oversize text get {\"error\"} and the socket stays open; past 16 KiB: 1009")
     def _():
         with chat() as srv:
             ws = Ws(srv.port)
@@ -520,9 +520,16 @@ with skipping(None if websockets else "python3-websockets is not installed"):
                 ws.send(bad)
                 answer = ws.recv()
                 assert isinstance(answer.get("error"), str), (bad, answer)
+            ws.send(b'{"name": "a", "text": "binary"}')
+            assert "binary" in ws.recv()["error"]
             ws.send({"name": "a", "text": "fine"})
             assert ws.message("fine")["name"] == "a"
             ws.close()
+            # Past 16 KiB a message cannot be a valid one: 1009, unread.
+            big = Ws(srv.port)
+            big.send(json.dumps({"name": "a", "text": "t" * 20000}))
+            run(big.ws.wait_closed())
+            assert big.ws.close_code == 1009, big.ws.close_code
             assert srv.p.poll() is None
 
     @case("cross-transport: line, WebSocket, SSE, long-poll and POST all see each other's messages")
@@ -585,11 +592,13 @@ with skipping(None if websockets else "python3-websockets is not installed"):
 @case("SIGTERM: streams end, polls are answered, line clients are told, WebSockets closed 1001; exit 0")
 def _():
     with chat() as srv:
-        line = Line(srv, "olga")
+        line, line2 = Line(srv, "olga"), Line(srv, "oleg")
         ws = Ws(srv.port) if websockets else None
+        ws2 = Ws(srv.port) if websockets else None
         ev = Sse(srv.port)
         since = last_id(srv.port)
         assert line.readline() == "probe: what is the last id?"
+        assert line2.readline() == "probe: what is the last id?"
         p = Poller(srv.port, since)
         p.t.join(0.3)
         assert p.t.is_alive(), p.result
@@ -598,12 +607,59 @@ def _():
         assert rc == 0 and time.time() - t0 < 5, (rc, log)
         assert p.wait() == []
         assert line.readline() == "error: the server is stopping"
+        assert line2.readline() == "error: the server is stopping"
         rc = ev.p.wait(timeout=10)
         assert rc == 0, f"curl exited {rc}: the stream did not end cleanly"
-        if ws:
-            run(ws.ws.wait_closed())
-            assert ws.ws.close_code == 1001, (ws.ws.close_code, ws.ws.close_reason)
+        for w in (ws, ws2) if ws else ():
+            run(w.ws.wait_closed())
+            assert w.ws.close_code == 1001, (w.ws.close_code, w.ws.close_reason)
         line.close()
+
+
+@case("allocations failing at random (a test build's fault table): the room never crashes")
+def _():
+    # Clients may be refused or dropped; the server must answer whoever
+    # it can, stop on SIGTERM, and leave no sanitizer report.
+    chaos = 0
+    for seed in range(1, 13):
+        if chaos == 3:
+            break
+        os.environ["EDDY_FAULTS"] = f"malloc:ENOMEM:p=0.02,calloc:ENOMEM:p=0.02,seed={seed}"
+        try:
+            srv = Chat()
+        except AssertionError:
+            continue  # failed to start for want of memory: a clean exit
+        finally:
+            del os.environ["EDDY_FAULTS"]
+        chaos += 1
+        with srv:
+            clients = []
+            for i in range(40):
+                try:
+                    if i % 4 == 0:
+                        s = socket.create_connection(("127.0.0.1", srv.line_port), timeout=5)
+                        s.sendall(f"line{i}\nhello {i}\n".encode())
+                        clients.append(s)
+                    elif i % 4 == 1 and websockets:
+                        w = Ws(srv.port)
+                        w.send({"name": f"ws{i}", "text": f"hello {i}"})
+                        clients.append(w)
+                    elif i % 4 == 2:
+                        request(srv.port, "POST", "/send",
+                                json.dumps({"name": f"post{i}", "text": "x" * i}), timeout=5)
+                    else:
+                        request(srv.port, "GET", "/poll?since=0", timeout=5)
+                except Exception:  # refused or dropped for want of memory
+                    pass
+            assert srv.p.poll() is None, srv.stderr()[-2000:]
+            for c in clients:
+                try:
+                    c.close()
+                except Exception:
+                    pass
+            rc, log = srv.stop()
+            assert rc in (0, 1) and not SANITIZER.search(log), (rc, log[-3000:])
+    assert chaos > 0, "the server never started under the fault table"
 
 
 @case("bad usage: no --listen, an empty --line, an unknown option exit 2")
