@@ -238,8 +238,8 @@ static int chat_publish(chat *c, const void *from, const char *name,
 int chat_post_json(chat *c, const void *from, const char *data, size_t len,
                    char *err, size_t cap) {
   json_t *root = NULL;
-  const char *name, *text;
-  size_t nlen, tlen;
+  const char *name = NULL, *text = NULL;
+  size_t nlen = 0, tlen = 0;
   int e;
   if (parse_message(data, len, &root, &name, &nlen, &text, &tlen, err, cap)) {
     json_decref(root);
