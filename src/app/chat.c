@@ -49,6 +49,8 @@
 #define CHAT_POLL_HOLD_NS (25 * (int64_t)1000000000)
 /* Longer lines are refused unread: a text has at most 1000 bytes. */
 #define CHAT_LINE_MAX 4096
+/* A named line client's TCP keep-alive, in seconds of silence. */
+#define CHAT_KEEPALIVE_S 60
 
 /* A line client (--line). */
 typedef struct line_client {
@@ -300,6 +302,11 @@ static void line_join(line_client *lc, const char *line, size_t len) {
   memcpy(lc->name, line, len);
   lc->name[len] = '\0';
   app_log(LOG_INFO, "chat: %s joined", lc->name);
+  /* A member of a quiet room is not idle: the idle timeout only bounds
+   * the wait for a name. From now on TCP keep-alive finds dead peers
+   * (failing that, a peer is only found dead by writing to it). */
+  (void)eddy_stream_set_timeout(eddy_line_stream(lc->lr), 0);
+  (void)eddy_stream_set_keepalive(eddy_line_stream(lc->lr), CHAT_KEEPALIVE_S);
 }
 
 static void on_line(eddy_line *lr, const char *line, size_t len, void *arg) {

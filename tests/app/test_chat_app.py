@@ -395,6 +395,20 @@ def _():
         listener.close()
 
 
+@case("--idle-timeout bounds the wait for a line client's name, not a named member's silence")
+def _():
+    with chat("--idle-timeout", "1") as srv:
+        nameless = socket.create_connection(("127.0.0.1", srv.line_port), timeout=10)
+        member = Line(srv, "quiet")
+        t0 = time.time()
+        assert nameless.recv(100) == b"" and time.time() - t0 < 5  # closed for idling
+        assert member.nothing_within(1.5)  # longer than the timeout: still there
+        send(srv.port, "someone", "still with us?")
+        assert member.readline() == "someone: still with us?"
+        nameless.close()
+        member.close()
+
+
 @case("a line client that never reads is cut off; the others keep getting messages")
 def _():
     with chat() as srv:
