@@ -1,6 +1,7 @@
 /* examples/ws-echo.c: a WebSocket echo server on eddy's HTTP server.
  *
  *   ws-echo --listen tcp:8080 [--max-message N] [--ping-interval MS]
+ *           [--pong-timeout MS] [--close-timeout MS]
  *   curl http://127.0.0.1:8080/          -> a short text
  *   a WebSocket client at ws://127.0.0.1:8080/ws gets each message back
  *   as it sent it (text as text, binary as binary), with permessage-
@@ -88,11 +89,15 @@ int main(int argc, char **argv) {
       wsopt.max_message = strtoul(argv[i + 1], NULL, 10);
     else if (strcmp(argv[i], "--ping-interval") == 0)
       wsopt.ping_interval_ns = strtoll(argv[i + 1], NULL, 10) * 1000000;
+    else if (strcmp(argv[i], "--pong-timeout") == 0)
+      wsopt.pong_timeout_ns = strtoll(argv[i + 1], NULL, 10) * 1000000;
+    else if (strcmp(argv[i], "--close-timeout") == 0)
+      wsopt.close_timeout_ns = strtoll(argv[i + 1], NULL, 10) * 1000000;
   }
   if (listen == NULL || argc % 2 == 0) {
     fprintf(stderr,
             "usage: ws-echo --listen ENDPOINT [--max-message N] "
-            "[--ping-interval MS]\n");
+            "[--ping-interval MS] [--pong-timeout MS] [--close-timeout MS]\n");
     return 2;
   }
   signal(SIGPIPE, SIG_IGN);

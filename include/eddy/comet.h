@@ -44,7 +44,9 @@
  * Subscribers may come and go at any time, from inside a send callback
  * too: one that leaves during a delivery gets nothing more, one that
  * joins during a delivery does not get the message being delivered. A
- * send callback may publish (the nested message is delivered at once). The
+ * send callback may publish: the message is delivered once the delivery
+ * under way ends, so every subscriber sees a topic's messages in the
+ * order of their ids. The
  * hub may be freed with subscribers attached (each one's gone callback
  * runs first), but not from inside one of its callbacks.
  *
@@ -235,9 +237,10 @@ typedef struct eddy_comet_sse_options {
 
 /* Starts an event stream on x (options may be NULL). Returns 0 with *out;
  * 1 for a HEAD request, which is answered with the head alone and ended
- * (*out NULL); or an error: -EALREADY (x's answer has started), EDDY_ECLOSED
- * (the client has gone), -ENOMEM; on an error x has been ended (with 503
- * if nothing had been sent). */
+ * (*out NULL); -EALREADY if x's answer had started (x is left as it was);
+ * or EDDY_ECLOSED (the client has gone) or -ENOMEM, and then x has been
+ * ended: answered 503, or its connection aborted if the head could not be
+ * queued. */
 EDDY_API int eddy_comet_sse_start(eddy_http_exchange *x,
                                   const eddy_comet_sse_options *options,
                                   eddy_comet_sse **out);

@@ -222,6 +222,23 @@ Test(comet_hub, leaving_during_a_delivery) {
   EXPECT_LIVE(0);
 }
 
+Test(comet_hub, a_message_published_during_a_delivery_comes_after_it) {
+  eddy_comet_hub *h;
+  eddy_comet_hub_options o = {.no_history = 1};
+  rec a = {0}, b = {0}, c = {0};
+  EXPECT_OK(eddy_comet_hub_new(&o, &h));
+  EXPECT_OK(eddy_comet_subscribe(h, "t", EDDY_COMET_LINE, &rec_cb, &a, &a.sub));
+  EXPECT_OK(eddy_comet_subscribe(h, "t", EDDY_COMET_LINE, &rec_cb, &b, &b.sub));
+  EXPECT_OK(eddy_comet_subscribe(h, "t", EDDY_COMET_LINE, &rec_cb, &c, &c.sub));
+  c.hub = h; /* c is walked first */
+  EXPECT_OK(publish(h, "t", "first"));
+  EXPECT_STR(a.text, "first\nnested\n");
+  EXPECT_STR(b.text, "first\nnested\n");
+  EXPECT_STR(c.text, "first\nnested\n");
+  eddy_comet_hub_free(h);
+  EXPECT_LIVE(0);
+}
+
 Test(comet_hub, history_is_bounded_and_replayed) {
   eddy_comet_hub *h;
   eddy_comet_hub_options o = {.history_count = 3, .history_bytes = 4096};

@@ -43,6 +43,7 @@ struct topic {
   size_t nsubs; /* live ones */
   size_t per_format[EDDY_COMET_MAX_FORMATS];
   entry *first, *last; /* the history, oldest first */
+  entry *pending;      /* the first not yet delivered; the rest follow */
   size_t count, bytes;
   int busy;  /* walks in progress */
   int dirty; /* dead subscribers wait to be unlinked */
@@ -268,6 +269,20 @@ static void deliver(eddy_comet_hub *h, eddy_comet_sub *s, entry *e) {
   s->cb.send(s, eddy_comet_block_ref(b), eddy_comet_block_len(b), s->arg);
 }
 
+/* Delivers the queued messages, oldest first, then settles the topic. */
+static void drain(eddy_comet_hub *h, topic *t) {
+  while (t->pending) {
+    entry *e = t->pending;
+    t->pending = e->next;
+    t->busy++;
+    for (eddy_comet_sub *s = t->subs; s; s = s->next)
+      if (!s->dead && e->blocks[s->format])
+        deliver(h, s, e);
+    t->busy--;
+  }
+  settle(h, t);
+}
+
 int eddy_comet_publish(eddy_comet_hub *h, const eddy_comet_msg *m,
                        uint64_t *id) {
   size_t evlen, size;
@@ -319,8 +334,10 @@ int eddy_comet_publish(eddy_comet_hub *h, const eddy_comet_msg *m,
   h->st.published++;
   if (id)
     *id = e->m.id;
-  /* Into the history first, so that a subscriber publishing from its send
-   * callback puts its message after this one. */
+  /* Into the history, and into the queue of messages to deliver: a
+   * message published from inside a walk of the topic (a send callback)
+   * waits for the walk to end, so that every subscriber gets the topic's
+   * messages in the order of their ids. */
   if (t->last)
     t->last->next = e;
   else
@@ -330,12 +347,10 @@ int eddy_comet_publish(eddy_comet_hub *h, const eddy_comet_msg *m,
   t->bytes += e->size;
   h->st.history++;
   h->st.history_size += e->size;
-  t->busy++;
-  for (eddy_comet_sub *s = t->subs; s; s = s->next)
-    if (!s->dead && e->blocks[s->format])
-      deliver(h, s, e);
-  t->busy--;
-  settle(h, t);
+  if (t->pending == NULL)
+    t->pending = e;
+  if (t->busy == 0)
+    drain(h, t);
   return 0;
 }
 
@@ -345,8 +360,10 @@ int eddy_comet_replay(eddy_comet_sub *s, uint64_t since) {
   int n = 0, err = 0;
   if (s->dead)
     return 0;
+  /* Up to the last message delivered: the queued ones (and those its
+   * send callback may publish) reach s through the queue. */
   t->busy++;
-  for (entry *e = t->first; e && !s->dead; e = e->next) {
+  for (entry *e = t->first; e && e != t->pending && !s->dead; e = e->next) {
     if (e->m.id <= since)
       continue;
     if ((err = encode(h, t, e, s->format)) != 0)
@@ -355,7 +372,8 @@ int eddy_comet_replay(eddy_comet_sub *s, uint64_t since) {
     n++;
   }
   t->busy--;
-  settle(h, t);
+  if (t->busy == 0)
+    drain(h, t);
   return err ? err : n;
 }
 
@@ -373,7 +391,8 @@ size_t eddy_comet_history(eddy_comet_hub *h, const char *name, uint64_t since,
       n++;
     }
   t->busy--;
-  settle(h, t);
+  if (t->busy == 0)
+    drain(h, t);
   return n;
 }
 

@@ -16,11 +16,24 @@ struct eddy_comet_poll {
   eddy_comet_sub *sub;
   eddy_buf body;  /* the answer being built from hub messages */
   int collecting; /* a replay is filling body */
+  int lost;       /* a message the replay could not keep (-ENOMEM) */
   size_t count;   /* messages in body */
 };
 
 static const char *content_type(const eddy_comet_poll *p) {
   return p->o.content_type ? p->o.content_type : "application/json";
+}
+
+/* eddy_http_respond; an answer that could not be queued (-ENOMEM) would
+ * leave the client waiting on a connection with nothing to come: it is
+ * aborted. */
+static int respond(eddy_http_exchange *x, int status, const char *type,
+                   const void *body, size_t len) {
+  eddy_stream *s = eddy_http_stream(x);
+  int e = eddy_http_respond(x, status, type, body, len);
+  if (e == -ENOMEM && s)
+    eddy_stream_abort(s);
+  return e;
 }
 
 /* Frees p once its exchange has ended, telling done (status > 0: not). */
@@ -38,11 +51,12 @@ static void timed_out(eddy__timer *t, void *arg) {
   eddy_comet_poll *p = arg;
   int status = p->o.empty_status ? p->o.empty_status : 204;
   const char *body = status == 204 ? NULL : p->o.empty_body;
+  int e;
   (void)t;
   eddy_http_on_gone(p->x, NULL, NULL);
-  (void)eddy_http_respond(p->x, status, body ? content_type(p) : NULL, body,
-                          body ? strlen(body) : 0);
-  finish(p, -ETIMEDOUT, 1);
+  e = respond(p->x, status, body ? content_type(p) : NULL, body,
+              body ? strlen(body) : 0);
+  finish(p, e == -ENOMEM ? e : -ETIMEDOUT, 1);
 }
 
 static void on_gone(eddy_http_exchange *x, void *arg) {
@@ -62,7 +76,8 @@ int eddy_comet_poll_start(eddy_http_exchange *x,
     return EDDY_ECLOSED;
   }
   if ((p = eddy__calloc(1, sizeof *p)) == NULL) {
-    (void)eddy_http_respond_status(x, 503);
+    (void)respond(x, 503, "text/plain; charset=utf-8",
+                  "503 Service Unavailable\n", 24);
     return -ENOMEM;
   }
   if (o)
@@ -86,7 +101,7 @@ int eddy_comet_poll_respond(eddy_comet_poll *p, int status, const char *type,
                             const void *body, size_t len) {
   int e;
   eddy_http_on_gone(p->x, NULL, NULL);
-  e = eddy_http_respond(p->x, status, type, body, len);
+  e = respond(p->x, status, type, body, len);
   if (e == -EINVAL) { /* a bad status: the exchange is still ours */
     eddy_http_on_gone(p->x, on_gone, p);
     return e;
@@ -123,9 +138,9 @@ static void answer(eddy_comet_poll *p) {
     finish(p, e, 1);
     return;
   }
-  (void)eddy_http_respond(p->x, 200, content_type(p), eddy_buf_data(&p->body),
-                          eddy_buf_len(&p->body));
-  finish(p, 0, 1);
+  e = respond(p->x, 200, content_type(p), eddy_buf_data(&p->body),
+              eddy_buf_len(&p->body));
+  finish(p, e == -ENOMEM ? e : 0, 1);
 }
 
 static void hub_send(eddy_comet_sub *sub, void *block, size_t len, void *arg) {
@@ -139,8 +154,10 @@ static void hub_send(eddy_comet_sub *sub, void *block, size_t len, void *arg) {
     e = eddy_buf_append(&p->body, block, len);
   eddy_comet_block_unref(block);
   if (e != 0) { /* this message cannot be kept: answer with what there is */
-    if (p->collecting)
+    if (p->collecting) {
+      p->lost = e;
       return;
+    }
     eddy_http_on_gone(p->x, NULL, NULL);
     (void)eddy_http_respond_status(p->x, 500);
     finish(p, e, 1);
@@ -173,8 +190,11 @@ int eddy_comet_poll_hub(eddy_comet_poll *p, eddy_comet_hub *h,
     return e;
   }
   p->collecting = 1;
+  p->lost = 0;
   e = eddy_comet_replay(p->sub, since);
   p->collecting = 0;
+  if (e >= 0 && p->lost)
+    e = p->lost;
   if (e < 0 && p->count == 0) {
     eddy_comet_unsubscribe(p->sub);
     p->sub = NULL;

@@ -149,11 +149,14 @@ static void heartbeat_fired(eddy__timer *t, void *arg) {
     (void)eddy__timer_start(t, sse->o.heartbeat_ns - quiet);
     return;
   }
-  if (sse->chunked)
-    (void)emit(sse, (void *)heartbeat_chunked, sizeof heartbeat_chunked - 1,
-               NULL);
-  else
-    (void)emit(sse, (void *)heartbeat_bare, sizeof heartbeat_bare - 1, NULL);
+  /* With bytes still on their way the connection is not idle. */
+  if (unsent(sse) == 0) {
+    if (sse->chunked)
+      (void)emit(sse, (void *)heartbeat_chunked, sizeof heartbeat_chunked - 1,
+                 NULL);
+    else
+      (void)emit(sse, (void *)heartbeat_bare, sizeof heartbeat_bare - 1, NULL);
+  }
   sse->last_write = now;
   if (!sse->gone)
     (void)eddy__timer_start(t, sse->o.heartbeat_ns);
@@ -168,10 +171,16 @@ static void on_gone(eddy_http_exchange *x, void *arg) {
     sse->o.gone(sse, sse->disconnected ? -ENOBUFS : EDDY_ECLOSED, sse->o.arg);
 }
 
-/* Ends x after a failed start: 503 if nothing went out. */
+/* Ends x after a failed start: 503 if nothing went out. A head that
+ * could not be queued leaves the connection without a response it can
+ * frame: it is aborted. */
 static int fail_start(eddy_http_exchange *x, int e) {
-  if (eddy_http_respond_status(x, 503) == -EALREADY)
+  if (eddy_http_respond_status(x, 503) == -EALREADY) {
+    eddy_stream *s = eddy_http_stream(x);
+    if (s)
+      eddy_stream_abort(s);
     (void)eddy_http_end(x);
+  }
   return e;
 }
 
