@@ -148,7 +148,14 @@ static const char *parse_message(const char *data, size_t len, json_t **root,
   const char *why;
   *root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &je);
   if (*root == NULL) {
-    snprintf(err, cap, "not JSON: %s", je.text);
+    char tmp[64];
+    /* jansson's reason may quote the input ("near '...'"): it is only
+     * passed on if it is fit to be JSON text itself. */
+    if (check_field("reason", je.text, strlen(je.text), sizeof je.text, tmp,
+                    sizeof tmp) == NULL)
+      snprintf(err, cap, "not JSON: %s", je.text);
+    else
+      snprintf(err, cap, "not JSON");
     return err;
   }
   n = json_object_get(*root, "name");

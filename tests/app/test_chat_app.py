@@ -336,6 +336,10 @@ def _():
         b'{"name": "a", "text": "\xff\xfe"}',
         b'{"name": "a", "text": "\xc0\xaf"}',
         b'{"name": "a", "text": "\\ud800"}',
+        b"\xff\xfe{",  # jansson's reasons quote the input: never raw bytes back
+        b'{"a": tru\xc3',
+        b'{"n\x01": 1}',
+        b"[" * 5000,
     ]
     with chat() as srv:
         for body in bad:
