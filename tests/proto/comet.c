@@ -711,3 +711,32 @@ Test(comet, long_poll_cancel_and_respond) {
   client_close(&c);
   teardown();
 }
+
+/* The hub goes first: streams and polls following it stay open, and are
+ * closed later without touching it. */
+Test(comet, hub_freed_before_its_streams_and_polls) {
+  client c, p;
+  eddy_comet_msg m = {.topic = "room", .data = "last", .len = 4};
+  setup(test_loop(), 1);
+  F.follow = 1;
+  client_open(&c, GET_EVENTS, 0);
+  run_until(&F.nsse, 1);
+  EXPECT_OK(eddy_comet_publish(F.hub, &m, NULL));
+  client_wait(&c, "data: last\n\n", 1);
+  client_open(&p, "GET /poll?since=1 HTTP/1.1\r\nHost: t\r\n\r\n", 0);
+  while (F.poll == NULL)
+    turns(1);
+  EXPECT_EQ(eddy_comet_subscribers(F.hub, "room"), 2);
+  eddy_comet_hub_free(F.hub);
+  F.hub = NULL;
+  EXPECT_OK(eddy_comet_sse_send(F.sse[0], NULL, NULL, "still", 5));
+  client_wait(&c, "data: still\n\n", 1);
+  cr_assert(F.poll != NULL);
+  EXPECT_OK(eddy_comet_poll_respond(F.poll, 204, NULL, NULL, 0));
+  F.poll = NULL;
+  client_wait(&p, "204", 1);
+  client_close(&c);
+  client_close(&p);
+  run_until(&F.gone, 1);
+  teardown();
+}
