@@ -469,7 +469,9 @@ static void sse_close(chat_sse *cs) {
 
 /* The client went away, or fell too far behind. */
 static void sse_gone(eddy_comet_sse *sse, int reason, void *arg) {
-  (void)sse, (void)reason;
+  (void)sse;
+  if (reason == -ENOBUFS)
+    app_log(LOG_INFO, "chat: an SSE client cannot keep up, disconnected");
   sse_close(arg);
 }
 

@@ -462,6 +462,7 @@ def _():
                 while not reader.readline().startswith(f"flood: {i:04d} "):
                     pass
         assert srv.wait_log("a WebSocket client cannot keep up"), srv.stderr()[-500:]
+        assert srv.wait_log("an SSE client cannot keep up"), srv.stderr()[-500:]
 
         def cut_off(s):  # read what the kernel holds until the server's end
             deadline = time.time() + 20
