@@ -52,7 +52,10 @@ class Chat(Server):
         super().__init__(EDDY, "chat", "--line", f"tcp:{self.line_port}:interface=127.0.0.1",
                          *extra)
         # The web port answers first: the line one is opened after it.
-        assert self.wait_log(f"listening on 127.0.0.1:{self.line_port}"), self.stderr()
+        if not self.wait_log(f"listening on 127.0.0.1:{self.line_port}"):
+            log = self.stderr()
+            super().__exit__(None, None, None)  # kills it
+            raise AssertionError("no line listener: " + log)
 
     def __exit__(self, *exc):
         try:
