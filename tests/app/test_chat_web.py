@@ -69,7 +69,10 @@ class Line:
             if left <= 0:
                 raise AssertionError(f"the line client never got {want!r}; got {seen!r}")
             self.s.settimeout(left)
-            chunk = self.s.recv(65536)
+            try:
+                chunk = self.s.recv(65536)
+            except socket.timeout:
+                continue  # the deadline check above reports it
             if not chunk:
                 raise AssertionError("the line client's connection ended")
             self.buf += chunk
@@ -171,6 +174,16 @@ class Page:
                 raise AssertionError(f"{what}: not within {timeout} s (page: {state})")
             await asyncio.sleep(0.05)
 
+    async def type_into(self, field, text):
+        """Focuses the input, types text as a user would and presses
+        Enter (which submits its form)."""
+        await self.eval(f"document.getElementById({json.dumps(field)}).focus() || true")
+        await self.call("Input.insertText", text=text)
+        for kind in ("rawKeyDown", "char", "keyUp"):
+            await self.call("Input.dispatchKeyEvent", type=kind, key="Enter", code="Enter",
+                            windowsVirtualKeyCode=13, nativeVirtualKeyCode=13,
+                            **({"text": "\r"} if kind == "char" else {}))
+
     async def screenshot(self, path):
         r = await self.call("Page.captureScreenshot", format="png")
         data = base64.b64decode(r["data"])
@@ -214,14 +227,19 @@ async def converse(browser, srv, line, transport, query, shot, before_load=None)
         await page.call("Page.navigate", url=f"http://127.0.0.1:{srv.port}/{query}")
         await page.wait(OPEN(transport), f"the page connected by {transport}")
         who = f"web-{transport}"
-        await page.eval(SET_VALUE("name", who))
-        await page.eval(CLICK("#join button"))
+        await page.type_into("name", who)
         await page.wait("!document.getElementById('talk').hidden", "the talk form shown")
 
         text = f"hello from the page over {transport}"
-        await page.eval(SET_VALUE("text", text))
+        await page.type_into("text", text)
+        try:
+            line.wait_line(f"{who}: {text}")
+        except AssertionError as e:
+            raise AssertionError(f"{e}; the page says: {await page.eval('document.body.innerText')}")
+        # And with the button, a second message.
+        await page.eval(SET_VALUE("text", "and a click"))
         await page.eval(CLICK("#talk button"))
-        line.wait_line(f"{who}: {text}")
+        line.wait_line(f"{who}: and a click")
         await page.wait(SHOWN(who, text), "the page's own message shown")
         await page.wait("document.getElementById('text').value === ''", "the input cleared")
 

@@ -185,7 +185,12 @@
     const text = textInput.value;
     if (!text || !sendFn) return;
     showError('');
-    if (await sendFn({ name: name, text: text })) textInput.value = '';
+    // Cleared at once, so that what is typed while a POST is on its way
+    // is kept; a message that could not be sent comes back to the input.
+    textInput.value = '';
+    if (!(await sendFn({ name: name, text: text })) && !textInput.value) {
+      textInput.value = text;
+    }
   });
 
   try {
