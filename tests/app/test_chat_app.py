@@ -16,11 +16,13 @@ import json
 import os
 import re
 import select
+import shutil
 import signal
 import socket
 import ssl
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -606,6 +608,38 @@ with skipping(None if websockets else "python3-websockets is not installed"):
             assert ws.message("secure")["name"] == "tess"
             ws.close()
             c.close()
+
+
+@case("other endpoints: line clients over TLS (tls:), the web side on a unix: socket")
+def _():
+    d = tempfile.mkdtemp(prefix="eddy-chat-")
+    path = os.path.join(d, "web.sock")
+    tls_port = free_port()
+    line_tls = (f"tls:{tls_port}:certKey={cert('server.pem')}:privateKey={cert('server.key')}"
+                ":interface=127.0.0.1")
+    with Server(EDDY, "chat", "--line", line_tls, listen=f"unix:{path}", probe=path) as srv:
+        assert srv.wait_log(f"listening on 127.0.0.1:{tls_port}"), srv.stderr()
+        ctx = ssl.create_default_context(cafile=cert("ca.pem"))
+        raw = socket.create_connection(("127.0.0.1", tls_port), timeout=10)
+        s = ctx.wrap_socket(raw, server_hostname="localhost")
+        s.sendall(b"secret agent\n")
+        assert srv.wait_log("chat: secret agent joined"), srv.stderr()
+        web = socket.socket(socket.AF_UNIX)
+        web.settimeout(10)
+        web.connect(path)
+        body = json.dumps({"name": "unix", "text": "over a socket file"}).encode()
+        web.sendall(b"POST /send HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s"
+                    % (len(body), body))
+        assert web.recv(4096).startswith(b"HTTP/1.1 204"), "no 204"
+        got = b""
+        while b"\n" not in got:
+            chunk = s.recv(4096)
+            assert chunk, got
+            got += chunk
+        assert got == b"unix: over a socket file\n", got
+        s.close()
+        web.close()
+    shutil.rmtree(d, ignore_errors=True)
 
 
 # ---- Stopping and usage ------------------------------------------------------------------
