@@ -17,7 +17,6 @@ import os
 import re
 import select
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
@@ -594,7 +593,7 @@ with skipping(None if websockets else "python3-websockets is not installed"):
         port = free_port()
         listen = (f"tls:{port}:certKey={cert('server.pem')}:privateKey={cert('server.key')}"
                   ":interface=127.0.0.1")
-        with chat("--listen", listen) as srv:
+        with chat("--listen", listen):  # the line listener, opened last, is up
             ctx = ssl.create_default_context(cafile=cert("ca.pem"))
             c = http.client.HTTPSConnection("localhost", port, context=ctx, timeout=10)
             c.request("GET", "/")
