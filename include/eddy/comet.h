@@ -312,8 +312,9 @@ typedef struct eddy_comet_poll_options {
   const char *open, *sep, *close;
   /* The poll ended without eddy_comet_poll_respond: 0 (answered with hub
    * messages), -ETIMEDOUT (answered empty), EDDY_ECLOSED (the client
-   * went), or an error answered 500 (-ENOMEM). p is freed when it
-   * returns. May be NULL. */
+   * went), or -ENOMEM (answered 500, or the connection aborted when not
+   * even that could be queued). p is freed when it returns. May be
+   * NULL. */
   void (*done)(eddy_comet_poll *p, int status, void *arg);
   void *arg;
 } eddy_comet_poll_options;

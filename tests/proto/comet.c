@@ -740,3 +740,29 @@ Test(comet, hub_freed_before_its_streams_and_polls) {
   run_until(&F.gone, 1);
   teardown();
 }
+
+static void once(eddy_http_exchange *x, void *arg) {
+  eddy_comet_sse *sse;
+  (void)arg;
+  EXPECT_OK(eddy_comet_sse_start(x, NULL, &sse));
+  EXPECT_OK(eddy_comet_sse_send(sse, NULL, NULL, "bye", 3));
+  eddy_comet_sse_close(sse); /* before the head is out: the event first */
+  F.nsse++;
+}
+
+Test(comet, sse_closed_in_its_handler_sends_its_events_then_ends) {
+  client c, d;
+  static const char req[] = "GET /once HTTP/1.1\r\nHost: t\r\n\r\n";
+  setup(test_loop(), 0);
+  EXPECT_OK(eddy_http_route(F.srv, "GET", "/once", once, NULL));
+  client_open(&c, req, 0);
+  client_wait(&c, "0\r\n\r\n", 1);
+  cr_assert(strstr(c.got, "data: bye\n\n\r\n0\r\n\r\n") != NULL, "%s", c.got);
+  /* The same, and the server freed in that very turn. */
+  client_open(&d, req, 0);
+  run_until(&F.nsse, 2);
+  F.nsse = 0;
+  client_close(&c);
+  client_close(&d);
+  teardown();
+}

@@ -166,6 +166,10 @@ static void on_gone(eddy_http_exchange *x, void *arg) {
   eddy_comet_sse *sse = arg;
   (void)x;
   sse->gone = 1;
+  if (sse->closing) { /* closed already, its blocks still waiting: drop */
+    finish_close(sse);
+    return;
+  }
   eddy__timer_stop(&sse->heartbeat);
   if (sse->o.gone)
     sse->o.gone(sse, sse->disconnected ? -ENOBUFS : EDDY_ECLOSED, sse->o.arg);
