@@ -162,6 +162,42 @@ typedef struct eddy_http_chunked {
 EDDY_API int eddy_http_chunked_decode(eddy_http_chunked *d, char *buf,
                                       size_t *len, size_t *rest);
 
+/* ---- The response parser -----------------------------------------------------
+ *
+ * eddy_http_parse_response() reads a response head (a client's: the status
+ * line and the fields) as eddy_http_parse_request reads a request: nothing
+ * allocated or copied, resumable with prev_len, 1 / 0 / EDDY_EHTTP (with
+ * reason; status is then 0). It refuses a malformed status line (not
+ * "HTTP/1.x NNN reason"), a bad field line, a bare CR, Content-Length that
+ * is not one number, and heads past the limits. */
+
+typedef struct eddy_http_response_head {
+  int version_minor; /* HTTP/1.0: 0, HTTP/1.1: 1 */
+  int status;        /* 100-999 */
+  const char *reason; /* the reason phrase, as sent (may be empty) */
+  size_t reason_len;
+  eddy_http_header *headers; /* the caller's array, filled */
+  size_t nheaders;
+  int64_t content_length; /* -1 when there is none */
+  unsigned flags;         /* EDDY_HTTP_KEEP_ALIVE, CHUNKED, UPGRADE */
+  size_t head_len;        /* bytes of the head, the empty line included */
+  const char *error;      /* on EDDY_EHTTP: why (a static string) */
+} eddy_http_response_head;
+
+/* Parses the response head at buf[0, len); arguments as for
+ * eddy_http_parse_request (limits->max_request_line bounds the status
+ * line). */
+EDDY_API int eddy_http_parse_response(const char *buf, size_t len,
+                                      size_t prev_len,
+                                      const eddy_http_limits *limits,
+                                      eddy_http_header *headers,
+                                      size_t max_headers,
+                                      eddy_http_response_head *resp);
+/* The field named name in a response (case-insensitive), or NULL. */
+EDDY_API const eddy_http_header *
+eddy_http_response_header(const eddy_http_response_head *resp,
+                          const char *name);
+
 /* ---- The server ------------------------------------------------------------
  *
  * An eddy_http_server serves HTTP/1.x on the streams given to it
