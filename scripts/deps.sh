@@ -14,6 +14,7 @@ packages=(
   python3 procps util-linux                      # test scripts, taskset
   socat netcat-openbsd                           # real peers in tests
   slowhttptest                                   # slowloris against eddy web
+  python3-tornado                                # bench/comet peer
 )
 
 missing=()

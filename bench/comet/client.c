@@ -46,6 +46,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,16 +55,17 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "../common.h"
 
-#define CARRY_MAX 8192          /* the longest unit (frame, line, header) */
-#define READ_SIZE (256 * 1024)  /* one recv */
-#define CONNECTS_IN_FLIGHT 64   /* handshakes under way at once */
+#define CARRY_MAX 8192         /* the longest unit (frame, line, header) */
+#define READ_SIZE (256 * 1024) /* one recv */
+#define CONNECTS_IN_FLIGHT 64  /* handshakes under way at once */
 #define MAX_EVENTS 1024
-#define POST_ID UINT32_MAX      /* epoll id of the POST /send connection */
+#define POST_ID UINT32_MAX /* epoll id of the POST /send connection */
 #define MARKER "@b "
 
 static int port;
@@ -115,6 +117,7 @@ static int start_connect(void) {
   if (fd < 0)
     return -errno;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
   if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0 &&
       errno != EINPROGRESS) {
     err = errno;
@@ -161,6 +164,13 @@ static int64_t *samples;     /* delivery latencies, ns */
 static size_t nsamples;
 static int64_t round_last_ns; /* the latest delivery of lat_seq */
 static int64_t last_delivery_ns;
+/* When the data of the current read reached the client's socket: the
+ * kernel's receive time (SO_TIMESTAMPNS, CLOCK_REALTIME) moved onto
+ * CLOCK_MONOTONIC, so that the time this one thread takes to come round to
+ * a client is not counted as the server's; the time of the read where the
+ * kernel gives none. */
+static int64_t rx_ns;
+static int64_t real_offset; /* CLOCK_REALTIME - CLOCK_MONOTONIC */
 
 static void set_target(int64_t seq) {
   target_seq = seq;
@@ -189,7 +199,7 @@ static void on_message(client *c, const char *p, size_t n) {
   t0 = strtoll(end, &end, 10);
   if (*end != '"')
     die("client %d: malformed message: %.*s", (int)(c - clients), (int)n, p);
-  now = mono_ns();
+  now = rx_ns;
   if (seq <= c->last_seq)
     die("client %d: message %lld after %lld", (int)(c - clients),
         (long long)seq, (long long)c->last_seq);
@@ -333,8 +343,7 @@ static size_t parse_headers(client *c, char *p, size_t len) {
   if (end == NULL)
     return 0;
   *end = '\0';
-  if (sscanf(p, "HTTP/1.%*d %d", &status) != 1 ||
-      status != (sse ? 200 : 101)) {
+  if (sscanf(p, "HTTP/1.%*d %d", &status) != 1 || status != (sse ? 200 : 101)) {
     if (probing) {
       fprintf(stderr, "comet client: GET %s answered %d\n",
               sse ? "/events" : "/ws", status);
@@ -353,9 +362,28 @@ static size_t parse_headers(client *c, char *p, size_t len) {
 static void on_readable(client *c) {
   size_t have = c->carry_len, used;
   ssize_t r;
+  struct iovec iov = {.iov_base = rbuf + have, .iov_len = READ_SIZE};
+  union {
+    char buf[CMSG_SPACE(sizeof(struct timespec))];
+    struct cmsghdr align;
+  } ctl;
+  struct msghdr msg = {.msg_iov = &iov,
+                       .msg_iovlen = 1,
+                       .msg_control = ctl.buf,
+                       .msg_controllen = sizeof ctl.buf};
+  struct cmsghdr *cm;
   if (have)
     memcpy(rbuf, c->carry, have);
-  r = recv(c->fd, rbuf + have, READ_SIZE, 0);
+  r = recvmsg(c->fd, &msg, 0);
+  rx_ns = 0;
+  for (cm = CMSG_FIRSTHDR(&msg); r > 0 && cm; cm = CMSG_NXTHDR(&msg, cm))
+    if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_TIMESTAMPNS) {
+      struct timespec ts;
+      memcpy(&ts, CMSG_DATA(cm), sizeof ts);
+      rx_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec - real_offset;
+    }
+  if (rx_ns == 0)
+    rx_ns = mono_ns();
   if (r < 0) {
     if (errno == EAGAIN || errno == EINTR)
       return;
@@ -441,7 +469,7 @@ static void open_one(void) {
 /* ---- POST /send ------------------------------------------------------------ */
 
 static int post_fd = -1;
-static int post_busy;      /* a request awaits its answer */
+static int post_busy;       /* a request awaits its answer */
 static char post_buf[8192]; /* the answer so far */
 static size_t post_len;
 static int64_t seq_next = 1; /* the marker of the next message */
@@ -468,7 +496,8 @@ static int64_t post(int plain) {
   int64_t seq = plain ? 0 : seq_next++;
   int bn, n;
   if (plain)
-    bn = snprintf(body, sizeof body, "{\"name\":\"bench\",\"text\":\"warm-up\"}");
+    bn = snprintf(body, sizeof body,
+                  "{\"name\":\"bench\",\"text\":\"warm-up\"}");
   else
     bn = snprintf(body, sizeof body,
                   "{\"name\":\"bench\",\"text\":\"" MARKER "%lld %lld\"}",
@@ -525,7 +554,8 @@ static void post_readable(void) {
   } else if (clen > 0 && post_len < hlen + (size_t)clen) {
     goto more;
   } else if (clen > 0 && post_len > hlen + (size_t)clen) {
-    die("POST /send: %zu bytes past the answer", post_len - hlen - (size_t)clen);
+    die("POST /send: %zu bytes past the answer",
+        post_len - hlen - (size_t)clen);
   }
   post_busy = 0;
   post_len = 0;
@@ -533,6 +563,28 @@ static void post_readable(void) {
 more:
   if (post_len >= sizeof post_buf - 1)
     die("POST /send: answer too long");
+}
+
+/* The throughput phase's poster, on its own thread so that the next post
+ * never waits for the reading of the last one's deliveries: posts until
+ * *arg (a CLOCK_MONOTONIC deadline), each message as soon as the server
+ * has answered the previous; owns the POST connection meanwhile. */
+static void *poster(void *arg) {
+  int64_t end = *(const int64_t *)arg;
+  while (mono_ns() < end) {
+    post(0);
+    while (post_busy) {
+      struct pollfd p = {.fd = post_fd, .events = POLLIN};
+      int r = poll(&p, 1, 30000);
+      if (r == 0)
+        die("POST /send: no answer in 30 s");
+      if (r < 0 && errno != EINTR)
+        die("poll: %s", strerror(errno));
+      if (r > 0)
+        post_readable();
+    }
+  }
+  return NULL;
 }
 
 /* ---- the loop -------------------------------------------------------------- */
@@ -584,13 +636,15 @@ static int mode_run(void) {
   double cpu0, cpu1, self0, secs;
   int64_t count0 = 0, count1 = 0, first, tp_first, tp_last, start, pub_end;
   int synced = 0;
+  pthread_t tid;
 
   raise_nofile(nclients + 64);
+  real_offset = clock_ns(CLOCK_REALTIME) - mono_ns();
   if ((ep = epoll_create1(EPOLL_CLOEXEC)) < 0)
     die("epoll_create1: %s", strerror(errno));
   if ((clients = calloc((size_t)nclients, sizeof *clients)) == NULL ||
-      (samples = malloc((size_t)rounds * (size_t)nclients *
-                        sizeof *samples)) == NULL ||
+      (samples = malloc((size_t)rounds * (size_t)nclients * sizeof *samples)) ==
+          NULL ||
       (fanout = malloc((size_t)rounds * sizeof *fanout)) == NULL)
     die("out of memory");
 
@@ -659,21 +713,29 @@ static int mode_run(void) {
   put("lat_p99_ms", pct_ms(samples, nsamples, 0.99));
   put("lat_max_ms", pct_ms(samples, nsamples, 1.0));
   put("fanout_ms", pct_ms(fanout, (size_t)rounds, 0.5));
+  put("fanout_max_ms", pct_ms(fanout, (size_t)rounds, 1.0));
+  if (getenv("COMET_DEBUG"))
+    for (int r = 0; r < rounds; r++)
+      fprintf(stderr, "fanout %d: %.2f ms\n", r, (double)fanout[r] / 1e6);
 
   /* Throughput: post for T s, each message as soon as the last one is
    * answered, then wait (at most 30 s) for the last to reach everyone. */
   for (int i = 0; i < nclients; i++)
     count0 += clients[i].count;
   tp_first = seq_next;
+  set_target(INT64_MAX);
+  if (epoll_ctl(ep, EPOLL_CTL_DEL, post_fd, NULL) != 0)
+    die("epoll_ctl: %s", strerror(errno));
   cpu0 = proc_cpu_s(server_pid);
   self0 = self_cpu_s();
   first = mono_ns();
   pub_end = first + (int64_t)(seconds * 1e9);
-  while (mono_ns() < pub_end) {
-    if (!post_busy)
-      post(0);
+  if ((errno = pthread_create(&tid, NULL, poster, &pub_end)) != 0)
+    die("pthread_create: %s", strerror(errno));
+  while (mono_ns() < pub_end)
     pump(ms_until(pub_end));
-  }
+  if ((errno = pthread_join(tid, NULL)) != 0)
+    die("pthread_join: %s", strerror(errno));
   pub_end = mono_ns();
   tp_last = seq_next - 1;
   if (!wait_all(tp_last, pub_end + 30000000000LL))

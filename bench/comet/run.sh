@@ -43,6 +43,7 @@ client_cpu=${CLIENT_CPU:-1}
 # Debian's python3 with python3-tornado, not whatever python3 comes first
 # on PATH.
 python=${TORNADO_PYTHON:-/usr/bin/python3}
+# shellcheck source=bench/lib.sh
 . "$here/../lib.sh"
 port=$(bench_port 13)
 nofile=$((clients + 1000))
@@ -58,7 +59,7 @@ if [ ! -f "$build/build.ninja" ]; then
   meson setup "$build" --buildtype=release -Dtests=false
 fi
 ninja -C "$build" eddy
-cc -std=c11 -O2 -Wall -Wextra "$here/client.c" -o "$build/comet_client"
+cc -std=c11 -O2 -Wall -Wextra -pthread "$here/client.c" -o "$build/comet_client"
 client=("$build/comet_client")
 
 have_chat=1
@@ -205,8 +206,8 @@ awk -v runs="$runs" -v clients="$clients" '
   function row(label, key, better,   e, t) {
     e = best("eddy", key, better); t = best("tornado", key, better)
     printf "%-34s %10s %10s %9s   %s is better\n", label,
-      e == "" ? "-" : sprintf("%.2f", e), t == "" ? "-" : sprintf("%.2f", t),
-      e == "" || t + 0 <= 0 ? "-" : sprintf("%.3f", e / t), better
+      (e == "" ? "-" : sprintf("%.2f", e)), (t == "" ? "-" : sprintf("%.2f", t)),
+      (e == "" || t + 0 <= 0 ? "-" : sprintf("%.3f", e / t)), better
   }
   function mean(p, key) {
     return ((p, key) in n) ? sprintf("%.0f", sum[p, key] / n[p, key]) : "-"
@@ -217,13 +218,13 @@ awk -v runs="$runs" -v clients="$clients" '
       printf "  %s: eddy not measured\n", label
     else
       printf "  %s: p99 %.1f ms at %d clients (goal < 50 ms%s): %s\n", label,
-        p99, clients, clients < 10000 ? ", set for 10000" : "",
-        p99 < 50 ? "met" : "MISSED"
+        p99, clients, (clients < 10000 ? ", set for 10000" : ""),
+        (p99 < 50 ? "met" : "MISSED")
     e = best("eddy", proto "_tp_deliveries_s", "higher")
     t = best("tornado", proto "_tp_deliveries_s", "higher")
     if (e != "" && t > 0)
       printf "  %s: broadcast throughput %.1fx Tornado'"'"'s (goal >= 20x): %s\n",
-        label, e / t, e / t >= 20 ? "met" : "MISSED"
+        label, e / t, (e / t >= 20 ? "met" : "MISSED")
   }
   END {
     for (pi = 1; pi <= 2; pi++) {
@@ -238,6 +239,7 @@ awk -v runs="$runs" -v clients="$clients" '
       row("delivery latency p99 (ms)",       proto "_lat_p99_ms",      "lower")
       row("delivery latency max (ms)",       proto "_lat_max_ms",      "lower")
       row("fan-out to all, median (ms)",     proto "_fanout_ms",       "lower")
+      row("fan-out, slowest round (ms)",     proto "_fanout_max_ms",   "lower")
       row("broadcast (deliveries/s)",        proto "_tp_deliveries_s", "higher")
       row("  messages/s",                    proto "_tp_messages_s",   "higher")
       row("  server CPU per delivery (us)",  proto "_tp_server_cpu_us_per_delivery", "lower")
