@@ -707,6 +707,10 @@ static int mode_run(void) {
     fanout[r] = round_last_ns - start;
   }
   lat_seq = -1;
+  /* COMET_DEBUG=1: each round's fan-out time, in order, on stderr. */
+  if (getenv("COMET_DEBUG"))
+    for (int r = 0; r < rounds; r++)
+      fprintf(stderr, "fanout %d: %.2f ms\n", r, (double)fanout[r] / 1e6);
   qsort(samples, nsamples, sizeof *samples, cmp_i64);
   qsort(fanout, (size_t)rounds, sizeof *fanout, cmp_i64);
   put("lat_p50_ms", pct_ms(samples, nsamples, 0.50));
@@ -714,9 +718,6 @@ static int mode_run(void) {
   put("lat_max_ms", pct_ms(samples, nsamples, 1.0));
   put("fanout_ms", pct_ms(fanout, (size_t)rounds, 0.5));
   put("fanout_max_ms", pct_ms(fanout, (size_t)rounds, 1.0));
-  if (getenv("COMET_DEBUG"))
-    for (int r = 0; r < rounds; r++)
-      fprintf(stderr, "fanout %d: %.2f ms\n", r, (double)fanout[r] / 1e6);
 
   /* Throughput: post for T s, each message as soon as the last one is
    * answered, then wait (at most 30 s) for the last to reach everyone. */
