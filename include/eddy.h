@@ -16,5 +16,7 @@
 #include "eddy/async.h"
 #include "eddy/coro.h"
 #include "eddy/http.h"
+#include "eddy/ws.h"
+#include "eddy/comet.h"
 
 #endif

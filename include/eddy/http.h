@@ -46,6 +46,7 @@
 #include <stdint.h>
 
 #include "async.h"
+#include "buf.h"
 #include "common.h"
 #include "core.h"
 #include "coro.h"
@@ -161,6 +162,42 @@ typedef struct eddy_http_chunked {
 EDDY_API int eddy_http_chunked_decode(eddy_http_chunked *d, char *buf,
                                       size_t *len, size_t *rest);
 
+/* ---- The response parser -----------------------------------------------------
+ *
+ * eddy_http_parse_response() reads a response head (a client's: the status
+ * line and the fields) as eddy_http_parse_request reads a request: nothing
+ * allocated or copied, resumable with prev_len, 1 / 0 / EDDY_EHTTP (with
+ * reason; status is then 0). It refuses a malformed status line (not
+ * "HTTP/1.x NNN reason"), a bad field line, a bare CR, Content-Length that
+ * is not one number, and heads past the limits. */
+
+typedef struct eddy_http_response_head {
+  int version_minor; /* HTTP/1.0: 0, HTTP/1.1: 1 */
+  int status;        /* 100-999 */
+  const char *reason; /* the reason phrase, as sent (may be empty) */
+  size_t reason_len;
+  eddy_http_header *headers; /* the caller's array, filled */
+  size_t nheaders;
+  int64_t content_length; /* -1 when there is none */
+  unsigned flags;         /* EDDY_HTTP_KEEP_ALIVE, CHUNKED, UPGRADE */
+  size_t head_len;        /* bytes of the head, the empty line included */
+  const char *error;      /* on EDDY_EHTTP: why (a static string) */
+} eddy_http_response_head;
+
+/* Parses the response head at buf[0, len); arguments as for
+ * eddy_http_parse_request (limits->max_request_line bounds the status
+ * line). */
+EDDY_API int eddy_http_parse_response(const char *buf, size_t len,
+                                      size_t prev_len,
+                                      const eddy_http_limits *limits,
+                                      eddy_http_header *headers,
+                                      size_t max_headers,
+                                      eddy_http_response_head *resp);
+/* The field named name in a response (case-insensitive), or NULL. */
+EDDY_API const eddy_http_header *
+eddy_http_response_header(const eddy_http_response_head *resp,
+                          const char *name);
+
 /* ---- The server ------------------------------------------------------------
  *
  * An eddy_http_server serves HTTP/1.x on the streams given to it
@@ -250,8 +287,26 @@ EDDY_API const char *eddy_http_body(const eddy_http_exchange *x, size_t *len);
 /* The route parameter name (":name" or "*name"): 0, or -ENOENT. */
 EDDY_API int eddy_http_param(const eddy_http_exchange *x, const char *name,
                              const char **value, size_t *len);
-/* The connection's stream (an upgrade takes it over), or NULL once gone. */
+/* The connection's stream, or NULL once gone. */
 EDDY_API eddy_stream *eddy_http_stream(const eddy_http_exchange *x);
+
+/* Takes the connection over from the server (a WebSocket handshake, a
+ * CONNECT tunnel): sends the response head now (status: 101, or a 2xx
+ * for CONNECT; the fields set with eddy_http_set_header; no
+ * Content-Length), after any answers to earlier pipelined requests, and
+ * ends the exchange. The stream becomes the caller's: set its callbacks
+ * (eddy_stream_set_callbacks) before returning to the loop; the server's
+ * timeouts and its connection count no longer include it (the access
+ * hook reports the status with 0 bytes, the closed hook runs now); the
+ * caller closes it. Bytes the client sent after the request (the new
+ * protocol's first bytes) are appended to rest, an eddy_buf the caller
+ * initialized, or dropped if rest is NULL. Returns 0 with *out set;
+ * -EALREADY after a response started; -EINVAL for another status (x is
+ * still the program's); EDDY_ECLOSED if the client had gone or the head
+ * could not be written, or -ENOMEM: then the connection is aborted, x is
+ * gone and *out is NULL. */
+EDDY_API int eddy_http_upgrade(eddy_http_exchange *x, int status,
+                               eddy_buf *rest, eddy_stream **out);
 
 /* A response field, before the response starts. Returns 0, -EINVAL (a
  * name that is not a token, a value with a CR, LF or other control),

@@ -13,10 +13,8 @@
  *   POST /send          one message: 204, or 400 {"error": ...}
  *
  * A message from a client is {"name": ..., "text": ...}; what web clients
- * receive is the same object with "id" (increasing) and "time"
- * (milliseconds since the epoch) added. Ids start from the server's start
- * time in milliseconds, so a client that outlives a restart (its
- * Last-Event-ID, its ?since) never mistakes new messages for old ones.
+ * receive is the same object with "id" (increasing, from 1) and "time"
+ * (milliseconds since the epoch) added.
  *
  * The line side (--line, nc or telnet): a client's first line is its name;
  * each later line is a message; it receives every other client's message as
@@ -25,10 +23,15 @@
  *
  * Names (1 to 32 bytes) and texts (1 to 1000 bytes) must be UTF-8 without
  * control characters; anything else is refused with a reason, never cut or
- * echoed raw. JSON is read and written with jansson. A message is encoded
- * once per wire format and the one encoding goes to every client of that
- * format; the last CHAT_HISTORY messages are kept for /poll and for SSE
- * resumption. */
+ * echoed raw. JSON is read and written with jansson.
+ *
+ * Every message goes through one publish/subscribe hub (eddy/comet.h): it
+ * is encoded once per wire format in use (a WebSocket frame, an SSE event,
+ * a line, the JSON for long-polls) and that one reference-counted block
+ * is queued on every client of the format. The hub keeps the last
+ * CHAT_HISTORY messages for /poll?since= and for SSE's Last-Event-ID. A
+ * client more than CHAT_MAX_BACKLOG behind is disconnected (an
+ * EventSource then comes back with its Last-Event-ID and catches up). */
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -38,59 +41,37 @@
 #include <time.h>
 
 #include "app/app.h"
+#include "app/chat.h"
 #include "app/log.h"
 #include "chat_assets.h"
 
-#define CHAT_NAME_MAX 32
-#define CHAT_TEXT_MAX 1000
 #define CHAT_HISTORY 100
 #define CHAT_POLL_HOLD_NS (25 * (int64_t)1000000000)
-#define CHAT_HEARTBEAT_NS (15 * (int64_t)1000000000)
-/* A client whose unsent bytes pass this is too slow for the room, and is
- * disconnected rather than buffered for without bound. */
-#define CHAT_MAX_BACKLOG (1u << 20)
 /* Longer lines are refused unread: a text has at most 1000 bytes. */
 #define CHAT_LINE_MAX 4096
 
-typedef struct chat chat;
-
-/* A message as kept in the history: its JSON object's encoding. */
-typedef struct chat_msg {
-  uint64_t id;
-  char *json; /* {"id","time","name","text"}, compact */
-  size_t json_len;
-} chat_msg;
-
 /* A line client (--line). */
 typedef struct line_client {
+  chat_link link;
   chat *chat;
   eddy_line *lr;
+  eddy_comet_sub *sub;          /* once named */
   char name[CHAT_NAME_MAX + 1]; /* "" until its first line */
-  struct line_client *prev, *next;
 } line_client;
 
-/* A held request: an SSE stream or a waiting long-poll. */
-typedef struct held {
+/* An SSE stream (GET /events). */
+typedef struct chat_sse {
+  chat_link link;
   chat *chat;
-  eddy_http_exchange *x;
-  uint64_t since;   /* a poll: answer with the messages after this id */
-  int64_t deadline; /* a poll: answer [] at this time */
-  struct held *prev, *next;
-} held;
+  eddy_comet_sse *sse;
+} chat_sse;
 
-struct chat {
-  app_server srv;
-  int nweb; /* srv.endpoints[0, nweb) are --listen, the rest --line */
-  const char *lines[APP_MAX_LISTEN];
-  int nlines;
-  eddy_http_server *http;
-  chat_msg history[CHAT_HISTORY]; /* a ring: the newest at last % HISTORY */
-  uint64_t first_id, last_id;     /* last_id: first_id - 1 before any */
-  line_client *line_clients;
-  held *events, *polls;
-  eddy_timer *tick; /* SSE heartbeats and long-poll expiry */
-  int64_t last_beat;
-};
+/* A waiting long-poll (GET /poll). */
+typedef struct chat_poll {
+  chat_link link;
+  chat *chat;
+  eddy_comet_poll *p;
+} chat_poll;
 
 /* ---- Checking what clients send ------------------------------------------------ */
 
@@ -184,15 +165,14 @@ static const char *parse_message(const char *data, size_t len, json_t **root,
   return NULL;
 }
 
-/* {"error": why}, compact; NULL without memory. Freed with free(). */
-static char *error_json(const char *why) {
+char *chat_error_json(const char *why) {
   json_t *o = json_pack("{ss}", "error", why);
   char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
   json_decref(o);
   return s;
 }
 
-/* ---- The room: history and fan-out --------------------------------------------- */
+/* ---- The room: the hub and its wire formats ------------------------------------- */
 
 static int64_t wall_ms(void) {
   struct timespec ts;
@@ -200,190 +180,74 @@ static int64_t wall_ms(void) {
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static chat_msg *history_at(chat *c, uint64_t id) {
-  return &c->history[id % CHAT_HISTORY];
+/* The JSON object as it is: a long-poll answer joins these with ",". */
+static int encode_json(const eddy_comet_msg *m, eddy_buf *out, void *arg) {
+  (void)arg;
+  return eddy_buf_append(out, m->data, m->len);
 }
 
-/* The id of the oldest message the history still holds. */
-static uint64_t history_oldest(const chat *c) {
-  uint64_t kept = c->last_id + 1 - c->first_id;
-  return kept > CHAT_HISTORY ? c->last_id + 1 - CHAT_HISTORY : c->first_id;
-}
-
-/* A JSON array of the messages after since (as many as the history
- * holds), in *out (free()); its length, or 0 without memory. */
-static size_t history_after(chat *c, uint64_t since, char **out) {
-  uint64_t from = since + 1 > history_oldest(c) ? since + 1 : history_oldest(c);
-  size_t len = 2;
-  char *p;
-  for (uint64_t id = from; id <= c->last_id; id++)
-    len += history_at(c, id)->json_len + 1;
-  if ((*out = p = malloc(len + 1)) == NULL)
-    return 0;
-  *p++ = '[';
-  for (uint64_t id = from; id <= c->last_id; id++) {
-    chat_msg *m = history_at(c, id);
-    if (id != from)
-      *p++ = ',';
-    memcpy(p, m->json, m->json_len);
-    p += m->json_len;
-  }
-  *p++ = ']';
-  *p = '\0';
-  return (size_t)(p - *out);
-}
-
-static void held_unlink(held **list, held *h) {
-  if (h->prev)
-    h->prev->next = h->next;
-  else
-    *list = h->next;
-  if (h->next)
-    h->next->prev = h->prev;
-}
-
-static void held_push(held **list, held *h) {
-  h->prev = NULL;
-  h->next = *list;
-  if (*list)
-    (*list)->prev = h;
-  *list = h;
-}
-
-/* Answers a waiting poll with the messages after its since. */
-static void poll_answer(held *h) {
-  char *body = NULL;
-  size_t len = history_after(h->chat, h->since, &body);
-  held_unlink(&h->chat->polls, h);
-  if (len)
-    (void)eddy_http_respond(h->x, 200, "application/json", body, len);
-  else
-    (void)eddy_http_respond_status(h->x, 503);
-  free(body);
-  free(h);
-}
-
-/* Sends the SSE events of the messages after since to one stream. */
-static int events_replay(chat *c, eddy_http_exchange *x, uint64_t since) {
-  uint64_t from = since + 1 > history_oldest(c) ? since + 1 : history_oldest(c);
-  for (uint64_t id = from; id <= c->last_id; id++) {
-    chat_msg *m = history_at(c, id);
-    char head[48];
-    int n = snprintf(head, sizeof head, "id: %" PRIu64 "\ndata: ", id);
-    int e;
-    if ((e = eddy_http_write(x, head, (size_t)n)) != 0 ||
-        (e = eddy_http_write(x, m->json, m->json_len)) != 0 ||
-        (e = eddy_http_write(x, "\n\n", 2)) != 0)
-      return e;
-  }
-  return 0;
-}
-
-/* Ends an SSE stream (a slow one, or at stop). */
-static void events_end(held *h) {
-  held_unlink(&h->chat->events, h);
-  (void)eddy_http_end(h->x);
-  free(h);
-}
-
-/* The one SSE event of a message to every SSE stream. */
-static void fanout_events(chat *c, const char *ev, size_t len) {
-  held *h = c->events, *next;
-  for (; h; h = next) {
-    next = h->next;
-    if (eddy_http_write(h->x, ev, len) != 0 || eddy_http_over_high(h->x))
-      events_end(h); /* gone, or too slow: its EventSource reconnects */
-  }
-}
-
-/* The one line of a message to every named line client but its sender. */
-static void fanout_lines(chat *c, const line_client *from, const char *line,
-                         size_t len) {
-  for (line_client *lc = c->line_clients; lc; lc = lc->next) {
-    eddy_stream *s = eddy_line_stream(lc->lr);
-    if (lc == from || lc->name[0] == '\0')
-      continue;
-    if (eddy_stream_write(s, line, len) == 0 &&
-        eddy_stream_buffered(s) > CHAT_MAX_BACKLOG) {
-      app_log(LOG_INFO, "chat: %s cannot keep up, disconnected", lc->name);
-      eddy_stream_abort(s);
-    }
-  }
-}
-
-static void fanout_polls(chat *c) {
-  while (c->polls)
-    poll_answer(c->polls);
-}
-
-/* The room's one entry: stores the message, encodes it once per wire
- * format and sends it to every client. Returns 0 or -ENOMEM. */
-static int chat_publish(chat *c, const line_client *from, const char *name,
-                        size_t nlen, const char *text, size_t tlen) {
-  uint64_t id = c->last_id + 1;
-  json_t *o = json_object();
-  char *json = NULL, *ev = NULL, *line = NULL;
-  size_t json_len, ev_len, line_len;
-  chat_msg *m;
-  if (o == NULL || json_object_set_new(o, "id", json_integer((json_int_t)id)) ||
-      json_object_set_new(o, "time", json_integer(wall_ms())) ||
-      json_object_set_new(o, "name", json_stringn(name, nlen)) ||
-      json_object_set_new(o, "text", json_stringn(text, tlen)) ||
-      (json = json_dumps(o, JSON_COMPACT)) == NULL)
-    goto nomem;
-  json_len = strlen(json);
-  ev_len = json_len + 48;
-  line_len = nlen + tlen + 3;
-  if ((ev = malloc(ev_len)) == NULL || (line = malloc(line_len)) == NULL)
-    goto nomem;
-  ev_len = (size_t)snprintf(ev, ev_len, "id: %" PRIu64 "\ndata: %s\n\n", id,
-                            json);
-  memcpy(line, name, nlen);
-  memcpy(line + nlen, ": ", 2);
-  memcpy(line + nlen + 2, text, tlen);
-  line[nlen + 2 + tlen] = '\n';
+/* "name: text\n", read back from the message's JSON: a line client's. */
+static int encode_line(const eddy_comet_msg *m, eddy_buf *out, void *arg) {
+  json_t *o = json_loadb(m->data, m->len, 0, NULL);
+  json_t *n = json_object_get(o, "name"), *t = json_object_get(o, "text");
+  int e = -EINVAL;
+  (void)arg;
+  if (json_is_string(n) && json_is_string(t) &&
+      (e = eddy_buf_append(out, json_string_value(n), json_string_length(n))) ==
+          0 &&
+      (e = eddy_buf_append(out, ": ", 2)) == 0 &&
+      (e = eddy_buf_append(out, json_string_value(t), json_string_length(t))) ==
+          0)
+    e = eddy_buf_append(out, "\n", 1);
   json_decref(o);
-  m = history_at(c, id);
-  free(m->json);
-  m->id = id;
-  m->json = json;
-  m->json_len = json_len;
-  c->last_id = id;
-  fanout_lines(c, from, line, line_len);
-  fanout_events(c, ev, ev_len);
-  fanout_polls(c);
-  free(ev);
-  free(line);
-  return 0;
-nomem:
+  return e;
+}
+
+/* The room's one entry: the message, with its id and time, published once;
+ * the hub encodes it once per wire format in use and hands the same bytes
+ * to every client of that format. Returns 0 or a negative code. */
+static int chat_publish(chat *c, const void *from, const char *name,
+                        size_t nlen, const char *text, size_t tlen) {
+  /* The hub numbers messages from 1, one after another, and this process
+   * publishes nothing else: the next id is known before the publish, so
+   * that the JSON can carry it. */
+  uint64_t id = eddy_comet_last_id(c->hub) + 1, got = 0;
+  eddy_comet_msg m = {.time_ms = wall_ms(), .topic = CHAT_TOPIC};
+  json_t *o = json_object();
+  char *json = NULL;
+  int e = -ENOMEM;
+  if (o && json_object_set_new(o, "id", json_integer((json_int_t)id)) == 0 &&
+      json_object_set_new(o, "time", json_integer(m.time_ms)) == 0 &&
+      json_object_set_new(o, "name", json_stringn(name, nlen)) == 0 &&
+      json_object_set_new(o, "text", json_stringn(text, tlen)) == 0 &&
+      (json = json_dumps(o, JSON_COMPACT)) != NULL) {
+    m.data = json;
+    m.len = strlen(json);
+    c->publisher = from;
+    e = eddy_comet_publish(c->hub, &m, &got);
+    c->publisher = NULL;
+    if (e == 0 && got != id)
+      app_log(LOG_WARN, "chat: message %" PRIu64 " was numbered %" PRIu64, id,
+              got);
+  }
   json_decref(o);
   free(json);
-  free(ev);
-  free(line);
-  return -ENOMEM;
+  return e;
 }
 
-/* Every second: SSE heartbeats (a comment, every CHAT_HEARTBEAT_NS) so
- * that proxies and idle timeouts keep the streams; polls past their
- * deadline answered []. */
-static void on_tick(eddy_timer *t, void *arg) {
-  chat *c = arg;
-  int64_t now = eddy_loop_now(c->srv.loop);
-  (void)t;
-  if (now - c->last_beat >= CHAT_HEARTBEAT_NS) {
-    held *h, *next;
-    c->last_beat = now;
-    for (h = c->events; h; h = next) {
-      next = h->next;
-      if (eddy_http_write(h->x, ":\n\n", 3) != 0)
-        events_end(h);
-    }
+int chat_post_json(chat *c, const void *from, const char *data, size_t len,
+                   char *err, size_t cap) {
+  json_t *root = NULL;
+  const char *name = NULL, *text = NULL;
+  size_t nlen = 0, tlen = 0;
+  int e;
+  if (parse_message(data, len, &root, &name, &nlen, &text, &tlen, err, cap)) {
+    json_decref(root);
+    return 1;
   }
-  for (held *h = c->polls, *next; h; h = next) {
-    next = h->next;
-    if (now >= h->deadline)
-      poll_answer(h);
-  }
+  e = chat_publish(c, from, name, nlen, text, tlen);
+  json_decref(root);
+  return e;
 }
 
 /* ---- Line clients ------------------------------------------------------------------- */
@@ -394,25 +258,59 @@ static void line_error(line_client *lc, const char *why) {
   (void)eddy_stream_write(eddy_line_stream(lc->lr), msg, (size_t)n);
 }
 
+/* A message for a line client: its block queued on the stream as it is,
+ * unless the client sent it. */
+static void line_send(eddy_comet_sub *sub, void *block, size_t len, void *arg) {
+  line_client *lc = arg;
+  eddy_stream *s = eddy_line_stream(lc->lr);
+  (void)sub;
+  if (lc->chat->publisher == lc) {
+    eddy_comet_block_unref(block);
+    return;
+  }
+  /* On an error the block is freed and the stream's close says why. */
+  if (eddy_stream_write_owned(s, block, len, eddy_comet_block_unref) == 0 &&
+      eddy_stream_buffered(s) > CHAT_MAX_BACKLOG) {
+    app_log(LOG_INFO, "chat: %s cannot keep up, disconnected", lc->name);
+    eddy_stream_abort(s);
+  }
+}
+
+static void line_sub_gone(eddy_comet_sub *sub, void *arg) {
+  line_client *lc = arg;
+  (void)sub;
+  lc->sub = NULL;
+}
+
+/* The first line: the name, and from then on the room's messages. */
+static void line_join(line_client *lc, const char *line, size_t len) {
+  static const eddy_comet_sub_callbacks cb = {.send = line_send,
+                                              .gone = line_sub_gone};
+  char err[128];
+  if (check_field("name", line, len, CHAT_NAME_MAX, err, sizeof err)) {
+    line_error(lc, err);
+    return;
+  }
+  if (eddy_comet_subscribe(lc->chat->hub, CHAT_TOPIC, lc->chat->fmt_line, &cb,
+                           lc, &lc->sub) != 0) {
+    line_error(lc, "the server is out of memory");
+    eddy_stream_close(eddy_line_stream(lc->lr));
+    return;
+  }
+  memcpy(lc->name, line, len);
+  lc->name[len] = '\0';
+  app_log(LOG_INFO, "chat: %s joined", lc->name);
+}
+
 static void on_line(eddy_line *lr, const char *line, size_t len, void *arg) {
   line_client *lc = arg;
   char err[128];
   (void)lr;
-  if (lc->name[0] == '\0') {
-    if (check_field("name", line, len, CHAT_NAME_MAX, err, sizeof err)) {
-      line_error(lc, err);
-      return;
-    }
-    memcpy(lc->name, line, len);
-    lc->name[len] = '\0';
-    app_log(LOG_INFO, "chat: %s joined by line", lc->name);
-    return;
-  }
-  if (check_field("text", line, len, CHAT_TEXT_MAX, err, sizeof err)) {
+  if (lc->name[0] == '\0')
+    line_join(lc, line, len);
+  else if (check_field("text", line, len, CHAT_TEXT_MAX, err, sizeof err))
     line_error(lc, err);
-    return;
-  }
-  if (chat_publish(lc->chat, lc, lc->name, strlen(lc->name), line, len) != 0)
+  else if (chat_publish(lc->chat, lc, lc->name, strlen(lc->name), line, len))
     line_error(lc, "the server is out of memory");
 }
 
@@ -443,12 +341,9 @@ static void on_line_close(eddy_line *lr, int status, const char *detail,
   app_server_log_close(&c->srv, lc->name[0] ? lc->name : NULL, status, detail);
   if (lc->name[0])
     app_log(LOG_INFO, "chat: %s left", lc->name);
-  if (lc->prev)
-    lc->prev->next = lc->next;
-  else
-    c->line_clients = lc->next;
-  if (lc->next)
-    lc->next->prev = lc->prev;
+  if (lc->sub)
+    eddy_comet_unsubscribe(lc->sub);
+  link_unlink(&c->line_clients, &lc->link);
   free(lc);
   app_server_closed_one(&c->srv);
 }
@@ -467,17 +362,14 @@ static void line_accept(chat *c, eddy_stream *s) {
     return;
   }
   lc->chat = c;
-  lc->next = c->line_clients;
-  if (lc->next)
-    lc->next->prev = lc;
-  c->line_clients = lc;
+  link_push(&c->line_clients, &lc->link);
   c->srv.open++;
 }
 
 /* ---- The web side --------------------------------------------------------------------- */
 
 static void respond_error(eddy_http_exchange *x, int status, const char *why) {
-  char *body = error_json(why);
+  char *body = chat_error_json(why);
   if (body == NULL) {
     (void)eddy_http_respond_status(x, 503);
     return;
@@ -498,117 +390,97 @@ static void serve_asset(eddy_http_exchange *x, void *arg) {
 
 static void serve_send(eddy_http_exchange *x, void *arg) {
   chat *c = arg;
-  json_t *root = NULL;
-  const char *name, *text, *why;
-  size_t nlen, tlen, len;
+  size_t len;
   const char *body = eddy_http_body(x, &len);
   char err[256];
-  why = parse_message(body ? body : "", len, &root, &name, &nlen, &text, &tlen,
-                      err, sizeof err);
-  if (why)
-    respond_error(x, 400, why);
-  else if (chat_publish(c, NULL, name, nlen, text, tlen) != 0)
+  int e = chat_post_json(c, NULL, body ? body : "", len, err, sizeof err);
+  if (e == 1)
+    respond_error(x, 400, err);
+  else if (e != 0)
     respond_error(x, 503, "the server is out of memory");
   else
     (void)eddy_http_respond(x, 204, NULL, NULL, 0);
-  json_decref(root);
 }
 
-/* A decimal id: 0 and *out set, or -1. */
-static int parse_id(const char *s, size_t len, uint64_t *out) {
-  uint64_t v = 0;
-  if (len == 0 || len > 19)
-    return -1;
-  for (size_t i = 0; i < len; i++) {
-    if (s[i] < '0' || s[i] > '9')
-      return -1;
-    v = v * 10 + (uint64_t)(s[i] - '0');
-  }
-  *out = v;
-  return 0;
-}
-
-/* The value of the query parameter name, or NULL. */
-static const char *query_param(const eddy_http_request *r, const char *name,
-                               size_t *len) {
-  size_t n = strlen(name);
-  const char *q = r->query, *end = r->query ? r->query + r->query_len : NULL;
-  while (q && q < end) {
-    const char *amp = memchr(q, '&', (size_t)(end - q));
-    const char *stop = amp ? amp : end;
-    if ((size_t)(stop - q) > n && memcmp(q, name, n) == 0 && q[n] == '=') {
-      *len = (size_t)(stop - q - (ptrdiff_t)n - 1);
-      return q + n + 1;
-    }
-    q = amp ? amp + 1 : NULL;
-  }
-  return NULL;
-}
-
-static void poll_gone(eddy_http_exchange *x, void *arg) {
-  held *h = arg;
-  held_unlink(&h->chat->polls, h);
-  (void)eddy_http_end(x);
-  free(h);
+/* A long-poll ended: answered, timed out, or its client gone. */
+static void poll_done(eddy_comet_poll *p, int status, void *arg) {
+  chat_poll *cp = arg;
+  (void)p, (void)status;
+  link_unlink(&cp->chat->polls, &cp->link);
+  free(cp);
 }
 
 static void serve_poll(eddy_http_exchange *x, void *arg) {
   chat *c = arg;
-  const eddy_http_request *r = eddy_http_request_of(x);
-  size_t len = 0;
-  const char *v = query_param(r, "since", &len);
-  uint64_t since = 0;
-  held *h;
-  if (v && parse_id(v, len, &since) != 0) {
+  eddy_comet_poll_options o = {.timeout_ns = CHAT_POLL_HOLD_NS,
+                               .empty_status = 200,
+                               .empty_body = "[]",
+                               .done = poll_done};
+  uint64_t since = 0, last = eddy_comet_last_id(c->hub);
+  chat_poll *cp;
+  int e = eddy_comet_query_id(x, "since", &since);
+  if (e == -EINVAL) {
     respond_error(x, 400, "since is a message id (a decimal number)");
     return;
   }
+  /* An id past the last is from before a restart: from now on. */
+  if (since > last)
+    since = last;
   if (eddy_http_set_header(x, "Cache-Control", "no-store") != 0 ||
-      (h = calloc(1, sizeof *h)) == NULL) {
+      (cp = calloc(1, sizeof *cp)) == NULL) {
     (void)eddy_http_respond_status(x, 503);
     return;
   }
-  h->chat = c;
-  h->x = x;
-  h->since = since;
-  h->deadline = eddy_loop_now(c->srv.loop) + CHAT_POLL_HOLD_NS;
-  held_push(&c->polls, h);
-  if (since < c->last_id) {
-    poll_answer(h);
+  cp->chat = c;
+  o.arg = cp;
+  if (eddy_comet_poll_start(x, &o, &cp->p) != 0) {
+    free(cp); /* answered already */
     return;
   }
-  eddy_http_on_gone(x, poll_gone, h);
+  link_push(&c->polls, &cp->link);
+  /* Answered at once (poll_done frees cp) if there are messages after
+   * since; else held for the next one. */
+  if (eddy_comet_poll_hub(cp->p, c->hub, CHAT_TOPIC, c->fmt_json, since) != 0) {
+    link_unlink(&c->polls, &cp->link);
+    eddy_comet_poll_cancel(cp->p);
+    free(cp);
+  }
 }
 
-static void events_gone(eddy_http_exchange *x, void *arg) {
-  held *h = arg;
-  (void)x;
-  events_end(h);
+static void sse_close(chat_sse *cs) {
+  link_unlink(&cs->chat->events, &cs->link);
+  eddy_comet_sse_close(cs->sse);
+  free(cs);
+}
+
+/* The client went away, or fell too far behind. */
+static void sse_gone(eddy_comet_sse *sse, int reason, void *arg) {
+  (void)sse, (void)reason;
+  sse_close(arg);
 }
 
 static void serve_events(eddy_http_exchange *x, void *arg) {
   chat *c = arg;
-  const eddy_http_header *last = eddy_http_find_header(eddy_http_request_of(x),
-                                                       "Last-Event-ID");
-  uint64_t since = c->last_id;
-  held *h;
-  if (last && parse_id(last->value, last->value_len, &since) != 0)
-    since = c->last_id; /* not one of ours: from now on */
-  if ((h = calloc(1, sizeof *h)) == NULL ||
-      eddy_http_set_header(x, "Cache-Control", "no-store") != 0 ||
-      eddy_http_set_header(x, "X-Accel-Buffering", "no") != 0 ||
-      eddy_http_begin(x, 200, "text/event-stream") != 0) {
-    free(h);
+  eddy_comet_sse_options o = {.max_unsent = CHAT_MAX_BACKLOG,
+                              .slow = EDDY_COMET_DISCONNECT,
+                              .retry_ms = 2000,
+                              .gone = sse_gone};
+  chat_sse *cs = calloc(1, sizeof *cs);
+  int e;
+  if (cs == NULL) {
     (void)eddy_http_respond_status(x, 503);
     return;
   }
-  h->chat = c;
-  h->x = x;
-  held_push(&c->events, h);
-  eddy_http_on_gone(x, events_gone, h);
-  if (eddy_http_write(x, "retry: 2000\n\n", 13) != 0 ||
-      events_replay(c, x, since) != 0)
-    events_end(h);
+  cs->chat = c;
+  o.arg = cs;
+  if ((e = eddy_comet_sse_start(x, &o, &cs->sse)) != 0) {
+    free(cs); /* a HEAD answered, or an error that ended x */
+    return;
+  }
+  link_push(&c->events, &cs->link);
+  /* Replays the history after a Last-Event-ID, then follows the room. */
+  if (eddy_comet_sse_follow(cs->sse, c->hub, CHAT_TOPIC) != 0)
+    sse_close(cs);
 }
 
 static int add_routes(chat *c) {
@@ -651,19 +523,26 @@ static void on_http_closed(eddy_http_server *srv, void *arg) {
   app_server_closed_one(&c->srv);
 }
 
-/* The graceful stop: held requests are answered, line clients told. */
+/* The graceful stop: streams ended, polls answered, line clients told,
+ * WebSocket clients closed with 1001. */
 static void on_stop(app_server *srv) {
   chat *c = srv->arg;
   static const char bye[] = "error: the server is stopping\n";
-  eddy_timer_stop(c->tick);
   while (c->events)
-    events_end(c->events);
-  while (c->polls)
-    poll_answer(c->polls);
-  for (line_client *lc = c->line_clients; lc; lc = lc->next) {
+    sse_close((chat_sse *)c->events);
+  while (c->polls) {
+    chat_poll *cp = (chat_poll *)c->polls;
+    link_unlink(&c->polls, &cp->link);
+    (void)eddy_comet_poll_respond(cp->p, 200, "application/json", "[]", 2);
+    free(cp);
+  }
+  for (chat_link *l = c->line_clients, *next; l; l = next) {
+    line_client *lc = (line_client *)l;
+    next = l->next;
     (void)eddy_stream_write(eddy_line_stream(lc->lr), bye, sizeof bye - 1);
     eddy_stream_close(eddy_line_stream(lc->lr));
   }
+  chat_ws_stop(c);
   eddy_http_server_drain(c->http);
 }
 
@@ -732,10 +611,26 @@ static int parse(chat *c, int argc, char **argv) {
   return -1; /* go on */
 }
 
+/* The hub and its formats, the server and its routes: 0 or an error. */
+static int chat_open(chat *c) {
+  eddy_comet_hub_options hubo = {.history_count = CHAT_HISTORY};
+  eddy_http_server_options ho = {.closed = on_http_closed, .arg = c};
+  int e;
+  if ((e = eddy_comet_hub_new(&hubo, &c->hub)) != 0 ||
+      (e = c->fmt_json = eddy_comet_format_add(c->hub, "json", encode_json,
+                                               NULL)) < 0 ||
+      (e = c->fmt_line = eddy_comet_format_add(c->hub, "line", encode_line,
+                                               NULL)) < 0 ||
+      (e = eddy_http_server_new(c->srv.loop, &ho, &c->http)) != 0 ||
+      (e = add_routes(c)) != 0 || (e = chat_ws_init(c)) != 0)
+    return e;
+  return 0;
+}
+
 static void chat_free(chat *c) {
   eddy_http_server_free(c->http);
-  for (size_t i = 0; i < CHAT_HISTORY; i++)
-    free(c->history[i].json);
+  if (c->hub)
+    eddy_comet_hub_free(c->hub);
 }
 
 int app_chat(int argc, char **argv) {
@@ -744,7 +639,6 @@ int app_chat(int argc, char **argv) {
                     .idle_s = APP_IDLE_TIMEOUT,
                     .on_accept = on_accept,
                     .on_stop = on_stop}};
-  eddy_http_server_options ho = {.closed = on_http_closed, .arg = &c};
   int rc, e;
   c.srv.arg = &c;
   if ((rc = parse(&c, argc, argv)) >= 0)
@@ -755,15 +649,12 @@ int app_chat(int argc, char **argv) {
   }
   if ((rc = app_server_start(&c.srv)) != 0)
     return rc;
-  c.first_id = (uint64_t)wall_ms();
-  c.last_id = c.first_id - 1;
-  if ((e = eddy_http_server_new(c.srv.loop, &ho, &c.http)) != 0 ||
-      (e = add_routes(&c)) != 0 ||
-      (e = eddy_timer_new(c.srv.loop, on_tick, &c, &c.tick)) != 0 ||
-      (e = eddy_timer_start(c.tick, 1000000000, 1000000000)) != 0) {
+  if ((e = chat_open(&c)) != 0) {
     fprintf(stderr, "eddy chat: %s\n", eddy_strerror(e));
-    eddy_loop_free(c.srv.loop);
     chat_free(&c);
+    eddy_loop_close_all(c.srv.loop);
+    eddy_loop_run(c.srv.loop, EDDY_RUN_UNTIL_IDLE);
+    eddy_loop_free(c.srv.loop);
     return 1;
   }
   rc = app_server_run(&c.srv);

@@ -565,3 +565,141 @@ Test(http_server, deferred_answers_now_later_failed_and_cancelled) {
   eddy_http_server_free(f.srv);
   test_finish(f.loop);
 }
+
+/* ---- Upgrades ---------------------------------------------------------------- */
+
+static test_peer upgraded;
+static eddy_buf upgrade_rest;
+static int upgrade_rc, upgrades, upgrade_without_memory;
+
+/* Takes the connection over: the bytes after the request arrive in
+ * upgrade_rest, and the stream echoes from then on. */
+static void take_over(eddy_http_exchange *x, void *arg) {
+  eddy_stream *s = NULL;
+  (void)arg;
+  EXPECT_OK(eddy_http_set_header(x, "Upgrade", "test"));
+  EXPECT_OK(eddy_http_set_header(x, "Connection", "Upgrade"));
+  if (upgrade_without_memory) {
+    eddy__fault_fail_nth(EDDY__SYS_MALLOC, 1, ENOMEM);
+    eddy__fault_fail_nth(EDDY__SYS_REALLOC, 1, ENOMEM);
+  }
+  upgrade_rc = eddy_http_upgrade(x, 101, &upgrade_rest, &s);
+  upgrades++;
+  if (upgrade_rc == 0) {
+    cr_assert(s != NULL);
+    upgraded.s = s;
+    upgraded.echo = 1;
+    eddy_stream_set_callbacks(s, &test_peer_callbacks, &upgraded);
+    EXPECT_OK(eddy_stream_write(s, "first", 5));
+  } else {
+    cr_expect(s == NULL);
+  }
+}
+
+static void upgrade_reset(void) {
+  memset(&upgraded, 0, sizeof upgraded);
+  eddy_buf_init(&upgrade_rest, 0);
+  upgrade_rc = -1;
+  upgrades = upgrade_without_memory = 0;
+}
+
+/* In the pass that read it, after a pipelined request: its answer comes
+ * first, then the 101, then the new protocol; the bytes that followed the
+ * request are handed over, and the server counts the connection no more. */
+Test(http_server, an_upgrade_hands_the_stream_and_the_bytes_after_over) {
+  fixture f;
+  upgrade_reset();
+  setup(&f, test_loop(), NULL);
+  routes(f.srv);
+  EXPECT_OK(eddy_http_route(f.srv, "GET", "/up", take_over, NULL));
+  send_raw(&f,
+           "GET /hello HTTP/1.1\r\nHost: t\r\n\r\n"
+           "GET /up HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\n"
+           "Upgrade: test\r\n\r\nearly bytes");
+  wait_for(&f, "first", 1);
+  EXPECT_OK(upgrade_rc);
+  cr_expect(strstr(f.got, "200 OK") < strstr(f.got, "101 Switching"), "%s",
+            f.got);
+  cr_expect(strstr(f.got,
+                   "Upgrade: test\r\nConnection: Upgrade\r\n\r\nfirst") != NULL,
+            "%s", f.got);
+  cr_expect(strstr(f.got, "Content-Length") ==
+            strstr(f.got, "Content-Length: 13")); /* only the 200's */
+  EXPECT_EQ(eddy_buf_len(&upgrade_rest), 11);
+  cr_expect(memcmp(eddy_buf_data(&upgrade_rest), "early bytes", 11) == 0);
+  EXPECT_EQ(eddy_http_server_connections(f.srv), 0);
+  send_raw(&f, "GET /hello HTTP/1.1\r\n\r\n"); /* not HTTP any more */
+  wait_for(&f, "GET /hello HTTP/1.1\r\n\r\n", 1);
+  cr_expect(upgraded.n == 23);
+  eddy_stream_close(upgraded.s);
+  wait_closed(&f);
+  eddy_buf_free(&upgrade_rest);
+  test_peer_free(&upgraded);
+  teardown(&f);
+}
+
+/* Later, from outside the pass, with bytes sent while it was held. */
+Test(http_server, an_upgrade_of_a_held_exchange) {
+  fixture f;
+  upgrade_reset();
+  held = NULL;
+  nheld = 0;
+  setup(&f, test_loop(), NULL);
+  routes(f.srv);
+  send_raw(&f, "GET /hold HTTP/1.1\r\nHost: t\r\n\r\nwhile held");
+  cr_assert(run_until(f.loop, &nheld));
+  test_run_for(f.loop, 20);
+  EXPECT_EQ(eddy_http_upgrade(held, 404, NULL, &upgraded.s), -EINVAL);
+  take_over(held, NULL);
+  EXPECT_OK(upgrade_rc);
+  wait_for(&f, "first", 1);
+  cr_expect(strncmp(f.got, "HTTP/1.1 101 Switching Protocols\r\n", 34) == 0,
+            "%s", f.got);
+  EXPECT_EQ(eddy_buf_len(&upgrade_rest), 10);
+  send_raw(&f, "ping");
+  wait_for(&f, "ping", 1);
+  EXPECT_EQ(eddy_http_server_connections(f.srv), 0);
+  eddy_buf_free(&upgrade_rest);
+  teardown(&f);
+  test_peer_free(&upgraded);
+}
+
+/* The client went first: EDDY_ECLOSED, the exchange is gone. */
+Test(http_server, an_upgrade_after_the_client_went_is_eddy_eclosed) {
+  fixture f;
+  upgrade_reset();
+  held = NULL;
+  nheld = gone = 0;
+  setup(&f, test_loop(), NULL);
+  routes(f.srv);
+  send_raw(&f, "GET /watch HTTP/1.1\r\nHost: t\r\n\r\n");
+  cr_assert(run_until(f.loop, &nheld));
+  close(f.fd);
+  f.fd = -1;
+  cr_assert(run_until(f.loop, &gone));
+  take_over(held, NULL);
+  EXPECT_EQ(upgrade_rc, EDDY_ECLOSED);
+  eddy_http_server_free(f.srv);
+  test_finish(f.loop);
+}
+
+/* No memory for the head or the bytes after: -ENOMEM, the connection is
+ * aborted, nothing leaks. */
+Test(http_server, an_upgrade_without_memory_aborts_the_connection) {
+  fixture f;
+  upgrade_reset();
+  held = NULL;
+  nheld = 0;
+  setup(&f, test_loop(), NULL);
+  routes(f.srv);
+  send_raw(&f, "GET /hold HTTP/1.1\r\nHost: t\r\n\r\nafter");
+  cr_assert(run_until(f.loop, &nheld));
+  upgrade_without_memory = 1;
+  take_over(held, NULL);
+  eddy__fault_reset();
+  EXPECT_EQ(upgrade_rc, -ENOMEM);
+  wait_closed(&f);
+  cr_expect(strstr(f.got, "101") == NULL);
+  eddy_buf_free(&upgrade_rest);
+  teardown(&f);
+}

@@ -22,7 +22,11 @@
   const labels = { ws: 'WebSocket', sse: 'server-sent events', poll: 'long-polling' };
 
   let name = '';
-  let lastId = 0; // the highest id shown: duplicates and replays are skipped
+  // The id of the last message received: where a long-poll resumes. No
+  // transport repeats a message (SSE resumes after Last-Event-ID, polls
+  // after this id), and after a server restart ids start again from 1, so
+  // messages are not filtered by id.
+  let lastId = 0;
   let sendFn = null; // how the current transport sends one message
 
   function setStatus(state, transport) {
@@ -45,7 +49,7 @@
 
   // One message {id, time, name, text} from the server, as a list item.
   function show(m) {
-    if (!m || typeof m.id !== 'number' || m.id <= lastId) return;
+    if (!m || typeof m.id !== 'number') return;
     lastId = m.id;
     const when = new Date(m.time);
     const item = document.createElement('li');

@@ -61,7 +61,9 @@ struct eddy_http_server {
   time_t date_at;
 };
 
-enum { HEAD, BODY, HANDLING, DONE };
+/* UPGRADED: the stream was handed over (eddy_http_upgrade) inside a pass;
+ * the pass's caller frees the connection once it returns. */
+enum { HEAD, BODY, HANDLING, DONE, UPGRADED };
 
 struct eddy_http_exchange {
   conn *c; /* NULL once the connection has gone */
@@ -115,6 +117,8 @@ struct conn {
 
 static void process(conn *c);
 static void conn_abort(conn *c);
+static void conn_free(conn *c);
+static void unlink_conn(conn *c);
 
 /* ---- Options and the server ---------------------------------------------- */
 
@@ -698,6 +702,65 @@ eddy_stream *eddy_http_stream(const eddy_http_exchange *x) {
   return x->c ? x->c->s : NULL;
 }
 
+/* The connection leaves the server: the head goes out with whatever the
+ * pass had gathered before it, the bytes after the request go to rest,
+ * and the stream is the caller's. */
+int eddy_http_upgrade(eddy_http_exchange *x, int status, eddy_buf *rest,
+                      eddy_stream **out) {
+  conn *c = x->c;
+  eddy_http_server *srv = x->srv;
+  char head[256];
+  size_t after;
+  int n, e;
+  *out = NULL;
+  if (x->started)
+    return -EALREADY;
+  if (status < 101 || status > 299 || (status > 101 && status < 200))
+    return -EINVAL;
+  if (c == NULL) {
+    exchange_done(x);
+    return EDDY_ECLOSED;
+  }
+  n = snprintf(head, sizeof head,
+               "HTTP/1.1 %d %s\r\nServer: eddy\r\nDate: %s\r\n", status,
+               eddy_http_reason(status), date_field(srv));
+  after = c->raw_at;
+  if ((e = put(c, head, (size_t)n)) == 0 &&
+      (e = put(c, eddy_buf_data(&x->extra), eddy_buf_len(&x->extra))) == 0 &&
+      (e = put(c, "\r\n", 2)) == 0 && rest != NULL &&
+      (e = eddy_buf_append(rest, eddy_buf_data(&c->in) + after,
+                           eddy_buf_len(&c->in) - after)) == 0)
+    e = eddy_buf_append(rest, eddy_buf_data(&c->later),
+                        eddy_buf_len(&c->later));
+  if (e == 0)
+    e = flush_with(c, NULL, 0);
+  if (e != 0) { /* the connection ends as any other would */
+    c->close_after = 1;
+    eddy_stream_abort(c->s);
+    exchange_done(x);
+    return e == -ENOMEM ? -ENOMEM : EDDY_ECLOSED;
+  }
+  x->status = status;
+  x->started = 1;
+  if (srv->o.access)
+    srv->o.access(x, status, 0, srv->o.arg);
+  *out = c->s;
+  eddy__timer_stop(&c->timer);
+  unlink_conn(c);
+  eddy_stream_set_callbacks(c->s, NULL, NULL);
+  eddy_stream_resume(c->s);
+  c->x = NULL;
+  c->s = NULL;
+  free_held(x);
+  if (c->batching)
+    c->state = UPGRADED; /* the pass's caller frees c */
+  else
+    conn_free(c);
+  if (srv->o.closed)
+    srv->o.closed(srv, srv->o.arg);
+  return 0;
+}
+
 /* ---- The connection -------------------------------------------------------------- */
 
 static void arm(conn *c, int64_t ns) {
@@ -764,7 +827,9 @@ static void exchange_done(eddy_http_exchange *x) {
     c->batching = 1;
     process(c);
     c->batching = 0;
-    if (c->state != DONE)
+    if (c->state == UPGRADED)
+      conn_free(c);
+    else if (c->state != DONE)
       flush_out(c);
   }
 }
@@ -950,7 +1015,9 @@ static void on_data(eddy_stream *s, const char *data, size_t len, void *arg) {
   c->batching = 1;
   process(c);
   c->batching = 0;
-  if (c->state != DONE)
+  if (c->state == UPGRADED)
+    conn_free(c);
+  else if (c->state != DONE)
     flush_out(c);
 }
 
@@ -971,7 +1038,9 @@ static void on_eof(eddy_stream *s, void *arg) {
     c->batching = 1;
     process(c);
     c->batching = 0;
-    if (c->state != DONE)
+    if (c->state == UPGRADED)
+      conn_free(c);
+    else if (c->state != DONE)
       flush_out(c);
   }
 }
@@ -1005,12 +1074,16 @@ static void on_close(eddy_stream *s, int status, const char *detail,
     if (x->on_gone)
       x->on_gone(x, x->gone_arg);
   }
+  conn_free(c);
+  if (srv->o.closed)
+    srv->o.closed(srv, srv->o.arg);
+}
+
+static void conn_free(conn *c) {
   eddy_buf_free(&c->in);
   eddy_buf_free(&c->out);
   eddy_buf_free(&c->later);
   eddy__free(c);
-  if (srv->o.closed)
-    srv->o.closed(srv, srv->o.arg);
 }
 
 static const eddy_stream_callbacks conn_callbacks = {.data = on_data,
