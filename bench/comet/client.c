@@ -7,6 +7,13 @@
  *   client probe --port P --proto ws|sse
  *       one client's handshake: exits 0 if the server takes it, 2 if it
  *       answers with another status (it does not serve that protocol yet).
+ *   client floor [--clients N] [--rounds R] [--tag NAME]
+ *       the machine's floor under a fan-out: N loopback TCP connections
+ *       in this one process (fewer if the descriptor limit cannot hold
+ *       both ends of N), R rounds of one 120-byte send() on each, with
+ *       nothing reading; the median round's time per send, and scaled to
+ *       N. No server fans out one message to N clients faster with a
+ *       send() per client.
  *   client run --port P --pid PID --proto ws|sse [--clients N]
  *              [--rounds R] [--seconds T] [--tag NAME]
  *       opens N web clients (default 10000): N WebSockets on GET /ws, or N
@@ -806,6 +813,63 @@ static int mode_probe(void) {
   return 0;
 }
 
+/* The floor under any server's fan-out on this machine: N loopback TCP
+ * connections within this process, and R rounds of one 120-byte send() on
+ * each (the size of a chat message's event), nothing reading them. Prints
+ * the median round's time and the time per send. */
+static int mode_floor(void) {
+  int nsend = nclients;
+  struct sockaddr_in sa = {.sin_family = AF_INET,
+                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t salen = sizeof sa;
+  int lfd, one = 1, *srv, *cli;
+  int64_t *t;
+  char msg[120];
+  struct rlimit rl;
+  /* Both ends of each connection are here: at most half the descriptor
+   * limit's worth, and the fan-out time scaled up to N from the time per
+   * send. */
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+    die("getrlimit: %s", strerror(errno));
+  if (rl.rlim_max != RLIM_INFINITY && (rlim_t)nclients > (rl.rlim_max - 64) / 2)
+    nsend = (int)((rl.rlim_max - 64) / 2);
+  raise_nofile(2 * nsend + 64);
+  if ((srv = calloc((size_t)nsend, sizeof *srv)) == NULL ||
+      (cli = calloc((size_t)nsend, sizeof *cli)) == NULL ||
+      (t = calloc((size_t)rounds, sizeof *t)) == NULL)
+    die("out of memory");
+  lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
+      listen(lfd, 4096) != 0 ||
+      getsockname(lfd, (struct sockaddr *)&sa, &salen) != 0)
+    die("floor: listener: %s", strerror(errno));
+  for (int i = 0; i < nsend; i++) {
+    cli[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (cli[i] < 0 || connect(cli[i], (struct sockaddr *)&sa, sizeof sa) != 0)
+      die("floor: connect %d: %s", i, strerror(errno));
+    if ((srv[i] = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) < 0)
+      die("floor: accept %d: %s", i, strerror(errno));
+    setsockopt(srv[i], IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  }
+  memset(msg, 'x', sizeof msg);
+  for (int r = 0; r < rounds; r++) {
+    int64_t t0 = mono_ns();
+    for (int i = 0; i < nsend; i++)
+      send_all(srv[i], msg, sizeof msg, "floor");
+    t[r] = mono_ns() - t0;
+  }
+  qsort(t, (size_t)rounds, sizeof *t, cmp_i64);
+  put("floor_us_per_send", pct_ms(t, (size_t)rounds, 0.5) * 1e3 / nsend);
+  put("floor_fanout_ms", pct_ms(t, (size_t)rounds, 0.5) * nclients / nsend);
+  put("floor_connections", nsend);
+  for (int i = 0; i < nsend; i++) {
+    close_rst(cli[i]);
+    close_rst(srv[i]);
+  }
+  close(lfd);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   const char *mode = argc > 1 ? argv[1] : "";
   bench_name = "comet client";
@@ -830,6 +894,8 @@ int main(int argc, char **argv) {
     else
       die("unknown option %s %s", k, v);
   }
+  if (strcmp(mode, "floor") == 0 && nclients >= 1 && rounds >= 1)
+    return mode_floor();
   if (port <= 0 || port > 65535)
     die("need --port P");
   if (strcmp(mode, "wait") == 0)
@@ -837,7 +903,7 @@ int main(int argc, char **argv) {
   if (strcmp(mode, "probe") == 0)
     return mode_probe();
   if (strcmp(mode, "run") != 0)
-    die("usage: client wait|probe|run --port P [--pid PID --proto ws|sse "
+    die("usage: client wait|probe|floor|run --port P [--pid PID --proto ws|sse "
         "--clients N --rounds R --seconds T --tag NAME]");
   if (server_pid <= 0 || nclients < 1 || rounds < 1 || seconds <= 0)
     die("run needs --pid PID, --clients N >= 1, --rounds R >= 1, --seconds "

@@ -17,6 +17,9 @@
 #               answered) for $SECONDS_PER_RUN s (default 3): deliveries per
 #               second (messages x clients / s, counted at the clients, up
 #               to the last delivery), and the server's CPU per delivery.
+# And the floor under any server's fan-out on this machine: the time of one
+# send() to each of $CLIENTS loopback TCP connections, from C with nothing
+# else to do, on the servers' CPU (client.c's floor mode).
 # Each measurement gets a fresh server, pinned to CPU $SERVER_CPU (default
 # 0), with the client pinned to CPU $CLIENT_CPU (default 1); it waits (at
 # most 2 s) for a quiet machine first. Figures are the best of the runs.
@@ -184,9 +187,17 @@ for i in $(seq 1 "$runs"); do
       measure "$prog" "$proto"
     done
   done
+  # The machine's floor, on the servers' CPU.
+  wait_quiet
+  measured=$((measured + 1))
+  if ! "${limit[@]}" "${spin[@]}" "${client[@]}" floor --clients "$clients" \
+    --rounds "$rounds" --tag machine >>"$out/floor.$i"; then
+    echo "comet: the floor measurement failed" >&2
+    exit 1
+  fi
 done
 
-for prog in eddy tornado; do
+for prog in eddy tornado floor; do
   cat "$out/$prog".* 2>/dev/null | sed "s/^/$prog /"
 done >"$out/all"
 
@@ -212,14 +223,15 @@ awk -v runs="$runs" -v clients="$clients" '
   function mean(p, key) {
     return ((p, key) in n) ? sprintf("%.0f", sum[p, key] / n[p, key]) : "-"
   }
-  function goals(proto, label,   p99, e, t) {
+  function goals(proto, label,   p99, e, t, f) {
+    f = best("floor", "machine_floor_us_per_send", "lower")
     p99 = best("eddy", proto "_lat_p99_ms", "lower")
     if (p99 == "")
       printf "  %s: eddy not measured\n", label
     else
-      printf "  %s: p99 %.1f ms at %d clients (goal < 50 ms%s): %s\n", label,
-        p99, clients, (clients < 10000 ? ", set for 10000" : ""),
-        (p99 < 50 ? "met" : "MISSED")
+      printf "  %s: p99 %.1f ms at %d clients (goal < 50 ms%s): %s; the floor is %.1f ms\n",
+        label, p99, clients, (clients < 10000 ? ", set for 10000" : ""),
+        (p99 < 50 ? "met" : "MISSED"), f * clients / 1000
     e = best("eddy", proto "_tp_deliveries_s", "higher")
     t = best("tornado", proto "_tp_deliveries_s", "higher")
     if (e != "" && t > 0)
@@ -248,6 +260,9 @@ awk -v runs="$runs" -v clients="$clients" '
         mean("eddy", proto "_tp_server_cpu_pct"), mean("tornado", proto "_tp_server_cpu_pct"),
         mean("eddy", proto "_tp_client_cpu_pct"), mean("tornado", proto "_tp_client_cpu_pct")
     }
+    printf "The floor on this machine (one send() per client in C, nothing else): %.2f us per send, %.1f ms for %d clients\n\n",
+      best("floor", "machine_floor_us_per_send", "lower"),
+      best("floor", "machine_floor_fanout_ms", "lower"), clients
     print "Goals:"
     goals("ws", "WebSocket")
     goals("sse", "SSE")
