@@ -24,8 +24,9 @@
  *       latency    R broadcasts (default 20), one at a time: a POST /send
  *                  whose text carries its CLOCK_MONOTONIC send time, and
  *                  for every client the time until the message reaches
- *                  it; p50, p99 and max over the R x N deliveries, and the
- *                  median over the rounds of the time until the last
+ *                  its socket (the kernel's receive timestamp); p50, p99
+ *                  and max over the R x N deliveries, and the median and
+ *                  the slowest over the rounds of the time until the last
  *                  client has it (the fan-out time);
  *       throughput POST /send one message after the other, the next as
  *                  soon as the server has answered the previous, for T s
@@ -39,9 +40,14 @@
  * (a refused connect, a bad handshake, a closed connection, a message out
  * of order, a deadline passed) prints a reason and exits 1.
  *
- * One thread, epoll, level-triggered, one recv of up to 256 KiB per ready
- * client: a client that falls behind reads many messages per call, so the
- * client gets cheaper per message as the load grows. Messages are
+ * One thread reads every client: epoll, level-triggered, one recvmsg of
+ * up to 256 KiB per ready client, so that a client that falls behind reads
+ * many messages per call and the reading gets cheaper per message as the
+ * load grows. The time it takes to come round to a client is not counted
+ * against the server: a delivery's time is when the kernel queued the data
+ * on the client's socket (SO_TIMESTAMPNS). The throughput phase posts from
+ * a second thread, so that the next post never waits for the reading of
+ * the last one's deliveries. Messages are
  * recognised by a marker in their text ("@b SEQ T0"); anything else (a
  * server's history, heartbeats, comments) is skipped. Connections close
  * with a reset (SO_LINGER 0): no run leaves 10,000 sockets in TIME_WAIT
