@@ -313,7 +313,8 @@ EDDY_API int eddy_http_upgrade(eddy_http_exchange *x, int status,
  * -EALREADY after the start, -ENOBUFS past 16 KiB of fields, -ENOMEM. */
 EDDY_API int eddy_http_set_header(eddy_http_exchange *x, const char *name,
                                   const char *value);
-/* The whole response: status, Content-Type (NULL: none), body (copied or
+/* The whole response: status, Content-Type (NULL: none; one of 256 bytes
+ * or more is left out), body (copied or
  * sent before the return), with Content-Length. Ends the exchange; x is
  * gone after the call. Returns 0, -EINVAL (status), EDDY_ECLOSED if the
  * client had gone (x is gone all the same), or the write's error. */

@@ -249,6 +249,7 @@ static int poll_io(eddy_loop *loop, int64_t timeout) {
 static int turn(eddy_loop *loop, eddy_run_mode mode) {
   int64_t timeout = 0;
   int err;
+  loop->turns++;
   time_passes(loop);
   eddy__timers_run(loop);
   eddy__soon_run(loop);

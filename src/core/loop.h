@@ -269,6 +269,7 @@ struct eddy_loop {
 
   int64_t now;
   int now_stale; /* the clock is read on first use in a turn */
+  uint64_t turns; /* turns begun: what one turn learned stays true in it */
   int fake_clock;
   int running, stop;
 

@@ -108,6 +108,44 @@ def _():
         assert st == 200 and b == data, st  # several ranges: the whole file
 
 
+@case("a file changed, replaced, removed or relinked out is never answered stale")
+def _():
+    d = tempfile.mkdtemp(prefix="eddy-web-cache-")
+    path = os.path.join(d, "f.txt")
+    with open(path, "w") as f:
+        f.write("one\n")
+    try:
+        with Server(EDDY, "web", "--path", d) as w:
+            c = http.client.HTTPConnection("127.0.0.1", w.port, timeout=10)
+
+            def fetch(p="/f.txt"):
+                c.request("GET", p)
+                r = c.getresponse()
+                return r.status, r.read()
+
+            assert fetch() == (200, b"one\n")
+            assert fetch() == (200, b"one\n")  # kept in memory now
+            with open(path, "w") as f:  # the same size, in place
+                f.write("two\n")
+            assert fetch() == (200, b"two\n")
+            new = os.path.join(d, "new.txt")
+            with open(new, "w") as f:
+                f.write("three, longer\n")
+            os.rename(new, path)  # replaced
+            assert fetch() == (200, b"three, longer\n")
+            os.chmod(path, 0)
+            if os.geteuid() != 0:  # root reads it all the same
+                assert fetch()[0] == 403
+            os.chmod(path, 0o644)
+            os.unlink(path)
+            assert fetch()[0] == 404
+            os.symlink("/etc/hostname", path)  # a link leading out
+            assert fetch()[0] == 403
+            c.close()
+    finally:
+        shutil.rmtree(d)
+
+
 @case("conditional requests: If-None-Match and If-Modified-Since give 304")
 def _():
     with web() as w:

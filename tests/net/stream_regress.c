@@ -68,6 +68,31 @@ Test(stream_regress, sendfile_to_a_closed_socket_raises_no_sigpipe) {
   test_finish(loop);
 }
 
+/* The same where the program ignores SIGPIPE (the mask is not needed). */
+Test(stream_regress, sendfile_to_a_closed_socket_with_sigpipe_ignored) {
+  eddy_loop *loop = test_loop();
+  int sv[2];
+  test_peer p = {0};
+  char path[] = "/tmp/eddy-rv-XXXXXX";
+  int fd = mkstemp(path);
+  cr_assert(fd >= 0);
+  unlink(path);
+  cr_assert(write(fd, "0123456789", 10) == 10);
+  signal(SIGPIPE, SIG_IGN);
+  test_socketpair(sv);
+  EXPECT_OK(
+      eddy_stream_open(loop, sv[0], &test_peer_callbacks_no_eof, &p, &p.s));
+  close(sv[1]);
+  EXPECT_EQ(eddy_stream_sendfile(p.s, fd, 0, 10), -EPIPE);
+  EXPECT_EQ(eddy_loop_run(loop, EDDY_RUN_UNTIL_IDLE), 0);
+  EXPECT_EQ(p.closes, 1);
+  EXPECT_EQ(p.status, -EPIPE);
+  signal(SIGPIPE, SIG_DFL);
+  close(fd);
+  test_peer_free(&p);
+  test_finish(loop);
+}
+
 /* A watcher failure inside a write ends the stream: the write returns the
  * same error as the close callback, not 0 ("written"). epoll only: the
  * poll backend makes no system call to change interest. */

@@ -20,6 +20,7 @@
  * between requests).
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,12 +66,13 @@ struct eddy_http_server {
  * the pass's caller frees the connection once it returns. */
 enum { HEAD, BODY, HANDLING, DONE, UPGRADED };
 
+/* Reused: a connection keeps one spare exchange, so a request costs no
+ * allocation. Everything before `extra` is zeroed for each request; the
+ * request and its fields are what the parser fills. */
 struct eddy_http_exchange {
   conn *c; /* NULL once the connection has gone */
   eddy_http_server *srv;
   eddy_http_exchange *next_held;
-  eddy_http_request req;
-  eddy_http_header headers[MAX_HEADERS_ARRAY];
   const char *body;
   size_t body_len;
   const char *path; /* what routes match: the path, less any mount prefix */
@@ -82,8 +84,7 @@ struct eddy_http_exchange {
     size_t value_len;
   } params[MAX_PARAMS];
   size_t nparams;
-  eddy_buf extra; /* response fields set by the program */
-  char *own;      /* the request's bytes, once its connection has gone */
+  char *own; /* the request's bytes, once its connection has gone */
   int status;
   int started;     /* the response head has been written */
   uint64_t sent;   /* body bytes */
@@ -91,7 +92,10 @@ struct eddy_http_exchange {
   int until_close; /* a streamed HTTP/1.0 response: the close ends it */
   void (*on_gone)(eddy_http_exchange *x, void *arg);
   void *gone_arg;
-  int *ended; /* set as the exchange ends */
+  int *ended;     /* set as the exchange ends */
+  eddy_buf extra; /* response fields set by the program */
+  eddy_http_request req;
+  eddy_http_header headers[MAX_HEADERS_ARRAY];
 };
 
 struct conn {
@@ -111,8 +115,12 @@ struct conn {
   size_t raw_at;   /* chunked: first byte not yet decoded */
   int64_t want;    /* Content-Length body: bytes still to come */
   eddy_http_chunked chunks;
-  int continued; /* 100 Continue sent */
+  int continued;    /* 100 Continue sent */
+  int64_t deadline; /* when the timer's business is due (it may fire
+                       earlier, and then waits again) */
   eddy_http_exchange *x;
+  eddy_http_exchange *spare; /* the next request's, the parser's output */
+  const char *parsed_in;     /* where the buffer was when it was parsed */
 };
 
 static void process(conn *c);
@@ -151,6 +159,13 @@ static void free_held(eddy_http_exchange *x) {
   eddy_buf_free(&x->extra);
   eddy__free(x->own);
   eddy__free(x);
+}
+
+static eddy_http_exchange *new_exchange(void) {
+  eddy_http_exchange *x = eddy__calloc(1, sizeof *x);
+  if (x)
+    eddy_buf_init(&x->extra, 16384);
+  return x;
 }
 
 /* Moves a span that pointed into [from, from + n) to the same place in to. */
@@ -508,12 +523,39 @@ static int settle(conn *c, int e) {
   return e;
 }
 
+/* A response head is built by copying, without printf: it is made for
+ * every request. */
+typedef struct head_buf {
+  char *p, *end;
+} head_buf;
+
+static void head_add(head_buf *h, const char *s, size_t n) {
+  if ((size_t)(h->end - h->p) < n)
+    n = (size_t)(h->end - h->p); /* cannot happen: the parts are bounded */
+  memcpy(h->p, s, n);
+  h->p += n;
+}
+
+static void head_str(head_buf *h, const char *s) {
+  head_add(h, s, strlen(s));
+}
+
+static void head_num(head_buf *h, uint64_t v) {
+  char d[24];
+  size_t i = sizeof d;
+  do
+    d[--i] = (char)('0' + v % 10);
+  while ((v /= 10) != 0);
+  head_add(h, d + i, sizeof d - i);
+}
+
 /* The response head; length < 0: streamed. */
 static int write_head(eddy_http_exchange *x, int status,
                       const char *content_type, int64_t length) {
   conn *c = x->c;
-  char head[512];
-  int n, e, no_body = status == 204 || status == 304 || status < 200;
+  char buf[512];
+  head_buf h = {buf, buf + sizeof buf};
+  int e, no_body = status == 204 || status == 304 || status < 200;
   if (c->srv->draining || !(x->req.flags & EDDY_HTTP_KEEP_ALIVE) || c->read_eof)
     c->close_after = 1;
   if (length < 0 && !no_body) {
@@ -522,26 +564,32 @@ static int write_head(eddy_http_exchange *x, int status,
     else
       x->until_close = c->close_after = 1;
   }
-  n = snprintf(head, sizeof head,
-               "HTTP/1.1 %d %s\r\nServer: eddy\r\nDate: %s\r\n", status,
-               eddy_http_reason(status), date_field(c->srv));
-  if (content_type && !no_body)
-    n += snprintf(head + n, sizeof head - (size_t)n, "Content-Type: %s\r\n",
-                  content_type);
-  if (length >= 0 && !no_body)
-    n += snprintf(head + n, sizeof head - (size_t)n, "Content-Length: %lld\r\n",
-                  (long long)length);
+  head_add(&h, "HTTP/1.1 ", 9);
+  head_num(&h, (uint64_t)status);
+  head_add(&h, " ", 1);
+  head_str(&h, eddy_http_reason(status));
+  head_add(&h, "\r\nServer: eddy\r\nDate: ", 22);
+  head_str(&h, date_field(c->srv));
+  head_add(&h, "\r\n", 2);
+  if (content_type && !no_body && strlen(content_type) < 256) {
+    head_add(&h, "Content-Type: ", 14);
+    head_str(&h, content_type);
+    head_add(&h, "\r\n", 2);
+  }
+  if (length >= 0 && !no_body) {
+    head_add(&h, "Content-Length: ", 16);
+    head_num(&h, (uint64_t)length);
+    head_add(&h, "\r\n", 2);
+  }
   if (x->chunked)
-    n += snprintf(head + n, sizeof head - (size_t)n,
-                  "Transfer-Encoding: chunked\r\n");
+    head_str(&h, "Transfer-Encoding: chunked\r\n");
   if (c->close_after)
-    n += snprintf(head + n, sizeof head - (size_t)n, "Connection: close\r\n");
+    head_str(&h, "Connection: close\r\n");
   else if (x->req.version_minor == 0)
-    n += snprintf(head + n, sizeof head - (size_t)n,
-                  "Connection: keep-alive\r\n");
+    head_str(&h, "Connection: keep-alive\r\n");
   x->status = status;
   x->started = 1;
-  if ((e = put(c, head, (size_t)n)) == 0 &&
+  if ((e = put(c, buf, (size_t)(h.p - buf))) == 0 &&
       (e = put(c, eddy_buf_data(&x->extra), eddy_buf_len(&x->extra))) == 0)
     e = put(c, "\r\n", 2);
   return e;
@@ -763,8 +811,14 @@ int eddy_http_upgrade(eddy_http_exchange *x, int status, eddy_buf *rest,
 
 /* ---- The connection -------------------------------------------------------------- */
 
+/* The connection's business (a head, a body, an idle wait) is due in ns.
+ * A later deadline leaves the timer where it is, to wait again when it
+ * fires: a request answered at once then costs no move in the heap. */
 static void arm(conn *c, int64_t ns) {
-  (void)eddy__timer_start(&c->timer, ns);
+  int64_t at = eddy__now(c->srv->loop) + ns;
+  c->deadline = at;
+  if (!eddy__timer_active(&c->timer) || eddy__timer_deadline(&c->timer) > at)
+    (void)eddy__timer_start(&c->timer, ns);
 }
 
 /* An error eddy answers itself, then closes. */
@@ -785,7 +839,14 @@ static void refuse(conn *c, int status) {
 
 static void timer_fired(eddy__timer *t, void *arg) {
   conn *c = arg;
+  int64_t now = eddy__now(c->srv->loop);
   (void)t;
+  if (c->state != HEAD && c->state != BODY)
+    return;
+  if (now < c->deadline) {
+    (void)eddy__timer_start(&c->timer, c->deadline - now);
+    return;
+  }
   if (c->state == HEAD && eddy_buf_len(&c->in) == 0) {
     eddy_stream_close(c->s); /* an idle keep-alive connection */
     c->state = DONE;
@@ -811,7 +872,15 @@ static void exchange_done(eddy_http_exchange *x) {
   }
   c->x = NULL;
   eddy_buf_consume(&c->in, c->raw_at);
-  free_held(x);
+  if (c->spare == NULL) { /* kept for the next request */
+    if (x->ended)
+      *x->ended = 1;
+    x->ended = NULL;
+    eddy_buf_reset(&x->extra);
+    c->spare = x;
+  } else {
+    free_held(x);
+  }
   c->state = HEAD;
   c->prev_len = 0;
   if (c->close_after) {
@@ -836,32 +905,27 @@ static void exchange_done(eddy_http_exchange *x) {
 
 /* The body is complete: the exchange goes to its handler. */
 static void handle(conn *c) {
-  eddy_http_exchange *x = eddy__calloc(1, sizeof *x);
-  int rc;
-  if (x == NULL) {
-    refuse(c, 503);
-    return;
-  }
-  x->c = c;
-  x->srv = c->srv;
-  eddy_buf_init(&x->extra, 16384);
-  /* The head is parsed again where it now lies (appends may have moved
-   * the buffer since it was first seen). */
-  rc = eddy_http_parse_request(eddy_buf_data(&c->in), c->body_at, 0,
-                               &c->srv->o.limits, x->headers, MAX_HEADERS_ARRAY,
-                               &x->req);
-  if (rc != 1) { /* cannot happen: the same bytes parsed before */
-    free_held(x);
+  eddy_http_exchange *x = c->spare;
+  c->spare = NULL;
+  /* The request's spans point into the buffer where it lay when parsed:
+   * if appends have moved it since, the head is parsed again. */
+  if (c->parsed_in != eddy_buf_data(&c->in) &&
+      eddy_http_parse_request(eddy_buf_data(&c->in), c->body_at, 0,
+                              &c->srv->o.limits, x->headers, MAX_HEADERS_ARRAY,
+                              &x->req) != 1) {
+    free_held(x); /* cannot happen: the same bytes parsed before */
     refuse(c, 500);
     return;
   }
+  memset(x, 0, offsetof(eddy_http_exchange, extra));
+  x->c = c;
+  x->srv = c->srv;
   x->body = eddy_buf_data(&c->in) + c->body_at;
   x->body_len = c->body_len;
   x->path = x->req.path;
   x->path_len = x->req.path_len;
   c->x = x;
-  c->state = HANDLING;
-  eddy__timer_stop(&c->timer);
+  c->state = HANDLING; /* the timer, if it fires, does nothing now */
   dispatch(c->srv, x);
 }
 
@@ -901,8 +965,7 @@ static void process(conn *c) {
   while (c->state == HEAD || c->state == BODY) {
     size_t have = eddy_buf_len(&c->in);
     if (c->state == HEAD) {
-      eddy_http_request req;
-      eddy_http_header hdrs[MAX_HEADERS_ARRAY];
+      eddy_http_request *req;
       int rc;
       if (have == 0) {
         if (c->read_eof) {
@@ -918,16 +981,22 @@ static void process(conn *c) {
         arm(c, c->srv->o.keepalive_timeout_ns);
         return;
       }
-      if (c->prev_len == 0)
-        arm(c, c->srv->o.header_timeout_ns);
-      rc = eddy_http_parse_request(eddy_buf_data(&c->in), have, c->prev_len,
-                                   &c->srv->o.limits, hdrs, MAX_HEADERS_ARRAY,
-                                   &req);
+      if (c->spare == NULL && (c->spare = new_exchange()) == NULL) {
+        refuse(c, 503);
+        return;
+      }
+      req = &c->spare->req;
+      c->parsed_in = eddy_buf_data(&c->in);
+      rc = eddy_http_parse_request(c->parsed_in, have, c->prev_len,
+                                   &c->srv->o.limits, c->spare->headers,
+                                   MAX_HEADERS_ARRAY, req);
       if (rc == EDDY_EHTTP) {
-        refuse(c, req.status);
+        refuse(c, req->status);
         return;
       }
       if (rc == 0) {
+        if (c->prev_len == 0) /* the whole head within the timeout */
+          arm(c, c->srv->o.header_timeout_ns);
         c->prev_len = have;
         if (c->read_eof) {
           c->state = DONE;
@@ -935,15 +1004,15 @@ static void process(conn *c) {
         }
         return;
       }
-      c->body_at = req.head_len;
+      c->body_at = req->head_len;
       c->body_len = 0;
-      c->raw_at = req.head_len;
-      c->want = req.content_length;
+      c->raw_at = req->head_len;
+      c->want = req->content_length;
       memset(&c->chunks, 0, sizeof c->chunks);
-      if (req.flags & EDDY_HTTP_CHUNKED) {
+      if (req->flags & EDDY_HTTP_CHUNKED) {
         c->want = -1;
         c->chunks.max_trailers = c->srv->o.limits.max_head;
-      } else if (req.content_length < 0) {
+      } else if (req->content_length < 0) {
         c->want = 0;
       }
       if (c->want > 0 && (uint64_t)c->want > c->srv->o.max_body) {
@@ -952,12 +1021,11 @@ static void process(conn *c) {
       }
       c->state = BODY;
       c->continued = 0;
-      if ((req.flags & EDDY_HTTP_EXPECT_CONTINUE) && c->want != 0 &&
-          have == req.head_len) {
+      if ((req->flags & EDDY_HTTP_EXPECT_CONTINUE) && c->want != 0 &&
+          have == req->head_len) {
         (void)put(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
         c->continued = 1;
       }
-      arm(c, c->srv->o.body_timeout_ns);
     }
     {
       int rc = body_progress(c);
@@ -969,6 +1037,8 @@ static void process(conn *c) {
         if (c->read_eof) {
           c->state = DONE;
           eddy_stream_close(c->s);
+        } else {
+          arm(c, c->srv->o.body_timeout_ns);
         }
         return;
       }
@@ -1080,6 +1150,8 @@ static void on_close(eddy_stream *s, int status, const char *detail,
 }
 
 static void conn_free(conn *c) {
+  if (c->spare)
+    free_held(c->spare);
   eddy_buf_free(&c->in);
   eddy_buf_free(&c->out);
   eddy_buf_free(&c->later);

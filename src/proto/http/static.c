@@ -11,7 +11,16 @@
  * time), Accept-Ranges; a conditional request that matches gets 304, a
  * single byte range 206 (or 416). Small files are read and sent with the
  * head in one write; larger ones go by sendfile, the descriptor handed to
- * the stream. */
+ * the stream.
+ *
+ * Small files are kept in memory, in a cache of CACHE_SLOTS entries
+ * indexed by a hash of the path. An entry found again in the loop's turn
+ * that last checked it is used as it is (nothing on disk can have been
+ * answered differently within one turn's requests); in a later turn it is
+ * checked with one stat of its path: the same device, inode, size and
+ * modification and change times, or it is dropped and the file opened
+ * again. A stat that reaches another file (a link changed to lead out of
+ * the root) cannot match, so the check needs no RESOLVE_BENEATH. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/loop.h"
 #include "eddy/http.h"
 #include "proto/http/http.h"
 #include "sys/alloc.h"
@@ -34,6 +44,14 @@
 
 #define SMALL_FILE 16384
 #define MAX_PATH 4096
+#define CACHE_SLOTS 64 /* at most 1 MiB of small files */
+
+typedef struct cached {
+  char *rel;  /* the cleaned path asked for; NULL: an empty slot */
+  char *data; /* the file's bytes */
+  struct stat sb;
+  uint64_t turn; /* the loop's turn that last checked it */
+} cached;
 
 typedef struct mime {
   char ext[16];
@@ -47,6 +65,7 @@ struct eddy_http_static {
   char index[256];
   mime *types; /* from /etc/mime.types, after the built-in ones */
   size_t ntypes;
+  cached cache[CACHE_SLOTS];
 };
 
 static const struct {
@@ -319,8 +338,10 @@ static int byte_range(const eddy_http_header *h, off_t size, off_t *from,
 
 /* ---- Responses ---------------------------------------------------------------- */
 
+/* Answers with the file: from memory (data, fd -1) or from fd (taken). */
 static void send_file(eddy_http_static *st, eddy_http_exchange *x, int fd,
-                      const struct stat *sb, const char *name) {
+                      const char *data, const struct stat *sb,
+                      const char *name) {
   const eddy_http_request *r = eddy_http_request_of(x);
   const eddy_http_header *inm = eddy_http_find_header(r, "If-None-Match");
   const eddy_http_header *ims = eddy_http_find_header(r, "If-Modified-Since");
@@ -339,7 +360,8 @@ static void send_file(eddy_http_static *st, eddy_http_exchange *x, int fd,
   (void)eddy_http_set_header(x, "Accept-Ranges", "bytes");
   if ((inm && none_match(inm, etag)) ||
       (!inm && ims && not_modified_since(ims, sb->st_mtime))) {
-    close(fd);
+    if (fd >= 0)
+      close(fd);
     (void)eddy_http_respond(x, 304, NULL, NULL, 0);
     return;
   }
@@ -347,7 +369,8 @@ static void send_file(eddy_http_static *st, eddy_http_exchange *x, int fd,
       (!if_range || header_is(if_range, etag) || header_is(if_range, modified)))
     rr = byte_range(range, sb->st_size, &from, &len);
   if (rr < 0) {
-    close(fd);
+    if (fd >= 0)
+      close(fd);
     snprintf(cr, sizeof cr, "bytes */%lld", (long long)sb->st_size);
     (void)eddy_http_set_header(x, "Content-Range", cr);
     (void)eddy_http_respond(x, 416, "text/plain; charset=utf-8",
@@ -359,6 +382,11 @@ static void send_file(eddy_http_static *st, eddy_http_exchange *x, int fd,
     snprintf(cr, sizeof cr, "bytes %lld-%lld/%lld", (long long)from,
              (long long)(from + len - 1), (long long)sb->st_size);
     (void)eddy_http_set_header(x, "Content-Range", cr);
+  }
+  if (data) {
+    (void)eddy_http_respond(x, status, type_of(st, name), data + from,
+                            (size_t)len);
+    return;
   }
   if (len <= SMALL_FILE || r->method == EDDY_HTTP_HEAD) {
     char buf[SMALL_FILE];
@@ -511,6 +539,77 @@ static void listing(eddy_http_static *st, eddy_http_exchange *x, int dirfd,
   eddy__free(t.p);
 }
 
+/* ---- The cache of small files -------------------------------------------------- */
+
+static cached *slot_of(eddy_http_static *st, const char *rel) {
+  uint32_t h = 2166136261u; /* FNV-1a */
+  for (const char *p = rel; *p; p++)
+    h = (h ^ (unsigned char)*p) * 16777619u;
+  return &st->cache[h % CACHE_SLOTS];
+}
+
+static void cache_drop(cached *c) {
+  eddy__free(c->rel);
+  eddy__free(c->data);
+  c->rel = c->data = NULL;
+}
+
+static int same_file(const struct stat *a, const struct stat *b) {
+  return a->st_dev == b->st_dev && a->st_ino == b->st_ino &&
+         a->st_size == b->st_size && a->st_mode == b->st_mode &&
+         a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+         a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+         a->st_ctim.tv_sec == b->st_ctim.tv_sec &&
+         a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+/* The entry for rel if it still holds the file's bytes, or NULL. */
+static cached *cache_find(eddy_http_static *st, const char *rel,
+                          uint64_t turn) {
+  cached *c = slot_of(st, rel);
+  struct stat sb;
+  if (c->rel == NULL || strcmp(c->rel, rel) != 0)
+    return NULL;
+  if (c->turn == turn)
+    return c;
+  if (fstatat(st->root, rel[0] ? rel : ".", &sb, 0) != 0 ||
+      !same_file(&sb, &c->sb)) {
+    cache_drop(c);
+    return NULL;
+  }
+  c->turn = turn;
+  return c;
+}
+
+/* Reads the small regular file fd (as fstat saw it in sb) into rel's
+ * slot. NULL if it cannot (no memory, a read error, a size that changed
+ * under the read): the file is then sent from fd. */
+static cached *cache_fill(eddy_http_static *st, const char *rel, int fd,
+                          const struct stat *sb) {
+  cached *c = slot_of(st, rel);
+  size_t n = strlen(rel), size = (size_t)sb->st_size;
+  char *data, *name;
+  ssize_t got;
+  if ((data = eddy__malloc(size ? size : 1)) == NULL)
+    return NULL;
+  if ((name = eddy__malloc(n + 1)) == NULL) {
+    eddy__free(data);
+    return NULL;
+  }
+  got = size ? pread(fd, data, size, 0) : 0;
+  if (got != (ssize_t)size) {
+    eddy__free(data);
+    eddy__free(name);
+    return NULL;
+  }
+  memcpy(name, rel, n + 1);
+  cache_drop(c);
+  c->rel = name;
+  c->data = data;
+  c->sb = *sb;
+  return c;
+}
+
 /* ---- The handler ---------------------------------------------------------------- */
 
 static void serve(eddy_http_exchange *x, void *arg) {
@@ -521,6 +620,7 @@ static void serve(eddy_http_exchange *x, void *arg) {
   size_t n;
   int dir = 0, rc, fd;
   struct stat sb;
+  cached *c;
   if (r->method != EDDY_HTTP_GET && r->method != EDDY_HTTP_HEAD) {
     (void)eddy_http_set_header(x, "Allow", "GET, HEAD");
     (void)eddy_http_respond_status(x, 405);
@@ -535,6 +635,10 @@ static void serve(eddy_http_exchange *x, void *arg) {
   /* Whether the request named a directory ("/docs/") is the request's own
    * path's business, not the parameter's ("/docs" has none). */
   dir = r->path_len > 0 && r->path[r->path_len - 1] == '/';
+  if (!dir && (c = cache_find(st, rel, eddy_http_loop(x)->turns)) != NULL) {
+    send_file(st, x, -1, c->data, &c->sb, rel);
+    return;
+  }
   fd = open_beneath(st, rel, O_RDONLY | O_NOCTTY | O_NONBLOCK);
   if (fd < 0) {
     (void)eddy_http_respond_status(x,
@@ -562,7 +666,7 @@ static void serve(eddy_http_exchange *x, void *arg) {
       f = open_beneath(st, idx, O_RDONLY | O_NOCTTY | O_NONBLOCK);
       if (f >= 0 && fstat(f, &sb) == 0 && S_ISREG(sb.st_mode)) {
         close(fd);
-        send_file(st, x, f, &sb, st->index);
+        send_file(st, x, f, NULL, &sb, st->index);
         return;
       }
       if (f >= 0)
@@ -582,7 +686,13 @@ static void serve(eddy_http_exchange *x, void *arg) {
     (void)eddy_http_respond_status(x, 404);
     return;
   }
-  send_file(st, x, fd, &sb, rel);
+  if (sb.st_size <= SMALL_FILE && (c = cache_fill(st, rel, fd, &sb)) != NULL) {
+    close(fd);
+    c->turn = eddy_http_loop(x)->turns;
+    send_file(st, x, -1, c->data, &c->sb, rel);
+    return;
+  }
+  send_file(st, x, fd, NULL, &sb, rel);
 }
 
 int eddy_http_static_new(const char *dir, const eddy_http_static_options *o,
@@ -611,6 +721,8 @@ void eddy_http_static_free(eddy_http_static *st) {
   if (st == NULL)
     return;
   close(st->root);
+  for (size_t i = 0; i < CACHE_SLOTS; i++)
+    cache_drop(&st->cache[i]);
   eddy__free(st->types);
   eddy__free(st);
 }
