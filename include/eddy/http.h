@@ -172,8 +172,8 @@ EDDY_API int eddy_http_chunked_decode(eddy_http_chunked *d, char *buf,
  * is not one number, and heads past the limits. */
 
 typedef struct eddy_http_response_head {
-  int version_minor; /* HTTP/1.0: 0, HTTP/1.1: 1 */
-  int status;        /* 100-999 */
+  int version_minor;  /* HTTP/1.0: 0, HTTP/1.1: 1 */
+  int status;         /* 100-999 */
   const char *reason; /* the reason phrase, as sent (may be empty) */
   size_t reason_len;
   eddy_http_header *headers; /* the caller's array, filled */

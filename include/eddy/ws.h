@@ -1,6 +1,6 @@
 /* eddy/ws.h: WebSocket (RFC 6455) with permessage-deflate (RFC 7692).
  *
- * Three levels, each usable alone:
+ * Frames, UTF-8, compression and connections, each usable alone:
  *
  * ---- Frames --------------------------------------------------------------
  *
@@ -16,13 +16,14 @@
  *         unknown opcode (3-7, 11-15); a control frame (close, ping, pong)
  *         longer than 125 bytes or without FIN; a 64-bit length with its
  *         top bit set (a length not in its shortest form is read, as most
- *         peers do); an unmasked frame where masking is
- *         required (a server reading a client) or a masked one where it is
- *         forbidden (a client reading a server); a continuation frame
- *         with no message in progress, or a new data frame inside one;
+ *         peers do); an unmasked frame where masking is required (a
+ *         server reading a client) or a masked one where it is forbidden
+ *         (a client reading a server); a continuation frame with no
+ *         message in progress, or a new data frame inside one;
  *   1009  a frame longer than the parser's max_payload.
  *
- * eddy_ws_frame_header() and eddy_ws_mask() write frames.
+ * eddy_ws_frame_header() writes a frame header; eddy_ws_unmask() also
+ * masks a payload (both are the same XOR with the key).
  *
  * ---- UTF-8 -----------------------------------------------------------------
  *
@@ -51,8 +52,8 @@
  *          the server did not answer 101 with a valid Sec-WebSocket-Accept
  *          (or chose a subprotocol or extension that was not offered),
  *          -ETIMEDOUT when the handshake took longer than
- *          handshake_timeout_ns; detail is a sentence ("server answered
- *          403 Forbidden").
+ *          handshake_timeout_ns; detail is a sentence ("the server
+ *          answered 403 Forbidden").
  * message  a whole message: EDDY_WS_TEXT (valid UTF-8) or EDDY_WS_BINARY;
  *          data is borrowed, valid until the callback returns (it is
  *          NUL-terminated, one byte past len, for convenience).
@@ -134,9 +135,10 @@ extern "C" {
 /* Default max_message. */
 #define EDDY_WS_DEFAULT_MAX_MESSAGE (1024 * 1024)
 
-/* 1 if a received close code is valid on the wire: 1000-1003, 1007-1011,
- * 3000-4999 (1004-1006, 1012+ reserved ones and 1015 are refused, as the
- * registry says a peer must not send them; 1012-1014 are accepted). */
+/* 1 if a received close code is valid on the wire: 1000-1003, 1007-1014
+ * (1012-1014 are registered: service restart, try again later, bad
+ * gateway) and 3000-4999. 0 for the rest: 0-999, 1004, the codes that
+ * only report (1005, 1006, 1015), unassigned 1016-2999, 5000 and up. */
 EDDY_API int eddy_ws_close_code_valid(int code);
 
 /* ---- Frames ---------------------------------------------------------------- */
@@ -265,27 +267,30 @@ typedef struct eddy_ws_callbacks {
 } eddy_ws_callbacks;
 
 /* Options of a connection, server or client. Zero fields take the
- * defaults; options may be NULL for all of them. */
+ * defaults; options may be NULL for all of them. They are copied, and the
+ * strings and arrays they point to are read only during the call
+ * (eddy_ws_accept, eddy_ws_connect). */
 typedef struct eddy_ws_options {
-  size_t max_message;           /* 0: 1 MiB; past it (inflated): 1009 */
-  int64_t ping_interval_ns;     /* 0: no keep-alive pings; else a ping after
-                                this much silence from the peer */
-  int64_t pong_timeout_ns;      /* 0: 20 s: with ping_interval_ns, a peer
-                                silent this long after our ping is
-                                closed (close: 1006, -ETIMEDOUT) */
-  int64_t close_timeout_ns;     /* 0: 5 s to wait for the peer's close reply
-                                (and, on a client, for the server to end
-                                the TCP connection after it) */
-  int64_t handshake_timeout_ns; /* client: 0: 30 s for connect + 101 */
-  int deflate;                  /* client: offer permessage-deflate; server:
-                                accept an offer of it */
-  int deflate_context_takeover; /* server: keep our compression context
-                                   between messages (better ratio, but
-                                   no shared frames); default off, so
-                                   the answer has server_no_context_
-                                   takeover */
-  size_t deflate_min;           /* messages shorter are sent uncompressed;
-                                0: 64 bytes */
+  /* The largest message, counted after inflating; past it: 1009.
+   * 0: 1 MiB. */
+  size_t max_message;
+  /* Keep-alive: a ping after this much silence from the peer (0: none);
+   * a peer still silent pong_timeout_ns after the ping (0: 20 s) is
+   * dropped (close: 1006, -ETIMEDOUT). Any byte from the peer counts. */
+  int64_t ping_interval_ns;
+  int64_t pong_timeout_ns;
+  /* How long eddy_ws_close waits for the peer's close frame. 0: 5 s. */
+  int64_t close_timeout_ns;
+  /* Client: connecting and the 101 together. 0: 30 s. */
+  int64_t handshake_timeout_ns;
+  /* Client: offer permessage-deflate. Server: accept an offer of it. */
+  int deflate;
+  /* Server: keep the compression context between our messages (a better
+   * ratio, but no shared frames). Default off: the answer then says
+   * server_no_context_takeover. */
+  int deflate_context_takeover;
+  /* Messages shorter than this are sent uncompressed. 0: 64 bytes. */
+  size_t deflate_min;
   /* Subprotocols (Sec-WebSocket-Protocol): a server's in its order of
    * preference (the first the client also offered is chosen; none in
    * common: the connection goes on without one); a client's, offered. */

@@ -60,7 +60,8 @@ static void finish_failed(client *c, int status, const char *detail) {
 static void give_up(client *c, int status, const char *detail) {
   if (c->status == 0) {
     c->status = status;
-    snprintf(c->detail, sizeof c->detail, "%s", detail);
+    if (detail != c->detail)
+      snprintf(c->detail, sizeof c->detail, "%s", detail);
   }
   eddy__timer_stop(&c->timer);
   if (c->req)

@@ -143,7 +143,8 @@ static int send_close_frame(eddy_ws *ws, int code, const char *reason,
     len = EDDY_WS_MAX_REASON;
   body[0] = (char)(code >> 8);
   body[1] = (char)code;
-  memcpy(body + 2, reason, len);
+  if (len)
+    memcpy(body + 2, reason, len);
   return send_frame(ws, 1, EDDY_WS_CLOSE, body, 2 + len, 0);
 }
 
@@ -448,6 +449,8 @@ void eddy__ws_free(eddy_ws *ws) {
   eddy_buf_free(&ws->out);
   eddy__ws_zlib_free(&ws->zin, 0);
   eddy__ws_zlib_free(&ws->zout, 1);
+  if (ws->pmd.on)
+    eddy__ws_zcache_release();
   eddy__free(ws->subprotocol);
   eddy__free(ws);
 }
@@ -462,6 +465,7 @@ int eddy__ws_set_negotiated(eddy_ws *ws, const eddy__ws_pmd *pmd,
     ws->subprotocol[len] = '\0';
   }
   if (pmd && pmd->on) {
+    eddy__ws_zcache_hold();
     ws->pmd = *pmd;
     ws->p.flags |= EDDY_WS_PARSE_RSV1;
     ws->zout.level = Z_DEFAULT_COMPRESSION;

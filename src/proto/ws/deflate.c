@@ -80,8 +80,8 @@ void eddy__ws_zlib_free(eddy__ws_zlib *z, int deflating) {
   z->zs = NULL;
 }
 
-int eddy__ws_deflate(eddy__ws_zlib *z, const char *data, size_t len,
-                     eddy_buf *out) {
+static int deflate_with(eddy__ws_zlib *z, const char *data, size_t len,
+                        eddy_buf *out) {
   size_t start = eddy_buf_len(out);
   z_stream *zs;
   int r = deflate_open(z);
@@ -112,6 +112,10 @@ int eddy__ws_deflate(eddy__ws_zlib *z, const char *data, size_t len,
     out->last -= 4;
   if (z->takeover)
     return 0;
+  if (!z->keep) {
+    eddy__ws_zlib_free(z, 1);
+    return 0;
+  }
   if (deflateReset(zs) != Z_OK) {
     r = -ENOMEM;
     goto fail;
@@ -162,8 +166,8 @@ static int inflate_part(z_stream *zs, const char *in, size_t n, size_t base,
   }
 }
 
-int eddy__ws_inflate(eddy__ws_zlib *z, const char *data, size_t len, size_t max,
-                     eddy_buf *out) {
+static int inflate_with(eddy__ws_zlib *z, const char *data, size_t len,
+                        size_t max, eddy_buf *out) {
   size_t base = eddy_buf_len(out);
   int r = inflate_open(z);
   if (r < 0)
@@ -176,14 +180,65 @@ int eddy__ws_inflate(eddy__ws_zlib *z, const char *data, size_t len, size_t max,
     eddy__ws_zlib_free(z, 0); /* its state is unknown now */
     return r;
   }
-  if (!z->takeover)
+  if (z->takeover)
+    return 0;
+  if (!z->keep || inflateReset(z->zs) != Z_OK)
     eddy__ws_zlib_free(z, 0);
   return 0;
 }
 
+/* ---- The thread's streams ----------------------------------------------------
+ *
+ * Without context takeover a stream is reset after every message, so the
+ * connections of one thread (one loop) can take turns with one deflate
+ * and one inflate stream instead of making and freeing one per message
+ * (a deflate stream is 256 KiB, and making one costs more than
+ * compressing a short message). The streams live while some connection
+ * of the thread has permessage-deflate (eddy__ws_zcache_hold), and are
+ * freed with the last one, so no memory outlives the connections. */
+
+static _Thread_local struct {
+  unsigned users;
+  eddy__ws_zlib def, inf;
+} zcache;
+
+void eddy__ws_zcache_hold(void) {
+  zcache.users++;
+}
+
+void eddy__ws_zcache_release(void) {
+  if (zcache.users == 0 || --zcache.users > 0)
+    return;
+  eddy__ws_zlib_free(&zcache.def, 1);
+  eddy__ws_zlib_free(&zcache.inf, 0);
+}
+
+int eddy__ws_deflate(eddy__ws_zlib *z, const char *data, size_t len,
+                     eddy_buf *out) {
+  eddy__ws_zlib *c = &zcache.def;
+  if (z->takeover || z->keep || zcache.users == 0)
+    return deflate_with(z, data, len, out);
+  if (c->zs && (c->bits != z->bits || c->level != z->level))
+    eddy__ws_zlib_free(c, 1);
+  c->bits = z->bits;
+  c->level = z->level;
+  c->keep = 1;
+  return deflate_with(c, data, len, out);
+}
+
+int eddy__ws_inflate(eddy__ws_zlib *z, const char *data, size_t len, size_t max,
+                     eddy_buf *out) {
+  eddy__ws_zlib *c = &zcache.inf;
+  if (z->takeover || z->keep || zcache.users == 0)
+    return inflate_with(z, data, len, max, out);
+  c->bits = 15;
+  c->keep = 1;
+  return inflate_with(c, data, len, max, out);
+}
+
 int eddy_ws_inflate_once(const char *data, size_t len, int window_bits,
                          size_t max, eddy_buf *out) {
-  eddy__ws_zlib z = {NULL, window_bits ? window_bits : 15, 0, 0};
+  eddy__ws_zlib z = {NULL, window_bits ? window_bits : 15, 0, 0, 0};
   if (window_bits && (window_bits < 8 || window_bits > 15))
     return -EINVAL;
   return eddy__ws_inflate(&z, data, len, max, out);
@@ -206,6 +261,7 @@ int eddy_ws_compressor_new(int level, int window_bits,
   c->z.bits = window_bits;
   c->z.level = level;
   c->z.takeover = 0;
+  c->z.keep = 1; /* one stream, reset for each message */
   *out = c;
   return 0;
 }
@@ -223,7 +279,7 @@ int eddy__ws_compressor_bits(const eddy_ws_compressor *c) {
 
 int eddy__ws_frame(eddy_buf *out, int fin, int opcode, const void *data,
                    size_t len, eddy__ws_zlib *z, const uint8_t *mask) {
-  char head[EDDY_WS_MAX_HEADER];
+  char head[EDDY_WS_MAX_HEADER] = {0};
   size_t start = eddy_buf_len(out), h, plen;
   int r;
   if (z == NULL) {

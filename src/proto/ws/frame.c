@@ -167,7 +167,7 @@ void eddy_ws_unmask(char *dst, const char *src, size_t n, const uint8_t *mask,
                     uint64_t offset) {
   size_t i = 0;
   if (mask == NULL) {
-    if (dst != src)
+    if (dst != src && n > 0)
       memmove(dst, src, n);
     return;
   }

@@ -281,7 +281,10 @@ static int refuse(eddy_http_exchange *x, int status, const char *why) {
   char body[128];
   int n = snprintf(body, sizeof body, "%d %s: %s\n", status,
                    eddy_http_reason(status), why);
+  eddy_stream *conn = eddy_http_stream(x);
   int r = eddy_http_respond(x, status, "text/plain", body, (size_t)n);
+  if (r < 0 && r != EDDY_ECLOSED && conn)
+    eddy_stream_abort(conn); /* the answer could not be written */
   return r == EDDY_ECLOSED ? r : EDDY_EHTTP;
 }
 
@@ -419,8 +422,12 @@ int eddy_ws_accept(eddy_http_exchange *x, const eddy_ws_options *opt,
   if (r == 0 && (r = answer_fields(x, req, &pmd, proto)) < 0)
     eddy__ws_free(ws);
   if (r < 0) {
-    eddy_http_respond_status(x, 503);
-    return r == -ENOMEM ? r : -ENOMEM;
+    /* 503; if even that cannot be written, the connection goes. */
+    eddy_stream *conn = eddy_http_stream(x);
+    int e = eddy_http_respond_status(x, 503);
+    if (e < 0 && e != EDDY_ECLOSED && conn)
+      eddy_stream_abort(conn);
+    return -ENOMEM;
   }
   eddy_buf_init(&rest, 0);
   r = eddy_http_upgrade(x, 101, &rest, &s);

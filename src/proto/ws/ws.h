@@ -8,13 +8,15 @@
 #include "eddy/ws.h"
 
 /* One direction of permessage-deflate. zs is made on first use (a zlib
- * stream costs 40 to 270 KiB); without context takeover it is freed after
- * each message, so an idle connection holds no zlib memory. */
+ * stream costs 40 to 270 KiB). Without context takeover a connection
+ * borrows the thread's stream for each message (deflate.c), so an idle
+ * connection holds no zlib memory. */
 typedef struct eddy__ws_zlib {
   void *zs;     /* z_stream *, or NULL */
   int bits;     /* LZ77 window: 9-15 (8-15 for inflating) */
   int level;    /* deflate only: zlib's level */
   int takeover; /* keep the context from message to message */
+  int keep;     /* keep the stream allocated (reset) even without */
 } eddy__ws_zlib;
 
 /* Appends to out the deflated message (RFC 7692: the final 00 00 FF FF
@@ -25,6 +27,10 @@ int eddy__ws_deflate(eddy__ws_zlib *z, const char *data, size_t len,
  * bytes: -EMSGSIZE past it, EDDY_EPARSE for bad data, -ENOMEM. */
 int eddy__ws_inflate(eddy__ws_zlib *z, const char *data, size_t len, size_t max,
                      eddy_buf *out);
+/* The thread's shared streams for messages without context takeover:
+ * held by each connection with permessage-deflate, freed with the last. */
+void eddy__ws_zcache_hold(void);
+void eddy__ws_zcache_release(void);
 /* Releases the zlib stream of a deflating (deflating 1) or inflating z. */
 void eddy__ws_zlib_free(eddy__ws_zlib *z, int deflating);
 
