@@ -3,12 +3,14 @@
 .PHONY: run test build bench coverage fuzz deps clean
 
 BUILD := build
-# Where `make run` listens; for example: make run LISTEN=tcp:9000
+# Where `make run` listens: the chat's web side and its line side; for
+# example: make run LISTEN=tcp:9000 LINE=tcp:9001
 LISTEN ?= tcp:8080:interface=127.0.0.1
+LINE ?= tcp:7000:interface=127.0.0.1
 
 run: build
-	@echo "eddy web on $(LISTEN), serving docs/; try: curl http://127.0.0.1:8080/ (Ctrl-C stops the server)"
-	./$(BUILD)/eddy web --listen $(LISTEN) --path docs --listing
+	@echo "eddy chat: open http://127.0.0.1:8080/ in a browser, or join from a terminal with: nc 127.0.0.1 7000 (your first line is your name). Ctrl-C stops the server."
+	./$(BUILD)/eddy chat --listen $(LISTEN) --line $(LINE)
 
 test: deps
 	bash scripts/test.sh

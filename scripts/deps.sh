@@ -14,7 +14,9 @@ packages=(
   python3 procps util-linux                      # test scripts, taskset
   socat netcat-openbsd                           # real peers in tests
   slowhttptest                                   # slowloris against eddy web
+  libjansson-dev chromium python3-websockets     # eddy chat: JSON, its page's test
   zlib1g-dev python3-websockets                  # permessage-deflate, a real WebSocket peer
+  python3-tornado                                # bench/comet peer
 )
 
 missing=()

@@ -209,7 +209,11 @@ for backend in "${backends[@]}"; do
   # The chat examples; a program not built yet has its cases skipped.
   EDDY_BACKEND=$backend run_script "app chat ($backend)" 180 \
     python3 tests/app/test_chat.py "$build/chat-callbacks" "$build/chat-coroutines"
+  EDDY_BACKEND=$backend run_script "app chat protocols ($backend)" 180 \
+    python3 tests/app/test_chat_app.py "$build/eddy"
 done
+# eddy chat's page in headless Chromium (skipped without it); one backend.
+run_script "app chat page (chromium)" 240 python3 tests/app/test_chat_web.py "$build/eddy"
 
 # The default configuration, as a new user builds it (`meson setup` with no
 # options: no fault injection, no sanitizers), so that it cannot break

@@ -18,6 +18,13 @@
 # and with access logs off, as eddy and h2o are. The server is pinned to
 # CPU $SERVER_CPU (default 0), wrk to $CLIENT_CPU (default 1). nginx, h2o
 # and wrk are installed when missing. Exits non-zero if a run fails.
+#
+# Then, unless COUNTS=0, two counts per request that a busy machine does
+# not blur, for hello and 1k: system calls (perf stat's
+# raw_syscalls:sys_enter over 3 s of wrk, or strace -c where perf cannot
+# trace), and user-space instructions under callgrind (counters zeroed
+# after a warm-up, dumped after $CALLGRIND_REQUESTS requests, default
+# 20000, sent one at a time on one connection: non-pipelined requests).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -228,3 +235,104 @@ awk -v runs="$runs" '
     printf "(best of %d; eddy/x rps above 1 and x/eddy CPU above 1 favour eddy)\n", runs
   }' "$results"
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg); measurements started on a busy machine: $busy_starts"
+
+[ "${COUNTS:-1}" = 0 ] && exit 0
+
+server_pids() { # the server and its children, comma-separated
+  local p=$server_pid
+  for c in $(pgrep -P "$server_pid" || true); do p="$p,$c"; done
+  echo "$p"
+}
+
+# syscalls SERVER PATH: system calls per request over 3 s of wrk.
+syscalls() {
+  local server=$1 path=$2 out reqs calls
+  start_server "$server"
+  "${cpin[@]}" wrk -t1 -c"$conns" -d1s "http://127.0.0.1:$port$path" >/dev/null
+  "${cpin[@]}" wrk -t1 -c"$conns" -d3s "http://127.0.0.1:$port$path" >"$tmp/wrk.out" &
+  local wrk_pid=$!
+  if perf stat -x, -e raw_syscalls:sys_enter -p "$(server_pids)" -o "$tmp/perf.out" -- sleep 3 2>/dev/null; then
+    calls=$(awk -F, '/raw_syscalls/ {print $1}' "$tmp/perf.out")
+  else
+    calls=
+  fi
+  wait "$wrk_pid"
+  stop_server
+  reqs=$(awk '/requests in/ {print $1}' "$tmp/wrk.out")
+  if [ -z "$calls" ] || [ -z "$reqs" ] || [ "$reqs" -eq 0 ]; then
+    echo "-"
+  else
+    awk -v c="$calls" -v r="$reqs" 'BEGIN { printf "%.2f", c / r }'
+  fi
+}
+
+# seq.py PORT PATH N: N requests on one connection, one at a time.
+cat >"$tmp/seq.py" <<'PY'
+import socket, sys
+port, path, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+s = socket.create_connection(("127.0.0.1", port), timeout=30)
+req = f"GET {path} HTTP/1.1\r\nHost: b\r\n\r\n".encode()
+for _ in range(n):
+    s.sendall(req)
+    got = b""
+    while b"\r\n\r\n" not in got:
+        got += s.recv(65536)
+    head, body = got.split(b"\r\n\r\n", 1)
+    length = int([l.split(b":")[1] for l in head.split(b"\r\n") if l.lower().startswith(b"content-length")][0])
+    while len(body) < length:
+        body += s.recv(65536)
+s.close()
+PY
+
+# instructions SERVER PATH: user-space instructions per request under
+# callgrind, for CALLGRIND_REQUESTS requests.
+instructions() {
+  local server=$1 path=$2 n=${CALLGRIND_REQUESTS:-20000} ir pid dump
+  command -v valgrind >/dev/null || { echo "-"; return; }
+  rm -f "$tmp"/callgrind.out.*
+  case $server in
+  eddy-hello) valgrind --tool=callgrind --callgrind-out-file="$tmp/callgrind.out.%p" \
+    "$build/hello-web" --listen "tcp:$port:interface=127.0.0.1" >/dev/null 2>&1 & ;;
+  eddy-web) valgrind --tool=callgrind --callgrind-out-file="$tmp/callgrind.out.%p" \
+    "$build/eddy" --log-level error web --listen "tcp:$port:interface=127.0.0.1" \
+    --path "$tmp/www" --idle-timeout 0 >/dev/null 2>&1 & ;;
+  nginx) valgrind --tool=callgrind --callgrind-out-file="$tmp/callgrind.out.%p" \
+    "$nginx_bin" -c "$tmp/nginx/nginx.conf" -p "$tmp/nginx" \
+    -g "master_process off;" >/dev/null 2>&1 & ;; # one process, as callgrind needs
+  h2o) valgrind --tool=callgrind --callgrind-out-file="$tmp/callgrind.out.%p" \
+    "$h2o_bin" -c "$tmp/h2o.conf" >/dev/null 2>&1 & ;;
+  esac
+  server_pid=$!
+  for _ in $(seq 1 600); do # slow to start under callgrind
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+    sleep 0.05
+  done
+  timeout 60 python3 "$tmp/seq.py" "$port" "$path" 200 || true
+  pid=$server_pid
+  timeout 30 callgrind_control -z "$pid" >/dev/null 2>&1 || true
+  timeout 300 python3 "$tmp/seq.py" "$port" "$path" "$n" || true
+  timeout 60 callgrind_control -d "$pid" >/dev/null 2>&1 || true
+  dump=$(ls -t "$tmp"/callgrind.out."$pid".* 2>/dev/null | head -1 || true)
+  ir=
+  [ -n "$dump" ] && ir=$(awk '/^(summary|totals):/ {print $2; exit}' "$dump")
+  stop_server
+  if [ -z "$ir" ]; then echo "-"; else awk -v i="$ir" -v n="$n" 'BEGIN { printf "%.0f", i / n }'; fi
+}
+
+echo
+printf "%-10s %-6s %14s %16s\n" workload server "syscalls/req" "instructions/req"
+for tag in hello 1k; do
+  for s in "${servers[@]}"; do
+    srv=$s path=/
+    case $tag/$s in
+    hello/eddy) srv=eddy-hello ;;
+    hello/h2o) path=/hello ;;
+    1k/eddy) srv=eddy-web path=/1k ;;
+    1k/*) path=/1k ;;
+    esac
+    sc=$(syscalls "$srv" "$path")
+    ins=$(instructions "$srv" "$path")
+    printf "%-10s %-6s %14s %16s\n" "$tag" "$s" "$sc" "$ins"
+  done
+done
+echo "(system calls with $conns keep-alive connections under wrk; instructions in user space, one request at a time)"

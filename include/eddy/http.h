@@ -339,6 +339,19 @@ EDDY_API int eddy_http_begin(eddy_http_exchange *x, int status,
 EDDY_API int eddy_http_write(eddy_http_exchange *x, const void *data,
                              size_t len);
 EDDY_API int eddy_http_end(eddy_http_exchange *x);
+/* For a streamed response, bytes already framed for the wire (for a
+ * chunked response, whole chunks: "1a\r\n" + 26 bytes + "\r\n"), taken
+ * as eddy_stream_write_owned takes them: no copy, free_fn(data) once sent
+ * or dropped (or before the return on error; free_fn may be NULL). What
+ * the exchange gathered before goes first. This is how one encoded block
+ * is shared by many connections (eddy/comet.h). Returns 0, -EINVAL
+ * before eddy_http_begin, EDDY_ECLOSED once the client has gone, or the
+ * write's error; for HEAD, 0 and nothing sent. */
+EDDY_API int eddy_http_write_framed(eddy_http_exchange *x, void *data,
+                                    size_t len, void (*free_fn)(void *));
+/* 1 if the streamed response is chunked (HTTP/1.1), 0 if the close ends
+ * it (HTTP/1.0). */
+EDDY_API int eddy_http_chunked_response(const eddy_http_exchange *x);
 EDDY_API int eddy_http_over_high(const eddy_http_exchange *x);
 /* Called once if the client goes away before the exchange ends. */
 EDDY_API void eddy_http_on_gone(eddy_http_exchange *x,

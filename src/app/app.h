@@ -69,6 +69,7 @@ int app_server_set_idle(app_server *srv, eddy_stream *s);
 int app_seconds_option(const char *cmd, int argc, char **argv, int *i,
                        const char *name, double min, double max, double *out);
 
+int app_chat(int argc, char **argv);
 int app_echo(int argc, char **argv);
 int app_portforward(int argc, char **argv);
 int app_procmon(int argc, char **argv);

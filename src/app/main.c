@@ -23,6 +23,7 @@ static int cmd_version(int argc, char **argv);
 static int cmd_help(int argc, char **argv);
 
 static const command commands[] = {
+    {"chat", "one chat room for browsers and line clients", app_chat},
     {"echo", "echo every byte back to its sender", app_echo},
     {"help", "show help for eddy or for one command", cmd_help},
     {"portforward", "relay each connection to a target endpoint",

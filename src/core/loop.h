@@ -268,7 +268,7 @@ struct eddy_loop {
   unsigned nactive_io; /* watchers with interest, not counting internal ones */
 
   int64_t now;
-  int now_stale; /* the clock is read on first use in a turn */
+  int now_stale;  /* the clock is read on first use in a turn */
   uint64_t turns; /* turns begun: what one turn learned stays true in it */
   int fake_clock;
   int running, stop;

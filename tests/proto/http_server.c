@@ -703,3 +703,62 @@ Test(http_server, an_upgrade_without_memory_aborts_the_connection) {
   eddy_buf_free(&upgrade_rest);
   teardown(&f);
 }
+
+/* ---- Framed writes ------------------------------------------------------------- */
+
+static int frees;
+static void count_free(void *p) {
+  (void)p;
+  frees++;
+}
+
+static void framed(eddy_http_exchange *x, void *arg) {
+  static char chunk[] = "5\r\nhello\r\n";
+  (void)arg;
+  EXPECT_EQ(eddy_http_write_framed(x, chunk, 10, count_free), -EINVAL);
+  EXPECT_OK(eddy_http_begin(x, 200, "text/plain"));
+  cr_expect(eddy_http_chunked_response(x) == 1);
+  EXPECT_OK(eddy_http_write_framed(x, chunk, 10, count_free));
+  EXPECT_OK(eddy_http_write(x, "world", 5));
+  EXPECT_OK(eddy_http_end(x));
+}
+
+/* Started and written in the pass that read the request: the head goes
+ * first, then the framed bytes, then what eddy_http_write framed itself;
+ * each free function runs once. */
+Test(http_server, framed_writes_follow_the_head_in_order) {
+  fixture f;
+  frees = 0;
+  setup(&f, test_loop(), NULL);
+  EXPECT_OK(eddy_http_route(f.srv, "GET", "/framed", framed, NULL));
+  send_raw(&f, "GET /framed HTTP/1.1\r\nHost: t\r\n\r\n");
+  wait_for(&f, "0\r\n\r\n", 1);
+  cr_expect(strstr(f.got,
+                   "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n5\r\n"
+                   "world\r\n0\r\n\r\n") != NULL,
+            "%s", f.got);
+  EXPECT_EQ(frees, 2);
+  teardown(&f);
+}
+
+/* After the client went: EDDY_ECLOSED, and the bytes are freed. */
+Test(http_server, a_framed_write_after_the_client_went_is_eddy_eclosed) {
+  fixture f;
+  static char chunk[] = "1\r\nx\r\n";
+  frees = 0;
+  held = NULL;
+  nheld = gone = 0;
+  setup(&f, test_loop(), NULL);
+  routes(f.srv);
+  send_raw(&f, "GET /watch HTTP/1.1\r\nHost: t\r\n\r\n");
+  cr_assert(run_until(f.loop, &nheld));
+  EXPECT_OK(eddy_http_begin(held, 200, NULL));
+  close(f.fd);
+  f.fd = -1;
+  cr_assert(run_until(f.loop, &gone));
+  EXPECT_EQ(eddy_http_write_framed(held, chunk, 6, count_free), EDDY_ECLOSED);
+  EXPECT_EQ(frees, 1);
+  EXPECT_OK(eddy_http_end(held));
+  eddy_http_server_free(f.srv);
+  test_finish(f.loop);
+}

@@ -4,13 +4,8 @@
  * one HTTP/1.1 chunk, or bare for an HTTP/1.0 body the close ends), and a
  * block goes to the connection's stream with eddy_stream_write_owned: a
  * hub's block is queued on every stream as it is, never copied.
- *
- * Writing to the stream beneath the HTTP server is safe once the server's
- * own output (the response head) has been written. The server holds it
- * back while it is inside a pass over the connection's requests, which is
- * where a handler starting a stream runs; so a stream writes straight to
- * the socket only from the turn after its start, and blocks sent before
- * then wait in a short list, in order. */
+ * (through eddy_http_write_framed, which sends the server's own output,
+ * the response head, first). */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -24,42 +19,22 @@
 #define DEFAULT_HEARTBEAT (15 * EDDY_NSEC_PER_SEC)
 #define DEFAULT_MAX_UNSENT (256u * 1024)
 
-typedef struct held_block {
-  void *b;
-  size_t len;
-} held_block;
-
 struct eddy_comet_sse {
   eddy_http_exchange *x;
   eddy_loop *loop;
   eddy_comet_sse_options o;
   int chunked;
-  int direct;       /* writes go straight to the stream */
   int gone;         /* the client went, or was disconnected */
   int disconnected; /* by the slow-consumer policy */
-  int closing;      /* closed before direct: the pending blocks go first */
   uint64_t dropped;
   int64_t last_write; /* loop time, for the heartbeat */
   eddy__timer heartbeat;
-  eddy__soon soon;
-  held_block *pending;
-  size_t npending, cap, pending_bytes;
   eddy_comet_sub *sub;
 };
 
-static void finish_close(eddy_comet_sse *sse);
-
-static void drop_pending(eddy_comet_sse *sse) {
-  for (size_t i = 0; i < sse->npending; i++)
-    eddy_comet_block_unref(sse->pending[i].b);
-  eddy__free(sse->pending);
-  sse->pending = NULL;
-  sse->npending = sse->cap = sse->pending_bytes = 0;
-}
-
 static size_t unsent(const eddy_comet_sse *sse) {
   eddy_stream *s = eddy_http_stream(sse->x);
-  return sse->pending_bytes + (s ? eddy_stream_buffered(s) : 0);
+  return s ? eddy_stream_buffered(s) : 0;
 }
 
 /* The slow-consumer policy, for len more bytes: 0 to send them, 1 to drop
@@ -81,13 +56,12 @@ static int over_limit(eddy_comet_sse *sse, size_t len) {
   return -ENOBUFS;
 }
 
-/* Writes or holds one block; the reference is taken on every outcome.
- * free_fn NULL: static bytes. */
+/* Writes one block; the reference is taken on every outcome. free_fn
+ * NULL: static bytes. */
 static int emit(eddy_comet_sse *sse, void *b, size_t len,
                 void (*free_fn)(void *)) {
-  eddy_stream *s;
   int e;
-  if (sse->gone || (s = eddy_http_stream(sse->x)) == NULL) {
+  if (sse->gone || eddy_http_stream(sse->x) == NULL) {
     if (free_fn)
       free_fn(b);
     return sse->disconnected ? -ENOBUFS : EDDY_ECLOSED;
@@ -98,42 +72,7 @@ static int emit(eddy_comet_sse *sse, void *b, size_t len,
     return e;
   }
   sse->last_write = eddy_loop_now(sse->loop);
-  if (sse->direct)
-    return eddy_stream_write_owned(s, b, len, free_fn);
-  if (sse->npending == sse->cap &&
-      eddy__grow((void **)&sse->pending, &sse->cap, sse->npending + 1,
-                 sizeof *sse->pending) != 0) {
-    if (free_fn)
-      free_fn(b);
-    return -ENOMEM;
-  }
-  if (free_fn == NULL) { /* static bytes: held as a block all the same */
-    void *copy = eddy_comet_block_new(len);
-    if (copy == NULL)
-      return -ENOMEM;
-    memcpy(copy, b, len);
-    b = copy;
-  }
-  sse->pending[sse->npending].b = b;
-  sse->pending[sse->npending++].len = len;
-  sse->pending_bytes += len;
-  return 0;
-}
-
-/* The turn after the start: the head is out, blocks may go straight. */
-static void go_direct(eddy__soon *c, void *arg) {
-  eddy_comet_sse *sse = arg;
-  eddy_stream *s = eddy_http_stream(sse->x);
-  (void)c;
-  sse->direct = 1;
-  for (size_t i = 0; i < sse->npending && s && !sse->gone; i++) {
-    (void)eddy_stream_write_owned(s, sse->pending[i].b, sse->pending[i].len,
-                                  eddy_comet_block_unref);
-    sse->pending[i].b = NULL;
-  }
-  drop_pending(sse);
-  if (sse->closing)
-    finish_close(sse);
+  return eddy_http_write_framed(sse->x, b, len, free_fn);
 }
 
 static const char heartbeat_chunked[] = "3\r\n:\n\n\r\n";
@@ -166,10 +105,6 @@ static void on_gone(eddy_http_exchange *x, void *arg) {
   eddy_comet_sse *sse = arg;
   (void)x;
   sse->gone = 1;
-  if (sse->closing) { /* closed already, its blocks still waiting: drop */
-    finish_close(sse);
-    return;
-  }
   eddy__timer_stop(&sse->heartbeat);
   if (sse->o.gone)
     sse->o.gone(sse, sse->disconnected ? -ENOBUFS : EDDY_ECLOSED, sse->o.arg);
@@ -224,8 +159,6 @@ int eddy_comet_sse_start(eddy_http_exchange *x, const eddy_comet_sse_options *o,
     return fail_start(x, e);
   }
   eddy__timer_init(sse->loop, &sse->heartbeat, heartbeat_fired, sse);
-  eddy__soon_init(&sse->soon, go_direct, sse);
-  eddy__soon_schedule(sse->loop, &sse->soon);
   eddy_http_on_gone(x, on_gone, sse);
   sse->last_write = eddy_loop_now(sse->loop);
   if (sse->o.retry_ms > 0 && (e = eddy_comet_sse_retry(sse, sse->o.retry_ms))) {
@@ -368,27 +301,13 @@ eddy_http_exchange *eddy_comet_sse_exchange(const eddy_comet_sse *sse) {
   return sse->x;
 }
 
-static void finish_close(eddy_comet_sse *sse) {
-  eddy__soon_cancel(&sse->soon);
+void eddy_comet_sse_close(eddy_comet_sse *sse) {
+  if (sse == NULL)
+    return;
+  if (sse->sub)
+    eddy_comet_unsubscribe(sse->sub);
   eddy__timer_stop(&sse->heartbeat);
-  drop_pending(sse);
   eddy_http_on_gone(sse->x, NULL, NULL);
   (void)eddy_http_end(sse->x);
   eddy__free(sse);
-}
-
-void eddy_comet_sse_close(eddy_comet_sse *sse) {
-  if (sse == NULL || sse->closing)
-    return;
-  if (sse->sub) {
-    eddy_comet_unsubscribe(sse->sub);
-    sse->sub = NULL;
-  }
-  eddy__timer_stop(&sse->heartbeat);
-  if (!sse->direct && !sse->gone && sse->npending > 0) {
-    sse->closing = 1; /* go_direct sends them, then ends */
-    sse->o.gone = NULL;
-    return;
-  }
-  finish_close(sse);
 }

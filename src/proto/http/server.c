@@ -687,6 +687,27 @@ int eddy_http_write(eddy_http_exchange *x, const void *data, size_t len) {
   return settle(x->c, e);
 }
 
+int eddy_http_write_framed(eddy_http_exchange *x, void *data, size_t len,
+                           void (*free_fn)(void *)) {
+  int e;
+  if (!x->started || x->c == NULL || x->req.method == EDDY_HTTP_HEAD) {
+    if (free_fn)
+      free_fn(data);
+    return !x->started ? -EINVAL : x->c == NULL ? EDDY_ECLOSED : 0;
+  }
+  if ((e = flush_with(x->c, NULL, 0)) != 0) { /* what came before goes first */
+    if (free_fn)
+      free_fn(data);
+    return e;
+  }
+  x->sent += len;
+  return eddy_stream_write_owned(x->c->s, data, len, free_fn);
+}
+
+int eddy_http_chunked_response(const eddy_http_exchange *x) {
+  return x->chunked;
+}
+
 int eddy_http_end(eddy_http_exchange *x) {
   int e = 0;
   if (!x->started)

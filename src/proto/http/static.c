@@ -46,10 +46,18 @@
 #define MAX_PATH 4096
 #define CACHE_SLOTS 64 /* at most 1 MiB of small files */
 
+/* What a file's answer says of it, worked out once per file seen. */
+typedef struct meta {
+  struct stat sb;
+  const char *type; /* Content-Type */
+  char etag[48];
+  char modified[40]; /* Last-Modified */
+} meta;
+
 typedef struct cached {
   char *rel;  /* the cleaned path asked for; NULL: an empty slot */
   char *data; /* the file's bytes */
-  struct stat sb;
+  meta m;
   uint64_t turn; /* the loop's turn that last checked it */
 } cached;
 
@@ -338,23 +346,30 @@ static int byte_range(const eddy_http_header *h, off_t size, off_t *from,
 
 /* ---- Responses ---------------------------------------------------------------- */
 
+static void meta_of(const eddy_http_static *st, const struct stat *sb,
+                    const char *name, meta *m) {
+  m->sb = *sb;
+  m->type = type_of(st, name);
+  snprintf(m->etag, sizeof m->etag, "W/\"%llx-%llx\"",
+           (unsigned long long)sb->st_size,
+           (unsigned long long)sb->st_mtim.tv_sec * 1000000000ull +
+               (unsigned long long)sb->st_mtim.tv_nsec);
+  http_date(sb->st_mtime, m->modified, sizeof m->modified);
+}
+
 /* Answers with the file: from memory (data, fd -1) or from fd (taken). */
-static void send_file(eddy_http_static *st, eddy_http_exchange *x, int fd,
-                      const char *data, const struct stat *sb,
-                      const char *name) {
+static void send_file(eddy_http_exchange *x, int fd, const char *data,
+                      const meta *m) {
+  const struct stat *sb = &m->sb;
+  const char *etag = m->etag, *modified = m->modified;
   const eddy_http_request *r = eddy_http_request_of(x);
   const eddy_http_header *inm = eddy_http_find_header(r, "If-None-Match");
   const eddy_http_header *ims = eddy_http_find_header(r, "If-Modified-Since");
   const eddy_http_header *range = eddy_http_find_header(r, "Range");
   const eddy_http_header *if_range = eddy_http_find_header(r, "If-Range");
-  char etag[64], modified[64], cr[96];
+  char cr[96];
   off_t from = 0, len = sb->st_size;
   int status = 200, rr = 0;
-  snprintf(etag, sizeof etag, "W/\"%llx-%llx\"",
-           (unsigned long long)sb->st_size,
-           (unsigned long long)sb->st_mtim.tv_sec * 1000000000ull +
-               (unsigned long long)sb->st_mtim.tv_nsec);
-  http_date(sb->st_mtime, modified, sizeof modified);
   (void)eddy_http_set_header(x, "Last-Modified", modified);
   (void)eddy_http_set_header(x, "ETag", etag);
   (void)eddy_http_set_header(x, "Accept-Ranges", "bytes");
@@ -384,8 +399,7 @@ static void send_file(eddy_http_static *st, eddy_http_exchange *x, int fd,
     (void)eddy_http_set_header(x, "Content-Range", cr);
   }
   if (data) {
-    (void)eddy_http_respond(x, status, type_of(st, name), data + from,
-                            (size_t)len);
+    (void)eddy_http_respond(x, status, m->type, data + from, (size_t)len);
     return;
   }
   if (len <= SMALL_FILE || r->method == EDDY_HTTP_HEAD) {
@@ -397,15 +411,13 @@ static void send_file(eddy_http_static *st, eddy_http_exchange *x, int fd,
       return;
     }
     if (r->method == EDDY_HTTP_HEAD && len > SMALL_FILE) {
-      (void)eddy_http_respond_file(x, status, type_of(st, name), -1, 0,
-                                   (size_t)len);
+      (void)eddy_http_respond_file(x, status, m->type, -1, 0, (size_t)len);
       return;
     }
-    (void)eddy_http_respond(x, status, type_of(st, name), buf, (size_t)n);
+    (void)eddy_http_respond(x, status, m->type, buf, (size_t)n);
     return;
   }
-  (void)eddy_http_respond_file(x, status, type_of(st, name), fd, from,
-                               (size_t)len);
+  (void)eddy_http_respond_file(x, status, m->type, fd, from, (size_t)len);
 }
 
 /* A growing text: raw markup, HTML-escaped text, or a URL path. */
@@ -573,7 +585,7 @@ static cached *cache_find(eddy_http_static *st, const char *rel,
   if (c->turn == turn)
     return c;
   if (fstatat(st->root, rel[0] ? rel : ".", &sb, 0) != 0 ||
-      !same_file(&sb, &c->sb)) {
+      !same_file(&sb, &c->m.sb)) {
     cache_drop(c);
     return NULL;
   }
@@ -606,7 +618,7 @@ static cached *cache_fill(eddy_http_static *st, const char *rel, int fd,
   cache_drop(c);
   c->rel = name;
   c->data = data;
-  c->sb = *sb;
+  meta_of(st, sb, rel, &c->m);
   return c;
 }
 
@@ -636,7 +648,7 @@ static void serve(eddy_http_exchange *x, void *arg) {
    * path's business, not the parameter's ("/docs" has none). */
   dir = r->path_len > 0 && r->path[r->path_len - 1] == '/';
   if (!dir && (c = cache_find(st, rel, eddy_http_loop(x)->turns)) != NULL) {
-    send_file(st, x, -1, c->data, &c->sb, rel);
+    send_file(x, -1, c->data, &c->m);
     return;
   }
   fd = open_beneath(st, rel, O_RDONLY | O_NOCTTY | O_NONBLOCK);
@@ -665,8 +677,10 @@ static void serve(eddy_http_exchange *x, void *arg) {
       snprintf(idx, sizeof idx, "%s%s%s", rel, rel[0] ? "/" : "", st->index);
       f = open_beneath(st, idx, O_RDONLY | O_NOCTTY | O_NONBLOCK);
       if (f >= 0 && fstat(f, &sb) == 0 && S_ISREG(sb.st_mode)) {
+        meta m;
         close(fd);
-        send_file(st, x, f, NULL, &sb, st->index);
+        meta_of(st, &sb, st->index, &m);
+        send_file(x, f, NULL, &m);
         return;
       }
       if (f >= 0)
@@ -689,10 +703,14 @@ static void serve(eddy_http_exchange *x, void *arg) {
   if (sb.st_size <= SMALL_FILE && (c = cache_fill(st, rel, fd, &sb)) != NULL) {
     close(fd);
     c->turn = eddy_http_loop(x)->turns;
-    send_file(st, x, -1, c->data, &c->sb, rel);
+    send_file(x, -1, c->data, &c->m);
     return;
   }
-  send_file(st, x, fd, NULL, &sb, rel);
+  {
+    meta m;
+    meta_of(st, &sb, rel, &m);
+    send_file(x, fd, NULL, &m);
+  }
 }
 
 int eddy_http_static_new(const char *dir, const eddy_http_static_options *o,
