@@ -195,21 +195,31 @@ static void on_hs_data(eddy_stream *s, const char *data, size_t len,
   eddy_ws *ws = c->ws;
   size_t prev = eddy_buf_len(&c->in);
   int rc;
-  if (eddy_buf_append(&c->in, data, len) < 0)
-    return give_up(c, -ENOMEM, "out of memory");
+  if (eddy_buf_append(&c->in, data, len) < 0) {
+    give_up(c, -ENOMEM, "out of memory");
+    return;
+  }
   rc = eddy_http_parse_response(eddy_buf_data(&c->in), eddy_buf_len(&c->in),
                                 prev, NULL, fields, 64, &r);
-  if (rc == 0 && eddy_buf_len(&c->in) > MAX_RESPONSE)
-    return give_up(c, EDDY_EHTTP, "the response head is too long");
+  if (rc == 0 && eddy_buf_len(&c->in) > MAX_RESPONSE) {
+    give_up(c, EDDY_EHTTP, "the response head is too long");
+    return;
+  }
   if (rc == 0)
     return;
-  if (rc < 0)
-    return give_up(c, EDDY_EHTTP, r.error);
-  if (check_response(c, &r, &pmd, &proto) < 0)
-    return give_up(c, EDDY_EHTTP, c->detail);
+  if (rc < 0) {
+    give_up(c, EDDY_EHTTP, r.error);
+    return;
+  }
+  if (check_response(c, &r, &pmd, &proto) < 0) {
+    give_up(c, EDDY_EHTTP, c->detail);
+    return;
+  }
   if (eddy__ws_set_negotiated(ws, &pmd, proto ? proto->value : NULL,
-                              proto ? proto->value_len : 0) < 0)
-    return give_up(c, -ENOMEM, "out of memory");
+                              proto ? proto->value_len : 0) < 0) {
+    give_up(c, -ENOMEM, "out of memory");
+    return;
+  }
   /* Open: the stream is the connection's now. */
   eddy__ws_set_client(ws, NULL);
   eddy__ws_start(ws, s);
@@ -242,8 +252,10 @@ static void on_connected(eddy_connect *req, eddy_stream *s, int status,
   int r;
   (void)req;
   c->req = NULL;
-  if (status < 0)
-    return finish_failed(c, status, detail);
+  if (status < 0) {
+    finish_failed(c, status, detail);
+    return;
+  }
   c->s = s;
   eddy_stream_set_callbacks(s, &hs_cb, c);
   r = eddy_stream_write(s, eddy_buf_data(&c->text), eddy_buf_len(&c->text));

@@ -222,22 +222,32 @@ static void deliver(eddy_ws *ws) {
     eddy_buf_reset(&ws->tmp);
     r = eddy__ws_inflate(&ws->zin, eddy_buf_data(&ws->msg),
                          eddy_buf_len(&ws->msg), ws->opt.max_message, &ws->tmp);
-    if (r == -EMSGSIZE)
-      return fail(ws, EDDY_WS_TOO_BIG, -EMSGSIZE, "message too big");
-    if (r == EDDY_EPARSE)
-      return fail(ws, EDDY_WS_INVALID_DATA, EDDY_EPARSE,
-                  "invalid compressed data");
-    if (r < 0)
-      return fail(ws, EDDY_WS_INTERNAL, r, "out of memory");
+    if (r == -EMSGSIZE) {
+      fail(ws, EDDY_WS_TOO_BIG, -EMSGSIZE, "message too big");
+      return;
+    }
+    if (r == EDDY_EPARSE) {
+      fail(ws, EDDY_WS_INVALID_DATA, EDDY_EPARSE, "invalid compressed data");
+      return;
+    }
+    if (r < 0) {
+      fail(ws, EDDY_WS_INTERNAL, r, "out of memory");
+      return;
+    }
     b = &ws->tmp;
     if (ws->msg_op == EDDY_WS_TEXT &&
-        eddy_ws_utf8_valid(eddy_buf_data(b), eddy_buf_len(b)) < 0)
-      return fail(ws, EDDY_WS_INVALID_DATA, EDDY_EPARSE, "invalid UTF-8");
+        eddy_ws_utf8_valid(eddy_buf_data(b), eddy_buf_len(b)) < 0) {
+      fail(ws, EDDY_WS_INVALID_DATA, EDDY_EPARSE, "invalid UTF-8");
+      return;
+    }
   } else if (ws->msg_op == EDDY_WS_TEXT && eddy_ws_utf8_end(&ws->utf8) < 0) {
-    return fail(ws, EDDY_WS_INVALID_DATA, EDDY_EPARSE, "invalid UTF-8");
+    fail(ws, EDDY_WS_INVALID_DATA, EDDY_EPARSE, "invalid UTF-8");
+    return;
   }
-  if (eddy_buf_append(b, "", 1) < 0)
-    return fail(ws, EDDY_WS_INTERNAL, -ENOMEM, "out of memory");
+  if (eddy_buf_append(b, "", 1) < 0) {
+    fail(ws, EDDY_WS_INTERNAL, -ENOMEM, "out of memory");
+    return;
+  }
   if (ws->cb.message)
     ws->cb.message(ws, ws->msg_op, eddy_buf_data(b), eddy_buf_len(b) - 1,
                    ws->arg);
@@ -249,19 +259,23 @@ static void on_close_frame(eddy_ws *ws) {
   int code = EDDY_WS_NO_STATUS;
   const char *reason = "";
   size_t rlen = 0;
-  if (ws->ctl_len == 1)
-    return fail(ws, EDDY_WS_PROTOCOL_ERROR, EDDY_EPARSE,
-                "close frame of one byte");
+  if (ws->ctl_len == 1) {
+    fail(ws, EDDY_WS_PROTOCOL_ERROR, EDDY_EPARSE, "close frame of one byte");
+    return;
+  }
   if (ws->ctl_len >= 2) {
     code = (uint8_t)ws->ctl[0] << 8 | (uint8_t)ws->ctl[1];
     reason = ws->ctl + 2;
     rlen = ws->ctl_len - 2;
-    if (!eddy_ws_close_code_valid(code))
-      return fail(ws, EDDY_WS_PROTOCOL_ERROR, EDDY_EPARSE,
-                  "invalid close code");
-    if (eddy_ws_utf8_valid(reason, rlen) < 0)
-      return fail(ws, EDDY_WS_INVALID_DATA, EDDY_EPARSE,
-                  "invalid UTF-8 in the close reason");
+    if (!eddy_ws_close_code_valid(code)) {
+      fail(ws, EDDY_WS_PROTOCOL_ERROR, EDDY_EPARSE, "invalid close code");
+      return;
+    }
+    if (eddy_ws_utf8_valid(reason, rlen) < 0) {
+      fail(ws, EDDY_WS_INVALID_DATA, EDDY_EPARSE,
+           "invalid UTF-8 in the close reason");
+      return;
+    }
   }
   if (ws->state == S_CLOSING)
     ws->settled = 0; /* the reply: its code is the handshake's */
@@ -325,8 +339,10 @@ static void on_payload(eddy_ws *ws, const char *data, size_t n) {
   }
   if (ws->state != S_OPEN)
     return; /* closing: messages are dropped */
-  if (eddy_buf_reserve(&ws->msg, n, &space, &room) < 0)
-    return fail(ws, EDDY_WS_INTERNAL, -ENOMEM, "out of memory");
+  if (eddy_buf_reserve(&ws->msg, n, &space, &room) < 0) {
+    fail(ws, EDDY_WS_INTERNAL, -ENOMEM, "out of memory");
+    return;
+  }
   eddy_ws_unmask(space, data, n, p->masked ? p->mask : NULL, at);
   eddy_buf_commit(&ws->msg, n);
   if (ws->msg_op == EDDY_WS_TEXT && !ws->msg_z &&
@@ -345,7 +361,10 @@ static void process(eddy_ws *ws, const char *data, size_t len) {
       return;
     if (r < 0) {
       int status = ws->p.code == EDDY_WS_TOO_BIG ? -EMSGSIZE : EDDY_EPARSE;
-      return fail(ws, ws->p.code, status, ws->p.reason);
+      {
+        fail(ws, ws->p.code, status, ws->p.reason);
+        return;
+      }
     }
     if (r == EDDY_WS_HEADER)
       on_header(ws);
