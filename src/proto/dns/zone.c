@@ -375,6 +375,19 @@ static ldns_rdf *directive_name(loader *ld, const char *text) {
   return d;
 }
 
+/* An $INCLUDE path: relative to the directory of the including file. */
+static char *include_path(eddy__dns_zone_db *db, const char *file,
+                          const char *arg) {
+  const char *slash = strrchr(file, '/');
+  size_t dir = slash && arg[0] != '/' ? (size_t)(slash - file) + 1 : 0;
+  char *p = arena_alloc(db, dir + strlen(arg) + 1);
+  if (p == NULL)
+    return NULL;
+  memcpy(p, file, dir);
+  strcpy(p + dir, arg);
+  return p;
+}
+
 static int directive(loader *ld, char *s, const char *file, int line,
                      int depth) {
   eddy__dns_zone_db *db = ld->db;
@@ -416,7 +429,7 @@ static int directive(loader *ld, char *s, const char *file, int line,
       if (d == NULL)
         return -ENOMEM;
     }
-    path = arena_dup(db, arg, strlen(arg) + 1);
+    path = include_path(db, file, arg);
     if (path == NULL) {
       ldns_rdf_deep_free(d);
       return -ENOMEM;

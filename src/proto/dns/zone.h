@@ -91,8 +91,9 @@ int eddy__dns_zone_db_new(eddy__dns_zone_db **out);
 /* Loads the master file at path as one zone and adds it. origin is the
  * zone's name in text ("example.com." or "example.com"); NULL takes the
  * owner of the file's SOA record, relative names before any $ORIGIN being
- * then an error. $INCLUDE paths are relative to the current directory unless
- * absolute (as BIND reads them); an $INCLUDE may name an origin.
+ * then an error. A relative $INCLUDE path is taken from the directory of the
+ * file that includes it; an $INCLUDE may name an origin, and the origin
+ * reverts after the included file (RFC 1035 section 5.1).
  *
  * Checks: exactly one SOA, at the apex; no CNAME beside other data at one
  * name, and at most one CNAME; every owner at or below the origin; no second
