@@ -111,6 +111,9 @@ Test(dns_zone, loads_zones_with_directives_and_multiline_records) {
   EXPECT_EQ(res.an, 1);
   ask("after.example.com", T_A);
   EXPECT_EQ(res.an, 1);
+  /* $TTL 0 is a TTL of 0, not "no default". */
+  ask("zero.other.test", T_A);
+  EXPECT_STR(section(0), "zero.other.test. 1 0");
   done();
 }
 

@@ -295,6 +295,7 @@ typedef struct loader {
   ldns_rdf *origin;
   ldns_rdf *prev;
   uint32_t ttl;
+  int ttl_set;
   ldns_buffer *buf;
   char *entry;
   size_t entry_len, entry_cap;
@@ -357,6 +358,8 @@ static int add_rr(loader *ld, ldns_rr *rr, const char *file, int line) {
   t->type = (uint16_t)ldns_rr_get_type(rr);
   t->rclass = (uint16_t)ldns_rr_get_class(rr);
   t->ttl = ldns_rr_ttl(rr);
+  if (t->ttl & 0x80000000u)
+    t->ttl = 0;
   t->file = file;
   t->line = line;
   t->seq = ld->n++;
@@ -404,6 +407,7 @@ static int directive(loader *ld, char *s, const char *file, int line,
     if (end == NULL || *end != '\0' || arg2 != NULL)
       return fail(db, -EINVAL, file, line, "bad $TTL '%s'", arg);
     ld->ttl = ttl;
+    ld->ttl_set = 1;
     return 0;
   }
   if (strcasecmp(word, "$ORIGIN") == 0) {
@@ -458,9 +462,14 @@ static int entry_done(loader *ld, const char *file, int line, int depth) {
     return 0;
   if (s[0] == '$')
     return directive(ld, s, file, line, depth);
-  st = ldns_rr_new_frm_str(&rr, s, ld->ttl, ld->origin, &ld->prev);
+  /* ldns reads a default of 0 as "none" (3600): $TTL 0 passes a TTL with
+   * the top bit set, which add_rr turns into 0 (RFC 2181 section 8). */
+  st = ldns_rr_new_frm_str(&rr, s,
+                           ld->ttl_set && ld->ttl == 0 ? 0xffffffffu : ld->ttl,
+                           ld->origin, &ld->prev);
   if (st != LDNS_STATUS_OK)
-    return fail(ld->db, -EINVAL, file, line, "%s", ldns_get_errorstr_by_id(st));
+    return fail(ld->db, -EINVAL, file, line, "%s in '%.100s'",
+                ldns_get_errorstr_by_id(st), s + strspn(s, " \t"));
   rc = add_rr(ld, rr, file, line);
   ldns_rr_free(rr);
   return rc;
@@ -964,12 +973,13 @@ static const uint8_t *lookup_in(const eddy__dns_zone *z, const uint8_t *name,
   if (depth > labels)
     return answer_node(z, ce, owner, qtype, res);
   /* RFC 4592 section 3.3.1: only the closest encloser's wildcard applies. */
-  celen = eddy__dns_zone_name_len(ce->name, 255);
-  wild[0] = 1;
-  wild[1] = '*';
-  memcpy(wild + 2, ce->name, celen);
+  celen = ce->len;
   if (celen + 2 <= 255) {
-    const node *w = zone_find(z, wild, celen + 2);
+    const node *w;
+    wild[0] = 1;
+    wild[1] = '*';
+    memcpy(wild + 2, ce->name, celen);
+    w = zone_find(z, wild, celen + 2);
     if (w != NULL)
       return answer_node(z, w, owner, qtype, res);
   }
