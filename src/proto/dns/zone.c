@@ -35,6 +35,7 @@ typedef struct node {
   uint32_t len;
   uint32_t first, count; /* range in the zone's rrs; count 0: empty */
   uint32_t flags;
+  uint32_t cut; /* index + 1 of the topmost cut at or above, 0 if none */
 } node;
 
 struct eddy__dns_zone {
@@ -263,6 +264,7 @@ static int node_add(eddy__dns_zone *z, const uint8_t *name, size_t len,
   n->first = first;
   n->count = count;
   n->flags = 0;
+  n->cut = 0;
   table_put(z, (uint32_t)z->nnodes++);
   return 0;
 }
@@ -710,6 +712,20 @@ static int build_zone(loader *ld, const char *path, const uint8_t *apex,
       if (z->rrs[k].type == EDDY__DNS_ZONE_T_NS)
         nd->flags |= NODE_CUT;
   }
+  /* Each node learns the topmost cut above it (or at it), so that a lookup
+   * that lands on it directly knows it is occluded. */
+  for (size_t i = 0; i < z->nnodes; i++) {
+    node *nd = &z->nodes[i];
+    const uint8_t *name = nd->name;
+    size_t len = nd->len;
+    while (len > apex_len) {
+      const node *up = zone_find(z, name, len);
+      if (up->flags & NODE_CUT)
+        nd->cut = (uint32_t)(up - z->nodes) + 1;
+      len -= 1 + (size_t)name[0];
+      name += 1 + name[0];
+    }
+  }
   {
     const uint8_t *m = z->soa->rdata + z->soa->rdlen - 4;
     uint32_t min = (uint32_t)m[0] << 24 | (uint32_t)m[1] << 16 |
@@ -941,36 +957,42 @@ static const uint8_t *answer_node(const eddy__dns_zone *z, const node *nd,
   return NULL;
 }
 
-/* One name in one zone: referral, answer, wildcard or NXDOMAIN. */
+static void referral(const eddy__dns_zone *z, const node *cut,
+                     eddy__dns_zone_result *res) {
+  const eddy__dns_zone_rr *r;
+  size_t n;
+  r = rrset(z, cut, EDDY__DNS_ZONE_T_NS, &n);
+  res->rcode = EDDY__DNS_ZONE_NOERROR;
+  res->referral = 1;
+  if (res->an == 0)
+    res->aa = 0;
+  put_rrset(res, 1, r, n, NULL);
+  put_targets(z, res, r, n);
+}
+
+/* One name in one zone: referral, answer, wildcard or NXDOMAIN. The name
+ * itself is tried first (most questions name an existing name); otherwise
+ * labels come off until a name exists: the closest encloser. */
 static const uint8_t *lookup_in(const eddy__dns_zone *z, const uint8_t *name,
                                 size_t len, const uint8_t *offs, int labels,
                                 const uint8_t *owner, uint16_t qtype,
                                 eddy__dns_zone_result *res) {
-  const node *ce = zone_find(z, z->apex, z->apex_len);
-  int depth;
+  const node *ce = NULL;
   uint8_t wild[256];
   size_t celen;
+  int depth;
 
-  for (depth = z->apex_labels + 1; depth <= labels; depth++) {
-    size_t at = offs[labels - depth];
-    const node *nd = zone_find(z, name + at, len - at);
-    if (nd == NULL)
-      break;
-    ce = nd;
-    if (nd->flags & NODE_CUT) {
-      const eddy__dns_zone_rr *r;
-      size_t n;
-      r = rrset(z, nd, EDDY__DNS_ZONE_T_NS, &n);
-      res->rcode = EDDY__DNS_ZONE_NOERROR;
-      res->referral = 1;
-      if (res->an == 0)
-        res->aa = 0;
-      put_rrset(res, 1, r, n, NULL);
-      put_targets(z, res, r, n);
-      return NULL;
-    }
+  for (depth = labels; depth >= z->apex_labels && ce == NULL; depth--) {
+    size_t at = depth == labels ? 0 : offs[labels - depth];
+    ce = zone_find(z, name + at, len - at);
   }
-  if (depth > labels)
+  if (ce == NULL) /* cannot happen: the apex exists */
+    return NULL;
+  if (ce->cut) {
+    referral(z, &z->nodes[ce->cut - 1], res);
+    return NULL;
+  }
+  if (ce->len == len)
     return answer_node(z, ce, owner, qtype, res);
   /* RFC 4592 section 3.3.1: only the closest encloser's wildcard applies. */
   celen = ce->len;
