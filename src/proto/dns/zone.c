@@ -303,8 +303,10 @@ typedef struct loader {
   size_t entry_len, entry_cap;
 } loader;
 
-static int fail(eddy__dns_zone_db *db, int err, const char *file, int line,
-                const char *fmt, ...) {
+__attribute__((format(printf, 5, 6))) static int fail(eddy__dns_zone_db *db,
+                                                      int err, const char *file,
+                                                      int line, const char *fmt,
+                                                      ...) {
   size_t o = 0;
   va_list ap;
   if (line > 0)
