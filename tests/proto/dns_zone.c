@@ -111,6 +111,11 @@ Test(dns_zone, loads_zones_with_directives_and_multiline_records) {
   EXPECT_EQ(res.an, 1);
   ask("after.example.com", T_A);
   EXPECT_EQ(res.an, 1);
+  /* $INCLUDE with an origin, relative to the current one. */
+  ask("given.example.com", T_A);
+  EXPECT_EQ(res.an, 1);
+  ask("host.given.example.com", T_A);
+  EXPECT_EQ(res.an, 1);
   /* $TTL 0 is a TTL of 0, not "no default". */
   ask("zero.other.test", T_A);
   EXPECT_STR(section(0), "zero.other.test. 1 0");
@@ -175,6 +180,15 @@ Test(dns_zone, a_missing_file_and_a_zone_twice_are_refused) {
   EXPECT_OK(eddy__dns_zone_db_new(&db));
   EXPECT_EQ(eddy__dns_zone_db_add(db, ZONES "nothere.zone", NULL), -ENOENT);
   cr_expect(strstr(eddy__dns_zone_db_error(db), "nothere.zone") != NULL);
+  done();
+  /* A missing included file: the directive's file and line, and the path. */
+  EXPECT_OK(eddy__dns_zone_db_new(&db));
+  EXPECT_EQ(eddy__dns_zone_db_add(db, ZONES "include_missing.zone", NULL),
+            -ENOENT);
+  cr_expect(strstr(eddy__dns_zone_db_error(db), "include_missing.zone:4: ") !=
+                NULL,
+            "%s", eddy__dns_zone_db_error(db));
+  cr_expect(strstr(eddy__dns_zone_db_error(db), "missing.inc") != NULL);
   done();
   EXPECT_OK(eddy__dns_zone_db_new(&db));
   EXPECT_OK(eddy__dns_zone_db_add(db, ZONES "other.zone", NULL));

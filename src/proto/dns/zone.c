@@ -329,7 +329,8 @@ static int entry_put(loader *ld, char c) {
   return 0;
 }
 
-static int load_file(loader *ld, const char *path, int depth);
+static int load_file(loader *ld, const char *path, int depth, const char *from,
+                     int from_line);
 
 static int add_rr(loader *ld, ldns_rr *rr, const char *file, int line) {
   eddy__dns_zone_db *db = ld->db;
@@ -443,7 +444,7 @@ static int directive(loader *ld, char *s, const char *file, int line,
       return -ENOMEM;
     }
     ld->origin = d;
-    rc = load_file(ld, path, depth + 1);
+    rc = load_file(ld, path, depth + 1, file, line);
     /* RFC 1035 section 5.1: the origin reverts after an included file. */
     ldns_rdf_deep_free(ld->origin);
     ld->origin = saved;
@@ -482,7 +483,8 @@ static int entry_done(loader *ld, const char *file, int line, int depth) {
 /* Reads a master file, splitting it into entries: a line, or several joined
  * while parentheses are open; comments dropped outside quoted strings. Each
  * entry goes to ldns whole, with the line it began on. */
-static int load_file(loader *ld, const char *path, int depth) {
+static int load_file(loader *ld, const char *path, int depth, const char *from,
+                     int from_line) {
   FILE *f = fopen(path, "r");
   char *line = NULL;
   size_t linecap = 0;
@@ -490,6 +492,9 @@ static int load_file(loader *ld, const char *path, int depth) {
 
   if (f == NULL) {
     int e = errno;
+    if (from != NULL)
+      return fail(ld->db, -e, from, from_line, "$INCLUDE %s: %s", path,
+                  strerror(e));
     return fail(ld->db, -e, path, 0, "cannot open: %s", strerror(e));
   }
   ld->entry_len = 0;
@@ -777,7 +782,7 @@ int eddy__dns_zone_db_add(eddy__dns_zone_db *db, const char *path,
     rc = ld.buf ? 0 : -ENOMEM;
   }
   if (rc == 0)
-    rc = load_file(&ld, path, 0);
+    rc = load_file(&ld, path, 0, NULL, 0);
   if (rc == 0)
     rc = build_zone(&ld, path, origin ? apex : NULL, apex_len);
   if (rc == -ENOMEM && db->err[0] == '\0')
