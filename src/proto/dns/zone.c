@@ -586,8 +586,8 @@ static int check_node(eddy__dns_zone_db *db, const tmp_rr *t, size_t first,
       cnames++;
       if (cname == NULL)
         cname = &t[i];
-    } else {
-      others++;
+    } else if (t[i].type != 46 && t[i].type != 47) {
+      others++; /* RRSIG and NSEC may stand beside a CNAME (RFC 4035) */
     }
   }
   if (cnames > 1)

@@ -96,7 +96,7 @@ int eddy__dns_zone_db_new(eddy__dns_zone_db **out);
  * reverts after the included file (RFC 1035 section 5.1).
  *
  * Checks: exactly one SOA, at the apex; no CNAME beside other data at one
- * name, and at most one CNAME; every owner at or below the origin; no second
+ * name (RRSIG and NSEC excepted), and at most one CNAME; every owner at or below the origin; no second
  * zone of the same name. Duplicate records are kept once. A record without a TTL takes
  * the last $TTL, or 3600 without one (ldns's default, not the previous
  * record's TTL); a TTL with the top bit set reads as 0 (RFC 2181).
@@ -147,6 +147,12 @@ size_t eddy__dns_zone_records(const eddy__dns_zone *zone);
  *   in authority, with its negative TTL.
  * - The A and AAAA of the targets of NS, MX and SRV answers, when the zone
  *   holds them, go in additional.
+ *
+ *
+ * Not handled: DNAME (kept as data, never followed), DNSSEC (no RRSIG or
+ * NSEC added; DS at a cut gets the referral too). An answer that filled a
+ * section is flagged truncated: the caller sets TC or sends what it has.
+ * The result is about 2.7 KB; one per worker, reused, is the intent.
  *
  * Returns 0, or -EINVAL if qname is not a valid wire-form name. */
 int eddy__dns_zone_lookup(const eddy__dns_zone_db *db, const uint8_t *qname,
