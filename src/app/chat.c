@@ -497,9 +497,11 @@ static void serve_events(eddy_http_exchange *x, void *arg) {
     return;
   }
   link_push(&c->events, &cs->link);
-  (void)eddy_stream_set_coalesce(eddy_http_stream(
-                                     eddy_comet_sse_exchange(cs->sse)),
-                                 1);
+  {
+    eddy_stream *st = eddy_http_stream(eddy_comet_sse_exchange(cs->sse));
+    if (st) /* a turn's events leave in one write */
+      (void)eddy_stream_set_coalesce(st, 1);
+  }
   /* Replays the history after a Last-Event-ID, then follows the room. */
   if (eddy_comet_sse_follow(cs->sse, c->hub, CHAT_TOPIC) != 0)
     sse_close(cs);
