@@ -583,6 +583,13 @@ static void turn_flush(eddy__soon *c, void *arg) {
     finish(s, err, err == -EIO ? "the file to send ended early" : NULL);
   else if (!(s->flags & DONE))
     after_flush(s);
+  if (!(s->flags & DONE) && s->nsegs == s->head && s->segs) {
+    /* Sent whole: a stream that many clients hold one each of keeps no
+     * queue between its turns. */
+    eddy__free(s->segs);
+    s->segs = NULL;
+    s->head = s->nsegs = s->cap = 0;
+  }
   s->flags &= ~IN_FLUSH;
   if (s->flags & DONE) { /* finish left the flush to be freed here */
     eddy__free(s->flush);
