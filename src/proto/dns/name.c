@@ -212,29 +212,29 @@ int eddy_dns_name_to_text(const uint8_t *name, char *out, size_t cap) {
     out[1] = '\0';
     return 1;
   }
+  /* Each piece is written only if it and the NUL after it fit. */
   for (size_t n = 0; name[n]; n += (size_t)name[n] + 1) {
     for (size_t i = n + 1; i <= n + name[n]; i++) {
       uint8_t c = name[i];
-      if (o + 5 > cap)
-        goto nospace;
-      if (c <= 0x20 || c >= 0x7F) {
-        if (c == ' ') {
-          out[o++] = '\\';
-          out[o++] = ' ';
-          continue;
-        }
+      if (c < 0x20 || c >= 0x7F) {
+        if (o + 4 >= cap)
+          goto nospace;
         out[o++] = '\\';
         out[o++] = (char)('0' + c / 100);
         out[o++] = (char)('0' + c / 10 % 10);
         out[o++] = (char)('0' + c % 10);
       } else if (memchr(special, c, sizeof special - 1) != NULL) {
+        if (o + 2 >= cap)
+          goto nospace;
         out[o++] = '\\';
         out[o++] = (char)c;
       } else {
+        if (o + 1 >= cap)
+          goto nospace;
         out[o++] = (char)c;
       }
     }
-    if (o + 2 > cap)
+    if (o + 1 >= cap)
       goto nospace;
     out[o++] = '.';
   }
