@@ -119,7 +119,9 @@ typedef enum eddy_dns_section {
  * a label has type 0x40 or 0x80, or a pointer is not strictly backwards
  * (a pointer to itself, forward, or beyond the message: each pointer must
  * point before the pointer itself and past the header, so loops are
- * impossible and the walk is bounded). */
+ * impossible), or the name follows more than 128 pointers (one per label
+ * is all a name needs; the cap keeps the cost of a hostile message with
+ * many names linear in its size). */
 int eddy_dns_name_parse(const uint8_t *msg, size_t len, size_t *off,
                         uint8_t out[EDDY_DNS_NAME_MAX]);
 
@@ -294,7 +296,8 @@ typedef struct eddy_dns_writer {
   uint16_t rcode;         /* 12 bits: 4 in the header, 8 in the OPT */
   uint16_t edns_udp_size; /* advertised in the OPT; EDDY_DNS_EDNS_UDP_SIZE */
   int ncomp;
-  uint16_t comp[EDDY_DNS_COMPRESS_MAX]; /* offsets of names written */
+  uint16_t comp[EDDY_DNS_COMPRESS_MAX];    /* offsets of names written */
+  uint8_t comp_len[EDDY_DNS_COMPRESS_MAX]; /* and their lengths */
 } eddy_dns_writer_t;
 
 /* Starts the answer to q in buf[0..cap): cap is the size limit, normally

@@ -351,3 +351,23 @@ Test(dns_name, to_text_short_buffer) {
   EXPECT_EQ(eddy_dns_name_to_text(n, t, 1), -ENOSPC);
   EXPECT_EQ(eddy_dns_name_to_text(n, t, 0), -ENOSPC);
 }
+
+Test(dns_name, parse_caps_pointer_chains) {
+  /* 12: the root; then pointers, each to the one before. A name reached
+   * through 128 of them is read, through 129 refused. */
+  uint8_t m[12 + 1 + 2 * 129], out[EDDY_DNS_NAME_MAX];
+  memset(m, 0, 12);
+  m[12] = 0;
+  size_t n = 13, prev = 12;
+  for (int i = 0; i < 129; i++) {
+    m[n] = (uint8_t)(0xC0 | (prev >> 8));
+    m[n + 1] = (uint8_t)prev;
+    prev = n;
+    n += 2;
+  }
+  size_t off = n - 4;
+  EXPECT_EQ(eddy_dns_name_parse(m, n, &off, out), 1);
+  EXPECT_EQ(off, n - 2);
+  off = n - 2;
+  EXPECT_EQ(eddy_dns_name_parse(m, n, &off, out), EDDY_EPARSE);
+}

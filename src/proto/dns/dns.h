@@ -7,6 +7,10 @@
 
 #include "eddy/dns.h"
 
+/* The most compression pointers one name may follow: one per label of
+ * the longest name (127) and one more. */
+#define EDDY__DNS_JUMPS_MAX 128
+
 /* eddy_dns_name_parse with a limit: the name's own bytes (before any
  * pointer) must lie before limit (the end of an rdata); bytes reached
  * through a pointer may lie anywhere before len. */

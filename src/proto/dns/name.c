@@ -14,6 +14,7 @@ static inline uint8_t lower(uint8_t c) {
 int eddy__dns_name_parse(const uint8_t *msg, size_t len, size_t limit,
                          size_t *off, uint8_t *out) {
   size_t pos = *off, end = 0, n = 0;
+  int jumps = 0;
   bool jumped = false;
   if (limit > len)
     limit = len;
@@ -35,6 +36,11 @@ int eddy__dns_name_parse(const uint8_t *msg, size_t len, size_t limit,
       /* Strictly backwards and past the header: every jump lowers pos,
        * so the walk ends. */
       if (target >= pos || target < EDDY_DNS_HEADER_LEN)
+        return EDDY_EPARSE;
+      /* Labels are bounded by the 255 bytes of out; chains of pointers
+       * (legal, but never needed) by this count, so that a message of
+       * many names cannot each walk a long chain. */
+      if (++jumps > EDDY__DNS_JUMPS_MAX)
         return EDDY_EPARSE;
       if (!jumped)
         end = pos + 2;

@@ -147,12 +147,10 @@ static int read_rdata(const eddy_dns_msg_t *m, eddy_dns_rr_t *rr, size_t p,
                       size_t rdlen) {
   size_t end = p + rdlen, o = 0;
   int e = 0;
+  if ((rr->type == EDDY_DNS_TYPE_A && rdlen != 4) ||
+      (rr->type == EDDY_DNS_TYPE_AAAA && rdlen != 16))
+    return EDDY_EPARSE;
   switch (rr->type) {
-  case EDDY_DNS_TYPE_A:
-  case EDDY_DNS_TYPE_AAAA:
-    if (rdlen != (rr->type == EDDY_DNS_TYPE_A ? 4u : 16u))
-      return EDDY_EPARSE;
-    /* fall through */
   default:
     rr->rdata = m->buf + p;
     rr->rdlen = rdlen;
@@ -255,10 +253,14 @@ static size_t limit(const eddy_dns_writer_t *w) {
 static int put_name(eddy_dns_writer_t *w, const uint8_t *name, bool compress) {
   size_t k = 0, match = SIZE_MAX;
   /* The longest suffix already written: k is where it starts in name. */
+  size_t total = eddy_dns_name_len(name);
+  /* Only names of the same length are compared: each remembered name
+   * matches at most one suffix, so the search costs at most
+   * EDDY_DNS_COMPRESS_MAX comparisons per name. */
   if (compress) {
     for (; name[k]; k += (size_t)name[k] + 1) {
       for (int i = 0; i < w->ncomp; i++)
-        if (w->buf[w->comp[i]] == name[k] &&
+        if (w->comp_len[i] == total - k && w->buf[w->comp[i]] == name[k] &&
             written_equal(w->buf, w->comp[i], name + k)) {
           match = w->comp[i];
           break;
@@ -268,14 +270,16 @@ static int put_name(eddy_dns_writer_t *w, const uint8_t *name, bool compress) {
     }
   }
   if (match == SIZE_MAX)
-    k = eddy_dns_name_len(name);
+    k = total;
   size_t need = k + (match != SIZE_MAX ? 2 : 0);
   if (limit(w) - w->len < need)
     return -ENOSPC;
   memcpy(w->buf + w->len, name, k);
   for (size_t j = 0; j < k && name[j]; j += (size_t)name[j] + 1)
-    if (w->len + j < 0x4000 && w->ncomp < EDDY_DNS_COMPRESS_MAX)
+    if (w->len + j < 0x4000 && w->ncomp < EDDY_DNS_COMPRESS_MAX) {
+      w->comp_len[w->ncomp] = (uint8_t)(total - j);
       w->comp[w->ncomp++] = (uint16_t)(w->len + j);
+    }
   w->len += k;
   if (match != SIZE_MAX) {
     eddy__dns_put16(w->buf + w->len, (uint16_t)(0xC000 | match));
