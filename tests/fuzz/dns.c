@@ -14,6 +14,7 @@
  * Any difference, or a sanitizer report, is a crash.
  */
 #include <ctype.h>
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
