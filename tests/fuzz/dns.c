@@ -100,8 +100,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     check_name(rr.name, rr.name_len);
     if (has_names(rr.type))
       CHECK(rr.rdlen <= EDDY_DNS_RDATA_NAMES_MAX);
-    if (rr.type == EDDY_DNS_TYPE_NS || rr.type == EDDY_DNS_TYPE_CNAME ||
-        rr.type == EDDY_DNS_TYPE_PTR)
+    if (rr.section != EDDY_DNS_QUESTION &&
+        (rr.type == EDDY_DNS_TYPE_NS || rr.type == EDDY_DNS_TYPE_CNAME ||
+         rr.type == EDDY_DNS_TYPE_PTR))
       check_name(rr.rdata, rr.rdlen);
     if (rr.section == EDDY_DNS_QUESTION && nrec == 0 && q.qname_len > 0) {
       CHECK(rr.name_len == q.qname_len);
