@@ -338,7 +338,9 @@ void eddy_dns_writer_set_rcode(eddy_dns_writer_t *w, uint16_t rcode);
  * in which case nothing of it is written and the message stays whole (the
  * caller sets TC for the answer section or just stops adding additional
  * records); EDDY_EPARSE if name or the names in such rdata are not well
- * formed or do not fill rdlen exactly; -EINVAL also for rdlen > 65535. */
+ * formed or do not fill rdlen exactly; -EINVAL also for rdlen > 65535 or
+ * a section that already holds 65535 records. rdata may be NULL when
+ * rdlen is 0. */
 int eddy_dns_writer_add(eddy_dns_writer_t *w, eddy_dns_section_t section,
                         const uint8_t *name, uint16_t type, uint16_t rclass,
                         uint32_t ttl, const uint8_t *rdata, size_t rdlen);

@@ -773,3 +773,15 @@ Test(dns_writer, query_write) {
                                  (const uint8_t *)"\xC0\x0C", 1, 1, 0, false),
             EDDY_EPARSE);
 }
+
+Test(dns_writer, empty_rdata) {
+  eddy_dns_query_t q;
+  uint8_t buf[512], owner[EDDY_DNS_NAME_MAX];
+  eddy_dns_writer_t w;
+  parse(q_plain, sizeof q_plain, &q);
+  EXPECT_OK(eddy_dns_writer_init(&w, buf, 512, &q, 0));
+  W("x.", owner);
+  EXPECT_OK(
+      eddy_dns_writer_add(&w, EDDY_DNS_ANSWER, owner, 65280, 1, 0, NULL, 0));
+  EXPECT_EQ(eddy_dns_writer_finish(&w), sizeof q_plain + 3 + 10);
+}

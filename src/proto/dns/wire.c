@@ -289,6 +289,8 @@ static int put_name(eddy_dns_writer_t *w, const uint8_t *name, bool compress) {
 }
 
 static int put_bytes(eddy_dns_writer_t *w, const void *p, size_t n) {
+  if (n == 0) /* p may be NULL then */
+    return 0;
   if (limit(w) - w->len < n)
     return -ENOSPC;
   memcpy(w->buf + w->len, p, n);
