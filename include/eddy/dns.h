@@ -22,6 +22,26 @@
  * Numbers are host order in structs and arguments; the functions do the
  * byte swapping.
  *
+ * A server's path, per datagram (no allocation anywhere):
+ *
+ *   eddy_dns_query_t q;            // may live in the server, reused
+ *   eddy_dns_writer_t w;
+ *   switch (eddy_dns_query_parse(pkt, n, &q)) {
+ *   case EDDY_DNS_VERDICT_DROP: return;
+ *   case EDDY_DNS_VERDICT_ANSWER:
+ *     eddy_dns_writer_init(&w, out, min(sizeof out, q.udp_size), &q, 0);
+ *     ... look up q.qname / q.qtype, then per record:
+ *     if (eddy_dns_writer_add(&w, EDDY_DNS_ANSWER, ...) == -ENOSPC)
+ *       eddy_dns_writer_set_flags(&w, EDDY_DNS_FLAG_TC);
+ *     break;
+ *   default: // FORMERR, NOTIMP, BADVERS: the matching rcode, no records
+ *     eddy_dns_writer_init(&w, out, 512, &q, EDDY_DNS_RCODE_FORMERR);
+ *   }
+ *   send(out, eddy_dns_writer_finish(&w));
+ *
+ * A forwarder or client writes its question with eddy_dns_query_write and
+ * walks the answer with eddy_dns_msg_parse and eddy_dns_msg_next.
+ *
  * Errors: EDDY_EPARSE for malformed input, -ENOSPC when the output does not
  * fit, -EINVAL for a call the API does not allow (a section added out of
  * order).
