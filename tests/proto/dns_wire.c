@@ -785,3 +785,36 @@ Test(dns_writer, empty_rdata) {
       eddy_dns_writer_add(&w, EDDY_DNS_ANSWER, owner, 65280, 1, 0, NULL, 0));
   EXPECT_EQ(eddy_dns_writer_finish(&w), sizeof q_plain + 3 + 10);
 }
+
+/* RFC 1035 section 4.1.4's example: F.ISI.ARPA, then FOO.F.ISI.ARPA as
+ * "FOO" and a pointer to it, then ARPA as a pointer into it, and the root
+ * as a single zero byte (never a pointer). */
+Test(dns_writer, rfc1035_compression_example) {
+  eddy_dns_query_t q;
+  uint8_t m[64], buf[512], n[EDDY_DNS_NAME_MAX];
+  size_t k = eddy_dns_query_write(m, sizeof m, 7, 0,
+                                  (const uint8_t *)"\1F\3ISI\4ARPA", 1, 1, 0,
+                                  false);
+  EXPECT_EQ(parse(m, k, &q), EDDY_DNS_VERDICT_ANSWER);
+  eddy_dns_writer_t w;
+  EXPECT_OK(eddy_dns_writer_init(&w, buf, 512, &q, 0));
+  W("FOO.F.ISI.ARPA.", n);
+  EXPECT_OK(eddy_dns_writer_add(&w, EDDY_DNS_ANSWER, n, 1, 1, 0,
+                                (const uint8_t *)"abcd", 4));
+  W("ARPA.", n);
+  EXPECT_OK(eddy_dns_writer_add(&w, EDDY_DNS_ANSWER, n, 1, 1, 0,
+                                (const uint8_t *)"abcd", 4));
+  W(".", n);
+  EXPECT_OK(eddy_dns_writer_add(&w, EDDY_DNS_ANSWER, n, 1, 1, 0,
+                                (const uint8_t *)"abcd", 4));
+  size_t len = eddy_dns_writer_finish(&w);
+  const uint8_t foo[] = {3, 'F', 'O', 'O', 0xC0, 12};
+  const uint8_t arpa[] = {0xC0, 18};
+  size_t at = 12 + 12 + 4;
+  cr_assert(memcmp(buf + at, foo, sizeof foo) == 0);
+  at += sizeof foo + 14;
+  cr_assert(memcmp(buf + at, arpa, sizeof arpa) == 0);
+  at += sizeof arpa + 14;
+  EXPECT_EQ(buf[at], 0);
+  EXPECT_EQ(at + 1 + 14, len);
+}
