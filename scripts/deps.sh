@@ -17,6 +17,7 @@ packages=(
   libjansson-dev chromium python3-websockets     # eddy chat: JSON, its page's test
   zlib1g-dev python3-websockets                  # permessage-deflate, a real WebSocket peer
   python3-tornado                                # bench/comet peer
+  libldns-dev                                    # DNS zone files
 )
 
 missing=()

@@ -15,7 +15,7 @@
  *       N. No server fans out one message to N clients faster with a
  *       send() per client.
  *   client run --port P --pid PID --proto ws|sse [--clients N]
- *              [--rounds R] [--seconds T] [--tag NAME]
+ *              [--rounds R] [--seconds T] [--publishers P] [--tag NAME]
  *       opens N web clients (default 10000): N WebSockets on GET /ws, or N
  *       server-sent event streams on GET /events. Then:
  *       memory     the server's VmRSS after the N clients minus before,
@@ -28,9 +28,9 @@
  *                  and max over the R x N deliveries, and the median and
  *                  the slowest over the rounds of the time until the last
  *                  client has it (the fan-out time);
- *       throughput POST /send one message after the other, the next as
- *                  soon as the server has answered the previous, for T s
- *                  (default 3); then the wait for the last of them to
+ *       throughput POST /send from P connections (--publishers, default
+ *                  1), on each the next message as soon as the server
+ *                  has answered the previous, for T s (default 3); then the wait for the last of them to
  *                  reach every client. Deliveries per second, counted at
  *                  the clients (messages x clients / s, from the first
  *                  post to the last delivery), and the server's CPU time
@@ -162,7 +162,8 @@ typedef struct client {
   uint64_t chunk_left;
   char *carry; /* the incomplete unit of the last read, CARRY_MAX bytes */
   int64_t last_seq;
-  int64_t count; /* marked messages received */
+  int64_t count;   /* marked messages received */
+  int64_t tp_base; /* count when the throughput phase began */
 } client;
 
 static client *clients;
@@ -171,6 +172,7 @@ static char rbuf[CARRY_MAX + READ_SIZE];
 
 /* The phase's state, which on_message updates. */
 static int64_t target_seq;   /* the message every client is waited for */
+static int unordered; /* messages of several publishers: in any order */
 static int nreached;         /* clients whose last_seq >= target_seq */
 static int64_t lat_seq = -1; /* the latency round's message */
 static int64_t *samples;     /* delivery latencies, ns */
@@ -213,12 +215,13 @@ static void on_message(client *c, const char *p, size_t n) {
   if (*end != '"')
     die("client %d: malformed message: %.*s", (int)(c - clients), (int)n, p);
   now = rx_ns;
-  if (seq <= c->last_seq)
+  if (seq <= c->last_seq && !unordered)
     die("client %d: message %lld after %lld", (int)(c - clients),
         (long long)seq, (long long)c->last_seq);
   if (c->last_seq < target_seq && seq >= target_seq)
     nreached++;
-  c->last_seq = seq;
+  if (seq > c->last_seq)
+    c->last_seq = seq;
   c->count++;
   last_delivery_ns = now;
   if (seq == lat_seq) {
@@ -481,32 +484,47 @@ static void open_one(void) {
 
 /* ---- POST /send ------------------------------------------------------------ */
 
-static int post_fd = -1;
-static int post_busy;       /* a request awaits its answer */
-static char post_buf[8192]; /* the answer so far */
-static size_t post_len;
-static int64_t seq_next = 1; /* the marker of the next message */
+/* A connection that posts: one for every phase, and in the throughput
+ * phase --publishers P - 1 more, each with one request in flight. */
+typedef struct post_conn {
+  int fd;
+  int busy;       /* a request awaits its answer */
+  char buf[8192]; /* the answer so far */
+  size_t len;
+} post_conn;
 
-static void post_open(void) {
-  struct epoll_event ev = {.events = EPOLLIN, .data.u32 = POST_ID};
+#define MAX_PUBLISHERS 64
+static post_conn pmain = {.fd = -1};
+static post_conn pextra[MAX_PUBLISHERS];
+static int publishers = 1;
+static int64_t seq_next = 1; /* the marker of the next message (atomic) */
+#define post_fd pmain.fd
+#define post_busy pmain.busy
+
+static void post_connect(post_conn *pc) {
   struct pollfd p;
   int err = 0;
   socklen_t len = sizeof err;
-  if ((post_fd = start_connect()) < 0)
-    die("POST connection: connect: %s", strerror(-post_fd));
-  p = (struct pollfd){.fd = post_fd, .events = POLLOUT};
+  if ((pc->fd = start_connect()) < 0)
+    die("POST connection: connect: %s", strerror(-pc->fd));
+  p = (struct pollfd){.fd = pc->fd, .events = POLLOUT};
   if (poll(&p, 1, 5000) != 1 ||
-      getsockopt(post_fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0)
+      getsockopt(pc->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0)
     die("POST connection: connect: %s", err ? strerror(err) : "timed out");
-  if (epoll_ctl(ep, EPOLL_CTL_ADD, post_fd, &ev) != 0)
+}
+
+static void post_open(void) {
+  struct epoll_event ev = {.events = EPOLLIN, .data.u32 = POST_ID};
+  post_connect(&pmain);
+  if (epoll_ctl(ep, EPOLL_CTL_ADD, pmain.fd, &ev) != 0)
     die("epoll_ctl: %s", strerror(errno));
 }
 
 /* Posts a message; marked (with the next sequence number and the send
  * time) unless plain. Returns its sequence number. */
-static int64_t post(int plain) {
+static int64_t post_on(post_conn *pc, int plain) {
   char body[256], req[512];
-  int64_t seq = plain ? 0 : seq_next++;
+  int64_t seq = plain ? 0 : __atomic_fetch_add(&seq_next, 1, __ATOMIC_RELAXED);
   int bn, n;
   if (plain)
     bn = snprintf(body, sizeof body,
@@ -520,17 +538,21 @@ static int64_t post(int plain) {
                "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n"
                "%s",
                port, bn, body);
-  if (post_busy)
+  if (pc->busy)
     die("POST /send: a request is already under way");
-  send_all(post_fd, req, (size_t)n, "POST /send");
-  post_busy = 1;
-  post_len = 0;
+  send_all(pc->fd, req, (size_t)n, "POST /send");
+  pc->busy = 1;
+  pc->len = 0;
   return seq;
 }
 
-/* Reads the answer to POST /send; clears post_busy once it is whole. */
-static void post_readable(void) {
-  ssize_t r = recv(post_fd, post_buf + post_len, sizeof post_buf - 1 - post_len,
+static int64_t post(int plain) {
+  return post_on(&pmain, plain);
+}
+
+/* Reads the answer to POST /send; clears pc->busy once it is whole. */
+static void post_readable_on(post_conn *pc) {
+  ssize_t r = recv(pc->fd, pc->buf + pc->len, sizeof pc->buf - 1 - pc->len,
                    0);
   char *end, *h;
   int status = 0;
@@ -540,20 +562,20 @@ static void post_readable(void) {
     return;
   if (r <= 0)
     die("POST /send: %s", r < 0 ? strerror(errno) : "connection closed");
-  if (!post_busy)
+  if (!pc->busy)
     die("POST /send: %zd bytes nobody asked for", r);
-  post_len += (size_t)r;
-  post_buf[post_len] = '\0';
-  if ((end = strstr(post_buf, "\r\n\r\n")) == NULL) {
-    if (post_len >= sizeof post_buf - 1)
+  pc->len += (size_t)r;
+  pc->buf[pc->len] = '\0';
+  if ((end = strstr(pc->buf, "\r\n\r\n")) == NULL) {
+    if (pc->len >= sizeof pc->buf - 1)
       die("POST /send: answer headers too long");
     return;
   }
-  hlen = (size_t)(end - post_buf) + 4;
-  if (sscanf(post_buf, "HTTP/1.%*d %d", &status) != 1 || status < 200 ||
+  hlen = (size_t)(end - pc->buf) + 4;
+  if (sscanf(pc->buf, "HTTP/1.%*d %d", &status) != 1 || status < 200 ||
       status > 299)
-    die("POST /send answered: %.*s", (int)hlen, post_buf);
-  for (h = strstr(post_buf, "\r\n"); h != NULL && h < end;
+    die("POST /send answered: %.*s", (int)hlen, pc->buf);
+  for (h = strstr(pc->buf, "\r\n"); h != NULL && h < end;
        h = strstr(h + 2, "\r\n")) {
     if (strncasecmp(h + 2, "content-length:", 15) == 0)
       clen = strtol(h + 17, NULL, 10);
@@ -561,41 +583,60 @@ static void post_readable(void) {
       clen = -2; /* chunked */
   }
   if (clen == -2) {
-    if (post_len < hlen + 5 ||
-        memcmp(post_buf + post_len - 5, "0\r\n\r\n", 5) != 0)
+    if (pc->len < hlen + 5 ||
+        memcmp(pc->buf + pc->len - 5, "0\r\n\r\n", 5) != 0)
       goto more;
-  } else if (clen > 0 && post_len < hlen + (size_t)clen) {
+  } else if (clen > 0 && pc->len < hlen + (size_t)clen) {
     goto more;
-  } else if (clen > 0 && post_len > hlen + (size_t)clen) {
+  } else if (clen > 0 && pc->len > hlen + (size_t)clen) {
     die("POST /send: %zu bytes past the answer",
-        post_len - hlen - (size_t)clen);
+        pc->len - hlen - (size_t)clen);
   }
-  post_busy = 0;
-  post_len = 0;
+  pc->busy = 0;
+  pc->len = 0;
   return;
 more:
-  if (post_len >= sizeof post_buf - 1)
+  if (pc->len >= sizeof pc->buf - 1)
     die("POST /send: answer too long");
+}
+
+static void post_readable(void) {
+  post_readable_on(&pmain);
 }
 
 /* The throughput phase's poster, on its own thread so that the next post
  * never waits for the reading of the last one's deliveries: posts until
- * *arg (a CLOCK_MONOTONIC deadline), each message as soon as the server
- * has answered the previous; owns the POST connection meanwhile. */
+ * *arg (a CLOCK_MONOTONIC deadline) on each of its connections (the main
+ * one and publishers - 1 more), each message as soon as the server has
+ * answered that connection's previous one; owns the connections
+ * meanwhile. */
 static void *poster(void *arg) {
   int64_t end = *(const int64_t *)arg;
-  while (mono_ns() < end) {
-    post(0);
-    while (post_busy) {
-      struct pollfd p = {.fd = post_fd, .events = POLLIN};
-      int r = poll(&p, 1, 30000);
-      if (r == 0)
-        die("POST /send: no answer in 30 s");
-      if (r < 0 && errno != EINTR)
-        die("poll: %s", strerror(errno));
-      if (r > 0)
-        post_readable();
+  post_conn *pcs[MAX_PUBLISHERS];
+  struct pollfd p[MAX_PUBLISHERS];
+  int busy = 1;
+  pcs[0] = &pmain;
+  for (int i = 1; i < publishers; i++)
+    pcs[i] = &pextra[i];
+  while (busy) {
+    int r;
+    busy = 0;
+    for (int i = 0; i < publishers; i++) {
+      if (!pcs[i]->busy && mono_ns() < end)
+        post_on(pcs[i], 0);
+      busy |= pcs[i]->busy;
+      p[i] = (struct pollfd){.fd = pcs[i]->fd, .events = POLLIN};
     }
+    if (!busy)
+      break;
+    r = poll(p, (nfds_t)publishers, 30000);
+    if (r == 0)
+      die("POST /send: no answer in 30 s");
+    if (r < 0 && errno != EINTR)
+      die("poll: %s", strerror(errno));
+    for (int i = 0; r > 0 && i < publishers; i++)
+      if (p[i].revents)
+        post_readable_on(pcs[i]);
   }
   return NULL;
 }
@@ -734,8 +775,13 @@ static int mode_run(void) {
 
   /* Throughput: post for T s, each message as soon as the last one is
    * answered, then wait (at most 30 s) for the last to reach everyone. */
-  for (int i = 0; i < nclients; i++)
+  for (int i = 0; i < nclients; i++) {
+    clients[i].tp_base = clients[i].count;
     count0 += clients[i].count;
+  }
+  for (int i = 1; i < publishers; i++)
+    post_connect(&pextra[i]);
+  unordered = publishers > 1;
   tp_first = seq_next;
   set_target(INT64_MAX);
   if (epoll_ctl(ep, EPOLL_CTL_DEL, post_fd, NULL) != 0)
@@ -752,9 +798,23 @@ static int mode_run(void) {
     die("pthread_join: %s", strerror(errno));
   pub_end = mono_ns();
   tp_last = seq_next - 1;
-  if (!wait_all(tp_last, pub_end + 30000000000LL))
-    die("throughput: %d of %d clients did not get the last message in 30 s",
-        nclients - nreached, nclients);
+  {
+    /* Every client has every message: by count, since with several
+     * publishers they need not arrive in the order of their numbers. */
+    int64_t want = tp_last - tp_first + 1, late = 0;
+    deadline = pub_end + 30000000000LL;
+    for (;;) {
+      late = 0;
+      for (int i = 0; i < nclients; i++)
+        late += clients[i].count - clients[i].tp_base < want;
+      if (late == 0 || mono_ns() >= deadline)
+        break;
+      pump(ms_until(deadline));
+    }
+    if (late > 0)
+      die("throughput: %lld of %d clients did not get every message in 30 s",
+          (long long)late, nclients);
+  }
   cpu1 = proc_cpu_s(server_pid);
   for (int i = 0; i < nclients; i++)
     count1 += clients[i].count;
@@ -773,6 +833,8 @@ static int mode_run(void) {
   for (int i = 0; i < nclients; i++)
     close_rst(clients[i].fd);
   close_rst(post_fd);
+  for (int i = 1; i < publishers; i++)
+    close_rst(pextra[i].fd);
   close(ep);
   return 0;
 }
@@ -891,6 +953,8 @@ int main(int argc, char **argv) {
       rounds = atoi(v);
     else if (strcmp(k, "--seconds") == 0)
       seconds = atof(v);
+    else if (strcmp(k, "--publishers") == 0)
+      publishers = atoi(v);
     else if (strcmp(k, "--tag") == 0)
       put_tag = v;
     else if (strcmp(k, "--proto") == 0 && strcmp(v, "ws") == 0)
@@ -910,7 +974,9 @@ int main(int argc, char **argv) {
     return mode_probe();
   if (strcmp(mode, "run") != 0)
     die("usage: client wait|probe|floor|run --port P [--pid PID --proto ws|sse "
-        "--clients N --rounds R --seconds T --tag NAME]");
+        "--clients N --rounds R --seconds T --publishers P --tag NAME]");
+  if (publishers < 1 || publishers > MAX_PUBLISHERS)
+    die("--publishers is 1 to %d", MAX_PUBLISHERS);
   if (server_pid <= 0 || nclients < 1 || rounds < 1 || seconds <= 0)
     die("run needs --pid PID, --clients N >= 1, --rounds R >= 1, --seconds "
         "T > 0");

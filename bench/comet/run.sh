@@ -13,10 +13,13 @@
 #               /send: for every client the time from the post to the
 #               message's arrival; p50, p99, max over all deliveries, and
 #               the median fan-out time (until the last client has it);
-#   throughput  posts one after the other (the next as soon as the last is
-#               answered) for $SECONDS_PER_RUN s (default 3): deliveries per
-#               second (messages x clients / s, counted at the clients, up
-#               to the last delivery), and the server's CPU per delivery.
+#   throughput  posts from $PUBLISHERS connections (default 8: a room
+#               where several people talk at once), on each the next as
+#               soon as the last is answered, for $SECONDS_PER_RUN s
+#               (default 3): deliveries per second (messages x clients /
+#               s, counted at the clients, up to the last delivery), and
+#               the server's CPU per delivery. PUBLISHERS=1 posts one
+#               message at a time.
 # And the floor under any server's fan-out on this machine: the time of one
 # send() to each of $CLIENTS loopback TCP connections, from C with nothing
 # else to do, on the servers' CPU (client.c's floor mode).
@@ -41,6 +44,7 @@ runs=${RUNS:-3}
 clients=${CLIENTS:-10000}
 rounds=${ROUNDS:-10}
 secs=${SECONDS_PER_RUN:-3}
+publishers=${PUBLISHERS:-8}
 server_cpu=${SERVER_CPU:-0}
 client_cpu=${CLIENT_CPU:-1}
 # Debian's python3 with python3-tornado, not whatever python3 comes first
@@ -164,7 +168,7 @@ measure() {
   start_server "$prog"
   if ! "${cpin[@]}" "${client[@]}" run --port "$port" --pid "$server_pid" \
     --proto "$proto" --clients "$clients" --rounds "$rounds" \
-    --seconds "$secs" --tag "$proto" >>"$out/$prog.$i"; then
+    --seconds "$secs" --publishers "$publishers" --tag "$proto" >>"$out/$prog.$i"; then
     echo "comet: $prog with $clients $proto clients failed" >&2
     exit 1
   fi

@@ -229,6 +229,18 @@ EDDY_API int eddy_stream_set_linger(eddy_stream *s, int64_t linger_ns);
  * the loop's timer heap could not grow. */
 EDDY_API int eddy_stream_set_timeout(eddy_stream *s, int64_t idle_ns);
 EDDY_API int eddy_stream_set_nodelay(eddy_stream *s, int on);
+
+/* Coalescing: with on, writes no longer try the system call at once; they
+ * queue, and at the end of the loop's turn (the call-soon step that
+ * follows its I/O; see the turn in core.h) what the turn wrote goes out
+ * together, in one system call. A broadcaster that sends several messages
+ * to many streams in one turn then pays one call per stream, not one per
+ * message; a stream written once per turn pays the same as without, its
+ * bytes leaving after the rest of the turn's callbacks. A write's own
+ * error is then reported by the close callback, not by the write, which
+ * returns 0. Off again, writes go at once (a flush already due still
+ * runs). Returns 0, EDDY_ECLOSED, or -ENOMEM (nothing changed). */
+EDDY_API int eddy_stream_set_coalesce(eddy_stream *s, int on);
 /* Keep-alive probes after idle_s seconds of silence (0: off). */
 EDDY_API int eddy_stream_set_keepalive(eddy_stream *s, int idle_s);
 

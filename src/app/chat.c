@@ -306,6 +306,9 @@ static void line_join(line_client *lc, const char *line, size_t len) {
     eddy_stream_close(eddy_line_stream(lc->lr));
     return;
   }
+  /* Messages published in one turn leave in one write (best effort:
+   * without memory for it, each goes at once). */
+  (void)eddy_stream_set_coalesce(eddy_line_stream(lc->lr), 1);
   memcpy(lc->name, line, len);
   lc->name[len] = '\0';
   app_log(LOG_INFO, "chat: %s joined", lc->name);
@@ -494,6 +497,11 @@ static void serve_events(eddy_http_exchange *x, void *arg) {
     return;
   }
   link_push(&c->events, &cs->link);
+  {
+    eddy_stream *st = eddy_http_stream(eddy_comet_sse_exchange(cs->sse));
+    if (st) /* a turn's events leave in one write */
+      (void)eddy_stream_set_coalesce(st, 1);
+  }
   /* Replays the history after a Last-Event-ID, then follows the room. */
   if (eddy_comet_sse_follow(cs->sse, c->hub, CHAT_TOPIC) != 0)
     sse_close(cs);

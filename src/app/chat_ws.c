@@ -109,6 +109,8 @@ static void serve_ws(eddy_http_exchange *x, void *arg) {
     return;
   }
   link_push(&c->ws_clients, &cw->link);
+  /* A turn's messages leave in one write (see eddy_stream_set_coalesce). */
+  (void)eddy_stream_set_coalesce(eddy_ws_stream(cw->ws), 1);
   if (eddy_comet_subscribe(c->hub, CHAT_TOPIC, c->fmt_ws, &subcb, cw,
                            &cw->sub) != 0)
     (void)eddy_ws_close(cw->ws, EDDY_WS_INTERNAL, "out of memory");

@@ -48,8 +48,11 @@ enum {
   DONE = 1u << 5,    /* descriptors closed; close callback pending */
   OVER_HIGH = 1u << 6,
   SOCKET = 1u << 7,
-  LAYERED = 1u << 8, /* bytes go through a layer (TLS), not descriptors */
-  PAIR = 1u << 9,    /* a watcher of its own for wfd, just after the struct */
+  LAYERED = 1u << 8,   /* bytes go through a layer (TLS), not descriptors */
+  PAIR = 1u << 9,      /* a watcher of its own for wfd, just after the struct */
+  COALESCE = 1u << 10, /* writes wait for the end of the turn */
+  FLUSH_PENDING = 1u << 11, /* the end-of-turn flush is scheduled */
+  IN_FLUSH = 1u << 12,      /* inside that flush */
 };
 
 typedef struct seg {
@@ -87,6 +90,7 @@ struct eddy_stream {
   const eddy__layer_ops *lops;
   void *layer;
   eddy__stream_watcher *watches; /* one-shot drain/end watchers */
+  eddy__soon *flush; /* the end-of-turn flush, once coalescing was asked */
 };
 
 static _Thread_local char read_buf[READ_SIZE];
@@ -127,8 +131,11 @@ static int wants_read(const eddy_stream *s) {
          !(s->flags & (PAUSED | READ_EOF | CLOSING | DONE));
 }
 
+/* While an end-of-turn flush is due, the kernel is not asked to say the
+ * socket is writable: the flush will try it. */
 static int wants_write(const eddy_stream *s) {
-  return has_write(s) && s->nsegs > s->head && !(s->flags & DONE);
+  return has_write(s) && s->nsegs > s->head &&
+         !(s->flags & (DONE | FLUSH_PENDING));
 }
 
 static int set_io(eddy_loop *loop, eddy__io *io, unsigned event, int on) {
@@ -563,6 +570,26 @@ static int flush_once(eddy_stream *s) {
   return 0;
 }
 
+/* The end of the turn for a coalescing stream: what its writes queued goes
+ * in one system call (and the rest as the socket takes it). */
+static void turn_flush(eddy__soon *c, void *arg) {
+  eddy_stream *s = arg;
+  int err = 0;
+  (void)c;
+  s->flags = (s->flags & ~FLUSH_PENDING) | IN_FLUSH;
+  if (!(s->flags & DONE) && s->nsegs > s->head && has_write(s))
+    err = flush_once(s);
+  if (err)
+    finish(s, err, err == -EIO ? "the file to send ended early" : NULL);
+  else if (!(s->flags & DONE))
+    after_flush(s);
+  s->flags &= ~IN_FLUSH;
+  if (s->flags & DONE) { /* finish left the flush to be freed here */
+    eddy__free(s->flush);
+    s->flush = NULL;
+  }
+}
+
 static void on_write(eddy_loop *loop, eddy__io *io, unsigned events) {
   eddy_stream *s = io->data;
   int err;
@@ -630,9 +657,17 @@ static int writable(const eddy_stream *s) {
 }
 
 /* Tries the system call with nothing queued. Returns bytes taken (0 on
- * EAGAIN) or a fatal error. */
+ * EAGAIN) or a fatal error. A coalescing stream takes nothing now: its
+ * flush at the end of the turn sends what the turn wrote, together. */
 static ssize_t write_through(eddy_stream *s, const struct iovec *iov, int n) {
   ssize_t r;
+  if (s->flags & COALESCE) {
+    if (!(s->flags & FLUSH_PENDING)) {
+      s->flags |= FLUSH_PENDING;
+      eddy__soon_schedule(s->h.loop, s->flush);
+    }
+    return 0;
+  }
   if (s->nsegs > s->head)
     return 0;
   r = send_iov(s, (struct iovec *)iov, n > MAX_IOV ? MAX_IOV : n);
@@ -888,6 +923,11 @@ static void finish(eddy_stream *s, int status, const char *detail) {
   s->rfd = s->wfd = -1;
   queue_free(s);
   eddy__timer_stop(&s->timer);
+  if (s->flush && !(s->flags & IN_FLUSH)) {
+    eddy__soon_cancel(s->flush);
+    eddy__free(s->flush);
+    s->flush = NULL;
+  }
   s->status = status;
   if (detail == NULL)
     detail = status == 0 ? "closed" : eddy_strerror(status);
@@ -1029,6 +1069,22 @@ static int tcp_option(eddy_stream *s, int level, int name, int value) {
   if (!(s->flags & SOCKET) || s->rfd < 0)
     return -ENOTSUP;
   return eddy__sys_setsockopt(s->rfd, level, name, &value, sizeof value);
+}
+
+int eddy_stream_set_coalesce(eddy_stream *s, int on) {
+  if (!on) {
+    s->flags &= ~COALESCE; /* a flush already due still runs */
+    return 0;
+  }
+  if (s->flags & DONE)
+    return EDDY_ECLOSED;
+  if (s->flush == NULL) {
+    if ((s->flush = eddy__malloc(sizeof *s->flush)) == NULL)
+      return -ENOMEM;
+    eddy__soon_init(s->flush, turn_flush, s);
+  }
+  s->flags |= COALESCE;
+  return 0;
 }
 
 int eddy_stream_set_nodelay(eddy_stream *s, int on) {

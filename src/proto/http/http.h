@@ -18,6 +18,14 @@ int eddy__http_ieq(const char *a, size_t alen, const char *b);
 int eddy__http_field_line(const char *buf, size_t start, size_t end,
                           eddy_http_header *h, const char **reason);
 
+/* The limits in force (a NULL limits or a zero field: the default), the
+ * field count also bounded by the caller's array of max_headers. */
+typedef struct eddy__http_max {
+  size_t line, head, fields;
+} eddy__http_max;
+eddy__http_max eddy__http_limits(const eddy_http_limits *limits,
+                                 size_t max_headers);
+
 /* *flag is set to 1 as x ends (before its memory goes). */
 void eddy__http_watch_end(eddy_http_exchange *x, int *flag);
 /* eddy_http_route whose arg the server frees with itself. */

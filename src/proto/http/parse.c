@@ -334,23 +334,31 @@ static size_t head_end(const char *buf, size_t from, size_t len) {
   return 0;
 }
 
+eddy__http_max eddy__http_limits(const eddy_http_limits *limits,
+                                 size_t max_headers) {
+  eddy__http_max m = {EDDY_HTTP_DEFAULT_MAX_REQUEST_LINE,
+                      EDDY_HTTP_DEFAULT_MAX_HEAD,
+                      EDDY_HTTP_DEFAULT_MAX_HEADERS};
+  if (limits && limits->max_request_line)
+    m.line = limits->max_request_line;
+  if (limits && limits->max_head)
+    m.head = limits->max_head;
+  if (limits && limits->max_headers)
+    m.fields = limits->max_headers;
+  if (m.fields > max_headers)
+    m.fields = max_headers;
+  return m;
+}
+
 int eddy_http_parse_request(const char *buf, size_t len, size_t prev_len,
                             const eddy_http_limits *limits,
                             eddy_http_header *headers, size_t max_headers,
                             eddy_http_request *req) {
-  size_t max_line = limits && limits->max_request_line
-                        ? limits->max_request_line
-                        : EDDY_HTTP_DEFAULT_MAX_REQUEST_LINE;
-  size_t max_head = limits && limits->max_head ? limits->max_head
-                                               : EDDY_HTTP_DEFAULT_MAX_HEAD;
-  size_t max_fields = limits && limits->max_headers
-                          ? limits->max_headers
-                          : EDDY_HTTP_DEFAULT_MAX_HEADERS;
+  eddy__http_max max = eddy__http_limits(limits, max_headers);
+  size_t max_line = max.line, max_head = max.head, max_fields = max.fields;
   size_t start = 0, end, pos, window;
   long lf;
   int bad_cr = 0, rc;
-  if (max_fields > max_headers)
-    max_fields = max_headers;
   memset(req, 0, sizeof *req);
   req->headers = headers;
   req->content_length = -1;

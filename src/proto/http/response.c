@@ -116,19 +116,11 @@ int eddy_http_parse_response(const char *buf, size_t len, size_t prev_len,
                              const eddy_http_limits *limits,
                              eddy_http_header *headers, size_t max_headers,
                              eddy_http_response_head *r) {
-  size_t max_line = limits && limits->max_request_line
-                        ? limits->max_request_line
-                        : EDDY_HTTP_DEFAULT_MAX_REQUEST_LINE;
-  size_t max_head = limits && limits->max_head ? limits->max_head
-                                               : EDDY_HTTP_DEFAULT_MAX_HEAD;
-  size_t max_fields = limits && limits->max_headers
-                          ? limits->max_headers
-                          : EDDY_HTTP_DEFAULT_MAX_HEADERS;
+  eddy__http_max max = eddy__http_limits(limits, max_headers);
+  size_t max_line = max.line, max_head = max.head, max_fields = max.fields;
   size_t end, pos, cend, next;
   const char *lf;
   int rc;
-  if (max_fields > max_headers)
-    max_fields = max_headers;
   memset(r, 0, sizeof *r);
   r->headers = headers;
   r->content_length = -1;
