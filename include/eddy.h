@@ -18,5 +18,6 @@
 #include "eddy/http.h"
 #include "eddy/ws.h"
 #include "eddy/comet.h"
+#include "eddy/dns.h"
 
 #endif
