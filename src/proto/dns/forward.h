@@ -1,0 +1,79 @@
+/* forward.h: the caching forwarder behind `eddy dns --forward` (private).
+ *
+ * A question outside every zone goes to the forwarder. It answers from its
+ * cache when it can (positive answers kept by their smallest TTL, negative
+ * ones, NXDOMAIN and NODATA, by the SOA's minimum per RFC 2308), else asks
+ * the upstreams through exchange.h; identical questions in flight share
+ * one upstream exchange. The cache is bounded in entries, the least
+ * recently used going first, so its memory stays within the bound under a
+ * flood of unique names.
+ *
+ * Every answer is written afresh for the client that asked: its ID, its
+ * question with the case it used, its EDNS (an OPT only if it sent one,
+ * the upstream's OPT never copied), TTLs lowered by the time spent in the
+ * cache, RA set, AA clear, and the client's size limit (records that do
+ * not fit leave the answer with TC=1, as the zone server does).
+ */
+#ifndef EDDY_PROTO_DNS_FORWARD_H
+#define EDDY_PROTO_DNS_FORWARD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "eddy/core.h"
+#include "eddy/dns.h"
+#include "proto/dns/exchange.h"
+
+typedef struct eddy__dns_forwarder eddy__dns_forwarder;
+typedef struct eddy__dns_forward_req eddy__dns_forward_req;
+
+typedef struct eddy__dns_forward_config {
+  eddy__dns_exchange_opts upstream; /* servers, timeout, attempts; rd set */
+  size_t cache_size;                /* entries; 0: 10000 */
+} eddy__dns_forward_config;
+
+typedef struct eddy__dns_forward_stats {
+  uint64_t queries;   /* questions given to eddy__dns_forward */
+  uint64_t hits;      /* answered from the cache */
+  uint64_t upstream;  /* exchanges started */
+  uint64_t joined;    /* questions that joined an exchange in flight */
+  uint64_t failures;  /* answered SERVFAIL (no upstream answer) */
+  size_t entries;     /* in the cache now */
+} eddy__dns_forward_stats;
+
+/* Called once with the answer to send to the client: msg[0..len),
+ * borrowed for the call. Never called from inside eddy__dns_forward. */
+typedef void (*eddy__dns_forward_cb)(void *arg, const uint8_t *msg,
+                                     size_t len);
+
+/* Returns 0 or -ENOMEM, -EINVAL (no upstream). */
+int eddy__dns_forwarder_new(eddy_loop *loop,
+                            const eddy__dns_forward_config *cfg,
+                            eddy__dns_forwarder **out);
+
+/* Cancels every request still waiting (their callbacks are not called)
+ * and frees the forwarder and its cache. NULL is allowed. */
+void eddy__dns_forwarder_free(eddy__dns_forwarder *f);
+
+/* Answers q (parsed, verdict ANSWER) for a client whose size limit is cap
+ * (q->udp_size over UDP, 65535 over TCP), with out a buffer of at least
+ * cap bytes.
+ *
+ * Returns the answer's length (> 0) when the cache held it: it is written
+ * in out, and cb is not called. Returns 0 when an upstream exchange was
+ * started or joined: cb(arg, ...) is called later with the answer (or a
+ * SERVFAIL written by the forwarder if no upstream answered), unless
+ * eddy__dns_forward_cancel(*req) comes first. Returns -ENOMEM if neither
+ * could be done (the caller answers SERVFAIL itself). */
+int eddy__dns_forward(eddy__dns_forwarder *f, const eddy_dns_query_t *q,
+                      size_t cap, uint8_t *out, eddy__dns_forward_cb cb,
+                      void *arg, eddy__dns_forward_req **req);
+
+/* The client is gone: its callback will not be called. The upstream
+ * exchange goes on for the others who share it (and for the cache). */
+void eddy__dns_forward_cancel(eddy__dns_forward_req *req);
+
+void eddy__dns_forwarder_stats(const eddy__dns_forwarder *f,
+                               eddy__dns_forward_stats *st);
+
+#endif
