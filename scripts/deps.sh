@@ -18,6 +18,7 @@ packages=(
   zlib1g-dev python3-websockets                  # permessage-deflate, a real WebSocket peer
   python3-tornado                                # bench/comet peer
   libldns-dev                                    # DNS zone files
+  bind9-dnsutils knot-dnsutils                   # dig and kdig against eddy dns
 )
 
 missing=()

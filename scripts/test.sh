@@ -204,6 +204,7 @@ for backend in "${backends[@]}"; do
     python3 tests/app/test_http.py "$build/hello-web"
   EDDY_BACKEND=$backend run_script "app web ($backend)" 180 \
     python3 tests/app/test_web.py "$build/eddy"
+  EDDY_BACKEND=$backend run_script "app dns ($backend)" 300 python3 tests/app/test_dns.py "$build/eddy"
   EDDY_BACKEND=$backend run_script "app ws ($backend)" 180 \
     python3 tests/app/test_ws.py "$build/ws-echo"
   # The chat examples; a program not built yet has its cases skipped.
