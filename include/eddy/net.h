@@ -38,6 +38,11 @@ extern "C" {
  *   unix:PATH[:mode=0660][:backlog=N]          (also unix:address=PATH)
  *   fd:N                                        (also fd:fileno=N)
  *   systemd:domain=INET|INET6|UNIX:index=N
+ *   udp:PORT[:interface=ADDR][:reuseport=1]     (a datagram socket, not a
+ *                                    listener: eddy_udp_open_endpoint opens
+ *                                    it, eddy_listener_open refuses it; an
+ *                                    IPv6 interface makes it IPv6, and no
+ *                                    interface means every IPv4 address)
  *   tls:PORT:certKey=PEM[:privateKey=PEM][:passphraseFile=F][:interface=ADDR]
  *       [:backlog=N]                (an IPv6 interface listens on IPv6)
  *                                   (also ssl:; either file may hold both
@@ -69,6 +74,7 @@ typedef enum eddy_endpoint_kind {
   EDDY_ENDPOINT_UNIX,
   EDDY_ENDPOINT_FD,
   EDDY_ENDPOINT_SYSTEMD,
+  EDDY_ENDPOINT_UDP, /* a datagram socket: eddy_udp_open_endpoint */
 } eddy_endpoint_kind;
 
 typedef struct eddy_endpoint {
@@ -370,6 +376,14 @@ typedef void (*eddy_udp_error_cb)(eddy_udp *u, int err, void *arg);
 EDDY_API int eddy_udp_open(eddy_loop *loop, const char *addr, unsigned port,
                            int reuse, eddy_udp_recv_cb on_recv, void *arg,
                            eddy_udp **out);
+/* Opens the server endpoint ep, which must be of kind EDDY_ENDPOINT_UDP
+ * (parsed from "udp:PORT[:interface=ADDR][:reuseport=1]"): bound to the
+ * interface (every IPv4 address if none) and port, with SO_REUSEPORT if
+ * asked, so that several processes may share the port. Returns 0, or
+ * -errno with a message naming the address written to err. */
+EDDY_API int eddy_udp_open_endpoint(eddy_loop *loop, const eddy_endpoint *ep,
+                                    eddy_udp_recv_cb on_recv, void *arg,
+                                    eddy_udp **out, char *err, size_t errlen);
 EDDY_API void eddy_udp_on_error(eddy_udp *u, eddy_udp_error_cb cb);
 /* Fixes the peer: sends may then pass to = NULL, and only its datagrams
  * arrive. */

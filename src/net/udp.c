@@ -2,6 +2,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/loop.h"
@@ -64,10 +65,13 @@ static int family_of(const char *addr) {
   return strchr(addr, ':') ? AF_INET6 : AF_INET;
 }
 
-int eddy_udp_open(eddy_loop *loop, const char *addr, unsigned port, int reuse,
-                  eddy_udp_recv_cb on_recv, void *arg, eddy_udp **out) {
+/* Binds a datagram socket to addr:port. reuse: SO_REUSEADDR; reuseport:
+ * SO_REUSEPORT. */
+static int open_udp(eddy_loop *loop, const char *addr, unsigned port, int reuse,
+                    int reuseport, eddy_udp_recv_cb on_recv, void *arg,
+                    eddy_udp **out) {
   struct sockaddr_storage ss;
-  int family, len, fd, err, one = 1;
+  int family, len, fd, err = 0, one = 1;
   eddy_udp *u;
   if (addr == NULL || on_recv == NULL || port > 65535)
     return -EINVAL;
@@ -77,9 +81,10 @@ int eddy_udp_open(eddy_loop *loop, const char *addr, unsigned port, int reuse,
   fd = eddy__sys_socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0)
     return fd;
-  err = reuse ? eddy__sys_setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
-                                     sizeof one)
-              : 0;
+  if (reuse)
+    err = eddy__sys_setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (err == 0 && reuseport)
+    err = eddy__sys_setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
   if (err == 0)
     err = eddy__sys_bind(fd, (struct sockaddr *)&ss, (socklen_t)len);
   if (err == 0 && (u = eddy__calloc(1, sizeof *u)) == NULL)
@@ -100,6 +105,31 @@ int eddy_udp_open(eddy_loop *loop, const char *addr, unsigned port, int reuse,
   }
   *out = u;
   return 0;
+}
+
+int eddy_udp_open(eddy_loop *loop, const char *addr, unsigned port, int reuse,
+                  eddy_udp_recv_cb on_recv, void *arg, eddy_udp **out) {
+  return open_udp(loop, addr, port, reuse, 0, on_recv, arg, out);
+}
+
+int eddy_udp_open_endpoint(eddy_loop *loop, const eddy_endpoint *ep,
+                           eddy_udp_recv_cb on_recv, void *arg, eddy_udp **out,
+                           char *err, size_t errlen) {
+  const char *addr;
+  int e;
+  if (err != NULL && errlen > 0)
+    err[0] = '\0';
+  if (ep == NULL || ep->kind != EDDY_ENDPOINT_UDP) {
+    if (err != NULL && errlen > 0)
+      snprintf(err, errlen, "not a udp: endpoint");
+    return -EINVAL;
+  }
+  addr = ep->host[0] ? ep->host : "0.0.0.0";
+  e = open_udp(loop, addr, ep->port, 0, ep->reuseport, on_recv, arg, out);
+  if (e != 0 && err != NULL && errlen > 0)
+    snprintf(err, errlen, "udp: %s%s%s:%u: %s", strchr(addr, ':') ? "[" : "",
+             addr, strchr(addr, ':') ? "]" : "", ep->port, eddy_strerror(e));
+  return e;
 }
 
 void eddy_udp_on_error(eddy_udp *u, eddy_udp_error_cb cb) {

@@ -206,3 +206,132 @@ Test(udp, multicast_join_and_leave) {
   }
   test_finish(loop);
 }
+
+/* ---- udp: server endpoints ---- */
+
+Test(udp, endpoint_parses_port_interface_and_reuseport) {
+  eddy_endpoint ep;
+  char err[128];
+  EXPECT_OK(eddy_endpoint_parse_server("udp:5353", &ep, err, sizeof err));
+  EXPECT_EQ(ep.kind, EDDY_ENDPOINT_UDP);
+  EXPECT_EQ(ep.port, 5353);
+  cr_assert_str_eq(ep.host, "");
+  EXPECT_OK(eddy_endpoint_parse_server("udp:53:interface=[::1]:reuseport=1",
+                                       &ep, err, sizeof err));
+  cr_assert_str_eq(ep.host, "::1");
+  EXPECT_EQ(ep.reuseport, 1);
+  EXPECT_OK(eddy_endpoint_parse_server("udp:port=53:interface=127.0.0.2", &ep,
+                                       err, sizeof err));
+  cr_assert_str_eq(ep.host, "127.0.0.2");
+}
+
+Test(udp, endpoint_refuses_what_a_datagram_socket_cannot_take) {
+  static const struct {
+    const char *text, *fragment;
+  } bad[] = {
+      {"udp", "missing port"},
+      {"udp:70000", "port"},
+      {"udp:53:interface=localhost", "not a numeric IPv4 or IPv6 address"},
+      {"udp:53:backlog=5", "backlog"},
+      {"udp:53:certKey=x.pem", "certKey"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    eddy_endpoint ep;
+    char err[160] = "";
+    EXPECT_EQ(eddy_endpoint_parse_server(bad[i].text, &ep, err, sizeof err),
+              EDDY_EPARSE);
+    cr_assert(strstr(err, bad[i].fragment) != NULL, "%s: %s", bad[i].text, err);
+  }
+  /* It is a server kind only. */
+  eddy_endpoint ep;
+  char err[160] = "";
+  EXPECT_EQ(eddy_endpoint_parse_client("udp:host=1.2.3.4:port=53", &ep, err,
+                                       sizeof err),
+            EDDY_EPARSE);
+  cr_assert(strstr(err, "not a client endpoint") != NULL, "%s", err);
+}
+
+Test(udp, endpoint_opens_a_socket_and_a_listener_refuses_it) {
+  eddy_loop *loop = test_loop();
+  eddy_endpoint ep;
+  eddy_udp *server, *client;
+  eddy_listener *l;
+  inbox in = {0};
+  char err[160];
+  struct sockaddr_storage to;
+  socklen_t tl;
+  EXPECT_OK(eddy_endpoint_parse_server("udp:0:interface=127.0.0.1", &ep, err,
+                                       sizeof err));
+  EXPECT_OK(eddy_udp_open_endpoint(loop, &ep, on_recv, &in, &server, err,
+                                   sizeof err));
+  EXPECT_EQ(eddy_listener_open(loop, &ep, NULL, NULL, &l, err, sizeof err),
+            -EINVAL);
+  EXPECT_OK(eddy_udp_open(loop, "127.0.0.1", 0, 0, on_recv, NULL, &client));
+  tl = addr_of("127.0.0.1", eddy_udp_port(server), &to);
+  EXPECT_OK(eddy_udp_send(client, "q", 1, (struct sockaddr *)&to, tl));
+  for (int i = 0; i < 100 && in.count == 0; i++)
+    EXPECT_GE(eddy_loop_run(loop, EDDY_RUN_ONCE), 0);
+  EXPECT_EQ(in.count, 1);
+  EXPECT_EQ(in.from_port, eddy_udp_port(client));
+  eddy_udp_close(client);
+  eddy_udp_close(server);
+  test_finish(loop);
+}
+
+static void accept_nothing(eddy_listener *l, eddy_stream *s, void *arg) {
+  (void)l;
+  (void)arg;
+  eddy_stream_abort(s);
+}
+
+Test(udp, listener_refuses_a_udp_endpoint_by_name) {
+  eddy_loop *loop = test_loop();
+  eddy_endpoint ep;
+  eddy_listener *l;
+  char err[160] = "";
+  EXPECT_OK(eddy_endpoint_parse_server("udp:0", &ep, err, sizeof err));
+  EXPECT_EQ(eddy_listener_open(loop, &ep, accept_nothing, NULL, &l, err,
+                               sizeof err),
+            -EINVAL);
+  cr_assert(strstr(err, "datagram") != NULL, "%s", err);
+  test_finish(loop);
+}
+
+Test(udp, endpoint_reuseport_lets_two_sockets_share_a_port) {
+  eddy_loop *loop = test_loop();
+  eddy_endpoint ep;
+  eddy_udp *a, *b, *c;
+  char text[64], err[160];
+  EXPECT_OK(eddy_udp_open(loop, "127.0.0.1", 0, 0, on_recv, NULL, &c));
+  int port = eddy_udp_port(c);
+  eddy_udp_close(c);
+  snprintf(text, sizeof text, "udp:%d:interface=127.0.0.1:reuseport=1", port);
+  EXPECT_OK(eddy_endpoint_parse_server(text, &ep, err, sizeof err));
+  EXPECT_OK(
+      eddy_udp_open_endpoint(loop, &ep, on_recv, NULL, &a, err, sizeof err));
+  EXPECT_OK(
+      eddy_udp_open_endpoint(loop, &ep, on_recv, NULL, &b, err, sizeof err));
+  /* Without it, the port is taken, and the message says where. */
+  snprintf(text, sizeof text, "udp:%d:interface=127.0.0.1", port);
+  EXPECT_OK(eddy_endpoint_parse_server(text, &ep, err, sizeof err));
+  EXPECT_EQ(eddy_udp_open_endpoint(loop, &ep, on_recv, NULL, &c, err,
+                                   sizeof err),
+            -EADDRINUSE);
+  cr_assert(strstr(err, "127.0.0.1") != NULL, "%s", err);
+  eddy_udp_close(a);
+  eddy_udp_close(b);
+  test_finish(loop);
+}
+
+Test(udp, endpoint_of_another_kind_is_refused) {
+  eddy_loop *loop = test_loop();
+  eddy_endpoint ep;
+  eddy_udp *u;
+  char err[160];
+  EXPECT_OK(eddy_endpoint_parse_server("tcp:0", &ep, err, sizeof err));
+  EXPECT_EQ(eddy_udp_open_endpoint(loop, &ep, on_recv, NULL, &u, err,
+                                   sizeof err),
+            -EINVAL);
+  cr_assert(strstr(err, "udp") != NULL, "%s", err);
+  test_finish(loop);
+}
