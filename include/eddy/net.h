@@ -391,6 +391,17 @@ EDDY_API int eddy_udp_connect(eddy_udp *u, const char *addr, unsigned port);
 /* Returns 0 (sent, or dropped and counted), -EMSGSIZE, or another error. */
 EDDY_API int eddy_udp_send(eddy_udp *u, const void *data, size_t len,
                            const struct sockaddr *to, socklen_t tolen);
+/* Batching, for a server that answers many datagrams: with it on, the
+ * socket reads up to 32 datagrams per system call (recvmmsg), and the
+ * replies sent from inside their receive callbacks, each of at most
+ * 2048 bytes, are held and go out together (sendmmsg) once the batch's
+ * callbacks have returned, or when the socket is closed; a larger reply
+ * goes at once, after those held before it. A held reply the kernel
+ * then refuses is dropped and counted, since its eddy_udp_send has
+ * returned 0. Costs about 2 MiB of address space, touched only as large
+ * datagrams arrive. Returns 0, -ENOMEM, EDDY_ECLOSED, or -EBUSY to turn
+ * it off from inside a batch. */
+EDDY_API int eddy_udp_set_batching(eddy_udp *u, int on);
 EDDY_API uint64_t eddy_udp_dropped(const eddy_udp *u);
 EDDY_API int eddy_udp_port(const eddy_udp *u);
 /* Multicast membership of group on the interface with address iface

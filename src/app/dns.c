@@ -246,6 +246,9 @@ static int open_udp(dns_app *app) {
       return e == EDDY_EPARSE ? 2 : 1;
     }
     eddy_udp_on_error(app->udp[i], on_udp_error);
+    /* Many queries per system call under load; without the memory for
+     * it, one at a time still works. */
+    (void)eddy_udp_set_batching(app->udp[i], 1);
     app_log(LOG_INFO, "dns: listening on udp:%s:%d",
             ep.host[0] ? ep.host : "0.0.0.0", eddy_udp_port(app->udp[i]));
   }
