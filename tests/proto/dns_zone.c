@@ -122,6 +122,23 @@ Test(dns_zone, loads_zones_with_directives_and_multiline_records) {
   done();
 }
 
+Test(dns_zone, without_ttl_a_record_takes_the_previous_ones) {
+  EXPECT_OK(eddy__dns_zone_db_new(&db));
+  int rc = eddy__dns_zone_db_add(db, ZONES "no_ttl.zone", NULL);
+  cr_assert(rc == 0, "%s", eddy__dns_zone_db_error(db));
+  ask("no-ttl.test", T_NS);
+  EXPECT_STR(section(0), "no-ttl.test. 2 120");
+  ask("ns.no-ttl.test", T_A);
+  EXPECT_STR(section(0), "ns.no-ttl.test. 1 120");
+  ask("b.no-ttl.test", T_A); /* after an explicit 0 */
+  EXPECT_STR(section(0), "b.no-ttl.test. 1 0");
+  ask("d.no-ttl.test", T_A);
+  EXPECT_STR(section(0), "d.no-ttl.test. 1 77");
+  ask("no-ttl.test", T_SOA); /* the first: the default */
+  EXPECT_STR(section(0), "no-ttl.test. 6 3600");
+  done();
+}
+
 Test(dns_zone, every_record_type_of_the_issue) {
   load_main();
   ask("txt.example.com", T_TXT);

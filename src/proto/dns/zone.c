@@ -298,6 +298,8 @@ typedef struct loader {
   ldns_rdf *prev;
   uint32_t ttl;
   int ttl_set;
+  uint32_t last_ttl; /* the previous record's, for files without $TTL */
+  int last_ttl_set;
   ldns_buffer *buf;
   char *entry;
   size_t entry_len, entry_cap;
@@ -467,14 +469,24 @@ static int entry_done(loader *ld, const char *file, int line, int depth) {
     return 0;
   if (s[0] == '$')
     return directive(ld, s, file, line, depth);
-  /* ldns reads a default of 0 as "none" (3600): $TTL 0 passes a TTL with
-   * the top bit set, which add_rr turns into 0 (RFC 2181 section 8). */
-  st = ldns_rr_new_frm_str(&rr, s,
-                           ld->ttl_set && ld->ttl == 0 ? 0xffffffffu : ld->ttl,
-                           ld->origin, &ld->prev);
+  /* A record without a TTL takes $TTL, or without one the previous
+   * record's (RFC 1035 section 5.1), or for the first one ldns's 3600.
+   * ldns reads a default of 0 as "none": a TTL of 0 is passed with the
+   * top bit set, which add_rr turns into 0 (RFC 2181 section 8). */
+  if (ld->ttl_set || ld->last_ttl_set) {
+    uint32_t def = ld->ttl_set ? ld->ttl : ld->last_ttl;
+    st = ldns_rr_new_frm_str(&rr, s, def == 0 ? 0xffffffffu : def, ld->origin,
+                             &ld->prev);
+  } else {
+    st = ldns_rr_new_frm_str(&rr, s, 0, ld->origin, &ld->prev);
+  }
   if (st != LDNS_STATUS_OK)
     return fail(ld->db, -EINVAL, file, line, "%s in '%.100s'",
                 ldns_get_errorstr_by_id(st), s + strspn(s, " \t"));
+  if (!ld->ttl_set) {
+    ld->last_ttl = ldns_rr_ttl(rr) & 0x80000000u ? 0 : ldns_rr_ttl(rr);
+    ld->last_ttl_set = 1;
+  }
   rc = add_rr(ld, rr, file, line);
   ldns_rr_free(rr);
   return rc;

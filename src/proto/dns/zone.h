@@ -98,8 +98,9 @@ int eddy__dns_zone_db_new(eddy__dns_zone_db **out);
  * Checks: exactly one SOA, at the apex; no CNAME beside other data at one
  * name (RRSIG and NSEC excepted), and at most one CNAME; every owner at or below the origin; no second
  * zone of the same name. Duplicate records are kept once. A record without a TTL takes
- * the last $TTL, or 3600 without one (ldns's default, not the previous
- * record's TTL); a TTL with the top bit set reads as 0 (RFC 2181).
+ * the last $TTL, or without one the previous record's TTL (RFC 1035
+ * section 5.1), the first record's default being 3600 (ldns's); a TTL
+ * with the top bit set reads as 0 (RFC 2181).
  *
  * Returns 0; -EINVAL for an error in the zone (eddy__dns_zone_db_error then
  * reads "FILE:LINE: PROBLEM", FILE being the included file for an error in
