@@ -159,15 +159,4 @@ size_t eddy__dns_zone_records(const eddy__dns_zone *zone);
 int eddy__dns_zone_lookup(const eddy__dns_zone_db *db, const uint8_t *qname,
                           uint16_t qtype, eddy__dns_zone_result *res);
 
-/* Name helpers on wire-form names (until the wire module offers its own).
- * _name_len returns the length including the zero label, or 0 if the name
- * is malformed or longer than 255 bytes (max bytes readable). */
-size_t eddy__dns_zone_name_len(const uint8_t *name, size_t max);
-/* 1 if equal ignoring ASCII case. */
-int eddy__dns_zone_name_eq(const uint8_t *a, const uint8_t *b);
-/* Writes name as text ("www.example.com.") into out; returns out. */
-char *eddy__dns_zone_name_text(const uint8_t *name, char *out, size_t size);
-/* Converts text to wire form; returns the length or 0 if invalid. */
-size_t eddy__dns_zone_name_wire(const char *text, uint8_t *out);
-
 #endif
