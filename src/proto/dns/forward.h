@@ -39,6 +39,7 @@ typedef struct eddy__dns_forward_stats {
   uint64_t joined;    /* questions that joined an exchange in flight */
   uint64_t failures;  /* answered SERVFAIL (no upstream answer) */
   size_t entries;     /* in the cache now */
+  size_t inflight;    /* upstream exchanges in flight now */
 } eddy__dns_forward_stats;
 
 /* Called once with the answer to send to the client: msg[0..len),
@@ -61,16 +62,23 @@ void eddy__dns_forwarder_free(eddy__dns_forwarder *f);
  *
  * Returns the answer's length (> 0) when the cache held it: it is written
  * in out, and cb is not called. Returns 0 when an upstream exchange was
- * started or joined: cb(arg, ...) is called later with the answer (or a
- * SERVFAIL written by the forwarder if no upstream answered), unless
- * eddy__dns_forward_cancel(*req) comes first. Returns -ENOMEM if neither
- * could be done (the caller answers SERVFAIL itself). */
+ * started or joined: *req is set (req may be NULL if the caller never
+ * cancels), and cb(arg, ...) is called later with the answer (or a
+ * SERVFAIL written by the forwarder if no upstream answered, or answered
+ * with another rcode than NOERROR or NXDOMAIN, or the answer could not be
+ * held), unless eddy__dns_forward_cancel(*req) comes first. *req is no
+ * longer valid once cb has been called. Returns -ENOMEM, or the error
+ * eddy__dns_exchange_start gave (a socket that could not be made: -EMFILE
+ * and the like), if neither could be done: the caller answers SERVFAIL
+ * itself. -ENOSPC if cap cannot hold the question (never for cap >= 512).
+ * Allocates nothing on a hit. */
 int eddy__dns_forward(eddy__dns_forwarder *f, const eddy_dns_query_t *q,
                       size_t cap, uint8_t *out, eddy__dns_forward_cb cb,
                       void *arg, eddy__dns_forward_req **req);
 
 /* The client is gone: its callback will not be called. The upstream
- * exchange goes on for the others who share it (and for the cache). */
+ * exchange goes on for the others who share it (and for the cache). Only
+ * before the callback has run; NULL is allowed. */
 void eddy__dns_forward_cancel(eddy__dns_forward_req *req);
 
 void eddy__dns_forwarder_stats(const eddy__dns_forwarder *f,
