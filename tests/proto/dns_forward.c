@@ -45,7 +45,7 @@ typedef struct fake {
 } fake;
 
 static void soa(eddy_dns_writer_t *w, uint32_t ttl) {
-  uint8_t rd[100], zone[EDDY_DNS_NAME_MAX];
+  uint8_t rd[2 * EDDY_DNS_NAME_MAX + 20], zone[EDDY_DNS_NAME_MAX];
   size_t n = 0;
   const char *names[2] = {"ns.example.", "host.example."};
   for (int i = 0; i < 2; i++) {
@@ -65,8 +65,8 @@ static void soa(eddy_dns_writer_t *w, uint32_t ttl) {
                                 EDDY_DNS_CLASS_IN, ttl, rd, n));
 }
 
-static void add_a(eddy_dns_writer_t *w, const eddy_dns_query_t *q,
-                  uint32_t ttl, uint8_t last) {
+static void add_a(eddy_dns_writer_t *w, const eddy_dns_query_t *q, uint32_t ttl,
+                  uint8_t last) {
   uint8_t a[4] = {192, 0, 2, last};
   EXPECT_OK(eddy_dns_writer_add(w, EDDY_DNS_ANSWER, q->qname, q->qtype,
                                 q->qclass, ttl, a, 4));
@@ -301,8 +301,7 @@ static bool wait_for(const int *v, int target, int ms) {
 
 /* The same, failing the test after 5 s. */
 static void run_until(const int *v, int target) {
-  cr_assert(wait_for(v, target, 5000), "waited in vain: %d of %d", *v,
-            target);
+  cr_assert(wait_for(v, target, 5000), "waited in vain: %d of %d", *v, target);
 }
 
 static void advance(int64_t ns) {
@@ -462,8 +461,8 @@ Test(dns_forward, different_questions_are_asked_separately, .init = setup,
 
 /* ---- What is cached for how long ---- */
 
-Test(dns_forward, answer_expires_with_its_ttl_and_is_asked_again,
-     .init = setup, .fini = finish) {
+Test(dns_forward, answer_expires_with_its_ttl_and_is_asked_again, .init = setup,
+     .fini = finish) {
   fake up;
   client c = {0};
   fake_open(loop, &up, M_ANSWER, 5);
@@ -638,8 +637,8 @@ Test(dns_forward, silent_first_upstream_fails_over_after_the_timeout,
   fake_close(&up);
 }
 
-Test(dns_forward, no_answer_at_all_is_servfail_to_every_waiter,
-     .init = setup, .fini = finish) {
+Test(dns_forward, no_answer_at_all_is_servfail_to_every_waiter, .init = setup,
+     .fini = finish) {
   fake mute;
   client c1 = {0}, c2 = {0};
   fake_open(loop, &mute, M_SILENT, 300);
@@ -685,10 +684,42 @@ Test(dns_forward, truncated_answer_is_fetched_over_tcp_and_cut_per_client,
   fake_close(&up);
 }
 
+/* A flood of unique names through a cache of 50: the cache stays at 50
+ * entries, and eddy's live allocations come back to the same count after
+ * every batch. */
+Test(dns_forward, flood_of_unique_names_keeps_the_cache_bounded, .init = setup,
+     .fini = finish) {
+  fake up;
+  static client c[50];
+  fake_open(loop, &up, M_ANSWER, 300);
+  upstream_at(0, up.port);
+  cfg.cache_size = 50;
+  start();
+  long after_first = 0;
+  for (int batch = 0; batch < 10; batch++) {
+    memset(c, 0, sizeof c);
+    for (int i = 0; i < 50; i++) {
+      char name[64];
+      snprintf(name, sizeof name, "n%d-%d.flood.example.", batch, i);
+      EXPECT_EQ(ask(name, (uint16_t)i, &c[i]), 0);
+    }
+    for (int i = 0; i < 50; i++)
+      run_until(&c[i].calls, 1);
+    EXPECT_EQ(stats().entries, 50);
+    EXPECT_EQ(stats().inflight, 0);
+    if (batch == 1)
+      after_first = eddy__alloc_live();
+    else if (batch > 1)
+      EXPECT_LE(eddy__alloc_live(), after_first);
+  }
+  EXPECT_EQ(up.queries, 500);
+  fake_close(&up);
+}
+
 /* ---- Cancelling and freeing ---- */
 
-Test(dns_forward, cancelled_waiter_is_not_called_the_others_are,
-     .init = setup, .fini = finish) {
+Test(dns_forward, cancelled_waiter_is_not_called_the_others_are, .init = setup,
+     .fini = finish) {
   fake up;
   client c1 = {0}, c2 = {0};
   eddy__dns_forward_req *r1, *r2;
@@ -756,6 +787,22 @@ Test(dns_forward, forwarder_freed_from_a_callback_calls_no_one_else,
   cr_assert(fw == NULL);
   EXPECT_EQ(c2.calls, 0);
   fake_close(&up);
+}
+
+/* eddy_loop_close_all ends the exchanges under way: each waiter gets
+ * SERVFAIL, and the forwarder is freed afterwards as usual. */
+Test(dns_forward, loop_closing_everything_answers_servfail, .init = setup,
+     .fini = finish) {
+  fake mute;
+  client c = {0};
+  fake_open(loop, &mute, M_SILENT, 300);
+  upstream_at(0, mute.port);
+  start();
+  EXPECT_EQ(ask("closing.example.", 5, &c), 0);
+  eddy_loop_close_all(loop);
+  run_until(&c.calls, 1);
+  EXPECT_EQ(rcode_of(&c), EDDY_DNS_RCODE_SERVFAIL);
+  EXPECT_EQ(stats().inflight, 0);
 }
 
 /* ---- Out of memory ---- */

@@ -71,8 +71,8 @@ struct eddy__dns_forwarder {
 
 static bool same_key(const eddy__dns_cache_key *a,
                      const eddy__dns_cache_key *b) {
-  return a->hash == b->hash && a->qtype == b->qtype &&
-         a->qclass == b->qclass && a->name_len == b->name_len &&
+  return a->hash == b->hash && a->qtype == b->qtype && a->qclass == b->qclass &&
+         a->name_len == b->name_len &&
          memcmp(a->name, b->name, a->name_len) == 0;
 }
 

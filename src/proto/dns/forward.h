@@ -33,19 +33,18 @@ typedef struct eddy__dns_forward_config {
 } eddy__dns_forward_config;
 
 typedef struct eddy__dns_forward_stats {
-  uint64_t queries;   /* questions given to eddy__dns_forward */
-  uint64_t hits;      /* answered from the cache */
-  uint64_t upstream;  /* exchanges started */
-  uint64_t joined;    /* questions that joined an exchange in flight */
-  uint64_t failures;  /* answered SERVFAIL (no upstream answer) */
-  size_t entries;     /* in the cache now */
-  size_t inflight;    /* upstream exchanges in flight now */
+  uint64_t queries;  /* questions given to eddy__dns_forward */
+  uint64_t hits;     /* answered from the cache */
+  uint64_t upstream; /* exchanges started */
+  uint64_t joined;   /* questions that joined an exchange in flight */
+  uint64_t failures; /* answered SERVFAIL (no upstream answer) */
+  size_t entries;    /* in the cache now */
+  size_t inflight;   /* upstream exchanges in flight now */
 } eddy__dns_forward_stats;
 
 /* Called once with the answer to send to the client: msg[0..len),
  * borrowed for the call. Never called from inside eddy__dns_forward. */
-typedef void (*eddy__dns_forward_cb)(void *arg, const uint8_t *msg,
-                                     size_t len);
+typedef void (*eddy__dns_forward_cb)(void *arg, const uint8_t *msg, size_t len);
 
 /* Returns 0 or -ENOMEM, -EINVAL (no upstream). */
 int eddy__dns_forwarder_new(eddy_loop *loop,
