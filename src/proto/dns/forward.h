@@ -11,8 +11,16 @@
  * Every answer is written afresh for the client that asked: its ID, its
  * question with the case it used, its EDNS (an OPT only if it sent one,
  * the upstream's OPT never copied), TTLs lowered by the time spent in the
- * cache, RA set, AA clear, and the client's size limit (records that do
- * not fit leave the answer with TC=1, as the zone server does).
+ * cache, RA set, AA clear, and the client's size limit (an RRset of the
+ * answer or authority section that does not fit is left out whole and
+ * TC=1 set; additional records that do not fit are left out silently).
+ *
+ * What is cached how long is cache.h's business: positive answers by
+ * their smallest TTL (a day at most), negative ones by min(SOA TTL, SOA
+ * minimum) (an hour at most), nothing without a TTL above 0, nothing
+ * truncated, and no failure: SERVFAIL, REFUSED and the like from upstream,
+ * or no answer at all, reach the client as SERVFAIL and are asked again
+ * the next time.
  */
 #ifndef EDDY_PROTO_DNS_FORWARD_H
 #define EDDY_PROTO_DNS_FORWARD_H
@@ -37,7 +45,7 @@ typedef struct eddy__dns_forward_stats {
   uint64_t hits;     /* answered from the cache */
   uint64_t upstream; /* exchanges started */
   uint64_t joined;   /* questions that joined an exchange in flight */
-  uint64_t failures; /* answered SERVFAIL (no upstream answer) */
+  uint64_t failures; /* waiters answered SERVFAIL (no usable answer) */
   size_t entries;    /* in the cache now */
   size_t inflight;   /* upstream exchanges in flight now */
 } eddy__dns_forward_stats;
@@ -46,13 +54,20 @@ typedef struct eddy__dns_forward_stats {
  * borrowed for the call. Never called from inside eddy__dns_forward. */
 typedef void (*eddy__dns_forward_cb)(void *arg, const uint8_t *msg, size_t len);
 
-/* Returns 0 or -ENOMEM, -EINVAL (no upstream). */
+/* Makes a forwarder on loop asking cfg->upstream (copied; RD is set
+ * whatever cfg says). Returns 0 and sets *out, or -ENOMEM, or -EINVAL (no
+ * upstream, or more than EDDY__DNS_UPSTREAMS_MAX). */
 int eddy__dns_forwarder_new(eddy_loop *loop,
                             const eddy__dns_forward_config *cfg,
                             eddy__dns_forwarder **out);
 
 /* Cancels every request still waiting (their callbacks are not called)
- * and frees the forwarder and its cache. NULL is allowed. */
+ * and frees the forwarder and its cache. NULL is allowed. Safe from inside
+ * a forward callback: the waiters not yet called are not called.
+ *
+ * eddy_loop_close_all ends the exchanges in flight: their waiters are
+ * called with SERVFAIL; the forwarder itself is not a handle and is still
+ * to be freed. */
 void eddy__dns_forwarder_free(eddy__dns_forwarder *f);
 
 /* Answers q (parsed, verdict ANSWER) for a client whose size limit is cap
