@@ -558,3 +558,43 @@ Test(dns_cache, buckets_that_cannot_grow_leave_the_cache_working,
   EXPECT_EQ(put_a("after.example.", 300, T0), 1);
   cr_assert(get("g7.example.", EDDY_DNS_TYPE_A, T0) != NULL);
 }
+
+/* ---- Cost ---- */
+
+static double seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* No timed assertion: the figure is printed for the record. A hit is a
+ * key (lower-casing and SipHash), a lookup and the answer written. */
+Test(dns_cache, cost_of_a_hit, .fini = teardown) {
+  enum { NAMES = 10000, HITS = 200000 };
+  uint8_t out[512];
+  static eddy_dns_query_t qs[NAMES];
+  EXPECT_OK(eddy__dns_cache_new(NAMES, &cache));
+  for (int i = 0; i < NAMES; i++) {
+    char name[64];
+    snprintf(name, sizeof name, "Host%d.Example.COM.", i);
+    upmsg m;
+    up_begin(&m, name, EDDY_DNS_TYPE_A, 0);
+    up_a(&m, EDDY_DNS_ANSWER, name, 300, (uint8_t)i);
+    EXPECT_EQ(put(name, EDDY_DNS_TYPE_A, &m, T0), 1);
+    qs[i] = query(name, EDDY_DNS_TYPE_A, (uint16_t)i, 1232);
+  }
+  size_t bytes = 0;
+  double t0 = seconds();
+  for (int i = 0; i < HITS; i++) {
+    const eddy_dns_query_t *q = &qs[i % NAMES];
+    eddy__dns_cache_key k;
+    eddy__dns_cache_key_make(cache, q->qname, q->qtype, q->qclass, &k);
+    eddy__dns_cache_entry *e = eddy__dns_cache_get(cache, &k, T0 + SEC);
+    cr_assert(e != NULL);
+    bytes += (size_t)eddy__dns_cache_write(e, q, sizeof out, out, T0 + SEC);
+  }
+  double t1 = seconds();
+  cr_assert(bytes > (size_t)HITS * 40);
+  fprintf(stderr, "dns_cache: %d hits over %d names in %.3f s (%.0f ns each)\n",
+          HITS, NAMES, t1 - t0, (t1 - t0) * 1e9 / HITS);
+}
