@@ -472,6 +472,7 @@ int eddy__dns_cache_write(const eddy__dns_cache_entry *e,
     return -ENOSPC;
   eddy_dns_writer_set_flags(&w,
                             EDDY_DNS_FLAG_RA | (e->tc ? EDDY_DNS_FLAG_TC : 0));
+  snap = w;
   int64_t age_ns = now > e->stored ? now - e->stored : 0;
   uint64_t age = (uint64_t)(age_ns / NSEC);
   const uint8_t *p = e->data + e->name_len, *end = p + e->len;
