@@ -559,6 +559,108 @@ Test(dns_cache, buckets_that_cannot_grow_leave_the_cache_working,
   cr_assert(get("g7.example.", EDDY_DNS_TYPE_A, T0) != NULL);
 }
 
+/* ---- Hostile upstream answers ---- */
+
+static uint64_t rng = 0x9E3779B97F4A7C15ULL;
+
+static uint32_t next_random(void) {
+  rng ^= rng << 13;
+  rng ^= rng >> 7;
+  rng ^= rng << 17;
+  return (uint32_t)rng;
+}
+
+static void up_mx(upmsg *m, const char *owner, const char *target) {
+  uint8_t rd[EDDY_DNS_NAME_MAX + 2] = {0, 10};
+  const uint8_t *t = wire(target);
+  memcpy(rd + 2, t, eddy_dns_name_len(t));
+  EXPECT_OK(eddy_dns_writer_add(&m->w, EDDY_DNS_ANSWER, wire(owner),
+                                EDDY_DNS_TYPE_MX, EDDY_DNS_CLASS_IN, 300, rd,
+                                2 + eddy_dns_name_len(t)));
+}
+
+/* Whether out[0..n) reads as a whole message. */
+static void expect_well_formed(const uint8_t *out, size_t n) {
+  eddy_dns_msg_t m;
+  eddy_dns_rr_t rr;
+  int r;
+  EXPECT_OK(eddy_dns_msg_parse(&m, out, n));
+  while ((r = eddy_dns_msg_next(&m, &rr)) == 1)
+    ;
+  EXPECT_EQ(r, 0);
+}
+
+/* Upstream answers with random bytes changed, cut short or lengthened:
+ * each is refused (EDDY_EPARSE) or kept, and whatever is kept is written
+ * for clients of every size limit as a well-formed answer within the
+ * limit. Run under the sanitizers, this reads nothing it should not. */
+Test(dns_cache, mangled_upstream_answers_are_refused_or_written_well_formed,
+     .fini = teardown) {
+  upmsg base[2];
+  size_t blen[2];
+  static uint8_t msg[8192], out[65535];
+  EXPECT_OK(eddy__dns_cache_new(16, &cache));
+  up_begin(&base[0], "www.example.com.", EDDY_DNS_TYPE_A, 0);
+  up_cname(&base[0], "www.example.com.", "mail.example.com.", 300);
+  up_mx(&base[0], "mail.example.com.", "mx.example.com.");
+  up_a(&base[0], EDDY_DNS_ANSWER, "mail.example.com.", 300, 1);
+  up_soa(&base[0], "example.com.", 3600, 300);
+  up_a(&base[0], EDDY_DNS_ADDITIONAL, "mx.example.com.", 300, 2);
+  blen[0] = up_end(&base[0]);
+  up_begin(&base[1], "www.example.com.", EDDY_DNS_TYPE_A,
+           EDDY_DNS_RCODE_NXDOMAIN);
+  up_soa(&base[1], "example.com.", 3600, 300);
+  blen[1] = up_end(&base[1]);
+  eddy_dns_query_t qs[2] = {query("WWW.example.com.", EDDY_DNS_TYPE_A, 1, 0),
+                            query("www.example.COM.", EDDY_DNS_TYPE_A, 2,
+                                  4096)};
+  size_t caps[3] = {512, 1232, 65535};
+  int kept = 0, refused = 0;
+  for (int i = 0; i < 20000; i++) {
+    int b = (int)(next_random() & 1);
+    size_t len = blen[b];
+    memcpy(msg, base[b].buf, len);
+    int flips = 1 + (int)(next_random() % 4);
+    for (int f = 0; f < flips; f++)
+      msg[EDDY_DNS_HEADER_LEN + next_random() % (len - EDDY_DNS_HEADER_LEN)] =
+          (uint8_t)next_random();
+    switch (next_random() % 4) {
+    case 0:
+      len = EDDY_DNS_HEADER_LEN + next_random() % (len - EDDY_DNS_HEADER_LEN);
+      break;
+    case 1:
+      for (int g = 0; g < 32; g++)
+        msg[len++] = (uint8_t)next_random();
+      break;
+    default:
+      break;
+    }
+    eddy__dns_cache_key k;
+    eddy__dns_cache_entry *e = NULL;
+    eddy__dns_cache_key_make(cache, wire("www.example.com."), EDDY_DNS_TYPE_A,
+                             EDDY_DNS_CLASS_IN, &k);
+    int rc = eddy__dns_cache_entry_new(&k, msg, len, T0, &e);
+    if (rc != 0) {
+      EXPECT_EQ(rc, EDDY_EPARSE);
+      refused++;
+      continue;
+    }
+    kept++;
+    eddy__dns_cache_put(cache, e);
+    for (int c = 0; c < 3; c++) {
+      const eddy_dns_query_t *q = &qs[c & 1];
+      size_t cap = caps[c] < q->udp_size || c == 2 ? caps[c] : q->udp_size;
+      int n = eddy__dns_cache_write(e, q, cap, out, T0 + 7 * SEC);
+      EXPECT_GT(n, 0);
+      EXPECT_LE(n, cap);
+      expect_well_formed(out, (size_t)n);
+    }
+    eddy__dns_cache_entry_unref(e);
+  }
+  cr_assert(kept > 1000 && refused > 1000, "kept %d, refused %d", kept,
+            refused);
+}
+
 /* ---- Cost ---- */
 
 static double seconds(void) {
