@@ -231,8 +231,13 @@ typedef struct client {
   int calls;
   uint8_t msg[65535];
   size_t len;
-  bool free_forwarder; /* frees the forwarder from the callback */
+  bool free_forwarder;           /* frees the forwarder from the callback */
+  eddy__dns_forward_req *cancel; /* cancels this request from it */
+  bool ask_again;                /* asks its question again from it */
+  int again;                     /* what that returned */
 } client;
+
+static int ask(const char *name, uint16_t id, struct client *c);
 
 static void on_answer(void *arg, const uint8_t *msg, size_t len) {
   client *c = arg;
@@ -240,6 +245,15 @@ static void on_answer(void *arg, const uint8_t *msg, size_t len) {
   cr_assert(len <= sizeof c->msg);
   memcpy(c->msg, msg, len);
   c->len = len;
+  if (c->cancel) {
+    eddy__dns_forward_cancel(c->cancel);
+    c->cancel = NULL;
+  }
+  if (c->ask_again) {
+    static client other;
+    c->ask_again = false;
+    c->again = ask("x.example.", 99, &other);
+  }
   if (c->free_forwarder) {
     eddy__dns_forwarder_free(fw);
     fw = NULL;
@@ -279,14 +293,14 @@ static int ask(const char *name, uint16_t id, client *c) {
   return ask_cap(name, id, 0, 0, c, NULL);
 }
 
-/* Runs the loop until *v reaches target or ms of real time pass; returns
- * whether it did. */
-static bool wait_for(const int *v, int target, int ms) {
+/* Runs the loop until done(arg) holds or ms of real time pass; returns
+ * whether it held. */
+static bool wait_pred(bool (*done)(const void *), const void *arg, int ms) {
   int64_t end = test_clock_ms() + ms;
   int bfd = eddy_loop_backend_fd(loop);
   for (;;) {
     EXPECT_GE(eddy_loop_run(loop, EDDY_RUN_NOWAIT), 0);
-    if (*v >= target || test_clock_ms() >= end)
+    if (done(arg) || test_clock_ms() >= end)
       break;
     if (bfd >= 0) {
       struct pollfd p = {.fd = bfd, .events = POLLIN};
@@ -296,7 +310,23 @@ static bool wait_for(const int *v, int target, int ms) {
       nanosleep(&one, NULL);
     }
   }
-  return *v >= target;
+  return done(arg);
+}
+
+typedef struct count_at_least {
+  const int *v;
+  int target;
+} count_at_least;
+
+static bool reached(const void *arg) {
+  const count_at_least *c = arg;
+  return *c->v >= c->target;
+}
+
+/* Runs the loop until *v reaches target or ms of real time pass. */
+static bool wait_for(const int *v, int target, int ms) {
+  count_at_least c = {v, target};
+  return wait_pred(reached, &c, ms);
 }
 
 /* The same, failing the test after 5 s. */
@@ -352,6 +382,11 @@ static eddy__dns_forward_stats stats(void) {
   eddy__dns_forward_stats st;
   eddy__dns_forwarder_stats(fw, &st);
   return st;
+}
+
+static bool nothing_in_flight(const void *arg) {
+  (void)arg;
+  return stats().inflight == 0;
 }
 
 /* ---- Hits and sharing ---- */
@@ -746,11 +781,8 @@ Test(dns_forward, exchange_goes_on_for_the_cache_when_every_waiter_left,
   start();
   EXPECT_EQ(ask_cap("left.example.", 1, 0, 0, &c, &r), 0);
   eddy__dns_forward_cancel(r);
-  run_until(&up.queries, 1);
-  int64_t end = test_clock_ms() + 5000;
-  while (stats().inflight > 0 && test_clock_ms() < end)
-    run_until(&up.queries, 1);
-  EXPECT_EQ(stats().inflight, 0);
+  cr_assert(wait_pred(nothing_in_flight, NULL, 5000));
+  EXPECT_EQ(up.queries, 1);
   EXPECT_EQ(c.calls, 0);
   EXPECT_GT(ask("left.example.", 2, &c), 0);
   expect_address(&c, 2, 1);
@@ -803,6 +835,41 @@ Test(dns_forward, loop_closing_everything_answers_servfail, .init = setup,
   run_until(&c.calls, 1);
   EXPECT_EQ(rcode_of(&c), EDDY_DNS_RCODE_SERVFAIL);
   EXPECT_EQ(stats().inflight, 0);
+}
+
+Test(dns_forward, waiter_cancelled_from_another_callback_is_not_called,
+     .init = setup, .fini = finish) {
+  fake up;
+  client c1 = {0}, c2 = {0}, c3 = {0};
+  eddy__dns_forward_req *r2;
+  fake_open(loop, &up, M_ANSWER, 300);
+  upstream_at(0, up.port);
+  start();
+  EXPECT_EQ(ask("x.example.", 1, &c1), 0);
+  EXPECT_EQ(ask_cap("x.example.", 2, 0, 0, &c2, &r2), 0);
+  EXPECT_EQ(ask("x.example.", 3, &c3), 0);
+  c1.cancel = r2;
+  run_until(&c3.calls, 1);
+  EXPECT_EQ(c1.calls, 1);
+  EXPECT_EQ(c2.calls, 0);
+  expect_address(&c3, 3, 1);
+  fake_close(&up);
+}
+
+/* The answer is in the cache before the first waiter is called: the same
+ * question asked from its callback is a hit. */
+Test(dns_forward, question_asked_again_from_a_callback_is_a_hit, .init = setup,
+     .fini = finish) {
+  fake up;
+  client c = {.ask_again = true};
+  fake_open(loop, &up, M_ANSWER, 300);
+  upstream_at(0, up.port);
+  start();
+  EXPECT_EQ(ask("x.example.", 1, &c), 0);
+  run_until(&c.calls, 1);
+  EXPECT_GT(c.again, 0);
+  EXPECT_EQ(up.queries, 1);
+  fake_close(&up);
 }
 
 /* ---- Out of memory ---- */
