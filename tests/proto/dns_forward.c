@@ -751,6 +751,39 @@ Test(dns_forward, flood_of_unique_names_keeps_the_cache_bounded, .init = setup,
   fake_close(&up);
 }
 
+/* Two clients may wait at once: a third question is turned away, joining
+ * or not, and so is a new one while two exchanges are in flight even with
+ * no one waiting for them; once they end, questions are taken again. */
+Test(dns_forward, questions_past_max_waiting_are_turned_away, .init = setup,
+     .fini = finish) {
+  fake mute;
+  client c[5] = {{0}};
+  eddy__dns_forward_req *r;
+  fake_open(loop, &mute, M_SILENT, 300);
+  upstream_at(0, mute.port);
+  cfg.max_waiting = 2;
+  start();
+  EXPECT_EQ(ask_cap("a.example.", 1, 0, 0, &c[0], &r), 0);
+  EXPECT_EQ(ask("b.example.", 2, &c[1]), 0);
+  EXPECT_EQ(ask("c.example.", 3, &c[2]), -EAGAIN);
+  EXPECT_EQ(ask("a.example.", 4, &c[3]), -EAGAIN);
+  eddy__dns_forward_cancel(r);
+  EXPECT_EQ(stats().waiting, 1);
+  /* One may join; none may start a third exchange. */
+  EXPECT_EQ(ask("c.example.", 3, &c[2]), -EAGAIN);
+  EXPECT_EQ(ask("a.example.", 4, &c[3]), 0);
+  EXPECT_EQ(stats().overload, 3);
+  run_until(&mute.queries, 2);
+  advance(SEC);
+  run_until(&c[3].calls, 1);
+  run_until(&c[1].calls, 1);
+  EXPECT_EQ(c[0].calls, 0);
+  EXPECT_EQ(stats().waiting, 0);
+  EXPECT_EQ(stats().inflight, 0);
+  EXPECT_EQ(ask("c.example.", 5, &c[4]), 0);
+  fake_close(&mute);
+}
+
 /* ---- Cancelling and freeing ---- */
 
 Test(dns_forward, cancelled_waiter_is_not_called_the_others_are, .init = setup,

@@ -21,6 +21,11 @@
  * forwarder; the dispatch re-reads its list after each call and stops if
  * the forwarder is gone, freeing the rest.
  *
+ * Clients waiting, and exchanges in flight, are bounded (max_waiting):
+ * past the bound a question the cache cannot answer is turned away at
+ * once, since under a flood of unique names each would hold memory and a
+ * socket for a whole upstream timeout.
+ *
  * Answers for waiters are written into one buffer of the forwarder (64
  * KiB, the most a TCP client takes), lent to each callback in turn.
  */
@@ -35,6 +40,7 @@
 
 #define ANSWER_MAX 65535
 #define FIRST_BUCKETS 16
+#define DEFAULT_MAX_WAITING 1024
 
 typedef struct pending pending;
 
@@ -61,6 +67,7 @@ struct eddy__dns_forwarder {
   eddy__dns_cache *cache;
   pending **buckets;
   size_t nbuckets, npending;
+  size_t nwaiting, max_waiting;
   uint8_t *buf; /* ANSWER_MAX bytes: the answers lent to callbacks */
   eddy__dns_forward_stats stats;
   bool dispatching; /* in on_exchange's calls */
@@ -128,6 +135,7 @@ static void pending_remove(eddy__dns_forwarder *f, pending *p) {
 }
 
 static void waiter_append(pending *p, eddy__dns_forward_req *r) {
+  p->f->nwaiting++;
   r->p = p;
   r->next = NULL;
   r->prev = p->last;
@@ -140,6 +148,7 @@ static void waiter_append(pending *p, eddy__dns_forward_req *r) {
 
 static void waiter_unlink(eddy__dns_forward_req *r) {
   pending *p = r->p;
+  p->f->nwaiting--;
   if (r->prev != NULL)
     r->prev->next = r->next;
   else
@@ -241,6 +250,7 @@ int eddy__dns_forwarder_new(eddy_loop *loop,
   f->loop = loop;
   f->opts = cfg->upstream;
   f->opts.rd = true;
+  f->max_waiting = cfg->max_waiting ? cfg->max_waiting : DEFAULT_MAX_WAITING;
   f->nbuckets = FIRST_BUCKETS;
   f->buckets = eddy__calloc(f->nbuckets, sizeof *f->buckets);
   f->buf = eddy__malloc(ANSWER_MAX);
@@ -297,6 +307,12 @@ int eddy__dns_forward(eddy__dns_forwarder *f, const eddy_dns_query_t *q,
       f->stats.hits++;
     return n;
   }
+  pending *p = pending_find(f, &k);
+  if (f->nwaiting >= f->max_waiting ||
+      (p == NULL && f->npending >= f->max_waiting)) {
+    f->stats.overload++;
+    return -EAGAIN;
+  }
   eddy__dns_forward_req *r = eddy__malloc(sizeof *r);
   if (r == NULL)
     return -ENOMEM;
@@ -304,7 +320,6 @@ int eddy__dns_forward(eddy__dns_forwarder *f, const eddy_dns_query_t *q,
   r->arg = arg;
   r->cap = cap > ANSWER_MAX ? ANSWER_MAX : cap;
   r->q = *q;
-  pending *p = pending_find(f, &k);
   if (p != NULL) {
     f->stats.joined++;
   } else {
@@ -343,4 +358,5 @@ void eddy__dns_forwarder_stats(const eddy__dns_forwarder *f,
   *st = f->stats;
   st->entries = eddy__dns_cache_count(f->cache);
   st->inflight = f->npending;
+  st->waiting = f->nwaiting;
 }

@@ -38,6 +38,11 @@ typedef struct eddy__dns_forward_req eddy__dns_forward_req;
 typedef struct eddy__dns_forward_config {
   eddy__dns_exchange_opts upstream; /* servers, timeout, attempts; rd set */
   size_t cache_size;                /* entries; 0: 10000 */
+  /* The most clients waiting for upstream answers at once, and the most
+   * exchanges in flight (each holds a socket); past either, a question
+   * that the cache cannot answer is turned away with -EAGAIN, so a flood
+   * of unique names costs bounded memory and descriptors. 0: 1024. */
+  size_t max_waiting;
 } eddy__dns_forward_config;
 
 typedef struct eddy__dns_forward_stats {
@@ -47,7 +52,9 @@ typedef struct eddy__dns_forward_stats {
   uint64_t joined;   /* questions that joined an exchange in flight */
   uint64_t failures; /* waiters answered SERVFAIL (no usable answer) */
   size_t entries;    /* in the cache now */
+  uint64_t overload; /* questions turned away: max_waiting reached */
   size_t inflight;   /* upstream exchanges in flight now */
+  size_t waiting;    /* clients waiting for them now */
 } eddy__dns_forward_stats;
 
 /* Called once with the answer to send to the client: msg[0..len),
@@ -81,11 +88,14 @@ void eddy__dns_forwarder_free(eddy__dns_forwarder *f);
  * SERVFAIL written by the forwarder if no upstream answered, or answered
  * with another rcode than NOERROR or NXDOMAIN, or the answer could not be
  * held), unless eddy__dns_forward_cancel(*req) comes first. *req is no
- * longer valid once cb has been called. Returns -ENOMEM, or the error
- * eddy__dns_exchange_start gave (a socket that could not be made: -EMFILE
- * and the like), if neither could be done: the caller answers SERVFAIL
- * itself. -ENOSPC if cap cannot hold the question (never for cap >= 512).
- * Allocates nothing on a hit. */
+ * longer valid once cb has been called.
+ *
+ * Returns a negative code if neither could be done, and the caller answers
+ * SERVFAIL itself: -EAGAIN when max_waiting clients already wait (or as
+ * many exchanges are in flight and a new one is needed), -ENOMEM, or the
+ * error eddy__dns_exchange_start gave (a socket that could not be made:
+ * -EMFILE and the like); -ENOSPC if cap cannot hold the question (never
+ * for cap >= 512). Allocates nothing on a hit. */
 int eddy__dns_forward(eddy__dns_forwarder *f, const eddy_dns_query_t *q,
                       size_t cap, uint8_t *out, eddy__dns_forward_cb cb,
                       void *arg, eddy__dns_forward_req **req);
