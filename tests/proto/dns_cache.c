@@ -189,6 +189,12 @@ Test(dns_cache, positive_ttl_is_capped_at_a_day, .init = setup,
   EXPECT_EQ(put_a("a.example.", 7 * 86400, T0), 1);
   eddy__dns_cache_entry *e = get("a.example.", EDDY_DNS_TYPE_A, T0);
   EXPECT_EQ(eddy__dns_cache_entry_expires(e), T0 + 86400 * SEC);
+  /* And so is the TTL handed out. */
+  uint8_t out[512];
+  answer a;
+  eddy_dns_query_t q = query("a.example.", EDDY_DNS_TYPE_A, 1, 0);
+  read_answer(&a, out, write_for(e, &q, sizeof out, out, T0 + 10 * SEC));
+  EXPECT_EQ(a.rr[0].ttl, 86400 - 10);
 }
 
 Test(dns_cache, nxdomain_kept_by_soa_minimum_or_ttl_whichever_is_less,
@@ -213,6 +219,12 @@ Test(dns_cache, nxdomain_kept_by_soa_minimum_or_ttl_whichever_is_less,
   EXPECT_EQ(put("nx3.example.com.", EDDY_DNS_TYPE_A, &m, T0), 1);
   e = get("nx3.example.com.", EDDY_DNS_TYPE_A, T0);
   EXPECT_EQ(eddy__dns_cache_entry_expires(e), T0 + 3600 * SEC);
+  uint8_t out[512];
+  answer a;
+  eddy_dns_query_t q = query("nx3.example.com.", EDDY_DNS_TYPE_A, 1, 0);
+  read_answer(&a, out, write_for(e, &q, sizeof out, out, T0));
+  EXPECT_EQ(a.rr[0].type, EDDY_DNS_TYPE_SOA);
+  EXPECT_EQ(a.rr[0].ttl, 3600);
 }
 
 Test(dns_cache, nodata_kept_by_soa_and_written_with_its_soa, .init = setup,

@@ -355,24 +355,31 @@ static int survey_msg(const uint8_t *msg, size_t len, survey *s,
   return r < 0 ? EDDY_EPARSE : 0;
 }
 
+static bool negative(const survey *s) {
+  return s->rcode == EDDY_DNS_RCODE_NXDOMAIN || s->answers == 0;
+}
+
+/* The longest an answer of its kind is kept, and the largest TTL it hands
+ * out: a client should not keep it longer than the cache does. */
+static uint32_t ttl_cap(const survey *s) {
+  return negative(s) ? EDDY__DNS_CACHE_MAX_NEG_TTL : EDDY__DNS_CACHE_MAX_TTL;
+}
+
 /* How long an answer may be kept, in seconds; 0: not at all. */
 static uint32_t cache_ttl(const survey *s, bool tc) {
   if (tc || s->full)
     return 0;
   if (s->rcode != EDDY_DNS_RCODE_NOERROR && s->rcode != EDDY_DNS_RCODE_NXDOMAIN)
     return 0;
-  bool negative = s->rcode == EDDY_DNS_RCODE_NXDOMAIN || s->answers == 0;
-  if (negative && !s->soa)
+  if ((negative(s) && !s->soa) || s->min_ttl == UINT32_MAX)
     return 0;
-  uint32_t max = negative ? EDDY__DNS_CACHE_MAX_NEG_TTL
-                          : EDDY__DNS_CACHE_MAX_TTL;
-  if (s->min_ttl == UINT32_MAX)
-    return 0;
-  return s->min_ttl < max ? s->min_ttl : max;
+  return s->min_ttl < ttl_cap(s) ? s->min_ttl : ttl_cap(s);
 }
 
+/* Copies the first records (as the survey counted them) into e, each TTL
+ * at most cap. */
 static void pack(eddy__dns_cache_entry *e, const uint8_t *msg, size_t len,
-                 size_t records, eddy_dns_rr_t *rr) {
+                 size_t records, uint32_t cap, eddy_dns_rr_t *rr) {
   eddy_dns_msg_t m;
   uint8_t *p = e->data + e->name_len;
   size_t n = 0;
@@ -386,7 +393,8 @@ static void pack(eddy__dns_cache_entry *e, const uint8_t *msg, size_t len,
     p += 2 + rr->name_len;
     eddy__dns_put16(p, rr->type);
     eddy__dns_put16(p + 2, rr->rclass);
-    eddy__dns_put32(p + 4, rr_ttl(rr));
+    uint32_t ttl = rr_ttl(rr);
+    eddy__dns_put32(p + 4, ttl < cap ? ttl : cap);
     eddy__dns_put16(p + 8, (uint16_t)rr->rdlen);
     if (rr->rdlen > 0)
       memcpy(p + 10, rr->rdata, rr->rdlen);
@@ -420,7 +428,7 @@ int eddy__dns_cache_entry_new(const eddy__dns_cache_key *k, const uint8_t *msg,
   e->cacheable = e->ttl > 0;
   e->stored = now;
   e->expires = now + (int64_t)e->ttl * NSEC;
-  pack(e, msg, len, s.records, &rr);
+  pack(e, msg, len, s.records, ttl_cap(&s), &rr);
   *out = e;
   return 0;
 }

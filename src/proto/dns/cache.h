@@ -23,6 +23,9 @@
  * - an answer with TC=1, or one whose records do not fit
  *   EDDY__DNS_CACHE_ENTRY_MAX bytes once decompressed: not cached.
  *
+ * The TTLs handed out are capped the same way (a day, an hour), so that
+ * no client keeps an answer longer than the cache would.
+ *
  * The cache holds at most max entries; putting one more first drops the
  * least recently used (a lookup counts as a use). An expired entry is
  * dropped when a lookup finds it, or when the least recently used go.
