@@ -317,10 +317,25 @@ def free_udp_tcp_port():
     raise AssertionError("no free port")
 
 
+class DnsServer(Server):
+    """A Server whose exit, when the case went well, also checks that eddy
+    stops on SIGTERM with status 0 and no sanitizer report in its log."""
+
+    def __exit__(self, *exc):
+        if exc[0] is None and self.p.poll() is None:
+            rc, err = self.stop()
+            super().__exit__(*exc)
+            assert rc == 0, f"eddy dns exited {rc} on SIGTERM: {err[-3000:]}"
+            bad = [x for x in err.splitlines() if "runtime error" in x or "Sanitizer" in x]
+            assert not bad, "sanitizer report: " + err[-3000:]
+            return
+        super().__exit__(*exc)
+
+
 def dns(*args):
     """eddy dns on one loopback port for UDP and TCP, ready to answer."""
     port = free_udp_tcp_port()
-    srv = Server(EDDY, "dns", "--listen", f"udp:{port}:interface=127.0.0.1", *args, port=port)
+    srv = DnsServer(EDDY, "dns", "--listen", f"udp:{port}:interface=127.0.0.1", *args, port=port)
     if not srv.wait_log("dns: serving", 15):
         log = srv.stderr()
         srv.__exit__()
@@ -569,6 +584,19 @@ def _():
             assert (m.opt.ttl >> 16) & 0xFF == 0, ("BADVERS carries the version we speak", m.opt)
 
 
+@case("ANY is answered minimally: one rrset (RFC 8482)")
+def _():
+    with authoritative() as srv:
+        for ask in (udp_ask, tcp_ask):
+            m = ask(srv.port, make_query("example.com", "ANY", edns=1232))
+            assert m.rcode == 0 and m.aa and m.answer, (m.status(), m.answer)
+            assert len({(r.name, r.type) for r in m.answer}) == 1, m.answer
+        for tool in TOOLS:
+            r = dig(tool, srv.port, "www.example.com", "ANY")
+            check_answer(r, (tool, "ANY"))
+            assert len({x[2] for x in r.sections["ANSWER"]}) == 1, r
+
+
 @case("NOTIMP for opcodes other than QUERY, over UDP and TCP")
 def _():
     with authoritative() as srv:
@@ -646,6 +674,20 @@ v IN A {addr}
 """
 
 
+def reloads(srv):
+    """How many reloads the log reports ("dns: ...reloaded ...")."""
+    return sum(1 for x in srv.stderr().splitlines() if "dns:" in x and " reloaded" in x)
+
+
+def wait_reloads(srv, n, timeout=10):
+    deadline = time.time() + timeout
+    while reloads(srv) < n:
+        if time.time() >= deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
 @case("SIGHUP: a good new zone is served; a broken one is refused, the old one kept")
 def _():
     d = tempfile.mkdtemp(prefix="eddy-dns-")
@@ -664,7 +706,7 @@ def _():
             assert udp_ask(srv.port, make_query("new.reload.test")).rcode == 3
             write(RELOAD_ZONE.format(serial=2, addr="192.0.2.20", extra="new IN A 192.0.2.30"))
             srv.p.send_signal(signal.SIGHUP)
-            assert srv.wait_log("dns: reloaded", 10), srv.stderr()
+            assert wait_reloads(srv, 1), srv.stderr()
             for tool in TOOLS:
                 r = dig(tool, srv.port, "v.reload.test", "A")
                 assert r.data("A") == {"192.0.2.20"}, r
@@ -684,12 +726,9 @@ def _():
                 assert ask(srv.port, make_query("new.reload.test")).rdatas("A") == {"192.0.2.30"}
                 assert ask(srv.port, make_query("80.2.0.192.in-addr.arpa", "PTR")).rdatas("PTR")
             # Fixed again: served again.
-            before = srv.stderr().count("dns: reloaded")
             write(RELOAD_ZONE.format(serial=4, addr="192.0.2.40", extra=""))
             srv.p.send_signal(signal.SIGHUP)
-            deadline = time.time() + 10
-            while srv.stderr().count("dns: reloaded") == before and time.time() < deadline:
-                time.sleep(0.02)
+            assert wait_reloads(srv, 2), srv.stderr()
             assert udp_ask(srv.port, make_query("v.reload.test")).rdatas("A") == {"192.0.2.40"}
             assert udp_ask(srv.port, make_query("new.reload.test")).rcode == 3
             rc, err = srv.stop()
@@ -1062,8 +1101,8 @@ class FakeUpstream:
     ID; an answer with the right ID but another question; then the right
     answer (or, with tc, a TC=1 answer and the right one over TCP)."""
 
-    def __init__(self, tc=False):
-        self.tc = tc
+    def __init__(self, tc=False, gate=None):
+        self.tc, self.gate = tc, gate  # gate: a threading.Event to wait for
         self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.udp.bind(("127.0.0.1", 0))
         self.port = self.udp.getsockname()[1]
@@ -1097,6 +1136,8 @@ class FakeUpstream:
                 continue
             q = Msg(data)
             self.queries += 1
+            if self.gate is not None and not self.gate.wait(20):
+                continue
             self.other.sendto(self.answer(q, q.id, addr="10.6.6.8"), peer)
             self.udp.sendto(self.answer(q, q.id ^ 0x5555, addr="10.6.6.6"), peer)
             self.udp.sendto(self.answer(q, q.id, name="evil.test", addr="10.6.6.7"), peer)
@@ -1122,6 +1163,8 @@ class FakeUpstream:
 
     def close(self):
         self.stop = True
+        if self.gate is not None:
+            self.gate.set()
         for t in self.threads:
             t.join()
         for s in (self.udp, self.tcp, self.other):
@@ -1154,6 +1197,94 @@ def _():
             assert fake.tcp_queries == 1, fake.tcp_queries
     finally:
         fake.close()
+
+
+def wait_for(cond, timeout=10, what="a condition"):
+    deadline = time.time() + timeout
+    while not cond():
+        if time.time() >= deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+@case("identical questions in flight share one upstream query")
+def _():
+    gate = threading.Event()
+    fake = FakeUpstream(gate=gate)
+    d = tempfile.mkdtemp(prefix="eddy-dns-")
+    log = os.path.join(d, "fw.log")
+    socks = []
+    try:
+        with dns("--forward", f"127.0.0.1:{fake.port}", "--query-log", log) as fw:
+            for i in range(5):
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                s.settimeout(10)
+                s.connect(("127.0.0.1", fw.port))
+                s.send(make_query("shared.fake.test", qid=100 + i))
+                socks.append(s)
+            # All five received by the forwarder before the upstream answers.
+            wait_for(lambda: count_log(log, "shared.fake.test.", "A") == 5, what="five queries logged")
+            wait_for(lambda: fake.queries >= 1, what="the upstream query")
+            gate.set()
+            for i, s in enumerate(socks):
+                m = Msg(s.recv(65535))
+                assert m.id == 100 + i and m.rdatas("A") == {"192.0.2.77"}, (i, m.id, m.answer)
+            assert fake.queries == 1, f"{fake.queries} upstream queries for one question"
+    finally:
+        for s in socks:
+            s.close()
+        fake.close()
+        shutil.rmtree(d)
+
+
+@case("TCP answers go out as they are ready: a zone answer overtakes a forwarded one")
+def _():
+    gate = threading.Event()
+    fake = FakeUpstream(gate=gate)
+    try:
+        with dns("--zone", EXAMPLE, "--forward", f"127.0.0.1:{fake.port}") as fw:
+            with socket.create_connection(("127.0.0.1", fw.port), timeout=10) as s:
+                s.sendall(frame(make_query("slow.fake.test", qid=1)) +
+                          frame(make_query("www.example.com", qid=2)))
+                m = Msg(read_frame(s))
+                assert m.id == 2 and m.rdatas("A") == {"192.0.2.80"} and m.aa, (m.id, m.answer)
+                gate.set()
+                m = Msg(read_frame(s))
+                assert m.id == 1 and m.rdatas("A") == {"192.0.2.77"} and m.ra, (m.id, m.answer)
+    finally:
+        fake.close()
+
+
+@case("the cache holds --cache-size answers, the least recently used going first")
+def _():
+    d = tempfile.mkdtemp(prefix="eddy-dns-")
+    log = os.path.join(d, "upstream.log")
+    try:
+        with dns("--zone", UPSTREAM, "--query-log", log) as up, \
+                dns("--forward", f"127.0.0.1:{up.port}", "--cache-size", "20") as fw:
+            for i in range(30):
+                m = udp_ask(fw.port, make_query(f"n{i}.fwd.test"))
+                assert m.rcode == 3, (i, m.status())
+            # The last ones are still cached; the first ones were pushed out.
+            for i in range(25, 30):
+                assert udp_ask(fw.port, make_query(f"n{i}.fwd.test")).rcode == 3
+                assert count_log(log, f"n{i}.fwd.test.", "A") == 1, (i, "not cached")
+            assert udp_ask(fw.port, make_query("n0.fwd.test")).rcode == 3
+            assert count_log(log, "n0.fwd.test.", "A") == 2, "n0 still cached past the bound"
+    finally:
+        shutil.rmtree(d)
+
+
+@case("no upstream answers: SERVFAIL, in bounded time")
+def _():
+    closed = free_udp_tcp_port()
+    with dns("--forward", f"127.0.0.1:{closed}") as fw:
+        for tool in TOOLS:
+            start = time.time()
+            r = dig(tool, fw.port, "host.fwd.test", "A", time_s=8)
+            assert r.status == "SERVFAIL" and not r.sections["ANSWER"], r
+            assert time.time() - start < 8
+        assert udp_ask(fw.port, make_query("x.fwd.test"), timeout=8).rcode == 2
 
 
 report()
