@@ -597,6 +597,23 @@ def _():
             assert len({x[2] for x in r.sections["ANSWER"]}) == 1, r
 
 
+@case("header bits: ID, RD and CD copied, RA clear without --forward; other classes not answered")
+def _():
+    with authoritative() as srv:
+        for ask in (udp_ask, tcp_ask):
+            for rd in (False, True):
+                m = ask(srv.port, make_query("www.example.com", rd=rd, qid=321))
+                assert m.id == 321 and m.rd == rd and not m.ra and m.aa and m.opcode == 0, (rd, hex(m.flags))
+            q = bytearray(make_query("www.example.com", qid=322))
+            q[3] |= 0x10  # CD
+            q[2] |= 0x02  # TC in a query means nothing
+            m = ask(srv.port, bytes(q))
+            assert m.flags & 0x0010 and not m.tc and m.rdatas("A") == {"192.0.2.80"}, hex(m.flags)
+            for qclass in (3, 4, 255):  # CH, HS, ANY: the zones are IN
+                m = ask(srv.port, make_query("www.example.com", qclass=qclass))
+                assert m.rcode in (4, 5) and not m.answer and not m.aa, (qclass, m.status(), m.answer)
+
+
 @case("NOTIMP for opcodes other than QUERY, over UDP and TCP")
 def _():
     with authoritative() as srv:
@@ -1017,6 +1034,14 @@ def _():
 
 # ---- The forwarder ----
 
+def wait_for(cond, timeout=10, what="a condition"):
+    deadline = time.time() + timeout
+    while not cond():
+        if time.time() >= deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
 def count_log(path, name, qtype):
     try:
         with open(path) as f:
@@ -1062,10 +1087,49 @@ def _():
             m = udp_ask(fw.port, q)
             assert m.id == 0xABCD and m.question[0][1] == [b"HoSt", b"FwD", b"TeSt"], m.question
             assert m.opt is None and m.rdatas("A") == {"198.51.100.7"}, m.additional
+            # NODATA cached too.
+            for _ in range(2):
+                m = udp_ask(fw.port, make_query("host.fwd.test", "MX"))
+                assert m.rcode == 0 and not m.answer and m.rdatas("SOA", m.authority), m.authority
+            assert count_log(log, "host.fwd.test.", "MX") == 1, open(log).read()
+            # An OPT for a client that sent one.
+            m = udp_ask(fw.port, make_query("host.fwd.test", edns=1232))
+            assert m.nopt == 1 and m.rdatas("A") == {"198.51.100.7"}, m.additional
+            # The TTL handed out goes down with time spent in the cache.
+            first = udp_ask(fw.port, make_query("host.fwd.test")).answer[0].ttl
+            wait_for(lambda: udp_ask(fw.port, make_query("host.fwd.test")).answer[0].ttl < first,
+                     timeout=5, what="the cached TTL to go down")
+            assert count_log(log, "host.fwd.test.", "A") == 1, open(log).read()
             # Its own zone still answered with authority.
             r = dig("dig", fw.port, "80.2.0.192.in-addr.arpa", "PTR")
             assert r.data("PTR") == {"www.example.com."} and "aa" in r.flags, r
             assert fw.p.poll() is None and up.p.poll() is None
+    finally:
+        shutil.rmtree(d)
+
+
+@case("big answers through the forwarder: TC=1 to a client without EDNS, complete over TCP")
+def _():
+    d = tempfile.mkdtemp(prefix="eddy-dns-")
+    log = os.path.join(d, "upstream.log")
+    try:
+        with dns("--zone", UPSTREAM, "--query-log", log) as up, \
+                dns("--forward", f"127.0.0.1:{up.port}") as fw:
+            m = udp_ask(fw.port, make_query("manya.fwd.test"))
+            assert m.tc and len(m.raw) <= 512 and m.ra, (m.tc, len(m.raw))
+            m = tcp_ask(fw.port, make_query("manya.fwd.test"))
+            assert not m.tc and len(m.rdatas("A")) == 40, (m.tc, len(m.answer))
+            m = udp_ask(fw.port, make_query("manya.fwd.test", edns=1232))
+            assert not m.tc and len(m.rdatas("A")) == 40, (m.tc, len(m.answer))
+            # 4 KB of TXT: the upstream truncates over UDP, so the forwarder
+            # must have asked it again over TCP.
+            for tool in TOOLS:
+                r = dig(tool, fw.port, "bigtxt.fwd.test", "TXT", "+tcp", time_s=5)
+                assert r.status == "NOERROR" and len(r.data("TXT")) == 20, r
+            assert any(x.startswith("tcp bigtxt.fwd.test. TXT") for x in open(log).read().splitlines()), \
+                open(log).read()
+            r = dig("dig", fw.port, "bigtxt.fwd.test", "TXT", "+bufsize=1232", "+ignore")
+            assert r.status == "NOERROR" and "tc" in r.flags, r
     finally:
         shutil.rmtree(d)
 
@@ -1203,14 +1267,6 @@ def _():
             assert fake.tcp_queries == 1, fake.tcp_queries
     finally:
         fake.close()
-
-
-def wait_for(cond, timeout=10, what="a condition"):
-    deadline = time.time() + timeout
-    while not cond():
-        if time.time() >= deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
 
 
 @case("identical questions in flight share one upstream query")
