@@ -506,6 +506,27 @@ def _():
             assert r.data("SOA", "AUTHORITY"), r
 
 
+@case("CNAMEs: a wildcard CNAME, a CNAME out of every zone, a loop answered without repeats")
+def _():
+    with authoritative() as srv:
+        for tool in TOOLS:
+            r = dig(tool, srv.port, "x.cw.example.com", "A")
+            check_answer(r, (tool, "wildcard CNAME"))
+            assert r.sections["ANSWER"] == [("x.cw.example.com.", 3600, "CNAME", "www.example.com."),
+                                            ("www.example.com.", 600, "A", "192.0.2.80")], r
+            r = dig(tool, srv.port, "out.example.com", "A")
+            check_answer(r, (tool, "CNAME out"))
+            assert r.sections["ANSWER"] == [("out.example.com.", 3600, "CNAME", "www.example.net.")], r
+        # A loop is answered (NOERROR with what was followed, or SERVFAIL),
+        # each record once: RFC 2181 section 5, "servers should suppress
+        # such duplicates".
+        for ask in (udp_ask, tcp_ask):
+            m = ask(srv.port, make_query("loop1.example.com"))
+            assert m.rcode in (0, 2), m.status()
+            seen = [(r.name, r.type, r.rdata) for r in m.answer]
+            assert len(seen) == len(set(seen)), f"duplicate records in the answer: {seen}"
+
+
 @case("truncation at 512 bytes without EDNS and at a small EDNS size; complete over TCP")
 def _():
     with authoritative() as srv:
