@@ -419,6 +419,23 @@ def _():
         assert ("sip.example.com.", "192.0.2.60") in {(r.name, r.rdata) for r in m.additional}, m.additional
 
 
+@case("additional data that does not fit is left out whole, without TC (RFC 2181 section 9)")
+def _():
+    with authoritative() as srv:
+        # bigmx's one MX fits in 512 bytes; the 40 addresses of its target
+        # do not. The answer is complete: TC stays clear, and the rrset
+        # that did not fit is omitted entirely rather than cut.
+        for edns in (None, 1232):
+            m = udp_ask(srv.port, make_query("bigmx.example.com", "MX", edns=edns))
+            assert m.rcode == 0 and m.rdatas("MX") == {(10, "manya.example.com.")}, m.answer
+            extra = [r for r in m.additional if r.type == 1]
+            assert len(extra) in (0, 40), f"EDNS {edns}: {len(extra)} of the 40 addresses in additional"
+            assert not m.tc, f"EDNS {edns}: TC set though the answer is complete"
+        for tool in TOOLS:
+            r = dig(tool, srv.port, "bigmx.example.com", "MX", "+noedns", "+ignore")
+            check_answer(r, (tool, "bigmx"))
+
+
 @case("NXDOMAIN and NODATA: the SOA in authority with the negative TTL (RFC 2308)")
 def _():
     with authoritative() as srv:
