@@ -1072,6 +1072,95 @@ def _():
 
 # ---- The forwarder ----
 
+class FakeUpstream:
+    """A UDP (and TCP) upstream in Python. For each query it sends, in
+    order: the right answer from another port; an answer with the wrong
+    ID; an answer with the right ID but another question; then the right
+    answer (or, with tc, a TC=1 answer and the right one over TCP)."""
+
+    def __init__(self, tc=False, gate=None, rcode=0):
+        self.tc, self.gate = tc, gate  # gate: a threading.Event to wait for
+        self.rcode = rcode  # other than 0: only that rcode, no records
+        self.seen = []  # (source port, ID) of each UDP query
+        for _ in range(100):  # a port free for both UDP and TCP
+            self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self.udp.bind(("127.0.0.1", 0))
+            self.port = self.udp.getsockname()[1]
+            self.tcp = socket.socket()
+            try:
+                self.tcp.bind(("127.0.0.1", self.port))
+                break
+            except OSError:
+                self.udp.close()
+                self.tcp.close()
+        self.tcp.listen(8)
+        self.other = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.other.bind(("127.0.0.1", 0))
+        self.udp.settimeout(0.1)
+        self.tcp.settimeout(0.1)
+        self.queries, self.tcp_queries = 0, 0
+        self.stop = False
+        self.threads = [threading.Thread(target=self.serve_udp), threading.Thread(target=self.serve_tcp)]
+        for t in self.threads:
+            t.start()
+
+    @staticmethod
+    def answer(q, qid, name=None, addr="192.0.2.77", tc=False):
+        qname = wire_name(name) if name else q.raw[12:12 + len(wire_name(q.question[0][0]))]
+        flags = 0x8000 | 0x0400 | 0x0080 | (q.flags & 0x0100) | (0x0200 if tc else 0)
+        msg = header(qid, flags, 1, 0 if tc else 1) + qname + struct.pack("!HH", q.question[0][2], 1)
+        if not tc:
+            msg += b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, 60, 4) + socket.inet_aton(addr)
+        return msg
+
+    def serve_udp(self):
+        while not self.stop:
+            try:
+                data, peer = self.udp.recvfrom(65535)
+            except socket.timeout:
+                continue
+            q = Msg(data)
+            self.queries += 1
+            self.seen.append((peer[1], q.id))
+            if self.rcode:
+                msg = self.answer(q, q.id, tc=True)
+                self.udp.sendto(msg[:2] + bytes([msg[2] & ~0x02, 0x80 | self.rcode]) + msg[4:], peer)
+                continue
+            if self.gate is not None and not self.gate.wait(20):
+                continue
+            self.other.sendto(self.answer(q, q.id, addr="10.6.6.8"), peer)
+            self.udp.sendto(self.answer(q, q.id ^ 0x5555, addr="10.6.6.6"), peer)
+            self.udp.sendto(self.answer(q, q.id, name="evil.test", addr="10.6.6.7"), peer)
+            self.udp.sendto(self.answer(q, q.id, tc=self.tc), peer)
+
+    def serve_tcp(self):
+        while not self.stop:
+            try:
+                c, _ = self.tcp.accept()
+            except socket.timeout:
+                continue
+            with c:
+                c.settimeout(5)
+                try:
+                    data = read_frame(c)
+                    if data:
+                        q = Msg(data)
+                        self.tcp_queries += 1
+                        c.sendall(frame(self.answer(q, q.id, addr="192.0.2.78")))
+                        read_frame(c)
+                except OSError:
+                    pass
+
+    def close(self):
+        self.stop = True
+        if self.gate is not None:
+            self.gate.set()
+        for t in self.threads:
+            t.join()
+        for s in (self.udp, self.tcp, self.other):
+            s.close()
+
+
 def wait_for(cond, timeout=10, what="a condition"):
     deadline = time.time() + timeout
     while not cond():
@@ -1146,6 +1235,68 @@ def _():
         shutil.rmtree(d)
 
 
+@case("the forwarder caches by TTL: TTL 0 never (RFC 1035 3.2.1), a short one expires; CNAMEs kept")
+def _():
+    d = tempfile.mkdtemp(prefix="eddy-dns-")
+    log = os.path.join(d, "upstream.log")
+    try:
+        with dns("--zone", UPSTREAM, "--query-log", log) as up, \
+                dns("--forward", f"127.0.0.1:{up.port}") as fw:
+            for i in range(3):
+                m = udp_ask(fw.port, make_query("zero.fwd.test"))
+                assert m.rdatas("A") == {"198.51.100.9"} and m.answer[0].ttl == 0, m.answer
+                assert count_log(log, "zero.fwd.test.", "A") == i + 1, ("a TTL 0 answer was cached", open(log).read())
+            m = udp_ask(fw.port, make_query("short.fwd.test"))
+            assert m.rdatas("A") == {"198.51.100.10"} and m.answer[0].ttl <= 1, m.answer
+            assert count_log(log, "short.fwd.test.", "A") == 1
+            wait_for(lambda: udp_ask(fw.port, make_query("short.fwd.test")).rdatas("A") == {"198.51.100.10"}
+                     and count_log(log, "short.fwd.test.", "A") == 2, timeout=5, what="the 1 s TTL to expire")
+            for tool in TOOLS * 2:
+                r = dig(tool, fw.port, "alias.fwd.test", "A")
+                assert r.sections["ANSWER"][0][2:] == ("CNAME", "host.fwd.test.") and r.data("A") == {"198.51.100.7"}, r
+            assert count_log(log, "alias.fwd.test.", "A") == 1, open(log).read()
+    finally:
+        shutil.rmtree(d)
+
+
+@case("upstream queries come from random ports with random IDs (RFC 5452)")
+def _():
+    fake = FakeUpstream()
+    try:
+        with dns("--forward", f"127.0.0.1:{fake.port}") as fw:
+            for i in range(12):
+                m = udp_ask(fw.port, make_query(f"r{i}.fake.test"), timeout=5)
+                assert m.rdatas("A") == {"192.0.2.77"}, m.answer
+        ports = {p for p, _ in fake.seen}
+        ids = [q for _, q in fake.seen]
+        assert len(fake.seen) >= 12, fake.seen
+        assert len(ports) >= 10, f"source ports: {sorted(ports)}"
+        assert len(set(ids)) >= 10, f"IDs: {ids}"
+        steps = {(b - a) % 65536 for a, b in zip(ids, ids[1:])}
+        assert len(steps) > 3, f"IDs in a predictable sequence: {ids}"
+    finally:
+        fake.close()
+
+
+@case("an upstream answering SERVFAIL or REFUSED is passed over for the next")
+def _():
+    d = tempfile.mkdtemp(prefix="eddy-dns-")
+    log = os.path.join(d, "upstream.log")
+    bad = FakeUpstream(rcode=2)
+    refusing = FakeUpstream(rcode=5)
+    try:
+        with dns("--zone", UPSTREAM, "--query-log", log) as up, \
+                dns("--forward", f"127.0.0.1:{bad.port}", "--forward", f"127.0.0.1:{refusing.port}",
+                    "--forward", f"127.0.0.1:{up.port}") as fw:
+            r = dig("dig", fw.port, "host.fwd.test", "A", time_s=6)
+            assert r.status == "NOERROR" and r.data("A") == {"198.51.100.7"}, r
+            assert bad.queries >= 1 and refusing.queries >= 1, (bad.queries, refusing.queries)
+    finally:
+        bad.close()
+        refusing.close()
+        shutil.rmtree(d)
+
+
 @case("big answers through the forwarder: TC=1 to a client without EDNS, complete over TCP")
 def _():
     d = tempfile.mkdtemp(prefix="eddy-dns-")
@@ -1195,88 +1346,6 @@ def _():
     finally:
         silent.close()
         shutil.rmtree(d)
-
-
-class FakeUpstream:
-    """A UDP (and TCP) upstream in Python. For each query it sends, in
-    order: the right answer from another port; an answer with the wrong
-    ID; an answer with the right ID but another question; then the right
-    answer (or, with tc, a TC=1 answer and the right one over TCP)."""
-
-    def __init__(self, tc=False, gate=None):
-        self.tc, self.gate = tc, gate  # gate: a threading.Event to wait for
-        for _ in range(100):  # a port free for both UDP and TCP
-            self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            self.udp.bind(("127.0.0.1", 0))
-            self.port = self.udp.getsockname()[1]
-            self.tcp = socket.socket()
-            try:
-                self.tcp.bind(("127.0.0.1", self.port))
-                break
-            except OSError:
-                self.udp.close()
-                self.tcp.close()
-        self.tcp.listen(8)
-        self.other = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.other.bind(("127.0.0.1", 0))
-        self.udp.settimeout(0.1)
-        self.tcp.settimeout(0.1)
-        self.queries, self.tcp_queries = 0, 0
-        self.stop = False
-        self.threads = [threading.Thread(target=self.serve_udp), threading.Thread(target=self.serve_tcp)]
-        for t in self.threads:
-            t.start()
-
-    @staticmethod
-    def answer(q, qid, name=None, addr="192.0.2.77", tc=False):
-        qname = wire_name(name) if name else q.raw[12:12 + len(wire_name(q.question[0][0]))]
-        flags = 0x8000 | 0x0400 | 0x0080 | (q.flags & 0x0100) | (0x0200 if tc else 0)
-        msg = header(qid, flags, 1, 0 if tc else 1) + qname + struct.pack("!HH", q.question[0][2], 1)
-        if not tc:
-            msg += b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, 60, 4) + socket.inet_aton(addr)
-        return msg
-
-    def serve_udp(self):
-        while not self.stop:
-            try:
-                data, peer = self.udp.recvfrom(65535)
-            except socket.timeout:
-                continue
-            q = Msg(data)
-            self.queries += 1
-            if self.gate is not None and not self.gate.wait(20):
-                continue
-            self.other.sendto(self.answer(q, q.id, addr="10.6.6.8"), peer)
-            self.udp.sendto(self.answer(q, q.id ^ 0x5555, addr="10.6.6.6"), peer)
-            self.udp.sendto(self.answer(q, q.id, name="evil.test", addr="10.6.6.7"), peer)
-            self.udp.sendto(self.answer(q, q.id, tc=self.tc), peer)
-
-    def serve_tcp(self):
-        while not self.stop:
-            try:
-                c, _ = self.tcp.accept()
-            except socket.timeout:
-                continue
-            with c:
-                c.settimeout(5)
-                try:
-                    data = read_frame(c)
-                    if data:
-                        q = Msg(data)
-                        self.tcp_queries += 1
-                        c.sendall(frame(self.answer(q, q.id, addr="192.0.2.78")))
-                        read_frame(c)
-                except OSError:
-                    pass
-
-    def close(self):
-        self.stop = True
-        if self.gate is not None:
-            self.gate.set()
-        for t in self.threads:
-            t.join()
-        for s in (self.udp, self.tcp, self.other):
-            s.close()
 
 
 @case("spoofed answers (another port, wrong ID, wrong question) are ignored")
