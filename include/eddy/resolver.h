@@ -85,6 +85,9 @@ typedef struct eddy_resolver_conf {
    * EDDY_DNS_EDNS_UDP_SIZE); 0: no EDNS, answers over 512 bytes then come
    * truncated and are asked again over TCP. */
   uint16_t edns_udp_size;
+  /* options rotate: each lookup starts with the next server of the list
+   * in turn, instead of always the first. */
+  bool rotate;
 } eddy_resolver_conf;
 
 /* Sets the defaults above. */
@@ -99,7 +102,8 @@ EDDY_API void eddy_resolver_conf_init(eddy_resolver_conf *conf);
  *   search NAME...        the search list becomes these (the first 6);
  *                         the last domain or search line wins
  *   options OPT...        ndots:N (at most 15), timeout:N seconds (1 to
- *                         30), attempts:N (1 to 5), edns0; others ignored
+ *                         30), attempts:N (1 to 5), edns0, rotate; others
+ *                         ignored
  * Lines starting with '#' or ';' are comments; a line whose keyword is
  * unknown, or whose value is malformed (a nameserver that is no address, a
  * search domain that is no name), is ignored, as glibc ignores it. Never
@@ -111,7 +115,11 @@ EDDY_API void eddy_resolver_conf_parse(eddy_resolver_conf *conf,
  * eddy_resolver_conf_parse, after eddy_resolver_conf_init. A file that
  * does not exist leaves the defaults, as glibc does. When the file names
  * no domain and no search list, the search list is the domain part of the
- * host name (gethostname()), if it has one. Reads the file at once
+ * host name (gethostname()), if it has one. For the system's file (path
+ * NULL) the environment then has its say, as with glibc: $LOCALDOMAIN
+ * replaces the search list (domains separated by spaces) and $RES_OPTIONS
+ * adds options in the syntax of an options line (neither is read by a
+ * set-user-ID program: secure_getenv). Reads the file at once
  * (blocking, as glibc does: it is a small local file); at most 64 KiB of
  * it. Returns 0, or -ENOMEM or the error of open() or read() other than
  * ENOENT (-EACCES...), conf then holding the defaults. */

@@ -120,6 +120,23 @@ Test(dns_client, resolv_conf_with_nul_bytes_and_long_words_is_survived) {
   EXPECT_EQ(c.nservers, 1);
 }
 
+Test(dns_client, environment_overrides_the_system_file) {
+  eddy_resolver_conf c;
+  setenv("LOCALDOMAIN", "env.example  other.example", 1);
+  setenv("RES_OPTIONS", "ndots:4 rotate attempts:3", 1);
+  EXPECT_OK(eddy_resolver_conf_load(&c, NULL));
+  EXPECT_EQ(c.nsearch, 2);
+  EXPECT_STR(c.search[0], "env.example");
+  EXPECT_STR(c.search[1], "other.example");
+  EXPECT_EQ(c.ndots, 4);
+  EXPECT_EQ(c.attempts, 3);
+  EXPECT_EQ(c.rotate, 1);
+  /* A file named by the program is taken as it is. */
+  EXPECT_OK(eddy_resolver_conf_load(&c, "/nonexistent/resolv.conf"));
+  EXPECT_EQ(c.ndots, 1);
+  EXPECT_EQ(c.rotate, 0);
+}
+
 Test(dns_client, resolv_conf_read_errors_are_returned) {
   char path[64];
   eddy_resolver_conf c;
@@ -414,6 +431,39 @@ Test(dns_client, nodata_beats_nxdomain_when_every_candidate_fails) {
   EXPECT_STR(g.qname, "nodata.example.com.");
   eddy_resolver_close(r);
   fake_close(&f);
+  test_finish(loop);
+}
+
+Test(dns_client, rotate_starts_each_lookup_with_the_next_server) {
+  eddy_loop *loop = test_loop();
+  fake f1, f2;
+  got g;
+  eddy_resolver_conf c;
+  eddy_resolver *r = NULL;
+  char server[32];
+  fake_open(loop, &f1);
+  fake_open(loop, &f2);
+  eddy_resolver_conf_init(&c);
+  snprintf(server, sizeof server, "127.0.0.1:%d", f1.port);
+  EXPECT_OK(eddy_resolver_conf_add_server(&c, server));
+  snprintf(server, sizeof server, "127.0.0.1:%d", f2.port);
+  EXPECT_OK(eddy_resolver_conf_add_server(&c, server));
+  c.rotate = true;
+  EXPECT_OK(eddy_resolver_new(loop, &c, &r));
+  for (int i = 0; i < 4; i++)
+    run_lookup(loop, r, "www.example.com.", &g);
+  EXPECT_EQ(f1.queries, 2);
+  EXPECT_EQ(f2.queries, 2);
+  c.rotate = false; /* without it, the first server every time */
+  eddy_resolver_close(r);
+  EXPECT_OK(eddy_resolver_new(loop, &c, &r));
+  for (int i = 0; i < 2; i++)
+    run_lookup(loop, r, "www.example.com.", &g);
+  EXPECT_EQ(f1.queries, 4);
+  EXPECT_EQ(f2.queries, 2);
+  eddy_resolver_close(r);
+  fake_close(&f1);
+  fake_close(&f2);
   test_finish(loop);
 }
 

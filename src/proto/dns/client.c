@@ -42,6 +42,7 @@ struct eddy_resolver {
   int nsearch;
   eddy_dns_lookup *lookups; /* undecided lookups */
   int closed;
+  size_t first; /* options rotate: the server the next exchange asks first */
 };
 
 enum { ASKING, REPORTING, DONE };
@@ -172,10 +173,25 @@ static void defer(eddy_dns_lookup *q, int status) {
 
 static void on_exchange(int err, const uint8_t *msg, size_t len, void *arg);
 
+/* The exchange options for the next question: the resolver's, with the
+ * server list turned by one more each time under options rotate. */
+static const eddy__dns_exchange_opts *
+exchange_opts(eddy_resolver *r, eddy__dns_exchange_opts *o) {
+  size_t n = r->xo.nservers;
+  if (!r->conf.rotate || n < 2)
+    return &r->xo;
+  *o = r->xo;
+  for (size_t i = 0; i < n; i++)
+    o->servers[i] = r->xo.servers[(r->first + i) % n];
+  r->first = (r->first + 1) % n;
+  return o;
+}
+
 static int ask(eddy_dns_lookup *q) {
-  eddy_resolver *r = q->r;
-  return eddy__dns_exchange_start(q->h.loop, &r->xo, q->cand[q->at], q->qtype,
-                                  EDDY_DNS_CLASS_IN, on_exchange, q, &q->x);
+  eddy__dns_exchange_opts o;
+  return eddy__dns_exchange_start(q->h.loop, exchange_opts(q->r, &o),
+                                  q->cand[q->at], q->qtype, EDDY_DNS_CLASS_IN,
+                                  on_exchange, q, &q->x);
 }
 
 /* Keeps the answer of a failed candidate if it is better than the one

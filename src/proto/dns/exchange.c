@@ -303,16 +303,20 @@ static int ask_udp(eddy__dns_exchange *x) {
   return eddy_udp_send(x->udp, x->query, x->qlen, NULL, 0);
 }
 
-/* Starts an attempt of the server x->server: a new ID, a new socket, the
- * deadline. A failure to start counts as the attempt's failure. */
-static void attempt(eddy__dns_exchange *x) {
+/* Starts an attempt of the server x->server: a new ID, the deadline, a
+ * new socket, the question. Returns 0 or the error that stopped it. */
+static int try_server(eddy__dns_exchange *x) {
   int err;
   x->id = random_id(x);
   x->query[0] = (uint8_t)(x->id >> 8);
   x->query[1] = (uint8_t)x->id;
   err = eddy__timer_start(&x->timer, x->o.timeout_ns);
-  if (err == 0)
-    err = ask_udp(x);
+  return err ? err : ask_udp(x);
+}
+
+/* The next attempt; one that cannot start counts as failed. */
+static void attempt(eddy__dns_exchange *x) {
+  int err = try_server(x);
   if (err)
     next(x, err);
 }
@@ -479,18 +483,14 @@ int eddy__dns_exchange_start(eddy_loop *loop,
   eddy__handle_init(loop, &x->h, close_handle);
   eddy__timer_init(loop, &x->timer, deadline_passed, x);
   eddy__soon_init(&x->report, report_now, x);
-  /* The first attempt's failures are the caller's to hear at once. */
-  x->id = random_id(x);
-  x->query[0] = (uint8_t)(x->id >> 8);
-  x->query[1] = (uint8_t)x->id;
-  err = eddy__timer_start(&x->timer, x->o.timeout_ns);
-  if (err == 0)
-    err = ask_udp(x);
+  /* A first socket that cannot be made, or no memory, is the caller's to
+   * hear at once; a send that fails moves on to the next server. */
+  err = try_server(x);
   if (err == -ENOMEM || (err && x->udp == NULL)) {
     release(x);
     return err;
   }
-  if (err) /* the socket exists but the send failed: the next server */
+  if (err)
     next(x, err);
   if (out)
     *out = x;

@@ -15,6 +15,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -100,8 +101,7 @@ static void nameserver(eddy_resolver_conf *conf, span w) {
 /* Whether w is a domain name; drops one final dot (except from "."). */
 static int domain_word(span *w) {
   uint8_t wire[EDDY_DNS_NAME_MAX];
-  if (w->len > 1 && w->p[w->len - 1] == '.' &&
-      (w->len < 2 || w->p[w->len - 2] != '\\'))
+  if (w->len > 1 && w->p[w->len - 1] == '.' && w->p[w->len - 2] != '\\')
     w->len--;
   if (w->len == 0 || w->len >= sizeof((eddy_resolver_conf *)0)->search[0])
     return 0;
@@ -134,6 +134,10 @@ static void option(eddy_resolver_conf *conf, span w) {
     conf->edns_udp_size = EDDY_DNS_EDNS_UDP_SIZE;
     return;
   }
+  if (word_is(key, "rotate") && !colon) {
+    conf->rotate = true;
+    return;
+  }
   if (v < 0)
     return;
   if (word_is(key, "ndots"))
@@ -151,6 +155,11 @@ static void option(eddy_resolver_conf *conf, span w) {
                          : v;
 }
 
+static void options(eddy_resolver_conf *conf, const char *at, const char *end) {
+  for (span w = next_word(&at, end); w.len > 0; w = next_word(&at, end))
+    option(conf, w);
+}
+
 static void line(eddy_resolver_conf *conf, const char *at, const char *end,
                  int *saw_search) {
   span key;
@@ -166,8 +175,7 @@ static void line(eddy_resolver_conf *conf, const char *at, const char *end,
     search(conf, at, end, EDDY_RESOLVER_SEARCH_MAX);
     *saw_search = 1;
   } else if (word_is(key, "options")) {
-    for (span w = next_word(&at, end); w.len > 0; w = next_word(&at, end))
-      option(conf, w);
+    options(conf, at, end);
   }
 }
 
@@ -238,21 +246,29 @@ static int read_file(const char *path, char **out, size_t *len) {
   return 0;
 }
 
+/* glibc's $LOCALDOMAIN and $RES_OPTIONS, over the system's file. */
+static void environment(eddy_resolver_conf *conf) {
+  const char *domains = secure_getenv("LOCALDOMAIN");
+  const char *opts = secure_getenv("RES_OPTIONS");
+  if (domains)
+    search(conf, domains, domains + strlen(domains), EDDY_RESOLVER_SEARCH_MAX);
+  if (opts)
+    options(conf, opts, opts + strlen(opts));
+}
+
 int eddy_resolver_conf_load(eddy_resolver_conf *conf, const char *path) {
   char *text = NULL;
   size_t len = 0;
   int err;
   eddy_resolver_conf_init(conf);
   err = read_file(path ? path : DEFAULT_PATH, &text, &len);
-  if (err == -ENOENT) {
-    host_domain(conf);
-    return 0;
-  }
-  if (err)
+  if (err && err != -ENOENT)
     return err;
-  if (!parse(conf, text, len))
+  if (!text || !parse(conf, text, len))
     host_domain(conf);
   eddy__free(text);
+  if (path == NULL)
+    environment(conf);
   return 0;
 }
 
