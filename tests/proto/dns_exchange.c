@@ -10,14 +10,15 @@
 #include "proto/dns/exchange.h"
 
 enum mode {
-  ANSWER,      /* A 192.0.2.1 */
-  WRONG_ID,    /* an answer with another ID, then the right one */
-  WRONG_Q,     /* an answer to another type, then the right one */
-  SILENT,      /* nothing */
-  TRUNCATE,    /* TC=1 over UDP; over TCP a stray frame, then A 192.0.2.2 */
-  TCP_SILENT,  /* TC=1 over UDP; nothing over TCP */
-  SERVFAIL,    /* rcode SERVFAIL */
-  ANSWER_UPPER /* the right answer with the question's name in upper case */
+  ANSWER,       /* A 192.0.2.1 */
+  WRONG_ID,     /* an answer with another ID, then the right one */
+  WRONG_Q,      /* an answer to another type, then the right one */
+  SILENT,       /* nothing */
+  TRUNCATE,     /* TC=1 over UDP; over TCP a stray frame, then A 192.0.2.2 */
+  TCP_SILENT,   /* TC=1 over UDP; nothing over TCP */
+  SERVFAIL,     /* rcode SERVFAIL */
+  ANSWER_UPPER, /* the right answer with the question's name in upper case */
+  JUNK_FIRST    /* 5 bytes, then the query itself (QR=0), then the answer */
 };
 
 typedef struct fake {
@@ -75,6 +76,11 @@ static void fake_recv(eddy_udp *u, const char *data, size_t len,
     n = make_answer(q, len, out, sizeof out, 0, 9, 0, f->mode == WRONG_ID,
                     f->mode == WRONG_Q, 0);
     EXPECT_OK(eddy_udp_send(u, out, n, from, fromlen));
+    n = make_answer(q, len, out, sizeof out, 0, 1, 0, 0, 0, 0);
+    break;
+  case JUNK_FIRST:
+    EXPECT_OK(eddy_udp_send(u, "\x12\x34\x81\x80\x00", 5, from, fromlen));
+    EXPECT_OK(eddy_udp_send(u, data, len, from, fromlen));
     n = make_answer(q, len, out, sizeof out, 0, 1, 0, 0, 0, 0);
     break;
   case TRUNCATE:
@@ -142,15 +148,22 @@ static void fake_accept(eddy_listener *l, eddy_stream *s, void *arg) {
   eddy_stream_set_callbacks(s, &fake_tcp, f);
 }
 
-static void fake_open(eddy_loop *loop, fake *f, int mode) {
+/* A fake server on host (127.0.0.1 or ::1), UDP and TCP on one port. */
+static void fake_open_at(eddy_loop *loop, fake *f, int mode, const char *host) {
   char ep[64], err[200];
+  int v6 = strchr(host, ':') != NULL;
   memset(f, 0, sizeof *f);
   f->mode = mode;
   eddy_buf_init(&f->tin, 70000);
-  EXPECT_OK(eddy_udp_open(loop, "127.0.0.1", 0, 0, fake_recv, f, &f->u));
+  EXPECT_OK(eddy_udp_open(loop, host, 0, 0, fake_recv, f, &f->u));
   f->port = eddy_udp_port(f->u);
-  snprintf(ep, sizeof ep, "tcp:%d:interface=127.0.0.1", f->port);
+  snprintf(ep, sizeof ep, "%s:%d:interface=%s%s%s", v6 ? "tcp6" : "tcp",
+           f->port, v6 ? "[" : "", host, v6 ? "]" : "");
   EXPECT_OK(eddy_listen(loop, ep, fake_accept, f, &f->l, err, sizeof err));
+}
+
+static void fake_open(eddy_loop *loop, fake *f, int mode) {
+  fake_open_at(loop, f, mode, "127.0.0.1");
 }
 
 static void fake_close(fake *f) {
@@ -306,6 +319,22 @@ Test(dns_exchange, answer_to_another_question_is_ignored) {
   test_finish(loop);
 }
 
+Test(dns_exchange, junk_and_the_query_echoed_back_are_ignored) {
+  eddy_loop *loop = test_loop();
+  fake f;
+  result r = {0};
+  eddy__dns_exchange_opts o = opts_ms(2000, 1);
+  fake_open(loop, &f, JUNK_FIRST);
+  add_server(&o, f.port);
+  EXPECT_OK(ask(loop, &o, &r, NULL));
+  cr_assert(test_run_until(loop, &r.calls));
+  EXPECT_EQ(r.err, 0);
+  EXPECT_EQ(r.msg[2] & 0x80, 0x80); /* the response, not the echo */
+  EXPECT_EQ(a_of(&r), 1);
+  fake_close(&f);
+  test_finish(loop);
+}
+
 Test(dns_exchange, question_name_is_matched_without_regard_to_case) {
   eddy_loop *loop = test_loop();
   fake f;
@@ -403,6 +432,25 @@ Test(dns_exchange, truncated_answer_is_asked_again_over_tcp) {
   cr_assert(test_run_until(loop, &r.calls));
   EXPECT_EQ(r.err, 0);
   EXPECT_EQ(a_of(&r), 2); /* TCP's answer, past the stray frame */
+  EXPECT_EQ(f.udp_queries, 1);
+  EXPECT_EQ(f.tcp_queries, 1);
+  fake_close(&f);
+  test_finish(loop);
+}
+
+Test(dns_exchange, ipv6_servers_over_udp_and_tcp) {
+  eddy_loop *loop = test_loop();
+  fake f;
+  result r = {0};
+  eddy__dns_exchange_opts o = opts_ms(2000, 1);
+  char text[40];
+  fake_open_at(loop, &f, TRUNCATE, "::1");
+  snprintf(text, sizeof text, "[::1]:%d", f.port);
+  EXPECT_OK(eddy__dns_upstream_parse(text, &o.servers[o.nservers++]));
+  EXPECT_OK(ask(loop, &o, &r, NULL));
+  cr_assert(test_run_until(loop, &r.calls));
+  EXPECT_EQ(r.err, 0);
+  EXPECT_EQ(a_of(&r), 2);
   EXPECT_EQ(f.udp_queries, 1);
   EXPECT_EQ(f.tcp_queries, 1);
   fake_close(&f);
