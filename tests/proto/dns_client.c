@@ -77,6 +77,7 @@ Test(dns_client, resolv_conf_last_of_domain_and_search_wins_and_limits_hold) {
   eddy_resolver_conf c;
   const char *text =
       "search a.example b.example c d e f g h\n"
+      "options ndots:12345 attempts:x timeout:\n"
       "options ndots:99 timeout:99 attempts:0\n"
       "domain last.example\n";
   eddy_resolver_conf_init(&c);
@@ -213,6 +214,12 @@ static void fake_recv(eddy_udp *u, const char *data, size_t len,
   if (f->silent)
     return;
   a = lookup_table(q.qname, q.qtype, &exists);
+  if (q.qname[0] == 6 && memcmp(q.qname + 1, "broken", 6) == 0) {
+    EXPECT_OK(
+        eddy_dns_writer_init(&w, out, sizeof out, &q, EDDY_DNS_RCODE_SERVFAIL));
+    EXPECT_OK(eddy_udp_send(u, out, eddy_dns_writer_finish(&w), from, fromlen));
+    return;
+  }
   EXPECT_OK(eddy_dns_writer_init(&w, out, sizeof out, &q,
                                  exists ? EDDY_DNS_RCODE_NOERROR
                                         : EDDY_DNS_RCODE_NXDOMAIN));
@@ -434,6 +441,76 @@ Test(dns_client, nodata_beats_nxdomain_when_every_candidate_fails) {
   test_finish(loop);
 }
 
+Test(dns_client, servfail_moves_on_and_the_first_is_reported) {
+  eddy_loop *loop = test_loop();
+  fake f;
+  got g;
+  static const char *const search[] = {"example.com", "corp.example", NULL};
+  eddy_resolver *r;
+  fake_open(loop, &f);
+  r = resolver_for(loop, &f, 1, search);
+  run_lookup(loop, r, "broken", &g);
+  EXPECT_EQ(f.queries, 3);
+  EXPECT_EQ(g.rcode, EDDY_DNS_RCODE_SERVFAIL);
+  EXPECT_STR(g.qname, "broken.example.com.");
+  eddy_resolver_close(r);
+  fake_close(&f);
+  test_finish(loop);
+}
+
+Test(dns_client, escaped_dots_neither_count_nor_make_a_name_absolute) {
+  eddy_loop *loop = test_loop();
+  fake f;
+  got g;
+  static const char *const search[] = {"corp.example", NULL};
+  eddy_resolver *r;
+  fake_open(loop, &f);
+  r = resolver_for(loop, &f, 1, search);
+  run_lookup(loop, r, "a\\.b", &g); /* one label "a.b": no dot */
+  EXPECT_EQ(f.queries, 2);
+  EXPECT_STR(f.asked[0], "a\\.b.corp.example.");
+  EXPECT_STR(f.asked[1], "a\\.b.");
+  f.queries = 0;
+  run_lookup(loop, r, "host\\.", &g); /* ends with an escaped dot */
+  EXPECT_EQ(f.queries, 2);
+  EXPECT_STR(f.asked[0], "host\\..corp.example.");
+  f.queries = 0;
+  run_lookup(loop, r, "x\\\\.", &g); /* an escaped backslash, then the end */
+  EXPECT_EQ(f.queries, 1);
+  EXPECT_STR(f.asked[0], "x\\\\.");
+  eddy_resolver_close(r);
+  fake_close(&f);
+  test_finish(loop);
+}
+
+Test(dns_client,
+     search_domains_that_make_a_name_too_long_or_twice_are_skipped) {
+  eddy_loop *loop = test_loop();
+  fake f;
+  got g;
+  static const char *const search[] = {".", "corp.example", "corp.example.",
+                                       NULL};
+  eddy_resolver *r;
+  char longname[256];
+  fake_open(loop, &f);
+  r = resolver_for(loop, &f, 1, search);
+  run_lookup(loop, r, "www", &g); /* www., www.corp.example., then www. */
+  EXPECT_EQ(f.queries, 2);
+  EXPECT_STR(f.asked[0], "www.");
+  EXPECT_STR(f.asked[1], "www.corp.example.");
+  /* 4 labels of 60: 245 bytes in wire form, no room for corp.example */
+  memset(longname, 'x', sizeof longname);
+  for (int i = 60; i < 243; i += 61)
+    longname[i] = '.';
+  longname[243] = '\0';
+  f.queries = 0;
+  run_lookup(loop, r, longname, &g);
+  EXPECT_EQ(f.queries, 1);
+  eddy_resolver_close(r);
+  fake_close(&f);
+  test_finish(loop);
+}
+
 Test(dns_client, rotate_starts_each_lookup_with_the_next_server) {
   eddy_loop *loop = test_loop();
   fake f1, f2;
@@ -480,11 +557,51 @@ Test(dns_client, malformed_names_are_refused_at_once) {
             EDDY_EPARSE);
   EXPECT_EQ(eddy_resolver_lookup(r, longlabel, 1, on_answer, &g, NULL),
             EDDY_EPARSE);
+  EXPECT_EQ(eddy_resolver_lookup(r, "a..b.", 1, on_answer, &g, NULL),
+            EDDY_EPARSE);
+  EXPECT_EQ(eddy_resolver_lookup(NULL, "x", 1, on_answer, &g, NULL), -EINVAL);
   EXPECT_EQ(eddy_resolver_lookup(r, "x", 1, NULL, &g, NULL), -EINVAL);
   eddy_resolver_close(r);
+  eddy_resolver_close(r); /* twice is harmless */
   EXPECT_EQ(eddy_resolver_lookup(r, "x", 1, on_answer, &g, NULL), EDDY_ECLOSED);
   EXPECT_EQ(g.calls, 0);
   test_finish(loop);
+}
+
+Test(dns_client, resolver_from_a_file) {
+  eddy_loop *loop = test_loop();
+  eddy_resolver *r = NULL;
+  char path[64];
+  const eddy_resolver_conf *c;
+  write_temp(path,
+             "nameserver 127.0.0.1\nsearch corp.example\n"
+             "options ndots:2\n");
+  EXPECT_OK(eddy_resolver_new_system(loop, path, &r));
+  c = eddy_resolver_get_conf(r);
+  EXPECT_EQ(c->nservers, 1);
+  EXPECT_EQ(c->ndots, 2);
+  EXPECT_STR(c->search[0], "corp.example");
+  eddy_resolver_close(r);
+  eddy__fault_fail_nth(EDDY__SYS_OPEN, 1, EACCES);
+  EXPECT_EQ(eddy_resolver_new_system(loop, path, &r), -EACCES);
+  eddy__fault_reset();
+  unlink(path);
+  EXPECT_EQ(eddy_resolver_new(NULL, NULL, &r), -EINVAL);
+  test_finish(loop);
+}
+
+Test(dns_client, answer_records_reject_what_is_not_a_message) {
+  eddy_dns_answer a;
+  eddy_dns_msg_t m;
+  static const uint8_t cut[] = {0, 1, 0x81, 0x80, 0, 1, 0, 0, 0, 0, 0, 0, 3};
+  memset(&a, 0, sizeof a);
+  EXPECT_EQ(eddy_dns_answer_records(NULL, &m), -EINVAL);
+  a.msg = cut;
+  a.len = 5;
+  EXPECT_EQ(eddy_dns_answer_records(&a, &m), EDDY_EPARSE);
+  a.len = sizeof cut; /* the question is cut off */
+  EXPECT_EQ(eddy_dns_answer_records(&a, &m), EDDY_EPARSE);
+  eddy_dns_answer_free(NULL);
 }
 
 Test(dns_client, bad_configurations_are_einval) {
@@ -701,6 +818,7 @@ typedef struct coro_case {
   eddy_resolver *r;
   const char *name;
   int status, a, done;
+  int fail_kind, fail_nth; /* a fault to inject just before the lookup */
 } coro_case;
 
 static int lookup_in_coro(eddy_coro *co, void *arg) {
@@ -708,7 +826,11 @@ static int lookup_in_coro(eddy_coro *co, void *arg) {
   eddy_dns_answer *a = NULL;
   eddy_dns_msg_t m;
   eddy_dns_rr_t rr;
+  if (c->fail_nth)
+    eddy__fault_fail_nth(c->fail_kind, (uint64_t)c->fail_nth, ENOMEM);
   c->status = eddy_coro_dns_lookup(co, c->r, c->name, EDDY_DNS_TYPE_A, &a);
+  if (c->fail_nth)
+    eddy__fault_reset();
   if (a) {
     EXPECT_OK(eddy_dns_answer_records(a, &m));
     while (eddy_dns_msg_next(&m, &rr) == 1)
@@ -732,6 +854,38 @@ Test(dns_client, coroutine_waits_for_the_answer) {
   EXPECT_EQ(c.status, 0);
   EXPECT_EQ(c.a, 1);
   eddy_resolver_close(c.r);
+  fake_close(&f);
+  test_finish(loop);
+}
+
+static int coro_status(eddy_loop *loop, eddy_resolver *r, const char *name,
+                       int fail_kind, int fail_nth) {
+  coro_case c = {0};
+  c.r = r;
+  c.name = name;
+  c.fail_kind = fail_kind;
+  c.fail_nth = fail_nth;
+  EXPECT_OK(eddy_coro_spawn(loop, lookup_in_coro, &c, NULL, NULL));
+  cr_assert(test_run_until(loop, &c.done));
+  return c.status;
+}
+
+Test(dns_client, coroutine_lookup_failures) {
+  eddy_loop *loop = test_loop();
+  fake f;
+  eddy_resolver *r;
+  fake_open(loop, &f);
+  r = resolver_for(loop, &f, 1, NULL);
+  EXPECT_EQ(coro_status(loop, r, "a..b", 0, 0), EDDY_EPARSE);
+  EXPECT_EQ(coro_status(loop, r, "www.example.com", EDDY__SYS_CALLOC, 1),
+            -ENOMEM);
+  /* the answer's copy: the only allocation once the answer is in */
+  EXPECT_EQ(coro_status(loop, r, "www.example.com.", EDDY__SYS_MALLOC, 1),
+            -ENOMEM);
+  EXPECT_EQ(coro_status(loop, r, "www.example.com.", 0, 0), 0);
+  EXPECT_EQ(eddy_coro_dns_lookup(NULL, r, "x", 1, NULL), -EINVAL);
+  EXPECT_EQ(eddy_deferred_dns_lookup(NULL, "x", 1, NULL), -EINVAL);
+  eddy_resolver_close(r);
   fake_close(&f);
   test_finish(loop);
 }

@@ -80,6 +80,10 @@ static void fake_recv(eddy_udp *u, const char *data, size_t len,
     break;
   case JUNK_FIRST:
     EXPECT_OK(eddy_udp_send(u, "\x12\x34\x81\x80\x00", 5, from, fromlen));
+    /* the right ID, QR and one question, but the question cut off */
+    memcpy(out, data, 12);
+    out[2] |= 0x80;
+    EXPECT_OK(eddy_udp_send(u, out, 14, from, fromlen));
     EXPECT_OK(eddy_udp_send(u, data, len, from, fromlen));
     n = make_answer(q, len, out, sizeof out, 0, 1, 0, 0, 0, 0);
     break;
@@ -595,6 +599,20 @@ Test(dns_exchange, close_all_ends_the_exchange_with_ecanceled) {
   test_finish(loop);
 }
 
+Test(dns_exchange, zero_timeout_and_attempts_take_the_defaults) {
+  eddy_loop *loop = test_loop();
+  fake f;
+  result r = {0};
+  eddy__dns_exchange_opts o = opts_ms(0, 0);
+  fake_open(loop, &f, ANSWER);
+  add_server(&o, f.port);
+  EXPECT_OK(ask(loop, &o, &r, NULL));
+  cr_assert(test_run_until(loop, &r.calls));
+  EXPECT_EQ(r.err, 0);
+  fake_close(&f);
+  test_finish(loop);
+}
+
 Test(dns_exchange, bad_arguments_are_einval) {
   eddy_loop *loop = test_loop();
   result r = {0};
@@ -605,7 +623,13 @@ Test(dns_exchange, bad_arguments_are_einval) {
   EXPECT_EQ(eddy__dns_exchange_start(loop, &o, bad_name, 1, 1, on_done, &r,
                                      NULL),
             -EINVAL);
+  o.servers[1].addr.ss_family = AF_UNIX;
+  o.nservers = 2;
+  EXPECT_EQ(ask(loop, &o, &r, NULL), -EINVAL);
+  o.nservers = EDDY__DNS_UPSTREAMS_MAX + 1;
+  EXPECT_EQ(ask(loop, &o, &r, NULL), -EINVAL);
   EXPECT_EQ(r.calls, 0);
+  eddy__dns_exchange_cancel(NULL); /* harmless */
   test_finish(loop);
 }
 
@@ -633,6 +657,7 @@ Test(dns_exchange, upstream_addresses_parse) {
   EXPECT_EQ(eddy__dns_upstream_parse("[::1", &u), -EINVAL);
   EXPECT_EQ(eddy__dns_upstream_parse("[::1]x", &u), -EINVAL);
   EXPECT_EQ(eddy__dns_upstream_parse("[192.0.2.1]:53", &u), -EINVAL);
+  EXPECT_EQ(eddy__dns_upstream_parse(NULL, &u), -EINVAL);
 }
 
 /* ---- Faults ---------------------------------------------------------------------- */
@@ -689,6 +714,42 @@ Test(dns_exchange, send_failure_at_start_moves_on) {
   EXPECT_EQ(b.udp_queries, 1);
   fake_close(&a);
   fake_close(&b);
+  test_finish(loop);
+}
+
+Test(dns_exchange, connect_failure_at_start_moves_on) {
+  eddy_loop *loop = test_loop();
+  fake a, b;
+  result r = {0};
+  eddy__dns_exchange_opts o = opts_ms(2000, 1);
+  fake_open(loop, &a, ANSWER);
+  fake_open(loop, &b, ANSWER);
+  add_server(&o, a.port);
+  add_server(&o, b.port);
+  eddy__fault_fail_nth(EDDY__SYS_CONNECT, 1, EADDRNOTAVAIL);
+  EXPECT_OK(ask(loop, &o, &r, NULL));
+  cr_assert(test_run_until(loop, &r.calls));
+  EXPECT_EQ(r.err, 0);
+  EXPECT_EQ(a.udp_queries, 0);
+  EXPECT_EQ(b.udp_queries, 1);
+  fake_close(&a);
+  fake_close(&b);
+  test_finish(loop);
+}
+
+Test(dns_exchange, servfail_that_cannot_be_kept_is_eproto) {
+  eddy_loop *loop = test_loop();
+  fake bad;
+  result r = {0};
+  eddy__dns_exchange_opts o = opts_ms(2000, 1);
+  fake_open(loop, &bad, SERVFAIL);
+  add_server(&o, bad.port);
+  EXPECT_OK(ask(loop, &o, &r, NULL));
+  eddy__fault_fail_after(EDDY__SYS_MALLOC, 1, ENOMEM);
+  cr_assert(test_run_until(loop, &r.calls));
+  eddy__fault_reset();
+  EXPECT_EQ(r.err, -EPROTO);
+  fake_close(&bad);
   test_finish(loop);
 }
 

@@ -134,11 +134,7 @@ static void finish(eddy_dns_lookup *q, int status, const uint8_t *msg,
                    size_t len, int cand) {
   eddy_dns_answer a;
   detach(q);
-  q->state = DONE;
-  if (q->x) {
-    eddy__dns_exchange_cancel(q->x);
-    q->x = NULL;
-  }
+  q->state = DONE; /* no exchange is left: its callback, or defer, ended it */
   eddy__soon_cancel(&q->report);
   if (status == 0)
     fill_answer(&a, q, cand, msg, len);
@@ -151,10 +147,7 @@ static void finish(eddy_dns_lookup *q, int status, const uint8_t *msg,
 static void report_now(eddy__soon *call, void *arg) {
   eddy_dns_lookup *q = arg;
   (void)call;
-  if (q->status == 0 && q->kept)
-    finish(q, 0, q->kept, q->kept_len, q->kept_cand);
-  else
-    finish(q, q->status ? q->status : -ETIMEDOUT, NULL, 0, 0);
+  finish(q, q->status, NULL, 0, 0);
 }
 
 /* Decides q outside its exchange's callback: reported from the loop. */
@@ -241,11 +234,8 @@ static void on_exchange(int err, const uint8_t *msg, size_t len, void *arg) {
     return;
   }
   keep(q, kind, msg, len);
-  if (++q->at == q->ncand) {
-    if (q->kept)
-      finish(q, 0, q->kept, q->kept_len, q->kept_cand);
-    else
-      finish(q, 0, msg, len, q->at - 1);
+  if (++q->at == q->ncand) { /* a kept answer exists: see the test above */
+    finish(q, 0, q->kept, q->kept_len, q->kept_cand);
     return;
   }
   if ((err = ask(q)) != 0)
