@@ -23,7 +23,9 @@
  * rcode NXDOMAIN, or NOERROR with no records (NODATA), is an answer, not an
  * error: the caller looks at the rcode. Errors are for no answer at all:
  * -ETIMEDOUT (no server answered), -ECONNREFUSED (every server refused),
- * -ENOMEM, -ECANCELED, or a socket's error (-EMFILE...).
+ * -ENOMEM, -ECANCELED, -EPROTO (every server failed and their answers
+ * could not be kept for lack of memory), or a socket's or a TCP
+ * connection's error (-EMFILE, -ECONNRESET...).
  *
  * Names and the search list follow glibc's resolver (resolv.conf(5)): a
  * name ending with a dot is absolute and asked as it is, alone. Another
@@ -31,7 +33,8 @@
  * search domain appended; one with fewer dots is tried with the search
  * domains first and as it is last. An answer NXDOMAIN or NODATA, or
  * SERVFAIL from every server, moves on to the next candidate; any other
- * answer ends the lookup. When every candidate fails, the lookup ends with
+ * answer ends the lookup, and so does an error (a timeout stops the
+ * search, as in glibc). When every candidate fails, the lookup ends with
  * the best failure seen: a NODATA answer if there was one, else a SERVFAIL
  * one, else the last NXDOMAIN.
  *
