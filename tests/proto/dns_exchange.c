@@ -159,11 +159,20 @@ static void fake_open_at(eddy_loop *loop, fake *f, int mode, const char *host) {
   memset(f, 0, sizeof *f);
   f->mode = mode;
   eddy_buf_init(&f->tin, 70000);
-  EXPECT_OK(eddy_udp_open(loop, host, 0, 0, fake_recv, f, &f->u));
-  f->port = eddy_udp_port(f->u);
-  snprintf(ep, sizeof ep, "%s:%d:interface=%s%s%s", v6 ? "tcp6" : "tcp",
-           f->port, v6 ? "[" : "", host, v6 ? "]" : "");
-  EXPECT_OK(eddy_listen(loop, ep, fake_accept, f, &f->l, err, sizeof err));
+  /* The UDP port the kernel picks may be held on the TCP side (by some
+   * connection's local end, on a busy machine): pick again. */
+  for (int tries = 0;; tries++) {
+    int rc;
+    EXPECT_OK(eddy_udp_open(loop, host, 0, 0, fake_recv, f, &f->u));
+    f->port = eddy_udp_port(f->u);
+    snprintf(ep, sizeof ep, "%s:%d:interface=%s%s%s", v6 ? "tcp6" : "tcp",
+             f->port, v6 ? "[" : "", host, v6 ? "]" : "");
+    rc = eddy_listen(loop, ep, fake_accept, f, &f->l, err, sizeof err);
+    if (rc == 0)
+      return;
+    cr_assert(rc == -EADDRINUSE && tries < 50, "listen %s: %s", ep, err);
+    eddy_udp_close(f->u);
+  }
 }
 
 static void fake_open(eddy_loop *loop, fake *f, int mode) {
