@@ -291,7 +291,9 @@ descendants() { # PID: its children, their children, ...
 cpu_ticks() {
   local total=0 pid
   for pid in $server_pid $(descendants "$server_pid"); do
-    total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0)))
+    # fields 14 and 15, counted after the name in parentheses, which may
+    # hold spaces ("nsd: server 1")
+    total=$((total + $(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | awk '{print $12 + $13}' || echo 0)))
   done
   echo "$total"
 }
