@@ -38,6 +38,11 @@ extern "C" {
  *   unix:PATH[:mode=0660][:backlog=N]          (also unix:address=PATH)
  *   fd:N                                        (also fd:fileno=N)
  *   systemd:domain=INET|INET6|UNIX:index=N
+ *   udp:PORT[:interface=ADDR][:reuseport=1]     (a datagram socket, not a
+ *                                    listener: eddy_udp_open_endpoint opens
+ *                                    it, eddy_listener_open refuses it; an
+ *                                    IPv6 interface makes it IPv6, and no
+ *                                    interface means every IPv4 address)
  *   tls:PORT:certKey=PEM[:privateKey=PEM][:passphraseFile=F][:interface=ADDR]
  *       [:backlog=N]                (an IPv6 interface listens on IPv6)
  *                                   (also ssl:; either file may hold both
@@ -69,6 +74,7 @@ typedef enum eddy_endpoint_kind {
   EDDY_ENDPOINT_UNIX,
   EDDY_ENDPOINT_FD,
   EDDY_ENDPOINT_SYSTEMD,
+  EDDY_ENDPOINT_UDP, /* a datagram socket: eddy_udp_open_endpoint */
 } eddy_endpoint_kind;
 
 typedef struct eddy_endpoint {
@@ -370,6 +376,14 @@ typedef void (*eddy_udp_error_cb)(eddy_udp *u, int err, void *arg);
 EDDY_API int eddy_udp_open(eddy_loop *loop, const char *addr, unsigned port,
                            int reuse, eddy_udp_recv_cb on_recv, void *arg,
                            eddy_udp **out);
+/* Opens the server endpoint ep, which must be of kind EDDY_ENDPOINT_UDP
+ * (parsed from "udp:PORT[:interface=ADDR][:reuseport=1]"): bound to the
+ * interface (every IPv4 address if none) and port, with SO_REUSEPORT if
+ * asked, so that several processes may share the port. Returns 0, or
+ * -errno with a message naming the address written to err. */
+EDDY_API int eddy_udp_open_endpoint(eddy_loop *loop, const eddy_endpoint *ep,
+                                    eddy_udp_recv_cb on_recv, void *arg,
+                                    eddy_udp **out, char *err, size_t errlen);
 EDDY_API void eddy_udp_on_error(eddy_udp *u, eddy_udp_error_cb cb);
 /* Fixes the peer: sends may then pass to = NULL, and only its datagrams
  * arrive. */
@@ -377,6 +391,17 @@ EDDY_API int eddy_udp_connect(eddy_udp *u, const char *addr, unsigned port);
 /* Returns 0 (sent, or dropped and counted), -EMSGSIZE, or another error. */
 EDDY_API int eddy_udp_send(eddy_udp *u, const void *data, size_t len,
                            const struct sockaddr *to, socklen_t tolen);
+/* Batching, for a server that answers many datagrams: with it on, the
+ * socket reads up to 32 datagrams per system call (recvmmsg), and the
+ * replies sent from inside their receive callbacks, each of at most
+ * 2048 bytes, are held and go out together (sendmmsg) once the batch's
+ * callbacks have returned, or when the socket is closed; a larger reply
+ * goes at once, after those held before it. A held reply the kernel
+ * then refuses is dropped and counted, since its eddy_udp_send has
+ * returned 0. Costs about 2 MiB of address space, touched only as large
+ * datagrams arrive. Returns 0, -ENOMEM, EDDY_ECLOSED, or -EBUSY to turn
+ * it off from inside a batch. */
+EDDY_API int eddy_udp_set_batching(eddy_udp *u, int on);
 EDDY_API uint64_t eddy_udp_dropped(const eddy_udp *u);
 EDDY_API int eddy_udp_port(const eddy_udp *u);
 /* Multicast membership of group on the interface with address iface

@@ -30,6 +30,10 @@ typedef struct app_server {
   /* SIGTERM/SIGINT, once the listeners are closed: let idle connections
    * go (web's keep-alive ones). May be NULL. */
   void (*on_stop)(struct app_server *srv);
+  /* Before the loop's handles are closed at the end of the run, whatever
+   * made it end (a stop, a listener that failed to open): free what the
+   * subcommand built on the loop. May be NULL. */
+  void (*on_close)(struct app_server *srv);
   long open; /* connections open; the subcommand counts them */
   int stopping;
   double grace_s; /* default 10 */
@@ -70,6 +74,7 @@ int app_seconds_option(const char *cmd, int argc, char **argv, int *i,
                        const char *name, double min, double max, double *out);
 
 int app_chat(int argc, char **argv);
+int app_dns(int argc, char **argv);
 int app_echo(int argc, char **argv);
 int app_portforward(int argc, char **argv);
 int app_procmon(int argc, char **argv);

@@ -24,6 +24,7 @@ static int cmd_help(int argc, char **argv);
 
 static const command commands[] = {
     {"chat", "one chat room for browsers and line clients", app_chat},
+    {"dns", "an authoritative DNS server and caching forwarder", app_dns},
     {"echo", "echo every byte back to its sender", app_echo},
     {"help", "show help for eddy or for one command", cmd_help},
     {"portforward", "relay each connection to a target endpoint",

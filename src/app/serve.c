@@ -295,6 +295,8 @@ static int prepare(app_server *srv) {
  * their socket files), the loop freed, the default signal dispositions
  * back. */
 static void close_loop(app_server *srv) {
+  if (srv->on_close)
+    srv->on_close(srv);
   eddy_loop_close_all(srv->loop);
   eddy_loop_run(srv->loop, EDDY_RUN_UNTIL_IDLE);
   eddy_loop_free(srv->loop);

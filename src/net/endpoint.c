@@ -190,6 +190,12 @@ static const kind_spec kinds[] = {
      .required = BIT(P_FILENO),
      .slots = {P_FILENO},
      .nslots = 1},
+    {.name = "udp",
+     .kind = EDDY_ENDPOINT_UDP,
+     .allowed = BIT(P_PORT) | BIT(P_INTERFACE) | BIT(P_REUSEPORT),
+     .required = BIT(P_PORT),
+     .slots = {P_PORT},
+     .nslots = 1},
     {.name = "systemd",
      .kind = EDDY_ENDPOINT_SYSTEMD,
      .allowed = BIT(P_DOMAIN) | BIT(P_INDEX),
@@ -410,11 +416,16 @@ static int set_interface(parser *ps, span v) {
     ps->ep.kind = EDDY_ENDPOINT_TCP6;
     return 0;
   }
+  /* One udp: kind for both families, as the address says. */
+  if (ps->spec->kind == EDDY_ENDPOINT_UDP &&
+      inet_pton(AF_INET6, ps->ep.host, addr) == 1)
+    return 0;
   if (inet_pton(six ? AF_INET6 : AF_INET, ps->ep.host, addr) != 1)
     return fail(ps, "interface '%s' is not a numeric %s address", quote(v, q),
-                six             ? "IPv6"
-                : ps->spec->tls ? "IPv4 or IPv6"
-                                : "IPv4");
+                six ? "IPv6"
+                : ps->spec->tls || ps->spec->kind == EDDY_ENDPOINT_UDP
+                    ? "IPv4 or IPv6"
+                    : "IPv4");
   return 0;
 }
 

@@ -314,6 +314,11 @@ static int open_socket(eddy_listener *l, const eddy_endpoint *ep, char *err,
     return adopt_fd(l, ep->fd, 0, err, errlen);
   case EDDY_ENDPOINT_SYSTEMD:
     return open_systemd(l, ep, err, errlen);
+  case EDDY_ENDPOINT_UDP:
+    return fail(err, errlen, -EINVAL,
+                "udp: is a datagram endpoint, opened with "
+                "eddy_udp_open_endpoint, not a listener",
+                "");
   }
   return fail(err, errlen, -EINVAL, "unknown endpoint kind", "");
 }

@@ -44,7 +44,7 @@
   X(SHUTDOWN, "shutdown") X(GETSOCKNAME, "getsockname")                     \
   X(GETPEERNAME, "getpeername") X(UNLINK, "unlink") X(CHMOD, "chmod")       \
   X(LSTAT, "lstat") X(PREAD, "pread") X(PIDFD_OPEN, "pidfd_open")        \
-  X(SOCKETPAIR, "socketpair")
+  X(SOCKETPAIR, "socketpair") X(RECVMMSG, "recvmmsg") X(SENDMMSG, "sendmmsg")
 /* clang-format on */
 
 enum eddy__fault_kind {

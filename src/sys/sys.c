@@ -188,6 +188,26 @@ ssize_t eddy__sys_sendmsg(int fd, const struct msghdr *msg, int flags) {
   }
 }
 
+int eddy__sys_recvmmsg(int fd, struct mmsghdr *msgs, unsigned n, int flags) {
+  for (;;) {
+    int r = fault_plain(EDDY__SYS_RECVMMSG);
+    if (r == 0)
+      r = (int)result(recvmmsg(fd, msgs, n, flags, NULL));
+    if (r != -EINTR)
+      return r;
+  }
+}
+
+int eddy__sys_sendmmsg(int fd, struct mmsghdr *msgs, unsigned n, int flags) {
+  for (;;) {
+    int r = fault_plain(EDDY__SYS_SENDMMSG);
+    if (r == 0)
+      r = (int)result(sendmmsg(fd, msgs, n, flags));
+    if (r != -EINTR)
+      return r;
+  }
+}
+
 ssize_t eddy__sys_sendfile(int out_fd, int in_fd, off_t *offset, size_t len) {
   for (;;) {
     size_t n = len;

@@ -51,6 +51,10 @@ ssize_t eddy__sys_recvmsg(int fd, struct msghdr *msg, int flags);
 ssize_t eddy__sys_write(int fd, const void *buf, size_t len);
 ssize_t eddy__sys_writev(int fd, const struct iovec *iov, int iovcnt);
 ssize_t eddy__sys_sendmsg(int fd, const struct msghdr *msg, int flags);
+/* recvmmsg and sendmmsg: the number of messages, or -errno (EINTR
+ * retried). */
+int eddy__sys_recvmmsg(int fd, struct mmsghdr *msgs, unsigned n, int flags);
+int eddy__sys_sendmmsg(int fd, struct mmsghdr *msgs, unsigned n, int flags);
 ssize_t eddy__sys_sendfile(int out_fd, int in_fd, off_t *offset, size_t len);
 ssize_t eddy__sys_pread(int fd, void *buf, size_t len, off_t offset);
 

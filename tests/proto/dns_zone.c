@@ -54,8 +54,14 @@ static void done(void) {
   EXPECT_LIVE(0);
 }
 
+static const char *text_of(const uint8_t *name, char *out, size_t cap) {
+  cr_assert(eddy_dns_name_to_text(name, out, cap) > 0);
+  return out;
+}
+
 static const uint8_t *wire(const char *text) {
-  cr_assert(eddy__dns_zone_name_wire(text, qbuf) > 0, "bad name %s", text);
+  cr_assert(eddy_dns_name_from_text(text, strlen(text), NULL, qbuf) > 0,
+            "bad name %s", text);
   return qbuf;
 }
 
@@ -74,7 +80,7 @@ static const char *section(int which) {
   out[0] = '\0';
   for (size_t i = 0; i < n; i++) {
     char name[300];
-    eddy__dns_zone_name_text(e[i].owner, name, sizeof(name));
+    cr_assert(eddy_dns_name_to_text(e[i].owner, name, sizeof(name)) > 0);
     o += (size_t)snprintf(out + o, sizeof(out) - o, "%s%s %u %u", i ? ", " : "",
                           name, e[i].rr->type, e[i].ttl);
   }
@@ -92,9 +98,8 @@ Test(dns_zone, loads_zones_with_directives_and_multiline_records) {
   load_main();
   EXPECT_EQ(eddy__dns_zone_db_count(db), 3);
   char text[300];
-  EXPECT_STR(eddy__dns_zone_name_text(eddy__dns_zone_apex(
-                                          eddy__dns_zone_db_zone(db, 1)),
-                                      text, sizeof(text)),
+  EXPECT_STR(text_of(eddy__dns_zone_apex(eddy__dns_zone_db_zone(db, 1)), text,
+                     sizeof(text)),
              "other.test.");
   /* The multi-line SOA: minimum 300 read past the comments. */
   ask("example.com", T_SOA);
@@ -119,6 +124,23 @@ Test(dns_zone, loads_zones_with_directives_and_multiline_records) {
   /* $TTL 0 is a TTL of 0, not "no default". */
   ask("zero.other.test", T_A);
   EXPECT_STR(section(0), "zero.other.test. 1 0");
+  done();
+}
+
+Test(dns_zone, without_ttl_a_record_takes_the_previous_ones) {
+  EXPECT_OK(eddy__dns_zone_db_new(&db));
+  int rc = eddy__dns_zone_db_add(db, ZONES "no_ttl.zone", NULL);
+  cr_assert(rc == 0, "%s", eddy__dns_zone_db_error(db));
+  ask("no-ttl.test", T_NS);
+  EXPECT_STR(section(0), "no-ttl.test. 2 120");
+  ask("ns.no-ttl.test", T_A);
+  EXPECT_STR(section(0), "ns.no-ttl.test. 1 120");
+  ask("b.no-ttl.test", T_A); /* after an explicit 0 */
+  EXPECT_STR(section(0), "b.no-ttl.test. 1 0");
+  ask("d.no-ttl.test", T_A);
+  EXPECT_STR(section(0), "d.no-ttl.test. 1 77");
+  ask("no-ttl.test", T_SOA); /* the first: the default */
+  EXPECT_STR(section(0), "no-ttl.test. 6 3600");
   done();
 }
 
@@ -329,8 +351,7 @@ Test(dns_zone, the_longest_zone_answers) {
   EXPECT_EQ(res.aa, 1);
   EXPECT_STR(section(0), "www.child.example.com. 1 120");
   char text[300];
-  EXPECT_STR(eddy__dns_zone_name_text(eddy__dns_zone_apex(res.zone), text,
-                                      sizeof(text)),
+  EXPECT_STR(text_of(eddy__dns_zone_apex(res.zone), text, sizeof(text)),
              "child.example.com.");
   ask("nope.child.example.com", T_A);
   EXPECT_STR(section(1), "child.example.com. 6 120");

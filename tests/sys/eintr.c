@@ -200,6 +200,19 @@ static long call_recvmsg(fx *f) {
   return eddy__sys_recvmsg(f->a, &m, 0);
 }
 
+static long call_recvmmsg(fx *f) {
+  char buf[16];
+  struct iovec v = {buf, sizeof buf};
+  struct mmsghdr m = {.msg_hdr = {.msg_iov = &v, .msg_iovlen = 1}};
+  return eddy__sys_recvmmsg(f->a, &m, 1, 0);
+}
+
+static long call_sendmmsg(fx *f) {
+  struct iovec v = {"hello", 5};
+  struct mmsghdr m = {.msg_hdr = {.msg_iov = &v, .msg_iovlen = 1}};
+  return eddy__sys_sendmmsg(f->a, &m, 1, MSG_NOSIGNAL);
+}
+
 static long call_read(fx *f) {
   char buf[16];
   return eddy__sys_read(f->a, buf, sizeof buf);
@@ -426,6 +439,8 @@ static const row rows[] = {
   {EDDY__SYS_LSTAT,           REPORT,      file_with_hello,     call_lstat,         0,   1, 0},
   {EDDY__SYS_PREAD,           RETRY,       file_with_hello,     call_pread,         4,   1, 0},
   {EDDY__SYS_PIDFD_OPEN,      REPORT,      no_setup,            call_pidfd_open,    ANY, 1, ENOSYS},
+  {EDDY__SYS_RECVMMSG,        RETRY,       pair_with_hello,     call_recvmmsg,      1,   1, 0},
+  {EDDY__SYS_SENDMMSG,        RETRY,       empty_pair,          call_sendmmsg,      1,   1, 0},
 };
 /* clang-format on */
 

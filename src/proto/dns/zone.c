@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "eddy/dns.h"
 #include "sys/alloc.h"
 
 #define ARENA_BLOCK 65536
@@ -65,86 +66,17 @@ static uint8_t lower(uint8_t c) {
   return (c >= 'A' && c <= 'Z') ? (uint8_t)(c + 32) : c;
 }
 
-size_t eddy__dns_zone_name_len(const uint8_t *name, size_t max) {
-  size_t i = 0;
-  if (max > 255)
-    max = 255;
-  while (i < max) {
-    uint8_t l = name[i];
-    if (l == 0)
-      return i + 1;
-    if (l > 63)
-      return 0;
-    i += 1 + (size_t)l;
-  }
-  return 0;
+/* The length of the well-formed name at name within max bytes, or 0. */
+static size_t name_len(const uint8_t *name, size_t max) {
+  int n = eddy_dns_name_check(name, max < 255 ? max : 255);
+  return n > 0 ? (size_t)n : 0;
 }
 
-int eddy__dns_zone_name_eq(const uint8_t *a, const uint8_t *b) {
-  for (;;) {
-    uint8_t l = *a;
-    if (l != *b)
-      return 0;
-    if (l == 0)
-      return 1;
-    for (uint8_t i = 1; i <= l; i++)
-      if (lower(a[i]) != lower(b[i]))
-        return 0;
-    a += 1 + l;
-    b += 1 + l;
-  }
-}
-
-char *eddy__dns_zone_name_text(const uint8_t *name, char *out, size_t size) {
-  size_t o = 0;
-  if (size == 0)
-    return out;
-  if (*name == 0 && size > 1)
-    out[o++] = '.';
-  while (*name && o + 1 < size) {
-    uint8_t l = *name++;
-    for (uint8_t i = 0; i < l && o + 1 < size; i++) {
-      uint8_t c = name[i];
-      if (c == '.' || c == '\\') {
-        if (o + 2 < size) {
-          out[o++] = '\\';
-          out[o++] = (char)c;
-        }
-      } else if (c <= ' ' || c >= 127) {
-        if (o + 4 < size)
-          o += (size_t)snprintf(out + o, 5, "\\%03u", c);
-      } else {
-        out[o++] = (char)c;
-      }
-    }
-    name += l;
-    if (o + 1 < size)
-      out[o++] = '.';
-  }
-  out[o] = '\0';
+/* The name as text for a message; returns out. */
+static const char *name_text(const uint8_t *name, char *out, size_t cap) {
+  if (eddy_dns_name_to_text(name, out, cap) < 0 && cap > 0)
+    out[0] = '\0';
   return out;
-}
-
-size_t eddy__dns_zone_name_wire(const char *text, uint8_t *out) {
-  size_t o = 0;
-  if (strcmp(text, ".") == 0) {
-    out[0] = 0;
-    return 1;
-  }
-  while (*text) {
-    const char *dot = strchr(text, '.');
-    size_t l = dot ? (size_t)(dot - text) : strlen(text);
-    if (l == 0 || l > 63 || o + 1 + l + 1 > 255)
-      return 0;
-    out[o++] = (uint8_t)l;
-    memcpy(out + o, text, l);
-    o += l;
-    text += l;
-    if (*text == '.')
-      text++;
-  }
-  out[o++] = 0;
-  return o;
 }
 
 /* Offsets of each label of a valid name; returns the label count. */
@@ -298,6 +230,8 @@ typedef struct loader {
   ldns_rdf *prev;
   uint32_t ttl;
   int ttl_set;
+  uint32_t last_ttl; /* the previous record's, for files without $TTL */
+  int last_ttl_set;
   ldns_buffer *buf;
   char *entry;
   size_t entry_len, entry_cap;
@@ -344,8 +278,7 @@ static int add_rr(loader *ld, ldns_rr *rr, const char *file, int line) {
     return fail(db, -EINVAL, file, line, "cannot encode the record");
   if (ldns_buffer_position(ld->buf) > 65535)
     return fail(db, -EINVAL, file, line, "record data too long");
-  if (olen == 0 || olen > 255 ||
-      eddy__dns_zone_name_len(ldns_rdf_data(owner), olen) != olen)
+  if (olen == 0 || olen > 255 || name_len(ldns_rdf_data(owner), olen) != olen)
     return fail(db, -EINVAL, file, line, "bad owner name");
   if (eddy__grow((void **)&ld->rrs, &ld->cap, ld->n + 1, sizeof(tmp_rr)) < 0)
     return -ENOMEM;
@@ -467,14 +400,24 @@ static int entry_done(loader *ld, const char *file, int line, int depth) {
     return 0;
   if (s[0] == '$')
     return directive(ld, s, file, line, depth);
-  /* ldns reads a default of 0 as "none" (3600): $TTL 0 passes a TTL with
-   * the top bit set, which add_rr turns into 0 (RFC 2181 section 8). */
-  st = ldns_rr_new_frm_str(&rr, s,
-                           ld->ttl_set && ld->ttl == 0 ? 0xffffffffu : ld->ttl,
-                           ld->origin, &ld->prev);
+  /* A record without a TTL takes $TTL, or without one the previous
+   * record's (RFC 1035 section 5.1), or for the first one ldns's 3600.
+   * ldns reads a default of 0 as "none": a TTL of 0 is passed with the
+   * top bit set, which add_rr turns into 0 (RFC 2181 section 8). */
+  if (ld->ttl_set || ld->last_ttl_set) {
+    uint32_t def = ld->ttl_set ? ld->ttl : ld->last_ttl;
+    st = ldns_rr_new_frm_str(&rr, s, def == 0 ? 0xffffffffu : def, ld->origin,
+                             &ld->prev);
+  } else {
+    st = ldns_rr_new_frm_str(&rr, s, 0, ld->origin, &ld->prev);
+  }
   if (st != LDNS_STATUS_OK)
     return fail(ld->db, -EINVAL, file, line, "%s in '%.100s'",
                 ldns_get_errorstr_by_id(st), s + strspn(s, " \t"));
+  if (!ld->ttl_set) {
+    ld->last_ttl = ldns_rr_ttl(rr) & 0x80000000u ? 0 : ldns_rr_ttl(rr);
+    ld->last_ttl_set = 1;
+  }
   rc = add_rr(ld, rr, file, line);
   ldns_rr_free(rr);
   return rc;
@@ -593,11 +536,11 @@ static int check_node(eddy__dns_zone_db *db, const tmp_rr *t, size_t first,
   if (cnames > 1)
     return fail(db, -EINVAL, cname->file, cname->line,
                 "more than one CNAME at %s",
-                eddy__dns_zone_name_text(cname->owner, text, sizeof(text)));
+                name_text(cname->owner, text, sizeof(text)));
   if (cnames && others)
     return fail(db, -EINVAL, cname->file, cname->line,
                 "CNAME beside other data at %s",
-                eddy__dns_zone_name_text(cname->owner, text, sizeof(text)));
+                name_text(cname->owner, text, sizeof(text)));
   return 0;
 }
 
@@ -623,13 +566,13 @@ static int build_zone(loader *ld, const char *path, const uint8_t *apex,
   for (size_t i = 0; i < ld->n; i++) {
     if (!name_under(t[i].owner, t[i].owner_len, apex, apex_len))
       return fail(db, -EINVAL, t[i].file, t[i].line, "%s is outside the zone",
-                  eddy__dns_zone_name_text(t[i].owner, text, sizeof(text)));
+                  name_text(t[i].owner, text, sizeof(text)));
     if (t[i].type != EDDY__DNS_ZONE_T_SOA)
       continue;
     if (t[i].owner_len != apex_len || memcmp(t[i].owner, apex, apex_len))
       return fail(db, -EINVAL, t[i].file, t[i].line,
                   "SOA record at %s, not at the zone's apex",
-                  eddy__dns_zone_name_text(t[i].owner, text, sizeof(text)));
+                  name_text(t[i].owner, text, sizeof(text)));
     if (soa != NULL)
       return fail(db, -EINVAL, t[i].file, t[i].line, "a second SOA record");
     soa = &t[i];
@@ -640,7 +583,7 @@ static int build_zone(loader *ld, const char *path, const uint8_t *apex,
     if (db->zones[i]->apex_len == apex_len &&
         memcmp(db->zones[i]->apex, apex, apex_len) == 0)
       return fail(db, -EINVAL, path, 0, "zone %s loaded twice",
-                  eddy__dns_zone_name_text(apex, text, sizeof(text)));
+                  name_text(apex, text, sizeof(text)));
   if (soa->rdlen < 22)
     return fail(db, -EINVAL, soa->file, soa->line, "SOA record too short");
 
@@ -697,7 +640,7 @@ static int build_zone(loader *ld, const char *path, const uint8_t *apex,
   n0 = z->nnodes;
   for (size_t i = 0; i < n0; i++) {
     const uint8_t *name = z->nodes[i].name;
-    size_t len = eddy__dns_zone_name_len(name, 255);
+    size_t len = name_len(name, 255);
     while (len > apex_len) {
       len -= 1 + (size_t)name[0];
       name += 1 + name[0];
@@ -886,7 +829,7 @@ static void put_rrset(eddy__dns_zone_result *res, int sec,
 static void put_addresses(const eddy__dns_zone *z, eddy__dns_zone_result *res,
                           const uint8_t *target, size_t max) {
   uint8_t name[256];
-  size_t len = eddy__dns_zone_name_len(target, max);
+  size_t len = name_len(target, max);
   const eddy__dns_zone_rr *r;
   size_t n;
   node *nd;
@@ -1021,7 +964,7 @@ int eddy__dns_zone_lookup(const eddy__dns_zone_db *db, const uint8_t *qname,
                           uint16_t qtype, eddy__dns_zone_result *res) {
   uint8_t name[256], offs[128];
   const uint8_t *owner = qname;
-  size_t len = eddy__dns_zone_name_len(qname, 255);
+  size_t len = name_len(qname, 255);
 
   res->rcode = EDDY__DNS_ZONE_REFUSED;
   res->aa = res->referral = res->truncated = 0;
@@ -1047,7 +990,7 @@ int eddy__dns_zone_lookup(const eddy__dns_zone_db *db, const uint8_t *qname,
     owner = lookup_in(z, name, len, offs, labels, owner, qtype, res);
     if (owner == NULL)
       return 0;
-    len = eddy__dns_zone_name_len(owner, 255);
+    len = name_len(owner, 255);
     if (len == 0)
       return 0;
   }

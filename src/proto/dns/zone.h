@@ -98,8 +98,9 @@ int eddy__dns_zone_db_new(eddy__dns_zone_db **out);
  * Checks: exactly one SOA, at the apex; no CNAME beside other data at one
  * name (RRSIG and NSEC excepted), and at most one CNAME; every owner at or below the origin; no second
  * zone of the same name. Duplicate records are kept once. A record without a TTL takes
- * the last $TTL, or 3600 without one (ldns's default, not the previous
- * record's TTL); a TTL with the top bit set reads as 0 (RFC 2181).
+ * the last $TTL, or without one the previous record's TTL (RFC 1035
+ * section 5.1), the first record's default being 3600 (ldns's); a TTL
+ * with the top bit set reads as 0 (RFC 2181).
  *
  * Returns 0; -EINVAL for an error in the zone (eddy__dns_zone_db_error then
  * reads "FILE:LINE: PROBLEM", FILE being the included file for an error in
@@ -157,16 +158,5 @@ size_t eddy__dns_zone_records(const eddy__dns_zone *zone);
  * Returns 0, or -EINVAL if qname is not a valid wire-form name. */
 int eddy__dns_zone_lookup(const eddy__dns_zone_db *db, const uint8_t *qname,
                           uint16_t qtype, eddy__dns_zone_result *res);
-
-/* Name helpers on wire-form names (until the wire module offers its own).
- * _name_len returns the length including the zero label, or 0 if the name
- * is malformed or longer than 255 bytes (max bytes readable). */
-size_t eddy__dns_zone_name_len(const uint8_t *name, size_t max);
-/* 1 if equal ignoring ASCII case. */
-int eddy__dns_zone_name_eq(const uint8_t *a, const uint8_t *b);
-/* Writes name as text ("www.example.com.") into out; returns out. */
-char *eddy__dns_zone_name_text(const uint8_t *name, char *out, size_t size);
-/* Converts text to wire form; returns the length or 0 if invalid. */
-size_t eddy__dns_zone_name_wire(const char *text, uint8_t *out);
 
 #endif

@@ -1,0 +1,99 @@
+/* server.c: one message in, one answer out. See server.h. */
+#include "proto/dns/server.h"
+
+#include <errno.h>
+
+/* Appends a section's entries; returns 0, or -ENOSPC when one did not
+ * fit (those before it stay). */
+static int add_entries(eddy_dns_writer_t *w, eddy_dns_section_t section,
+                       const eddy__dns_zone_entry *e, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    const eddy__dns_zone_rr *rr = e[i].rr;
+    int rc = eddy_dns_writer_add(w, section, e[i].owner, rr->type, rr->rclass,
+                                 e[i].ttl, rr->rdata, rr->rdlen);
+    /* Stored records were checked when the zone loaded; any other
+     * failure than room means a record the writer cannot carry, which is
+     * left out rather than breaking the whole answer. */
+    if (rc == -ENOSPC)
+      return rc;
+  }
+  return 0;
+}
+
+static size_t limit_of(const eddy_dns_query_t *q, int transport,
+                       size_t outcap) {
+  size_t limit = transport == EDDY__DNS_TCP ? 65535 : q->udp_size;
+  return limit < outcap ? limit : outcap;
+}
+
+int eddy__dns_respond_rcode(const eddy_dns_query_t *q, uint16_t rcode,
+                            uint8_t *out, size_t outcap) {
+  eddy_dns_writer_t w;
+  if (eddy_dns_writer_init(&w, out, outcap < 65535 ? outcap : 65535, q,
+                           rcode) != 0)
+    return 0;
+  return (int)eddy_dns_writer_finish(&w);
+}
+
+static int answer(const eddy__dns_zone_db *db, int transport, bool forward,
+                  eddy__dns_scratch *sc, uint8_t *out, size_t outcap) {
+  const eddy_dns_query_t *q = &sc->q;
+  eddy__dns_zone_result *res = &sc->res;
+  eddy_dns_writer_t w;
+  size_t limit = limit_of(q, transport, outcap);
+  uint16_t flags = 0;
+
+  if (q->qclass != EDDY_DNS_CLASS_IN || db == NULL ||
+      eddy__dns_zone_lookup(db, q->qname, q->qtype, res) != 0) {
+    res->rcode = EDDY__DNS_ZONE_REFUSED;
+    res->an = res->ns = res->ar = 0;
+    res->aa = 0;
+  }
+  if (res->rcode == EDDY__DNS_ZONE_REFUSED && forward &&
+      q->qclass == EDDY_DNS_CLASS_IN)
+    return EDDY__DNS_RESPOND_FORWARD;
+  if (eddy_dns_writer_init(&w, out, limit, q, (uint16_t)res->rcode) != 0)
+    return 0;
+  if (res->aa)
+    flags |= EDDY_DNS_FLAG_AA;
+  if (add_entries(&w, EDDY_DNS_ANSWER, res->answer, res->an) != 0 ||
+      add_entries(&w, EDDY_DNS_AUTHORITY, res->authority, res->ns) != 0)
+    flags |= EDDY_DNS_FLAG_TC;
+  else
+    (void)add_entries(&w, EDDY_DNS_ADDITIONAL, res->additional, res->ar);
+  /* A section the lookup itself could not hold whole is an answer cut
+   * short too: the client should ask over TCP, where the same
+   * capacities apply, but it then knows the answer was partial. */
+  if (res->truncated && transport == EDDY__DNS_UDP)
+    flags |= EDDY_DNS_FLAG_TC;
+  eddy_dns_writer_set_flags(&w, flags);
+  return (int)eddy_dns_writer_finish(&w);
+}
+
+int eddy__dns_respond(const eddy__dns_zone_db *db, const uint8_t *msg,
+                      size_t len, int transport, bool forward,
+                      eddy__dns_scratch *sc, uint8_t *out, size_t outcap) {
+  eddy_dns_query_t *q = &sc->q;
+  uint16_t rcode;
+  eddy_dns_writer_t w;
+  sc->verdict = eddy_dns_query_parse(msg, len, q);
+  switch (sc->verdict) {
+  case EDDY_DNS_VERDICT_ANSWER:
+    return answer(db, transport, forward, sc, out, outcap);
+  case EDDY_DNS_VERDICT_DROP:
+    return 0;
+  case EDDY_DNS_VERDICT_NOTIMP:
+    rcode = EDDY_DNS_RCODE_NOTIMP;
+    break;
+  case EDDY_DNS_VERDICT_BADVERS:
+    rcode = EDDY_DNS_RCODE_BADVERS;
+    break;
+  default:
+    rcode = EDDY_DNS_RCODE_FORMERR;
+    break;
+  }
+  if (eddy_dns_writer_init(&w, out, limit_of(q, transport, outcap), q, rcode) !=
+      0)
+    return 0;
+  return (int)eddy_dns_writer_finish(&w);
+}
