@@ -29,7 +29,7 @@
 # a quiet machine, 1 s of warm-up, then
 #   throughput  dnsperf for $SECONDS_PER_RUN s (default 5) with $CLIENTS
 #               sockets (default 4) and $OUTSTANDING queries in flight
-#               (default 200): queries per second, and the server's CPU
+#               (default 100): queries per second, and the server's CPU
 #               time per query (utime + stime of the server process and
 #               its children from /proc/PID/stat, before and after). busy%
 #               is that CPU time over the run time: well under 100 means
@@ -61,7 +61,7 @@ names=${NAMES:-5000}
 queries=${QUERIES:-50000}
 fwd_queries=${FORWARD_QUERIES:-1000}
 clients=${CLIENTS:-4}
-outstanding=${OUTSTANDING:-200}
+outstanding=${OUTSTANDING:-100}
 lat_qps=${LATENCY_QPS:-20000}
 lat_secs=${LATENCY_SECONDS:-2}
 server_cpu=${SERVER_CPU:-0}
