@@ -14,7 +14,11 @@
 # authoritative  eddy dns --zone, NSD (server-count 1) and Knot (one UDP
 #                and one TCP worker), each serving the zone from a config
 #                written into a temporary directory (no system service,
-#                nothing under /etc).
+#                nothing under /etc). NSD's response rate limiting is
+#                off (on by default, it drops most of the wildcard and
+#                NXDOMAIN answers at this rate); Knot's is off by default.
+#                "resp B" is dnsperf's mean response size: NSD adds the
+#                zone's NS record in the authority section, others do not.
 # forwarder      eddy dns --forward and unbound (num-threads 1, the
 #                iterator module alone, a forward-zone), both forwarding
 #                to the same NSD serving the zone, over the first
@@ -33,8 +37,9 @@
 #               time per query (utime + stime of the server process and
 #               its children from /proc/PID/stat, before and after). busy%
 #               is that CPU time over the run time: well under 100 means
-#               the server waited for dnsperf (dnsperf saturated its core),
-#               and then queries per server-CPU-second is the fair figure.
+#               the server waited for dnsperf (dnsperf saturated its core,
+#               or the machine's other load, did), and then queries per
+#               server-CPU-second is the fair figure.
 #   latency     dnsperf 2.10 prints only a mean, so a second pass of
 #               $LATENCY_SECONDS s (default 2) at a fixed $LATENCY_QPS
 #               (default 20000, the same offered load for every server,
@@ -43,13 +48,17 @@
 #               every query's latency; p50, p99 and p99.9 are taken from
 #               those. A query lost in that pass counts as a latency of
 #               infinity (it is printed as such).
-# Best of $RUNS (default 3), alternating the servers. Exits non-zero if a
-# server does not start, answers wrongly, or loses queries in the
-# throughput pass; the response codes' split must agree between servers.
-# dnsperf, NSD, Knot and unbound are installed when missing. If the eddy
-# built here has no `dns` command, only the peers are measured.
+# Best of $RUNS (default 3), alternating the servers (busy% is that of
+# the run with the least CPU per query). Exits non-zero if a server does
+# not start, gives a wrong answer to a few known questions, or loses more
+# than 0.1% of the queries in the throughput pass; the split of response
+# codes must agree between servers. dnsperf, dig, NSD, Knot and unbound are
+# installed when missing. If the eddy built here has no `dns` command,
+# only the peers are measured; if its forwarder is a stand-in that says
+# "not implemented", only unbound is measured as a forwarder.
 # DNS_SERVERS (default "eddy nsd knot") and DNS_FORWARDERS (default "eddy
-# unbound", empty to skip that part) choose who runs. About 3 minutes.
+# unbound") choose who runs; either empty skips its part. About 2 to 3
+# minutes with the defaults.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -66,7 +75,7 @@ lat_qps=${LATENCY_QPS:-20000}
 lat_secs=${LATENCY_SECONDS:-2}
 server_cpu=${SERVER_CPU:-0}
 client_cpu=${CLIENT_CPU:-1}
-read -r -a servers <<<"${DNS_SERVERS:-eddy nsd knot}"
+read -r -a servers <<<"${DNS_SERVERS-eddy nsd knot}"
 read -r -a forwarders <<<"${DNS_FORWARDERS-eddy unbound}"
 . "$here/../lib.sh"
 port=$(bench_port 14)
