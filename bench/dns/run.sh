@@ -124,7 +124,7 @@ if taskset -c "$server_cpu" true 2>/dev/null &&
 fi
 
 tmp=$(mktemp -d /tmp/eddy-bench-dns.XXXXXX)
-server_pid= up_pid=
+server_pid='' up_pid=''
 stop_pid() { # PID: SIGTERM, then SIGKILL after 2 s
   local pid=$1
   [ -n "$pid" ] || return 0
@@ -384,7 +384,7 @@ if [[ " ${forwarders[*]} " == *" eddy "* ]]; then
   fi
   stop_server
 fi
-for i in $(seq 1 "$runs"); do
+for _ in $(seq 1 "$runs"); do
   for s in "${servers[@]}"; do
     measure auth "$s" "$tmp/queries" >>"$results"
   done
