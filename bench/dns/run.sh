@@ -49,7 +49,7 @@
 #               those. A query lost in that pass counts as a latency of
 #               infinity (it is printed as such).
 # Best of $RUNS (default 3), alternating the servers (busy% is that of
-# the run with the least CPU per query). Exits non-zero if a server does
+# the run with the most queries per second). Exits non-zero if a server does
 # not start, gives a wrong answer to a few known questions, or loses more
 # than 0.1% of the queries in the throughput pass; the split of response
 # codes must agree between servers. dnsperf, dig, NSD, Knot and unbound are
@@ -409,8 +409,8 @@ awk -v runs="$runs" -v secs="$secs" -v lq="$lat_qps" '
     return 0
   }
   { k = $1 SUBSEP $2
-    if (!(k in qps) || $3 > qps[k]) qps[k] = $3
-    if (!(k in cpu) || $4 < cpu[k]) { cpu[k] = $4; busy[k] = $5 }
+    if (!(k in qps) || $3 > qps[k]) { qps[k] = $3; busy[k] = $5 }
+    if (!(k in cpu) || $4 < cpu[k]) cpu[k] = $4
     resp[k] = $6
     if ((k in rc) && differ(rc[k], $7)) bad = bad "\n  " $2 " (" $1 "): " rc[k] " then " $7
     rc[k] = $7
