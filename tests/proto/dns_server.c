@@ -163,6 +163,17 @@ Test(dns_server, another_class_is_refused_even_with_a_forwarder) {
   EXPECT_EQ(r.rcode, EDDY_DNS_RCODE_REFUSED);
 }
 
+Test(dns_server, zone_transfers_are_refused_and_not_forwarded) {
+  uint8_t q[512];
+  size_t n = query(q, "server.test.", EDDY_DNS_TYPE_AXFR, 0);
+  reply r = read_reply((size_t)respond(q, n, EDDY__DNS_TCP, true));
+  EXPECT_EQ(r.rcode, EDDY_DNS_RCODE_REFUSED);
+  EXPECT_EQ(r.count[1], 0);
+  n = query(q, "example.org.", EDDY_DNS_TYPE_IXFR, 0);
+  r = read_reply((size_t)respond(q, n, EDDY__DNS_UDP, true));
+  EXPECT_EQ(r.rcode, EDDY_DNS_RCODE_REFUSED);
+}
+
 Test(dns_server, verdicts_drop_formerr_notimp_badvers) {
   uint8_t q[512];
   size_t n = query(q, "www.server.test.", EDDY_DNS_TYPE_A, 1232);

@@ -1,6 +1,6 @@
 /* exchange.h: one question asked of upstream DNS servers (private to eddy).
  *
- * The forwarder (forward.c) and the client API (eddy/dns.h's resolver) both
+ * The forwarder (forward.c) and the client API (eddy/resolver.h) both
  * ask upstream servers through this: the question goes over UDP from a
  * fresh socket (so a random source port the kernel picks) with a random ID;
  * an answer is believed only if it comes from the server asked (the socket
@@ -10,6 +10,10 @@
  * (two-byte length framing, RFC 7766). No answer within the timeout, an
  * ICMP error, or a SERVFAIL, REFUSED or NOTIMP answer moves on to the next
  * server; the list is tried `attempts` times round.
+ *
+ * An exchange is a handle of its loop: eddy_loop_close_all ends one still
+ * asking with -ECANCELED through its callback (so that an owner which is
+ * not itself a handle still learns of it and can free its state).
  */
 #ifndef EDDY_PROTO_DNS_EXCHANGE_H
 #define EDDY_PROTO_DNS_EXCHANGE_H
@@ -46,9 +50,11 @@ typedef struct eddy__dns_exchange eddy__dns_exchange;
  * err 0: msg[0..len) is the matching answer (TC=0), borrowed for the
  * call; its rcode may be anything, SERVFAIL too when every server said
  * so. err < 0: -ETIMEDOUT (no server answered in time), -ECONNREFUSED
- * (every server refused at the ICMP level), -ENOMEM, or another -errno
- * of the last attempt; msg is then NULL. The exchange is freed after the
- * callback returns. */
+ * (every server refused at the ICMP level), -ENOMEM, -ECANCELED
+ * (eddy_loop_close_all), -EPROTO (every answer was a failure that could
+ * not be kept for lack of memory), or another -errno of the last attempt
+ * (a socket that could not be made, a TCP connection reset); msg is then
+ * NULL and len 0. The exchange is freed after the callback returns. */
 typedef void (*eddy__dns_exchange_cb)(int err, const uint8_t *msg, size_t len,
                                       void *arg);
 

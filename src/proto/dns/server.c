@@ -43,14 +43,19 @@ static int answer(const eddy__dns_zone_db *db, int transport, bool forward,
   size_t limit = limit_of(q, transport, outcap);
   uint16_t flags = 0;
 
-  if (q->qclass != EDDY_DNS_CLASS_IN || db == NULL ||
+  /* Zone transfers are not offered (RFC 5936 lets a server refuse),
+   * nor passed on. */
+  bool transfer = q->qtype == EDDY_DNS_TYPE_AXFR ||
+                  q->qtype == EDDY_DNS_TYPE_IXFR;
+  if (q->qclass != EDDY_DNS_CLASS_IN || transfer || db == NULL ||
       eddy__dns_zone_lookup(db, q->qname, q->qtype, res) != 0) {
     res->rcode = EDDY__DNS_ZONE_REFUSED;
     res->an = res->ns = res->ar = 0;
     res->aa = 0;
+    res->truncated = 0;
   }
   if (res->rcode == EDDY__DNS_ZONE_REFUSED && forward &&
-      q->qclass == EDDY_DNS_CLASS_IN)
+      q->qclass == EDDY_DNS_CLASS_IN && !transfer)
     return EDDY__DNS_RESPOND_FORWARD;
   if (eddy_dns_writer_init(&w, out, limit, q, (uint16_t)res->rcode) != 0)
     return 0;

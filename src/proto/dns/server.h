@@ -45,8 +45,8 @@ typedef struct eddy__dns_scratch {
  * forwarder such a question is REFUSED. An answer too large for the
  * limit is cut at a record boundary with TC=1 (records of the answer or
  * authority section left out) or, for the additional section, just left
- * short (RFC 2181 section 9). Questions of a class other than IN are
- * REFUSED. */
+ * short (RFC 2181 section 9). Questions of a class other than IN, and
+ * zone transfers (AXFR, IXFR), are REFUSED. */
 int eddy__dns_respond(const eddy__dns_zone_db *db, const uint8_t *msg,
                       size_t len, int transport, bool forward,
                       eddy__dns_scratch *scratch, uint8_t *out, size_t outcap);
