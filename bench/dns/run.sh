@@ -323,7 +323,7 @@ measure() {
   local part=$1 server=$2 file=$3 t0 t1 u0 u1 out lat hit=- label=$2
   wait_quiet
   start_server "$server"
-  [ "$part" = auth ] && check "$server"
+  check "$server"
   if [ "$part" = fwd ]; then
     label=${server%-fwd}
     dnsperf_at "$file" -n 1 >/dev/null # fills the cache
