@@ -19,5 +19,6 @@
 #include "eddy/ws.h"
 #include "eddy/comet.h"
 #include "eddy/dns.h"
+#include "eddy/resolver.h"
 
 #endif

@@ -207,6 +207,8 @@ for backend in "${backends[@]}"; do
   EDDY_BACKEND=$backend run_script "app dns ($backend)" 300 python3 tests/app/test_dns.py "$build/eddy"
   EDDY_BACKEND=$backend run_script "app ws ($backend)" 180 \
     python3 tests/app/test_ws.py "$build/ws-echo"
+  EDDY_BACKEND=$backend run_script "app dns client ($backend)" 120 \
+    python3 tests/app/test_dns_client.py "$build/eddy" "$build/dns-lookup"
   # The chat examples; a program not built yet has its cases skipped.
   EDDY_BACKEND=$backend run_script "app chat ($backend)" 180 \
     python3 tests/app/test_chat.py "$build/chat-callbacks" "$build/chat-coroutines"

@@ -53,6 +53,7 @@ typedef struct dns_app {
   eddy_timer *ready;
   pending *udp_pending; /* forwarded UDP questions, doubly linked */
   size_t nudp_pending;
+  conn *conns; /* the TCP connections, doubly linked */
 } dns_app;
 
 /* A forwarded question waiting for its answer: from a UDP client (u and
@@ -69,6 +70,7 @@ struct pending {
 
 struct conn {
   dns_app *app;
+  conn *prev, *next;
   eddy_stream *s;
   uint8_t *in; /* bytes read and not yet framed */
   size_t len, cap;
@@ -367,6 +369,12 @@ static void tcp_closed(eddy_stream *s, int status, const char *detail,
   (void)s;
   c->s = NULL;
   cancel_all(&c->pending);
+  if (c->prev)
+    c->prev->next = c->next;
+  else
+    c->app->conns = c->next;
+  if (c->next)
+    c->next->prev = c->prev;
   if (status != 0)
     app_server_log_close(srv, NULL, status, detail);
   free(c->in);
@@ -389,6 +397,10 @@ static void on_accept(eddy_listener *l, eddy_stream *s, void *arg) {
   }
   c->app = app;
   c->s = s;
+  c->next = app->conns;
+  if (app->conns)
+    app->conns->prev = c;
+  app->conns = c;
   app->srv.open++;
   eddy_stream_set_callbacks(s, &tcp_callbacks, c);
 }
@@ -458,8 +470,10 @@ static void on_stop(app_server *srv) {
 static void on_close(app_server *srv) {
   dns_app *app = (dns_app *)srv;
   close_udp(app);
-  /* The TCP connections are closed after this, and their questions
-   * with them: the forwarder must not call back into them. */
+  /* The TCP connections are closed after this: their questions are
+   * given up now, while the forwarder that holds them still exists. */
+  for (conn *c = app->conns; c; c = c->next)
+    cancel_all(&c->pending);
   eddy__dns_forwarder_free(app->fwd);
   app->fwd = NULL;
 }

@@ -10,14 +10,15 @@
 #include "proto/dns/exchange.h"
 
 enum mode {
-  ANSWER,      /* A 192.0.2.1 */
-  WRONG_ID,    /* an answer with another ID, then the right one */
-  WRONG_Q,     /* an answer to another type, then the right one */
-  SILENT,      /* nothing */
-  TRUNCATE,    /* TC=1 over UDP; over TCP a stray frame, then A 192.0.2.2 */
-  TCP_SILENT,  /* TC=1 over UDP; nothing over TCP */
-  SERVFAIL,    /* rcode SERVFAIL */
-  ANSWER_UPPER /* the right answer with the question's name in upper case */
+  ANSWER,       /* A 192.0.2.1 */
+  WRONG_ID,     /* an answer with another ID, then the right one */
+  WRONG_Q,      /* an answer to another type, then the right one */
+  SILENT,       /* nothing */
+  TRUNCATE,     /* TC=1 over UDP; over TCP a stray frame, then A 192.0.2.2 */
+  TCP_SILENT,   /* TC=1 over UDP; nothing over TCP */
+  SERVFAIL,     /* rcode SERVFAIL */
+  ANSWER_UPPER, /* the right answer with the question's name in upper case */
+  JUNK_FIRST    /* 5 bytes, then the query itself (QR=0), then the answer */
 };
 
 typedef struct fake {
@@ -75,6 +76,15 @@ static void fake_recv(eddy_udp *u, const char *data, size_t len,
     n = make_answer(q, len, out, sizeof out, 0, 9, 0, f->mode == WRONG_ID,
                     f->mode == WRONG_Q, 0);
     EXPECT_OK(eddy_udp_send(u, out, n, from, fromlen));
+    n = make_answer(q, len, out, sizeof out, 0, 1, 0, 0, 0, 0);
+    break;
+  case JUNK_FIRST:
+    EXPECT_OK(eddy_udp_send(u, "\x12\x34\x81\x80\x00", 5, from, fromlen));
+    /* the right ID, QR and one question, but the question cut off */
+    memcpy(out, data, 12);
+    out[2] |= 0x80;
+    EXPECT_OK(eddy_udp_send(u, out, 14, from, fromlen));
+    EXPECT_OK(eddy_udp_send(u, data, len, from, fromlen));
     n = make_answer(q, len, out, sizeof out, 0, 1, 0, 0, 0, 0);
     break;
   case TRUNCATE:
@@ -142,15 +152,31 @@ static void fake_accept(eddy_listener *l, eddy_stream *s, void *arg) {
   eddy_stream_set_callbacks(s, &fake_tcp, f);
 }
 
-static void fake_open(eddy_loop *loop, fake *f, int mode) {
+/* A fake server on host (127.0.0.1 or ::1), UDP and TCP on one port. */
+static void fake_open_at(eddy_loop *loop, fake *f, int mode, const char *host) {
   char ep[64], err[200];
+  int v6 = strchr(host, ':') != NULL;
   memset(f, 0, sizeof *f);
   f->mode = mode;
   eddy_buf_init(&f->tin, 70000);
-  EXPECT_OK(eddy_udp_open(loop, "127.0.0.1", 0, 0, fake_recv, f, &f->u));
-  f->port = eddy_udp_port(f->u);
-  snprintf(ep, sizeof ep, "tcp:%d:interface=127.0.0.1", f->port);
-  EXPECT_OK(eddy_listen(loop, ep, fake_accept, f, &f->l, err, sizeof err));
+  /* The UDP port the kernel picks may be held on the TCP side (by some
+   * connection's local end, on a busy machine): pick again. */
+  for (int tries = 0;; tries++) {
+    int rc;
+    EXPECT_OK(eddy_udp_open(loop, host, 0, 0, fake_recv, f, &f->u));
+    f->port = eddy_udp_port(f->u);
+    snprintf(ep, sizeof ep, "%s:%d:interface=%s%s%s", v6 ? "tcp6" : "tcp",
+             f->port, v6 ? "[" : "", host, v6 ? "]" : "");
+    rc = eddy_listen(loop, ep, fake_accept, f, &f->l, err, sizeof err);
+    if (rc == 0)
+      return;
+    cr_assert(rc == -EADDRINUSE && tries < 50, "listen %s: %s", ep, err);
+    eddy_udp_close(f->u);
+  }
+}
+
+static void fake_open(eddy_loop *loop, fake *f, int mode) {
+  fake_open_at(loop, f, mode, "127.0.0.1");
 }
 
 static void fake_close(fake *f) {
@@ -306,6 +332,22 @@ Test(dns_exchange, answer_to_another_question_is_ignored) {
   test_finish(loop);
 }
 
+Test(dns_exchange, junk_and_the_query_echoed_back_are_ignored) {
+  eddy_loop *loop = test_loop();
+  fake f;
+  result r = {0};
+  eddy__dns_exchange_opts o = opts_ms(2000, 1);
+  fake_open(loop, &f, JUNK_FIRST);
+  add_server(&o, f.port);
+  EXPECT_OK(ask(loop, &o, &r, NULL));
+  cr_assert(test_run_until(loop, &r.calls));
+  EXPECT_EQ(r.err, 0);
+  EXPECT_EQ(r.msg[2] & 0x80, 0x80); /* the response, not the echo */
+  EXPECT_EQ(a_of(&r), 1);
+  fake_close(&f);
+  test_finish(loop);
+}
+
 Test(dns_exchange, question_name_is_matched_without_regard_to_case) {
   eddy_loop *loop = test_loop();
   fake f;
@@ -403,6 +445,25 @@ Test(dns_exchange, truncated_answer_is_asked_again_over_tcp) {
   cr_assert(test_run_until(loop, &r.calls));
   EXPECT_EQ(r.err, 0);
   EXPECT_EQ(a_of(&r), 2); /* TCP's answer, past the stray frame */
+  EXPECT_EQ(f.udp_queries, 1);
+  EXPECT_EQ(f.tcp_queries, 1);
+  fake_close(&f);
+  test_finish(loop);
+}
+
+Test(dns_exchange, ipv6_servers_over_udp_and_tcp) {
+  eddy_loop *loop = test_loop();
+  fake f;
+  result r = {0};
+  eddy__dns_exchange_opts o = opts_ms(2000, 1);
+  char text[40];
+  fake_open_at(loop, &f, TRUNCATE, "::1");
+  snprintf(text, sizeof text, "[::1]:%d", f.port);
+  EXPECT_OK(eddy__dns_upstream_parse(text, &o.servers[o.nservers++]));
+  EXPECT_OK(ask(loop, &o, &r, NULL));
+  cr_assert(test_run_until(loop, &r.calls));
+  EXPECT_EQ(r.err, 0);
+  EXPECT_EQ(a_of(&r), 2);
   EXPECT_EQ(f.udp_queries, 1);
   EXPECT_EQ(f.tcp_queries, 1);
   fake_close(&f);
@@ -547,6 +608,20 @@ Test(dns_exchange, close_all_ends_the_exchange_with_ecanceled) {
   test_finish(loop);
 }
 
+Test(dns_exchange, zero_timeout_and_attempts_take_the_defaults) {
+  eddy_loop *loop = test_loop();
+  fake f;
+  result r = {0};
+  eddy__dns_exchange_opts o = opts_ms(0, 0);
+  fake_open(loop, &f, ANSWER);
+  add_server(&o, f.port);
+  EXPECT_OK(ask(loop, &o, &r, NULL));
+  cr_assert(test_run_until(loop, &r.calls));
+  EXPECT_EQ(r.err, 0);
+  fake_close(&f);
+  test_finish(loop);
+}
+
 Test(dns_exchange, bad_arguments_are_einval) {
   eddy_loop *loop = test_loop();
   result r = {0};
@@ -557,7 +632,13 @@ Test(dns_exchange, bad_arguments_are_einval) {
   EXPECT_EQ(eddy__dns_exchange_start(loop, &o, bad_name, 1, 1, on_done, &r,
                                      NULL),
             -EINVAL);
+  o.servers[1].addr.ss_family = AF_UNIX;
+  o.nservers = 2;
+  EXPECT_EQ(ask(loop, &o, &r, NULL), -EINVAL);
+  o.nservers = EDDY__DNS_UPSTREAMS_MAX + 1;
+  EXPECT_EQ(ask(loop, &o, &r, NULL), -EINVAL);
   EXPECT_EQ(r.calls, 0);
+  eddy__dns_exchange_cancel(NULL); /* harmless */
   test_finish(loop);
 }
 
@@ -585,6 +666,7 @@ Test(dns_exchange, upstream_addresses_parse) {
   EXPECT_EQ(eddy__dns_upstream_parse("[::1", &u), -EINVAL);
   EXPECT_EQ(eddy__dns_upstream_parse("[::1]x", &u), -EINVAL);
   EXPECT_EQ(eddy__dns_upstream_parse("[192.0.2.1]:53", &u), -EINVAL);
+  EXPECT_EQ(eddy__dns_upstream_parse(NULL, &u), -EINVAL);
 }
 
 /* ---- Faults ---------------------------------------------------------------------- */
@@ -641,6 +723,42 @@ Test(dns_exchange, send_failure_at_start_moves_on) {
   EXPECT_EQ(b.udp_queries, 1);
   fake_close(&a);
   fake_close(&b);
+  test_finish(loop);
+}
+
+Test(dns_exchange, connect_failure_at_start_moves_on) {
+  eddy_loop *loop = test_loop();
+  fake a, b;
+  result r = {0};
+  eddy__dns_exchange_opts o = opts_ms(2000, 1);
+  fake_open(loop, &a, ANSWER);
+  fake_open(loop, &b, ANSWER);
+  add_server(&o, a.port);
+  add_server(&o, b.port);
+  eddy__fault_fail_nth(EDDY__SYS_CONNECT, 1, EADDRNOTAVAIL);
+  EXPECT_OK(ask(loop, &o, &r, NULL));
+  cr_assert(test_run_until(loop, &r.calls));
+  EXPECT_EQ(r.err, 0);
+  EXPECT_EQ(a.udp_queries, 0);
+  EXPECT_EQ(b.udp_queries, 1);
+  fake_close(&a);
+  fake_close(&b);
+  test_finish(loop);
+}
+
+Test(dns_exchange, servfail_that_cannot_be_kept_is_eproto) {
+  eddy_loop *loop = test_loop();
+  fake bad;
+  result r = {0};
+  eddy__dns_exchange_opts o = opts_ms(2000, 1);
+  fake_open(loop, &bad, SERVFAIL);
+  add_server(&o, bad.port);
+  EXPECT_OK(ask(loop, &o, &r, NULL));
+  eddy__fault_fail_after(EDDY__SYS_MALLOC, 1, ENOMEM);
+  cr_assert(test_run_until(loop, &r.calls));
+  eddy__fault_reset();
+  EXPECT_EQ(r.err, -EPROTO);
+  fake_close(&bad);
   test_finish(loop);
 }
 

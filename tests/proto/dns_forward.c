@@ -176,11 +176,18 @@ static void fake_open(eddy_loop *loop, fake *f, enum mode mode, uint32_t ttl) {
   f->port = eddy_udp_port(f->u);
   if (mode == M_SPOOF_PORT)
     EXPECT_OK(eddy_udp_open(loop, "127.0.0.1", 0, 0, fake_recv, f, &f->other));
-  if (mode == M_TC) {
+  /* The UDP port the kernel picked may be held on the TCP side (by some
+   * connection's local end, on a busy machine): pick again. */
+  for (int tries = 0; mode == M_TC; tries++) {
     char ep[64], err[200];
     snprintf(ep, sizeof ep, "tcp:%d:interface=127.0.0.1", f->port);
     int rc = eddy_listen(loop, ep, fake_accept, f, &f->l, err, sizeof err);
-    cr_assert(rc == 0, "%s", err);
+    if (rc == 0)
+      break;
+    cr_assert(rc == -EADDRINUSE && tries < 50, "%s", err);
+    eddy_udp_close(f->u);
+    EXPECT_OK(eddy_udp_open(loop, "127.0.0.1", 0, 0, fake_recv, f, &f->u));
+    f->port = eddy_udp_port(f->u);
   }
 }
 

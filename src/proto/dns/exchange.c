@@ -266,22 +266,20 @@ static void on_udp_error(eddy_udp *u, int err, void *arg) {
   next(arg, err);
 }
 
-/* The server's address as text and port, for eddy_udp_connect. */
-static int server_text(const eddy__dns_upstream *up, char *buf, size_t len,
-                       unsigned *port) {
+/* The server's address as text and its port, for eddy_udp_connect and
+ * the TCP endpoint (the family was checked at the start). */
+static void server_text(const eddy__dns_upstream *up, char *buf, size_t len,
+                        unsigned *port) {
   const struct sockaddr *sa = (const struct sockaddr *)&up->addr;
   if (sa->sa_family == AF_INET) {
     const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
     *port = ntohs(in->sin_port);
-    return inet_ntop(AF_INET, &in->sin_addr, buf, (socklen_t)len) ? 0 : -EINVAL;
-  }
-  if (sa->sa_family == AF_INET6) {
+    inet_ntop(AF_INET, &in->sin_addr, buf, (socklen_t)len);
+  } else {
     const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
     *port = ntohs(in6->sin6_port);
-    return inet_ntop(AF_INET6, &in6->sin6_addr, buf, (socklen_t)len) ? 0
-                                                                     : -EINVAL;
+    inet_ntop(AF_INET6, &in6->sin6_addr, buf, (socklen_t)len);
   }
-  return -EAFNOSUPPORT;
 }
 
 /* Opens the attempt's socket and sends the question. Returns 0 or the
@@ -291,8 +289,7 @@ static int ask_udp(eddy__dns_exchange *x) {
   char host[INET6_ADDRSTRLEN];
   unsigned port;
   int v6 = up->addr.ss_family == AF_INET6, err;
-  if ((err = server_text(up, host, sizeof host, &port)) != 0)
-    return err;
+  server_text(up, host, sizeof host, &port);
   err = eddy_udp_open(x->h.loop, v6 ? "::" : "0.0.0.0", 0, 0, on_datagram, x,
                       &x->udp);
   if (err)
@@ -303,16 +300,20 @@ static int ask_udp(eddy__dns_exchange *x) {
   return eddy_udp_send(x->udp, x->query, x->qlen, NULL, 0);
 }
 
-/* Starts an attempt of the server x->server: a new ID, a new socket, the
- * deadline. A failure to start counts as the attempt's failure. */
-static void attempt(eddy__dns_exchange *x) {
+/* Starts an attempt of the server x->server: a new ID, the deadline, a
+ * new socket, the question. Returns 0 or the error that stopped it. */
+static int try_server(eddy__dns_exchange *x) {
   int err;
   x->id = random_id(x);
   x->query[0] = (uint8_t)(x->id >> 8);
   x->query[1] = (uint8_t)x->id;
   err = eddy__timer_start(&x->timer, x->o.timeout_ns);
-  if (err == 0)
-    err = ask_udp(x);
+  return err ? err : ask_udp(x);
+}
+
+/* The next attempt; one that cannot start counts as failed. */
+static void attempt(eddy__dns_exchange *x) {
+  int err = try_server(x);
   if (err)
     next(x, err);
 }
@@ -346,9 +347,8 @@ static void on_tcp_data(eddy_stream *s, const char *data, size_t len,
 static void on_tcp_close(eddy_stream *s, int status, const char *detail,
                          void *arg) {
   eddy__dns_exchange *x = arg;
+  (void)s; /* x->s: a stream given up has no callbacks any more */
   (void)detail;
-  if (x->s != s)
-    return;
   x->s = NULL; /* the stream is gone: nothing to abort */
   next(x, status ? status : -ECONNRESET);
 }
@@ -396,9 +396,8 @@ static void ask_tcp(eddy__dns_exchange *x) {
   ep.kind = EDDY_ENDPOINT_TCP;
   ep.timeout_ns = x->o.timeout_ns;
   ep.verify = 1;
-  err = server_text(up, ep.host, sizeof ep.host, &ep.port);
-  if (err == 0)
-    err = eddy__timer_start(&x->timer, x->o.timeout_ns);
+  server_text(up, ep.host, sizeof ep.host, &ep.port);
+  err = eddy__timer_start(&x->timer, x->o.timeout_ns);
   if (err == 0 && (x->tcp = eddy__calloc(1, sizeof *x->tcp)) == NULL)
     err = -ENOMEM;
   if (err == 0) {
@@ -479,18 +478,14 @@ int eddy__dns_exchange_start(eddy_loop *loop,
   eddy__handle_init(loop, &x->h, close_handle);
   eddy__timer_init(loop, &x->timer, deadline_passed, x);
   eddy__soon_init(&x->report, report_now, x);
-  /* The first attempt's failures are the caller's to hear at once. */
-  x->id = random_id(x);
-  x->query[0] = (uint8_t)(x->id >> 8);
-  x->query[1] = (uint8_t)x->id;
-  err = eddy__timer_start(&x->timer, x->o.timeout_ns);
-  if (err == 0)
-    err = ask_udp(x);
+  /* A first socket that cannot be made, or no memory, is the caller's to
+   * hear at once; a send that fails moves on to the next server. */
+  err = try_server(x);
   if (err == -ENOMEM || (err && x->udp == NULL)) {
     release(x);
     return err;
   }
-  if (err) /* the socket exists but the send failed: the next server */
+  if (err)
     next(x, err);
   if (out)
     *out = x;
