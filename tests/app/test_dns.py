@@ -1332,6 +1332,23 @@ def _():
         shutil.rmtree(d)
 
 
+@case("with --forward, RA is set on every answer, its own zones' too (RFC 1035 4.1.1)")
+def _():
+    d = tempfile.mkdtemp(prefix="eddy-dns-")
+    try:
+        with dns("--zone", UPSTREAM) as up, \
+                dns("--zone", EXAMPLE, "--forward", f"127.0.0.1:{up.port}") as fw:
+            # RA says whether the server offers recursion, whatever the
+            # answer's source: this one does.
+            for name, aa in (("host.fwd.test", False), ("www.example.com", True)):
+                for ask in (udp_ask, tcp_ask):
+                    m = ask(fw.port, make_query(name))
+                    assert m.rcode == 0 and m.aa == aa, (name, m.status(), m.aa)
+                    assert m.ra, f"{name} ({'authoritative' if aa else 'forwarded'}): RA clear, flags {m.flags:04x}"
+    finally:
+        shutil.rmtree(d)
+
+
 @case("failover: a closed upstream port, then a silent one, then the real one")
 def _():
     d = tempfile.mkdtemp(prefix="eddy-dns-")
