@@ -540,6 +540,12 @@ def _():
             r = dig(tool, srv.port, "out.example.com", "A")
             check_answer(r, (tool, "CNAME out"))
             assert r.sections["ANSWER"] == [("out.example.com.", 3600, "CNAME", "www.example.net.")], r
+            # A CNAME to a name the zone does not hold: the rcode is that of
+            # the last name, NXDOMAIN, with the CNAME (RFC 6604).
+            r = dig(tool, srv.port, "dangling.example.com", "A")
+            check_answer(r, (tool, "dangling CNAME"), "NXDOMAIN")
+            assert r.sections["ANSWER"] == [("dangling.example.com.", 3600, "CNAME", "nothere.example.com.")], r
+            assert r.data("SOA", "AUTHORITY"), r
         # A loop is answered (NOERROR with what was followed, or SERVFAIL),
         # each record once: RFC 2181 section 5, "servers should suppress
         # such duplicates".
