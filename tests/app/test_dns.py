@@ -1229,6 +1229,8 @@ def _():
             m = udp_ask(fw.port, q)
             assert m.id == 0xABCD and m.question[0][1] == [b"HoSt", b"FwD", b"TeSt"], m.question
             assert m.opt is None and m.rdatas("A") == {"198.51.100.7"}, m.additional
+            # Names compare without regard to case (RFC 4343): a cache hit.
+            assert count_log(log, "host.fwd.test.", "A") == 1, open(log).read()
             # NODATA cached too.
             for _ in range(2):
                 m = udp_ask(fw.port, make_query("host.fwd.test", "MX"))
