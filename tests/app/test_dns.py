@@ -411,9 +411,10 @@ def _():
         assert m.rdatas("TXT") == {("first string", "second; not a comment", "third")}, m.answer
         m = udp_ask(srv.port, make_query("example.com", "CAA"))
         assert m.rdatas("CAA") == {(0, "issue", "letsencrypt.org")}, m.answer
-        m = udp_ask(srv.port, make_query("_sip._tcp.example.com", "SRV"))
+        m = udp_ask(srv.port, make_query("_sip._tcp.example.com", "SRV", qid=0xBEEF))
         assert m.rdatas("SRV") == {(10, 60, 5060, "sip.example.com.")}, m.answer
-        assert m.id == struct.unpack("!H", m.raw[:2])[0] and m.qr and m.aa and not m.tc
+        assert m.id == 0xBEEF and m.qr and m.aa and not m.tc and m.opcode == 0, hex(m.flags)
+        assert m.question[0][0] == "_sip._tcp.example.com." and m.question[0][2:] == (33, 1), m.question
 
 
 @case("additional section: the addresses of MX, NS and SRV targets held in the zone")
@@ -423,6 +424,10 @@ def _():
         assert ("mail.example.com.", "192.0.2.25") in {(r.name, r.rdata) for r in m.additional}, m.additional
         m = udp_ask(srv.port, make_query("_sip._tcp.example.com", "SRV", edns=1232))
         assert ("sip.example.com.", "192.0.2.60") in {(r.name, r.rdata) for r in m.additional}, m.additional
+        m = udp_ask(srv.port, make_query("example.com", "NS", edns=1232))
+        got = {(r.name, r.rdata) for r in m.additional}
+        assert {("ns1.example.com.", "192.0.2.1"), ("ns2.example.com.", "192.0.2.2"),
+                ("ns2.example.com.", "2001:db8::2")} <= got, m.additional
 
 
 @case("additional data that does not fit is left out whole, without TC (RFC 2181 section 9)")
