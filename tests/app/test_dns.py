@@ -1341,6 +1341,9 @@ def _():
                 open(log).read()
             r = dig("dig", fw.port, "bigtxt.fwd.test", "TXT", "+bufsize=1232", "+ignore")
             assert r.status == "NOERROR" and "tc" in r.flags, r
+            # A client that takes 8 KB over UDP gets all 4 KB at once.
+            m = udp_ask(fw.port, make_query("bigtxt.fwd.test", "TXT", edns=8192))
+            assert not m.tc and len(m.rdatas("TXT")) == 20 and len(m.raw) > 4000, (m.tc, len(m.raw))
     finally:
         shutil.rmtree(d)
 
