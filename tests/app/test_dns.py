@@ -1302,10 +1302,10 @@ def _():
 
 @case("an upstream answering SERVFAIL or REFUSED is passed over for the next")
 def _():
-    d = tempfile.mkdtemp(prefix="eddy-dns-")
-    log = os.path.join(d, "upstream.log")
     bad = FakeUpstream(rcode=2)
     refusing = FakeUpstream(rcode=5)
+    d = tempfile.mkdtemp(prefix="eddy-dns-")
+    log = os.path.join(d, "upstream.log")
     try:
         with dns("--zone", UPSTREAM, "--query-log", log) as up, \
                 dns("--forward", f"127.0.0.1:{bad.port}", "--forward", f"127.0.0.1:{refusing.port}",
