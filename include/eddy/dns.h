@@ -53,6 +53,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -144,32 +146,33 @@ typedef enum eddy_dns_section {
  * impossible), or the name follows more than 128 pointers (one per label
  * is all a name needs; the cap keeps the cost of a hostile message with
  * many names linear in its size). */
-int eddy_dns_name_parse(const uint8_t *msg, size_t len, size_t *off,
-                        uint8_t out[EDDY_DNS_NAME_MAX]);
+EDDY_API int eddy_dns_name_parse(const uint8_t *msg, size_t len, size_t *off,
+                                 uint8_t out[EDDY_DNS_NAME_MAX]);
 
 /* Checks that name[0..len) starts with one well-formed uncompressed name
  * (no pointers). Returns its length, or EDDY_EPARSE. */
-int eddy_dns_name_check(const uint8_t *name, size_t len);
+EDDY_API int eddy_dns_name_check(const uint8_t *name, size_t len);
 
 /* The length in bytes of a well-formed name, the root label included. */
-size_t eddy_dns_name_len(const uint8_t *name);
+EDDY_API size_t eddy_dns_name_len(const uint8_t *name);
 
 /* The number of labels of a well-formed name, the root not counted
  * ("www.example.com." has 3, "." has 0). */
-int eddy_dns_name_labels(const uint8_t *name);
+EDDY_API int eddy_dns_name_labels(const uint8_t *name);
 
 /* Whether two well-formed names are equal, ASCII letters compared without
  * regard to case (RFC 4343); other bytes compare exactly. */
-bool eddy_dns_name_equal(const uint8_t *a, const uint8_t *b);
+EDDY_API bool eddy_dns_name_equal(const uint8_t *a, const uint8_t *b);
 
 /* Whether name is parent or lies below it ("www.example.com." is a
  * subdomain of "example.com." and of "."; "wwwexample.com." is not),
  * without regard to case. */
-bool eddy_dns_name_is_subdomain(const uint8_t *name, const uint8_t *parent);
+EDDY_API bool eddy_dns_name_is_subdomain(const uint8_t *name,
+                                         const uint8_t *parent);
 
 /* Copies the well-formed name src to dst (which may be src) with ASCII
  * letters in lower case. Returns the length. */
-size_t eddy_dns_name_lower(uint8_t *dst, const uint8_t *src);
+EDDY_API size_t eddy_dns_name_lower(uint8_t *dst, const uint8_t *src);
 
 /* Converts presentation text text[0..len) ("www.Example.com.") into wire
  * form in out and returns the length. Dots separate labels; "\." and "\\"
@@ -179,8 +182,9 @@ size_t eddy_dns_name_lower(uint8_t *dst, const uint8_t *src);
  * origin is NULL, the name is taken as absolute. Returns EDDY_EPARSE for an
  * empty label ("a..b", ".a"), a label over 63 bytes, a name over 255, a
  * bad escape, or empty text. */
-int eddy_dns_name_from_text(const char *text, size_t len, const uint8_t *origin,
-                            uint8_t out[EDDY_DNS_NAME_MAX]);
+EDDY_API int eddy_dns_name_from_text(const char *text, size_t len,
+                                     const uint8_t *origin,
+                                     uint8_t out[EDDY_DNS_NAME_MAX]);
 
 /* Writes the well-formed name as presentation text into out (NUL
  * terminated), always ending with a dot; the root is ".". Bytes '.', '\\',
@@ -188,7 +192,7 @@ int eddy_dns_name_from_text(const char *text, size_t len, const uint8_t *origin,
  * bytes outside printable ASCII as \DDD. Returns the text's length (without
  * the NUL), or -ENOSPC if cap is too small (out is then an empty string
  * when cap > 0). EDDY_DNS_NAME_TEXT_MAX always suffices. */
-int eddy_dns_name_to_text(const uint8_t *name, char *out, size_t cap);
+EDDY_API int eddy_dns_name_to_text(const uint8_t *name, char *out, size_t cap);
 
 /* ---- Queries (the server's side) ---- */
 
@@ -251,8 +255,8 @@ typedef struct eddy_dns_query {
  * Bytes after the last record are ignored. The class and type of the
  * question are not judged here (that is the server's business). Never
  * fails otherwise; q is always filled as far as it could be read. */
-eddy_dns_verdict_t eddy_dns_query_parse(const uint8_t *msg, size_t len,
-                                        eddy_dns_query_t *q);
+EDDY_API eddy_dns_verdict_t eddy_dns_query_parse(const uint8_t *msg, size_t len,
+                                                 eddy_dns_query_t *q);
 
 /* ---- Messages (the forwarder's and the client's side) ---- */
 
@@ -287,7 +291,8 @@ typedef struct eddy_dns_msg {
 
 /* Starts iterating the message buf[0..len); buf must stay valid while the
  * iterator is used. Returns 0, or EDDY_EPARSE if len < 12. */
-int eddy_dns_msg_parse(eddy_dns_msg_t *m, const uint8_t *buf, size_t len);
+EDDY_API int eddy_dns_msg_parse(eddy_dns_msg_t *m, const uint8_t *buf,
+                                size_t len);
 
 /* Reads the next record (questions first, then answer, authority and
  * additional records) into rr. Returns 1 for a record, 0 at the end (all
@@ -298,7 +303,7 @@ int eddy_dns_msg_parse(eddy_dns_msg_t *m, const uint8_t *buf, size_t len);
  * 16; for NS, CNAME, PTR, MX, SOA and SRV the names (which may be
  * compressed, even in SRV, as RFC 3597 asks a receiver to accept) and
  * fixed fields exactly fill rdlength. Other types are not looked into. */
-int eddy_dns_msg_next(eddy_dns_msg_t *m, eddy_dns_rr_t *rr);
+EDDY_API int eddy_dns_msg_next(eddy_dns_msg_t *m, eddy_dns_rr_t *rr);
 
 /* ---- Writing ---- */
 
@@ -330,24 +335,26 @@ typedef struct eddy_dns_writer {
  * finish adds it (DO copied from the query, RFC 3225; the rcode's upper
  * bits in it). Returns 0, -ENOSPC if cap cannot hold even that (then
  * nothing is usable), -EINVAL if cap < 12. */
-int eddy_dns_writer_init(eddy_dns_writer_t *w, uint8_t *buf, size_t cap,
-                         const eddy_dns_query_t *q, uint16_t rcode);
+EDDY_API int eddy_dns_writer_init(eddy_dns_writer_t *w, uint8_t *buf,
+                                  size_t cap, const eddy_dns_query_t *q,
+                                  uint16_t rcode);
 
 /* Writes a query (the client's and forwarder's side): header with id and
  * flags (RD, CD as wanted; QR is cleared), one question, and, if
  * edns_udp_size is not 0, an OPT record advertising it (with DO if
  * edns_do). Returns the message's length, -ENOSPC if cap is too small,
  * EDDY_EPARSE if name is not well formed. */
-int eddy_dns_query_write(uint8_t *buf, size_t cap, uint16_t id, uint16_t flags,
-                         const uint8_t *name, uint16_t qtype, uint16_t qclass,
-                         uint16_t edns_udp_size, bool edns_do);
+EDDY_API int eddy_dns_query_write(uint8_t *buf, size_t cap, uint16_t id,
+                                  uint16_t flags, const uint8_t *name,
+                                  uint16_t qtype, uint16_t qclass,
+                                  uint16_t edns_udp_size, bool edns_do);
 
 /* Sets flag bits (EDDY_DNS_FLAG_AA, TC, RA, AD) in the header. */
-void eddy_dns_writer_set_flags(eddy_dns_writer_t *w, uint16_t flags);
+EDDY_API void eddy_dns_writer_set_flags(eddy_dns_writer_t *w, uint16_t flags);
 
 /* Changes the rcode (12 bits; the upper 8 need an OPT record, which the
  * writer only has if the query had one). */
-void eddy_dns_writer_set_rcode(eddy_dns_writer_t *w, uint16_t rcode);
+EDDY_API void eddy_dns_writer_set_rcode(eddy_dns_writer_t *w, uint16_t rcode);
 
 /* Appends a record to section (ANSWER, AUTHORITY or ADDITIONAL, in that
  * order: going back to an earlier section is -EINVAL). name is the owner
@@ -363,13 +370,21 @@ void eddy_dns_writer_set_rcode(eddy_dns_writer_t *w, uint16_t rcode);
  * formed or do not fill rdlen exactly; -EINVAL also for rdlen > 65535 or
  * a section that already holds 65535 records. rdata may be NULL when
  * rdlen is 0. */
-int eddy_dns_writer_add(eddy_dns_writer_t *w, eddy_dns_section_t section,
-                        const uint8_t *name, uint16_t type, uint16_t rclass,
-                        uint32_t ttl, const uint8_t *rdata, size_t rdlen);
+EDDY_API int eddy_dns_writer_add(eddy_dns_writer_t *w,
+                                 eddy_dns_section_t section,
+                                 const uint8_t *name, uint16_t type,
+                                 uint16_t rclass, uint32_t ttl,
+                                 const uint8_t *rdata, size_t rdlen);
+
+/* Takes back every record added since mark was copied from w (a plain
+ * struct copy, mark = *w), header counts included: how a whole rrset is
+ * left out when its last record does not fit (RFC 2181 section 9). */
+EDDY_API void eddy_dns_writer_rollback(eddy_dns_writer_t *w,
+                                       const eddy_dns_writer_t *mark);
 
 /* Ends the message: adds the OPT record if the query had one. Returns the
  * message's length. The writer may not be added to afterwards. */
-size_t eddy_dns_writer_finish(eddy_dns_writer_t *w);
+EDDY_API size_t eddy_dns_writer_finish(eddy_dns_writer_t *w);
 
 #ifdef __cplusplus
 }

@@ -464,13 +464,6 @@ static bool same_rrset(const packed_rr *a, const packed_rr *b) {
          eddy_dns_name_equal(a->name, b->name);
 }
 
-/* Puts the writer back as it was at snap, header counts included. */
-static void rollback(eddy_dns_writer_t *w, const eddy_dns_writer_t *snap) {
-  *w = *snap;
-  for (int i = 0; i < 4; i++)
-    eddy__dns_put16(w->buf + 4 + 2 * i, w->count[i]);
-}
-
 int eddy__dns_cache_write(const eddy__dns_cache_entry *e,
                           const eddy_dns_query_t *q, size_t cap, uint8_t *out,
                           int64_t now) {
@@ -494,7 +487,7 @@ int eddy__dns_cache_write(const eddy__dns_cache_entry *e,
     rc = eddy_dns_writer_add(&w, (eddy_dns_section_t)r.section, r.name, r.type,
                              r.rclass, ttl, r.rdata, r.rdlen);
     if (rc == -ENOSPC) {
-      rollback(&w, &snap);
+      eddy_dns_writer_rollback(&w, &snap);
       if (r.section != EDDY_DNS_ADDITIONAL)
         eddy_dns_writer_set_flags(&w, EDDY_DNS_FLAG_TC);
       break;

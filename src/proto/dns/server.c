@@ -3,19 +3,29 @@
 
 #include <errno.h>
 
-/* Appends a section's entries; returns 0, or -ENOSPC when one did not
- * fit (those before it stay). */
+/* Appends a section's entries, an rrset (the entries of one owner and
+ * type, which the lookup keeps together) at a time. Returns 0, or -ENOSPC
+ * when an rrset did not fit: it is then left out whole (RFC 2181 section
+ * 9), with the ones before it kept. */
 static int add_entries(eddy_dns_writer_t *w, eddy_dns_section_t section,
                        const eddy__dns_zone_entry *e, size_t n) {
+  eddy_dns_writer_t before;
   for (size_t i = 0; i < n; i++) {
     const eddy__dns_zone_rr *rr = e[i].rr;
-    int rc = eddy_dns_writer_add(w, section, e[i].owner, rr->type, rr->rclass,
-                                 e[i].ttl, rr->rdata, rr->rdlen);
+    int rc;
+    if (i == 0 || rr->type != e[i - 1].rr->type ||
+        (e[i].owner != e[i - 1].owner &&
+         !eddy_dns_name_equal(e[i].owner, e[i - 1].owner)))
+      before = *w;
+    rc = eddy_dns_writer_add(w, section, e[i].owner, rr->type, rr->rclass,
+                             e[i].ttl, rr->rdata, rr->rdlen);
     /* Stored records were checked when the zone loaded; any other
      * failure than room means a record the writer cannot carry, which is
      * left out rather than breaking the whole answer. */
-    if (rc == -ENOSPC)
+    if (rc == -ENOSPC) {
+      eddy_dns_writer_rollback(w, &before);
       return rc;
+    }
   }
   return 0;
 }
@@ -61,15 +71,20 @@ static int answer(const eddy__dns_zone_db *db, int transport, bool forward,
     return 0;
   if (res->aa)
     flags |= EDDY_DNS_FLAG_AA;
+  /* RA says whether this server offers recursion (RFC 1035 4.1.1), not
+   * where one answer came from. */
+  if (forward)
+    flags |= EDDY_DNS_FLAG_RA;
   if (add_entries(&w, EDDY_DNS_ANSWER, res->answer, res->an) != 0 ||
       add_entries(&w, EDDY_DNS_AUTHORITY, res->authority, res->ns) != 0)
     flags |= EDDY_DNS_FLAG_TC;
   else
     (void)add_entries(&w, EDDY_DNS_ADDITIONAL, res->additional, res->ar);
-  /* A section the lookup itself could not hold whole is an answer cut
-   * short too: the client should ask over TCP, where the same
-   * capacities apply, but it then knows the answer was partial. */
-  if (res->truncated && transport == EDDY__DNS_UDP)
+  /* An answer or authority section the lookup itself could not hold
+   * whole is an answer cut short too; a full additional section is not
+   * (RFC 2181 section 9). */
+  if (res->truncated && transport == EDDY__DNS_UDP &&
+      (res->an == EDDY__DNS_ZONE_MAX_AN || res->ns == EDDY__DNS_ZONE_MAX_NS))
     flags |= EDDY_DNS_FLAG_TC;
   eddy_dns_writer_set_flags(&w, flags);
   return (int)eddy_dns_writer_finish(&w);
@@ -100,5 +115,7 @@ int eddy__dns_respond(const eddy__dns_zone_db *db, const uint8_t *msg,
   if (eddy_dns_writer_init(&w, out, limit_of(q, transport, outcap), q, rcode) !=
       0)
     return 0;
+  if (forward)
+    eddy_dns_writer_set_flags(&w, EDDY_DNS_FLAG_RA);
   return (int)eddy_dns_writer_finish(&w);
 }

@@ -43,10 +43,11 @@ typedef struct eddy__dns_scratch {
  * EDDY_DNS_VERDICT_DROP); or EDDY__DNS_RESPOND_FORWARD when forward is
  * true and the question (class IN) lies outside every zone. Without a
  * forwarder such a question is REFUSED. An answer too large for the
- * limit is cut at a record boundary with TC=1 (records of the answer or
- * authority section left out) or, for the additional section, just left
- * short (RFC 2181 section 9). Questions of a class other than IN, and
- * zone transfers (AXFR, IXFR), are REFUSED. */
+ * limit is cut by whole rrsets (RFC 2181 section 9): with TC=1 when an
+ * rrset of the answer or authority section is left out, without when
+ * only additional ones are. With a forwarder, every answer has RA set.
+ * Questions of a class other than IN, and zone transfers (AXFR, IXFR),
+ * are REFUSED. */
 int eddy__dns_respond(const eddy__dns_zone_db *db, const uint8_t *msg,
                       size_t len, int transport, bool forward,
                       eddy__dns_scratch *scratch, uint8_t *out, size_t outcap);

@@ -427,6 +427,12 @@ int eddy_dns_writer_add(eddy_dns_writer_t *w, eddy_dns_section_t section,
   return 0;
 }
 
+void eddy_dns_writer_rollback(eddy_dns_writer_t *w,
+                              const eddy_dns_writer_t *mark) {
+  *w = *mark;
+  put_counts(w);
+}
+
 size_t eddy_dns_writer_finish(eddy_dns_writer_t *w) {
   if (w->edns && w->reserve > 0) {
     uint8_t *p = w->buf + w->len;

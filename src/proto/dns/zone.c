@@ -821,6 +821,12 @@ static const eddy__dns_zone_rr *rrset(const eddy__dns_zone *z, const node *nd,
 static void put_rrset(eddy__dns_zone_result *res, int sec,
                       const eddy__dns_zone_rr *r, size_t n,
                       const uint8_t *owner) {
+  /* An additional rrset goes in whole or not at all (RFC 2181 section
+   * 9); the others are cut, with the result flagged truncated. */
+  if (sec == 2 && res->ar + n > EDDY__DNS_ZONE_MAX_AR) {
+    res->truncated = 1;
+    return;
+  }
   for (size_t i = 0; i < n; i++)
     put(res, sec, &r[i], owner ? owner : r[i].owner, r[i].ttl);
 }
@@ -960,6 +966,17 @@ static const uint8_t *lookup_in(const eddy__dns_zone *z, const uint8_t *name,
   return NULL;
 }
 
+/* Whether the CNAME target next is the owner of a CNAME already in the
+ * answer: the chain loops, and following it would only repeat records
+ * (RFC 2181 section 5 asks for no duplicates). */
+static int chain_loops(const eddy__dns_zone_result *res, const uint8_t *next) {
+  for (size_t i = 0; i < res->an; i++)
+    if (res->answer[i].rr->type == EDDY__DNS_ZONE_T_CNAME &&
+        eddy_dns_name_equal(res->answer[i].owner, next))
+      return 1;
+  return 0;
+}
+
 int eddy__dns_zone_lookup(const eddy__dns_zone_db *db, const uint8_t *qname,
                           uint16_t qtype, eddy__dns_zone_result *res) {
   uint8_t name[256], offs[128];
@@ -991,7 +1008,7 @@ int eddy__dns_zone_lookup(const eddy__dns_zone_db *db, const uint8_t *qname,
     if (owner == NULL)
       return 0;
     len = name_len(owner, 255);
-    if (len == 0)
+    if (len == 0 || chain_loops(res, owner))
       return 0;
   }
   return 0;

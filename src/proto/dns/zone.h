@@ -153,6 +153,7 @@ size_t eddy__dns_zone_records(const eddy__dns_zone *zone);
  * Not handled: DNAME (kept as data, never followed), DNSSEC (no RRSIG or
  * NSEC added; DS at a cut gets the referral too). An answer that filled a
  * section is flagged truncated: the caller sets TC or sends what it has.
+ * An additional rrset that would not fit whole is left out whole.
  * The result is about 2.7 KB; one per worker, reused, is the intent.
  *
  * Returns 0, or -EINVAL if qname is not a valid wire-form name. */
