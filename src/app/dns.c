@@ -77,6 +77,7 @@ struct conn {
   pending *pending; /* this connection's forwarded questions */
   size_t npending;
   int paused_for_pending;
+  int eof; /* the client half-closed: close once its answers are out */
 };
 
 static _Thread_local eddy__dns_scratch scratch;
@@ -160,7 +161,10 @@ static void forwarded(void *arg, const uint8_t *msg, size_t len) {
       memcpy(answer_buf + 2, msg, len);
       tcp_send(c, answer_buf, len);
     }
-    tcp_resume_if_room(c);
+    if (c->eof && c->npending == 0)
+      eddy_stream_close(c->s); /* after the answers written */
+    else
+      tcp_resume_if_room(c);
   } else {
     (void)eddy_udp_send(p->u, msg, len, (struct sockaddr *)&p->from,
                         p->fromlen);
@@ -356,6 +360,15 @@ static void tcp_data(eddy_stream *s, const char *data, size_t len, void *arg) {
   }
 }
 
+/* A client that half-closes still gets the answers to what it asked
+ * (RFC 7766 section 6.2.4), the forwarded ones too. */
+static void tcp_eof(eddy_stream *s, void *arg) {
+  conn *c = arg;
+  c->eof = 1;
+  if (c->npending == 0)
+    eddy_stream_close(s);
+}
+
 static void tcp_drain(eddy_stream *s, void *arg) {
   conn *c = arg;
   if (!c->paused_for_pending)
@@ -383,6 +396,7 @@ static void tcp_closed(eddy_stream *s, int status, const char *detail,
 }
 
 static const eddy_stream_callbacks tcp_callbacks = {.data = tcp_data,
+                                                    .eof = tcp_eof,
                                                     .drain = tcp_drain,
                                                     .close = tcp_closed};
 

@@ -1466,6 +1466,25 @@ def _():
         fake.close()
 
 
+@case("a TCP client that half-closes still gets every answer, the forwarded one too")
+def _():
+    gate = threading.Event()
+    fake = FakeUpstream(gate=gate)
+    try:
+        with dns("--zone", EXAMPLE, "--forward", f"127.0.0.1:{fake.port}") as fw:
+            with socket.create_connection(("127.0.0.1", fw.port), timeout=10) as s:
+                s.sendall(frame(make_query("slow.fake.test", qid=1)) +
+                          frame(make_query("www.example.com", qid=2)))
+                s.shutdown(socket.SHUT_WR)
+                assert Msg(read_frame(s)).id == 2
+                gate.set()
+                m = Msg(read_frame(s))
+                assert m.id == 1 and m.rdatas("A") == {"192.0.2.77"}, (m.id, m.answer)
+                assert s.recv(1) == b"", "the server closes after the last answer"
+    finally:
+        fake.close()
+
+
 @case("the cache holds --cache-size answers, the least recently used going first")
 def _():
     d = tempfile.mkdtemp(prefix="eddy-dns-")
