@@ -30,7 +30,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import Server, case, report  # noqa: E402
+from common import cert, Server, case, report  # noqa: E402
 
 EDDY = sys.argv[1]
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -1464,6 +1464,19 @@ def _():
                 assert m.id == 1 and m.rdatas("A") == {"192.0.2.77"} and m.ra, (m.id, m.answer)
     finally:
         fake.close()
+
+
+@case("DNS over TLS (RFC 7858) on a tls: endpoint, with kdig")
+def _():
+    port = free_udp_tcp_port()
+    tls = f"tls:{port}:interface=127.0.0.1:certKey={cert('server.pem')}:privateKey={cert('server.key')}"
+    with DnsServer(EDDY, "dns", "--zone", EXAMPLE, listen=tls, port=port) as srv:
+        assert srv.wait_log("dns: serving", 15), srv.stderr()
+        out = subprocess.run(["kdig", "@127.0.0.1", "-p", str(port), "+tls", "+timeout=5",
+                              "+retry=0", "www.example.com", "A"],
+                             capture_output=True, text=True, timeout=30).stdout
+        assert "192.0.2.80" in out and "NOERROR" in out, out
+        assert "TLS" in out, out
 
 
 @case("a TCP client that half-closes still gets every answer, the forwarded one too")
