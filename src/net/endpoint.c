@@ -383,6 +383,8 @@ static span unbracket(span v) {
 static int set_host(parser *ps, span v) {
   char q[QUOTE_SIZE];
   v = unbracket(v);
+  if (v.n == 0)
+    return fail(ps, "empty host");
   if (unescape(v, ps->ep.host, sizeof ps->ep.host) != 0)
     return fail(ps, "host is too long (max %zu bytes)", sizeof ps->ep.host - 1);
   /* No host name or address holds these; letting one through would only

@@ -79,6 +79,9 @@ static void check_parsed(const eddy_endpoint *ep, int client,
   case EDDY_ENDPOINT_FD:
     require(!client && ep->fd >= 0, "bad fd endpoint", text);
     break;
+  case EDDY_ENDPOINT_UDP:
+    require(!client && !ep->tls, "udp: as a client or with TLS", text);
+    break;
   case EDDY_ENDPOINT_SYSTEMD:
     require(!client && ep->fd >= 0, "bad systemd index", text);
     require(ep->domain == AF_INET || ep->domain == AF_INET6 ||

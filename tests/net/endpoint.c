@@ -460,6 +460,12 @@ Test(endpoint, long_digits_with_garbage_at_the_end_are_not_a_number) {
   expect_bad(0, build(big, "tcp:", "9", BIG, "x"), "is not a number");
 }
 
+Test(endpoint, empty_bracketed_host_is_refused) {
+  expect_bad(1, "tcp:host=[]:port=80", "empty host");
+  expect_bad(1, "ssl:6:host=[]", "empty host");
+  expect_bad(1, "tcp:[]:80", "empty host");
+}
+
 Test(endpoint, long_host_is_too_long) {
   expect_bad(1, build(big, "tcp:", "a", BIG, ":80"),
              "tcp: host is too long (max 255 bytes)");
