@@ -241,7 +241,8 @@ static int open_udp(dns_app *app) {
   for (int i = 0; i < app->nudp; i++) {
     eddy_endpoint ep;
     char err[256], quoted[256], detail[512];
-    int e = eddy_endpoint_parse_server(app->udp_names[i], &ep, err, sizeof err);
+    int v6,
+        e = eddy_endpoint_parse_server(app->udp_names[i], &ep, err, sizeof err);
     if (e == 0)
       e = eddy_udp_open_endpoint(app->srv.loop, &ep, on_datagram, app,
                                  &app->udp[i], err, sizeof err);
@@ -255,8 +256,10 @@ static int open_udp(dns_app *app) {
     /* Many queries per system call under load; without the memory for
      * it, one at a time still works. */
     (void)eddy_udp_set_batching(app->udp[i], 1);
-    app_log(LOG_INFO, "dns: listening on udp:%s:%d",
-            ep.host[0] ? ep.host : "0.0.0.0", eddy_udp_port(app->udp[i]));
+    v6 = strchr(ep.host, ':') != NULL;
+    app_log(LOG_INFO, "dns: listening on udp:%s%s%s:%d", v6 ? "[" : "",
+            ep.host[0] ? ep.host : "0.0.0.0", v6 ? "]" : "",
+            eddy_udp_port(app->udp[i]));
   }
   return 0;
 }
