@@ -20,5 +20,6 @@
 #include "eddy/comet.h"
 #include "eddy/dns.h"
 #include "eddy/resolver.h"
+#include "eddy/irc.h"
 
 #endif
