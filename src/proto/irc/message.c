@@ -41,7 +41,7 @@ static bool key_valid(const char *k, size_t n) {
   if (i < n && k[i] == '+')
     i++;
   start = i;
-  bool slash = false;
+  bool slash = false, dot = false;
   for (; i < n; i++) {
     unsigned char c = (unsigned char)k[i];
     if (c == '/') {
@@ -52,11 +52,13 @@ static bool key_valid(const char *k, size_t n) {
     } else if (c == '.') {
       if (slash)
         return false;
+      dot = true;
     } else if (!is_letter(c) && !is_digit(c) && c != '-') {
       return false;
     }
   }
-  return i > start;
+  /* A '.' belongs to a vendor, which a '/' ends. */
+  return i > start && (slash || !dot);
 }
 
 bool eddy__irc_tags_valid(const char *tags, size_t n) {
