@@ -4,6 +4,8 @@
  * the writer's colon rules, refusals and limits; tags (walk, lookup,
  * escaping both ways); round trips parse -> write -> parse; the helpers
  * that split a long PRIVMSG. */
+#include <sys/mman.h>
+
 #include "helpers.h"
 #include "proto/irc/irc.h"
 
@@ -676,4 +678,43 @@ Test(irc_tags, last_duplicate_wins) {
   m = P("@a=b=c CMD");
   cr_assert(eddy_irc_tag_find(&m, "a", 1, &t));
   expect_str(t.raw, "b=c");
+}
+
+/* ---- reads stay inside the line ---- */
+
+Test(irc_parse, every_prefix_before_a_guard_page) {
+  /* Each line, and each of its prefixes, ends just before a page that
+   * cannot be read: a read past the end crashes. */
+  long page = sysconf(_SC_PAGESIZE);
+  char *map = mmap(NULL, (size_t)page * 2, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  cr_assert(map != MAP_FAILED);
+  cr_assert(mprotect(map + page, (size_t)page, PROT_NONE) == 0);
+  static const char *lines[] = {
+      "@aaa=bbb;ccc;example.com/ddd=eee :nick!ident@host.com PRIVMSG me "
+      ":Hello",
+      "@+example=raw+:=,escaped\\:\\s\\\\ :irc.example.com NOTICE #c :M",
+      ":WiZ!jto@tolsun.oulu.fi PART #playzone :I lost",
+      "CMD 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17",
+      "  PRIVMSG   #chan    hello   ",
+  };
+  for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+    size_t n = strlen(lines[i]);
+    for (size_t k = 0; k <= n; k++) {
+      char *p = map + page - k;
+      memcpy(p, lines[i], k);
+      eddy_irc_msg_t m;
+      if (eddy_irc_parse(p, k, 0, &m) != 0)
+        continue;
+      size_t pos = 0;
+      eddy_irc_tag_t t;
+      char v[128];
+      while (eddy_irc_tag_next(&m, &pos, &t))
+        (void)eddy_irc_tag_unescape(t.raw.p, t.raw.n, v);
+      (void)eddy_irc_mask_match(EDDY_IRC_CASEMAP_RFC1459, p, k, "x", 1);
+      (void)eddy_irc_mask_match(EDDY_IRC_CASEMAP_RFC1459, "*?*x", 4, p, k);
+      cr_assert(eddy_irc_write(&m, out, sizeof out) > 0);
+    }
+  }
+  munmap(map, (size_t)page * 2);
 }
