@@ -12,49 +12,28 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "eddy.h"
-
-static const struct {
-  const char *name;
-  uint16_t type;
-} types[] = {
-    {"A", EDDY_DNS_TYPE_A},         {"NS", EDDY_DNS_TYPE_NS},
-    {"CNAME", EDDY_DNS_TYPE_CNAME}, {"SOA", EDDY_DNS_TYPE_SOA},
-    {"PTR", EDDY_DNS_TYPE_PTR},     {"MX", EDDY_DNS_TYPE_MX},
-    {"TXT", EDDY_DNS_TYPE_TXT},     {"AAAA", EDDY_DNS_TYPE_AAAA},
-    {"SRV", EDDY_DNS_TYPE_SRV},     {"OPT", EDDY_DNS_TYPE_OPT},
-    {"ANY", EDDY_DNS_TYPE_ANY},     {"CAA", EDDY_DNS_TYPE_CAA},
-};
 
 static const char *const rcodes[] = {"NOERROR",  "FORMERR", "SERVFAIL",
                                      "NXDOMAIN", "NOTIMP",  "REFUSED"};
 
+/* A type's mnemonic, TYPEnnn, or a plain number. */
 static int parse_type(const char *s, uint16_t *out) {
   char *end;
   unsigned long v;
-  for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
-    if (strcasecmp(s, types[i].name) == 0) {
-      *out = types[i].type;
-      return 0;
-    }
-  if (strncasecmp(s, "TYPE", 4) == 0)
-    s += 4;
+  if (eddy_dns_type_from_text(s, out) == 0)
+    return 0;
   v = strtoul(s, &end, 10);
-  if (*s == '\0' || *end != '\0' || v > 65535)
+  if (*s < '0' || *s > '9' || *end != '\0' || v > 65535)
     return -1;
   *out = (uint16_t)v;
   return 0;
 }
 
 static void print_type(uint16_t t) {
-  for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
-    if (types[i].type == t) {
-      printf("%s", types[i].name);
-      return;
-    }
-  printf("TYPE%u", t);
+  char text[EDDY_DNS_TYPE_TEXT_MAX];
+  printf("%s", eddy_dns_type_to_text(t, text, sizeof text));
 }
 
 static void print_name(const uint8_t *name) {

@@ -194,6 +194,20 @@ EDDY_API int eddy_dns_name_from_text(const char *text, size_t len,
  * when cap > 0). EDDY_DNS_NAME_TEXT_MAX always suffices. */
 EDDY_API int eddy_dns_name_to_text(const uint8_t *name, char *out, size_t cap);
 
+/* ---- Types ---- */
+
+/* Writes the mnemonic of a record type ("A", "MX", "CAA"), or for a type
+ * without one the RFC 3597 form "TYPE65000", into out (NUL terminated)
+ * and returns out. EDDY_DNS_TYPE_TEXT_MAX always suffices; a smaller cap
+ * gets as much as fits. */
+#define EDDY_DNS_TYPE_TEXT_MAX 16
+EDDY_API const char *eddy_dns_type_to_text(uint16_t type, char *out,
+                                           size_t cap);
+
+/* Reads a type as eddy_dns_type_to_text writes it, in any case ("aaaa",
+ * "TYPE28", "type65000"). Returns 0 and sets *type, or EDDY_EPARSE. */
+EDDY_API int eddy_dns_type_from_text(const char *text, uint16_t *type);
+
 /* ---- Queries (the server's side) ---- */
 
 /* What a server does with a message it received. */

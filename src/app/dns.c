@@ -86,27 +86,9 @@ static _Thread_local uint8_t answer_buf[2 + TCP_MSG_MAX];
 
 /* ---- The query log ------------------------------------------------------ */
 
-static const char *type_name(uint16_t type, char *buf, size_t cap) {
-  static const struct {
-    uint16_t type;
-    const char *name;
-  } names[] = {{1, "A"},       {2, "NS"},     {5, "CNAME"},  {6, "SOA"},
-               {12, "PTR"},    {13, "HINFO"}, {15, "MX"},    {16, "TXT"},
-               {28, "AAAA"},   {33, "SRV"},   {35, "NAPTR"}, {39, "DNAME"},
-               {41, "OPT"},    {43, "DS"},    {46, "RRSIG"}, {47, "NSEC"},
-               {48, "DNSKEY"}, {52, "TLSA"},  {64, "SVCB"},  {65, "HTTPS"},
-               {99, "SPF"},    {251, "IXFR"}, {252, "AXFR"}, {255, "ANY"},
-               {257, "CAA"}};
-  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-    if (names[i].type == type)
-      return names[i].name;
-  snprintf(buf, cap, "TYPE%u", type);
-  return buf;
-}
-
 static void log_query(dns_app *app, const char *transport) {
   const eddy_dns_query_t *q = &scratch.q;
-  char name[EDDY_DNS_NAME_TEXT_MAX], tbuf[16];
+  char name[EDDY_DNS_NAME_TEXT_MAX], tbuf[EDDY_DNS_TYPE_TEXT_MAX];
   if (app->query_log == NULL)
     return;
   if (q->qname_len == 0 ||
@@ -114,7 +96,7 @@ static void log_query(dns_app *app, const char *transport) {
     fprintf(app->query_log, "%s - -\n", transport);
   } else {
     fprintf(app->query_log, "%s %s %s\n", transport, name,
-            type_name(q->qtype, tbuf, sizeof tbuf));
+            eddy_dns_type_to_text(q->qtype, tbuf, sizeof tbuf));
   }
   fflush(app->query_log);
 }

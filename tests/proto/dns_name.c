@@ -371,3 +371,36 @@ Test(dns_name, parse_caps_pointer_chains) {
   off = n - 2;
   EXPECT_EQ(eddy_dns_name_parse(m, n, &off, out), EDDY_EPARSE);
 }
+
+/* ---- Types ---- */
+
+Test(dns_type, mnemonics_both_ways_and_the_rfc3597_form) {
+  char text[EDDY_DNS_TYPE_TEXT_MAX];
+  uint16_t t = 0;
+  cr_assert_str_eq(eddy_dns_type_to_text(EDDY_DNS_TYPE_AAAA, text, sizeof text),
+                   "AAAA");
+  cr_assert_str_eq(eddy_dns_type_to_text(257, text, sizeof text), "CAA");
+  cr_assert_str_eq(eddy_dns_type_to_text(65000, text, sizeof text),
+                   "TYPE65000");
+  cr_assert_str_eq(eddy_dns_type_to_text(0, text, sizeof text), "TYPE0");
+  /* Too small: as much as fits. */
+  cr_assert_str_eq(eddy_dns_type_to_text(65000, text, 5), "TYPE");
+  EXPECT_OK(eddy_dns_type_from_text("aaaa", &t));
+  EXPECT_EQ(t, EDDY_DNS_TYPE_AAAA);
+  EXPECT_OK(eddy_dns_type_from_text("Type65000", &t));
+  EXPECT_EQ(t, 65000);
+  EXPECT_OK(eddy_dns_type_from_text("TYPE28", &t));
+  EXPECT_EQ(t, 28);
+  static const char *bad[] = {"",          "TYPE",
+                              "TYPE65536", "TYPE-1",
+                              "TYPE1x",    "AAA",
+                              "28",        "TYPE99999999999999999999"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    EXPECT_EQ(eddy_dns_type_from_text(bad[i], &t), EDDY_EPARSE);
+  /* Every type written reads back. */
+  for (unsigned v = 0; v <= 65535; v += 7) {
+    eddy_dns_type_to_text((uint16_t)v, text, sizeof text);
+    EXPECT_OK(eddy_dns_type_from_text(text, &t));
+    EXPECT_EQ(t, v);
+  }
+}

@@ -448,25 +448,6 @@ void eddy_resolver_close(eddy_resolver *r) {
 
 /* ---- The Deferred form -------------------------------------------------------------- */
 
-static const char *type_name(uint16_t t, char *buf, size_t len) {
-  static const struct {
-    uint16_t type;
-    const char *name;
-  } names[] = {
-      {EDDY_DNS_TYPE_A, "A"},         {EDDY_DNS_TYPE_NS, "NS"},
-      {EDDY_DNS_TYPE_CNAME, "CNAME"}, {EDDY_DNS_TYPE_SOA, "SOA"},
-      {EDDY_DNS_TYPE_PTR, "PTR"},     {EDDY_DNS_TYPE_MX, "MX"},
-      {EDDY_DNS_TYPE_TXT, "TXT"},     {EDDY_DNS_TYPE_AAAA, "AAAA"},
-      {EDDY_DNS_TYPE_SRV, "SRV"},     {EDDY_DNS_TYPE_ANY, "ANY"},
-      {EDDY_DNS_TYPE_CAA, "CAA"},
-  };
-  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-    if (names[i].type == t)
-      return names[i].name;
-  snprintf(buf, len, "TYPE%u", (unsigned)t);
-  return buf;
-}
-
 typedef struct dlookup {
   eddy_deferred *d; /* NULL once cancelled */
   eddy_dns_lookup *q;
@@ -513,7 +494,7 @@ static void dlookup_cancel(eddy_deferred *d, void *arg) {
 int eddy_deferred_dns_lookup(eddy_resolver *r, const char *name, uint16_t qtype,
                              eddy_deferred **out) {
   dlookup *dl;
-  char tbuf[16];
+  char tbuf[EDDY_DNS_TYPE_TEXT_MAX];
   int err;
   if (r == NULL || name == NULL || out == NULL)
     return -EINVAL;
@@ -525,7 +506,7 @@ int eddy_deferred_dns_lookup(eddy_resolver *r, const char *name, uint16_t qtype,
   }
   *out = dl->d;
   snprintf(dl->what, sizeof dl->what, "%.250s %s", name,
-           type_name(qtype, tbuf, sizeof tbuf));
+           eddy_dns_type_to_text(qtype, tbuf, sizeof tbuf));
   err = eddy_resolver_lookup(r, name, qtype, dlookup_done, dl, &dl->q);
   if (err) {
     dlookup_fail(dl, err, NULL);

@@ -1,7 +1,9 @@
 /* Domain names in wire form: parsing with decompression, comparison,
  * presentation text. See include/eddy/dns.h. */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "eddy/common.h"
 #include "eddy/dns.h"
@@ -250,4 +252,46 @@ nospace:
   if (cap > 0)
     out[0] = '\0';
   return -ENOSPC;
+}
+
+/* ---- Types ---------------------------------------------------------------- */
+
+static const struct {
+  uint16_t type;
+  const char *name;
+} type_names[] = {
+    {1, "A"},      {2, "NS"},      {5, "CNAME"},  {6, "SOA"},   {12, "PTR"},
+    {13, "HINFO"}, {15, "MX"},     {16, "TXT"},   {28, "AAAA"}, {33, "SRV"},
+    {35, "NAPTR"}, {39, "DNAME"},  {41, "OPT"},   {43, "DS"},   {46, "RRSIG"},
+    {47, "NSEC"},  {48, "DNSKEY"}, {52, "TLSA"},  {64, "SVCB"}, {65, "HTTPS"},
+    {99, "SPF"},   {251, "IXFR"},  {252, "AXFR"}, {255, "ANY"}, {257, "CAA"},
+};
+
+const char *eddy_dns_type_to_text(uint16_t type, char *out, size_t cap) {
+  for (size_t i = 0; i < sizeof type_names / sizeof type_names[0]; i++)
+    if (type_names[i].type == type) {
+      snprintf(out, cap, "%s", type_names[i].name);
+      return out;
+    }
+  snprintf(out, cap, "TYPE%u", (unsigned)type);
+  return out;
+}
+
+int eddy_dns_type_from_text(const char *text, uint16_t *type) {
+  unsigned long v = 0;
+  const char *d;
+  for (size_t i = 0; i < sizeof type_names / sizeof type_names[0]; i++)
+    if (strcasecmp(text, type_names[i].name) == 0) {
+      *type = type_names[i].type;
+      return 0;
+    }
+  if (strncasecmp(text, "TYPE", 4) != 0 || text[4] == '\0')
+    return EDDY_EPARSE;
+  for (d = text + 4; *d; d++) {
+    if (*d < '0' || *d > '9' ||
+        (v = v * 10 + (unsigned long)(*d - '0')) > 65535)
+      return EDDY_EPARSE;
+  }
+  *type = (uint16_t)v;
+  return 0;
 }
