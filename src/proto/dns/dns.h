@@ -17,6 +17,12 @@
 int eddy__dns_name_parse(const uint8_t *msg, size_t len, size_t limit,
                          size_t *off, uint8_t *out);
 
+/* An ASCII letter in lower case (RFC 4343: names compare without regard
+ * to ASCII case); every other byte as it is. */
+static inline uint8_t eddy__dns_lower(uint8_t c) {
+  return (uint8_t)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+}
+
 static inline uint16_t eddy__dns_get16(const uint8_t *p) {
   return (uint16_t)((p[0] << 8) | p[1]);
 }

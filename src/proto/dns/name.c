@@ -9,10 +9,6 @@
 #include "eddy/dns.h"
 #include "proto/dns/dns.h"
 
-static inline uint8_t lower(uint8_t c) {
-  return (uint8_t)(c >= 'A' && c <= 'Z' ? c + 32 : c);
-}
-
 int eddy__dns_name_parse(const uint8_t *msg, size_t len, size_t limit,
                          size_t *off, uint8_t *out) {
   size_t pos = *off, end = 0, n = 0;
@@ -106,7 +102,7 @@ bool eddy_dns_name_equal(const uint8_t *a, const uint8_t *b) {
     if (c == 0)
       return true;
     for (size_t i = n + 1; i <= n + c; i++)
-      if (lower(a[i]) != lower(b[i]))
+      if (eddy__dns_lower(a[i]) != eddy__dns_lower(b[i]))
         return false;
     n += (size_t)c + 1;
   }
@@ -128,7 +124,7 @@ size_t eddy_dns_name_lower(uint8_t *dst, const uint8_t *src) {
     uint8_t c = src[n];
     dst[n] = c;
     for (size_t i = n + 1; i <= n + c; i++)
-      dst[i] = lower(src[i]);
+      dst[i] = eddy__dns_lower(src[i]);
     n += (size_t)c + 1;
   }
   return len;

@@ -219,10 +219,6 @@ int eddy_dns_msg_next(eddy_dns_msg_t *m, eddy_dns_rr_t *rr) {
 
 /* ---- Writing ---- */
 
-static inline uint8_t lower(uint8_t c) {
-  return (uint8_t)(c >= 'A' && c <= 'Z' ? c + 32 : c);
-}
-
 /* Whether the name written at off (our own output: pointers are sound)
  * equals the uncompressed name s, without regard to case. */
 static bool written_equal(const uint8_t *buf, size_t off, const uint8_t *s) {
@@ -237,7 +233,7 @@ static bool written_equal(const uint8_t *buf, size_t off, const uint8_t *s) {
     if (c == 0)
       return true;
     for (size_t i = 1; i <= c; i++)
-      if (lower(buf[off + i]) != lower(s[i]))
+      if (eddy__dns_lower(buf[off + i]) != eddy__dns_lower(s[i]))
         return false;
     off += (size_t)c + 1;
     s += (size_t)c + 1;

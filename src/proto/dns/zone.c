@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "eddy/dns.h"
+#include "proto/dns/dns.h"
 #include "sys/alloc.h"
 
 #define ARENA_BLOCK 65536
@@ -62,10 +63,6 @@ struct eddy__dns_zone_db {
 
 /* ---- Names ----------------------------------------------------------------- */
 
-static uint8_t lower(uint8_t c) {
-  return (c >= 'A' && c <= 'Z') ? (uint8_t)(c + 32) : c;
-}
-
 /* The length of the well-formed name at name within max bytes, or 0. */
 static size_t name_len(const uint8_t *name, size_t max) {
   int n = eddy_dns_name_check(name, max < 255 ? max : 255);
@@ -88,11 +85,6 @@ static int name_labels(const uint8_t *name, uint8_t offs[128]) {
     i += 1 + name[i];
   }
   return n;
-}
-
-static void name_lower(uint8_t *dst, const uint8_t *src, size_t len) {
-  for (size_t i = 0; i < len; i++)
-    dst[i] = lower(src[i]);
 }
 
 /* 1 if a (lower case, labels la) is at or below b (lower case, lb). */
@@ -286,7 +278,7 @@ static int add_rr(loader *ld, ldns_rr *rr, const char *file, int line) {
   o = arena_alloc(db, olen);
   if (o == NULL)
     return -ENOMEM;
-  name_lower(o, ldns_rdf_data(owner), olen);
+  (void)eddy_dns_name_lower(o, ldns_rdf_data(owner));
   t->owner = o;
   t->owner_len = (uint16_t)olen;
   t->rdlen = (uint16_t)ldns_buffer_position(ld->buf);
@@ -713,7 +705,7 @@ int eddy__dns_zone_db_add(eddy__dns_zone_db *db, const char *path,
       rc = fail(db, -EINVAL, path, 0, "bad origin '%s'", origin);
     else {
       apex_len = ldns_rdf_size(ld.origin);
-      name_lower(apex, ldns_rdf_data(ld.origin), apex_len);
+      (void)eddy_dns_name_lower(apex, ldns_rdf_data(ld.origin));
       rc = 0;
     }
   } else {
@@ -841,7 +833,7 @@ static void put_addresses(const eddy__dns_zone *z, eddy__dns_zone_result *res,
   node *nd;
   if (len == 0)
     return;
-  name_lower(name, target, len);
+  (void)eddy_dns_name_lower(name, target);
   if (!name_under(name, len, z->apex, z->apex_len))
     return;
   nd = zone_find(z, name, len);
@@ -992,7 +984,7 @@ int eddy__dns_zone_lookup(const eddy__dns_zone_db *db, const uint8_t *qname,
   for (int link = 0; link <= EDDY__DNS_ZONE_MAX_CHAIN; link++) {
     const eddy__dns_zone *z;
     int labels;
-    name_lower(name, owner, len);
+    (void)eddy_dns_name_lower(name, owner);
     labels = name_labels(name, offs);
     z = find_zone(db, name, len, offs, labels);
     if (z == NULL) {
