@@ -536,3 +536,54 @@ Test(udp, batching_out_of_memory_and_off_again) {
   EXPECT_EQ(eddy_udp_set_batching(u, 1), EDDY_ECLOSED);
   test_finish(loop);
 }
+
+Test(udp, batching_counts_a_refused_reply_and_sends_the_rest) {
+  eddy_loop *loop = test_loop();
+  eddy_udp *u;
+  echo_server e = {0};
+  EXPECT_OK(eddy_udp_open(loop, "127.0.0.1", 0, 0, echo_recv, &e, &u));
+  EXPECT_OK(eddy_udp_set_batching(u, 1));
+  int fd = plain_client(eddy_udp_port(u), 5);
+  /* The kernel refuses the first held reply outright: that one is
+   * counted, the next call sends the other four. */
+  eddy__fault_fail_nth(EDDY__SYS_SENDMMSG, 1, EPERM);
+  for (int i = 0; i < 100 && e.received < 5; i++)
+    EXPECT_GE(eddy_loop_run(loop, EDDY_RUN_ONCE), 0);
+  eddy__fault_reset();
+  EXPECT_EQ(e.received, 5);
+  EXPECT_EQ(eddy_udp_dropped(u), 1);
+  int got = 0;
+  int64_t end = test_clock_ms() + 5000;
+  while (got < 4 && test_clock_ms() < end) {
+    char buf[64];
+    if (recv(fd, buf, sizeof buf, MSG_DONTWAIT) > 0)
+      got++;
+    else
+      usleep(1000);
+  }
+  EXPECT_EQ(got, 4);
+  close(fd);
+  eddy_udp_close(u);
+  test_finish(loop);
+}
+
+Test(udp, endpoint_reuseport_that_fails_closes_the_socket) {
+  eddy_loop *loop = test_loop();
+  eddy_endpoint ep;
+  eddy_udp *u;
+  char err[160];
+  EXPECT_OK(eddy_endpoint_parse_server("udp:0:interface=127.0.0.1:reuseport=1",
+                                       &ep, err, sizeof err));
+  int fd = dup(0), next;
+  close(fd); /* the lowest free descriptor: the socket's, if it leaked */
+  eddy__fault_fail_nth(EDDY__SYS_SETSOCKOPT, 1, ENOPROTOOPT);
+  EXPECT_EQ(eddy_udp_open_endpoint(loop, &ep, on_recv, NULL, &u, err,
+                                   sizeof err),
+            -ENOPROTOOPT);
+  eddy__fault_reset();
+  cr_assert(strstr(err, "127.0.0.1") != NULL, "%s", err);
+  next = dup(0);
+  EXPECT_EQ(next, fd);
+  close(next);
+  test_finish(loop);
+}
