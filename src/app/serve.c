@@ -339,9 +339,12 @@ static pid_t start_worker(app_server *srv, const sigset_t *old) {
   pid_t pid = fork();
   if (pid != 0)
     return pid;
-  (void)sigprocmask(SIG_SETMASK, old, NULL);
+  /* The signals stay blocked until the loop has its own signal pipe: one
+   * caught before would be written to the pipe shared with the
+   * supervisor, and lost. Blocked, it waits for the new pipe. */
   if (eddy_loop_fork(srv->loop) != 0)
     _exit(1);
+  (void)sigprocmask(SIG_SETMASK, old, NULL);
   (void)app_log_attach(srv->loop);
   eddy_loop_run(srv->loop, EDDY_RUN_UNTIL_STOPPED);
   app_log_detach();
