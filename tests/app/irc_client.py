@@ -402,3 +402,39 @@ class Swarm:
                 pass
             s.close()
         self.sel.close()
+
+
+def pump(clients, until, timeout, what="the end"):
+    """Reads whichever of the clients has something (each answering the
+    server's PINGs) and calls until(client, msg) for each message (msg None
+    when that client's connection ended; a closed client is read no more),
+    and until(None, None) whenever nothing came for a moment, until it
+    returns true. Raises AssertionError after timeout seconds."""
+    import selectors
+    deadline = time.monotonic() + timeout
+    live = list(clients)
+    with selectors.DefaultSelector() as sel:
+        for c in live:
+            sel.register(c.sock, selectors.EVENT_READ, c)
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"{what}: not reached in {timeout} s")
+            # Lines already buffered first, then whatever the sockets have.
+            ready = [c for c in live if b"\n" in c.buf]
+            if not ready:
+                ready = [k.data for k, _ in sel.select(min(left, 0.1))]
+            if not ready and until(None, None):
+                return
+            for c in ready:
+                try:
+                    m = c.next(time.monotonic() + 0.1)
+                except socket.timeout:
+                    continue
+                except OSError:
+                    m = None
+                if m is None:
+                    live.remove(c)
+                    sel.unregister(c.sock)
+                if until(c, m):
+                    return
