@@ -2101,33 +2101,41 @@ int eddy_irc_server_say(eddy_irc_server *srv, const char *channel_name,
     return -ENOENT;
   if (nick == NULL || *nick == '\0')
     return -EINVAL;
-  /* The nick, made one: bad bytes become '_', a bad first byte gets '_'
-   * before it. */
+  /* The nick, made one: other bytes become '_', and a digit or '-' first
+   * gets a '_' before it. */
   for (const char *p = nick; *p && n < NICKLEN; p++) {
-    char ch_ = *p;
-    bool ok = (ch_ >= 'a' && ch_ <= 'z') || (ch_ >= 'A' && ch_ <= 'Z') ||
-              strchr("[]\\`_^{|}", ch_) ||
-              (n > 0 && ((ch_ >= '0' && ch_ <= '9') || ch_ == '-'));
-    if (n == 0 && !ok && ch_ >= '0' && ch_ <= '9')
+    char b = *p;
+    bool first = (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') ||
+                 strchr("[]\\`_^{|}", b) != NULL;
+    bool later = (b >= '0' && b <= '9') || b == '-';
+    if (n == 0 && later)
       who[n++] = '_';
-    who[n++] = ok || (ch_ >= '0' && ch_ <= '9') || ch_ == '-' ? ch_ : '_';
+    who[n++] = first || later ? b : '_';
   }
-  n = (size_t)snprintf(who + n, sizeof who - n, "!%s@%s",
-                       user ? user : "bridge", host ? host : srv->name) +
-      n;
-  (void)n;
+  snprintf(who + n, sizeof who - n, "!%s@%s", user ? user : "bridge",
+           host ? host : srv->name);
   head = (size_t)snprintf(buf, sizeof buf, ":%s PRIVMSG %s :", who, ch->name);
-  room = head < EDDY_IRC_BODY_MAX ? EDDY_IRC_BODY_MAX - head : 0;
-  len = eddy_irc_fit(text, len, room);
-  memcpy(buf + head, text, len);
-  for (size_t i = head; i < head + len; i++)
-    if (buf[i] == '\r' || buf[i] == '\n' || buf[i] == '\0')
-      buf[i] = ' ';
-  head += len;
-  buf[head++] = '\r';
-  buf[head++] = '\n';
-  for (member *m = ch->members; m; m = m->next, count++)
-    send_line(m->c, buf, head, true);
+  room = head < EDDY_IRC_BODY_MAX - 1 ? EDDY_IRC_BODY_MAX - head : 1;
+  for (member *m = ch->members; m; m = m->next)
+    count++;
+  /* Text longer than a line goes as several, split at UTF-8 boundaries
+   * (and at least a byte at a time, whatever the text). */
+  while (len > 0) {
+    size_t take = eddy_irc_fit(text, len, room), n_ = head;
+    if (take == 0)
+      take = 1;
+    memcpy(buf + head, text, take);
+    for (size_t i = head; i < head + take; i++)
+      if (buf[i] == '\r' || buf[i] == '\n' || buf[i] == '\0')
+        buf[i] = ' ';
+    n_ += take;
+    buf[n_++] = '\r';
+    buf[n_++] = '\n';
+    for (member *m = ch->members; m; m = m->next)
+      send_line(m->c, buf, n_, true);
+    text += take;
+    len -= take;
+  }
   return count;
 }
 
