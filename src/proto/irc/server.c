@@ -117,6 +117,7 @@ struct client {
   bool ping_sent;  /* a PING waits for an answer */
   bool flood_done; /* it has joined or talked: no more burst */
   bool paused;     /* flood control holds its lines */
+  bool abort;      /* its output is dropped, not sent, when it goes */
   unsigned parsed; /* lines handled in this second */
   int64_t last_rx, signon, last_talk;
   char *away;
@@ -523,6 +524,15 @@ static void invite_remove(client *c, const channel *ch) {
       c->invites[i] = 0;
 }
 
+/* The client has joined or talked: its burst allowance ends, and, as in
+ * ircd-hybrid, the count starts again from there. */
+static void flood_done(client *c) {
+  if (!c->flood_done) {
+    c->flood_done = true;
+    c->parsed = 0;
+  }
+}
+
 /* ---- Splitting ---- */
 
 /* The next comma-separated item of *list (advanced), or false. */
@@ -895,7 +905,7 @@ static void join_one(client *c, const char *name, size_t n, const char *key) {
     return;
   }
   invite_remove(c, ch);
-  c->flood_done = true;
+  flood_done(c);
   len = format(buf, ":%s JOIN %s", source(c, src, sizeof src), ch->name);
   to_channel(ch, NULL, buf, len);
   if (created)
@@ -978,7 +988,7 @@ static void message_to(client *c, const char *cmd, bool notice, const char *tgt,
                 ch->name);
       return;
     }
-    c->flood_done = true;
+    flood_done(c);
     len = (size_t)snprintf(buf, sizeof buf, ":%s %s %s :%.*s\r\n", src, cmd,
                            ch->name, (int)text_n, text);
     to_channel(ch, c, buf, len);
@@ -995,7 +1005,7 @@ static void message_to(client *c, const char *cmd, bool notice, const char *tgt,
                 (int)(tn > NICKLEN + 10 ? NICKLEN + 10 : tn), tgt);
       return;
     }
-    c->flood_done = true;
+    flood_done(c);
     len = (size_t)snprintf(buf, sizeof buf, ":%s %s %s :%.*s\r\n", src, cmd,
                            to->nick, (int)text_n, text);
     send_line(to, buf, len, true);
@@ -1863,7 +1873,8 @@ static void on_eof(eddy_line *lr, const char *rest, size_t len, void *arg) {
 /* The reaper, on the turn after a client was doomed or quit: the doomed
  * quit now, outside any broadcast (quitting may doom others: the loop
  * takes them too), then the streams of those that quit are closed, once
- * what is queued for them is sent. */
+ * what is queued for them is sent; a doomed one's are aborted, as what
+ * is queued for it would not leave. */
 static void reap(eddy_timer *t, void *arg) {
   eddy_irc_server *srv = arg;
   (void)t;
@@ -1877,7 +1888,10 @@ static void reap(eddy_timer *t, void *arg) {
     client *c = srv->dead;
     srv->dead = c->dead_next;
     c->dead_next = NULL;
-    eddy_stream_close(c->s);
+    if (c->abort)
+      eddy_stream_abort(c->s);
+    else
+      eddy_stream_close(c->s);
   }
 }
 
@@ -1893,6 +1907,8 @@ static void client_doom(client *c, const char *reason) {
   if (c->dead || c->doomed)
     return;
   c->doomed = true;
+  /* What is queued for it would never leave, or not whole. */
+  c->abort = true;
   snprintf(c->dead_reason, sizeof c->dead_reason, "%s", reason);
   c->doomed_next = srv->doomed;
   srv->doomed = c;
