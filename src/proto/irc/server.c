@@ -209,6 +209,8 @@ static void send_line(client *c, const char *line, size_t len, bool tagged) {
 
 /* Formats into buf (EDDY_IRC_LINE_MAX + 1 bytes) and ends it with CR LF,
  * cut to EDDY_IRC_BODY_MAX bytes at a UTF-8 boundary if need be. */
+static size_t vformat(char *buf, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 static size_t vformat(char *buf, const char *fmt, va_list ap) {
   int n = vsnprintf(buf, EDDY_IRC_LINE_MAX + 1, fmt, ap);
   size_t len = n < 0 ? 0 : (size_t)n;
@@ -630,8 +632,9 @@ static void try_register(client *c) {
 
 typedef struct command {
   const char *name;
-  unsigned min; /* parameters needed, or 461 */
-  bool before;  /* allowed before registration */
+  unsigned min;   /* parameters needed, or 461 */
+  bool before;    /* allowed before registration */
+  unsigned words; /* leading parameters that are names, lists or modes */
   void (*fn)(client *c, const eddy_irc_msg_t *m);
 } command;
 
@@ -1533,6 +1536,9 @@ static void channel_mode(client *c, channel *ch, const eddy_irc_msg_t *m) {
     }
     case 'b': {
       char mask[SOURCE_MAX + 32];
+      if (arg[0] == '\0' || arg[0] == ':' || strpbrk(arg, " ,") ||
+          strlen(arg) > SOURCE_MAX)
+        break;
       normalize_mask(arg, strlen(arg), mask, sizeof mask);
       if (ban_change(c, ch, mask, !sign)) {
         applied = true;
@@ -1703,22 +1709,46 @@ static void cmd_time(client *c, const eddy_irc_msg_t *m) {
 }
 
 static const command commands[] = {
-    {"PRIVMSG", 0, false, cmd_privmsg}, {"NOTICE", 0, false, cmd_notice},
-    {"PING", 0, true, cmd_ping},        {"PONG", 0, true, cmd_pong},
-    {"JOIN", 1, false, cmd_join},       {"PART", 1, false, cmd_part},
-    {"NICK", 0, true, cmd_nick},        {"USER", 4, true, cmd_user},
-    {"PASS", 1, true, cmd_pass},        {"CAP", 1, true, cmd_cap},
-    {"QUIT", 0, true, cmd_quit},        {"NAMES", 0, false, cmd_names},
-    {"TOPIC", 1, false, cmd_topic},     {"WHO", 0, false, cmd_who},
-    {"WHOIS", 1, false, cmd_whois},     {"LIST", 0, false, cmd_list},
-    {"ISON", 1, false, cmd_ison},       {"AWAY", 0, false, cmd_away},
-    {"KICK", 2, false, cmd_kick},       {"INVITE", 2, false, cmd_invite},
-    {"MODE", 1, false, cmd_mode},       {"USERHOST", 1, false, cmd_userhost},
-    {"MOTD", 0, false, cmd_motd},       {"LUSERS", 0, false, cmd_lusers},
-    {"VERSION", 0, false, cmd_version}, {"TIME", 0, false, cmd_time},
+    {"PRIVMSG", 0, false, 1, cmd_privmsg},
+    {"NOTICE", 0, false, 1, cmd_notice},
+    {"PING", 0, true, 0, cmd_ping},
+    {"PONG", 0, true, 0, cmd_pong},
+    {"JOIN", 1, false, 2, cmd_join},
+    {"PART", 1, false, 1, cmd_part},
+    {"NICK", 0, true, 1, cmd_nick},
+    {"USER", 4, true, 3, cmd_user},
+    {"PASS", 1, true, 0, cmd_pass},
+    {"CAP", 1, true, 1, cmd_cap},
+    {"QUIT", 0, true, 0, cmd_quit},
+    {"NAMES", 0, false, 1, cmd_names},
+    {"TOPIC", 1, false, 1, cmd_topic},
+    {"WHO", 0, false, 1, cmd_who},
+    {"WHOIS", 1, false, EDDY_IRC_PARAMS_MAX, cmd_whois},
+    {"LIST", 0, false, 1, cmd_list},
+    {"ISON", 1, false, 0, cmd_ison},
+    {"AWAY", 0, false, 0, cmd_away},
+    {"KICK", 2, false, 2, cmd_kick},
+    {"INVITE", 2, false, 2, cmd_invite},
+    {"MODE", 1, false, EDDY_IRC_PARAMS_MAX, cmd_mode},
+    {"USERHOST", 1, false, EDDY_IRC_PARAMS_MAX, cmd_userhost},
+    {"MOTD", 0, false, 0, cmd_motd},
+    {"LUSERS", 0, false, 0, cmd_lusers},
+    {"VERSION", 0, false, 0, cmd_version},
+    {"TIME", 0, false, 0, cmd_time},
 };
 
-static void dispatch(client *c, const eddy_irc_msg_t *m) {
+/* A name, list or mode parameter ends at its first space: only a last,
+ * trailing parameter can hold one, and echoed whole in a reply it would
+ * become several parameters. */
+static void words_only(eddy_irc_msg_t *m, unsigned words) {
+  for (unsigned i = 0; i < words && i < m->nparams; i++) {
+    const char *sp = memchr(m->params[i].p, ' ', m->params[i].n);
+    if (sp)
+      m->params[i].n = (size_t)(sp - m->params[i].p);
+  }
+}
+
+static void dispatch(client *c, eddy_irc_msg_t *m) {
   const command *cmd = NULL;
   for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
     if (eddy_irc_command_is(m, commands[i].name)) {
@@ -1747,6 +1777,7 @@ static void dispatch(client *c, const eddy_irc_msg_t *m) {
   }
   if (cmd->fn != cmd_ping && cmd->fn != cmd_pong)
     c->last_talk = wall_s();
+  words_only(m, cmd->words);
   cmd->fn(c, m);
 }
 
