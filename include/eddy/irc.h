@@ -468,8 +468,9 @@ EDDY_API int eddy_irc_server_keep_channel(eddy_irc_server *srv,
 
 /* Says text[0..len) in channel as nick, a user outside IRC: its members
  * get ":nick!user@host PRIVMSG channel :text" with user and host from
- * the arguments (NULL: "bridge" and the server's name). Text over one
- * line is cut at a UTF-8 boundary; CR, LF and NUL become spaces; a nick
+ * the arguments (NULL: "bridge" and the server's name). Text too long for
+ * one line goes as several, split at UTF-8 boundaries; CR, LF and NUL
+ * become spaces; a nick
  * that is not a valid one has its bad bytes replaced by '_'. Returns the
  * number of members it went to, -ENOENT (no such channel) or -EINVAL. */
 EDDY_API int eddy_irc_server_say(eddy_irc_server *srv, const char *channel,
