@@ -1987,27 +1987,31 @@ static void client_quit(client *c, const char *reason, bool echo) {
   reap_soon(srv);
 }
 
-static void host_of(eddy_stream *s, char *host, size_t cap) {
+/* The client's address as its host part: "127.0.0.1", "0::1" (an IPv6
+ * address starting with ':' would read as a trailing parameter: "0"
+ * before it, as servers do), or "localhost" for a Unix socket. */
+static void host_of(eddy_stream *s, char host[HOSTLEN + 1]) {
   char peer[128];
-  char *end;
+  const char *start = peer, *end;
+  size_t n = 0;
   if (eddy_stream_peer_name(s, peer, sizeof peer) != 0 ||
       strncmp(peer, "unix:", 5) == 0 || strcmp(peer, "pipe") == 0) {
-    snprintf(host, cap, "localhost");
+    memcpy(host, "localhost", sizeof "localhost");
     return;
   }
   if (peer[0] == '[') {
-    end = strchr(peer, ']');
-    if (end)
-      *end = '\0';
-    /* An IPv6 address starting with ':' would read as a trailing
-     * parameter: "0" before it, as servers do. */
-    snprintf(host, cap, "%s%s", peer[1] == ':' ? "0" : "", peer + 1);
-    return;
+    start = peer + 1;
+    end = strchr(start, ']');
+    if (start[0] == ':')
+      host[n++] = '0';
+  } else {
+    end = strrchr(peer, ':');
   }
-  end = strrchr(peer, ':');
-  if (end)
-    *end = '\0';
-  snprintf(host, cap, "%s", peer);
+  if (end == NULL)
+    end = start + strlen(start);
+  while (start < end && n < HOSTLEN)
+    host[n++] = *start++;
+  host[n] = '\0';
 }
 
 int eddy_irc_server_serve(eddy_irc_server *srv, eddy_stream *s) {
@@ -2030,7 +2034,7 @@ int eddy_irc_server_serve(eddy_irc_server *srv, eddy_stream *s) {
   c->s = s;
   c->pass_ok = srv->password == NULL;
   c->last_rx = eddy_loop_now(srv->loop);
-  host_of(s, c->host, sizeof c->host);
+  host_of(s, c->host);
   if ((err = eddy_stream_set_coalesce(s, 1)) != 0 ||
       (err = eddy_line_open(s, &lo, &cb, c, &c->lr)) != 0) {
     eddy__free(c);
