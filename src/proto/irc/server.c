@@ -41,6 +41,7 @@
 #define MAXTARGETS 4  /* of one PRIVMSG or NOTICE */
 #define MODES_MAX 4   /* modes with a parameter per MODE command */
 #define INVITES_MAX 8 /* channels a client may hold an invitation to */
+#define WHO_MAX 500   /* replies to one WHO by mask */
 #define FLOOD_BURST 8 /* times flood_lines, until a client first talks */
 
 #define NS_PER_S ((int64_t)1000000000)
@@ -1156,8 +1157,8 @@ static void cmd_who(client *c, const eddy_irc_msg_t *m) {
           who_reply(c, ch->name, mb->c, mb);
     }
   } else {
-    size_t n = strlen(p);
-    for (client *w = c->srv->clients; w; w = w->next) {
+    size_t n = strlen(p), shown = 0;
+    for (client *w = c->srv->clients; w && shown < WHO_MAX; w = w->next) {
       char who[SOURCE_MAX + 1];
       if (!w->registered || (w->invisible && w != c && !shares_channel(c, w)))
         continue;
@@ -1165,7 +1166,8 @@ static void cmd_who(client *c, const eddy_irc_msg_t *m) {
       if (eddy_irc_mask_match(CM, p, n, w->nick, strlen(w->nick)) ||
           eddy_irc_mask_match(CM, p, n, who, strlen(who)))
         who_reply(c, w->chans ? w->chans->ch->name : "*", w,
-                  w->chans ? w->chans : NULL);
+                  w->chans ? w->chans : NULL),
+            shown++;
     }
   }
   numeric(c, EDDY_IRC_RPL_ENDOFWHO, "%s :End of /WHO list.", p);
