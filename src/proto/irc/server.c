@@ -1854,9 +1854,15 @@ static void on_line(eddy_line *lr, const char *line, size_t len, void *arg) {
 static void on_too_long(eddy_line *lr, const char *start, size_t len,
                         void *arg) {
   client *c = arg;
-  (void)lr, (void)start, (void)len;
-  if (!c->dead)
-    numeric(c, EDDY_IRC_ERR_INPUTTOOLONG, ":Input line was too long");
+  (void)start, (void)len;
+  if (c->dead || c->doomed)
+    return;
+  numeric(c, EDDY_IRC_ERR_INPUTTOOLONG, ":Input line was too long");
+  /* It counts as a line for flood control: a stream of them is paced. */
+  if (++c->parsed >= allowance(c)) {
+    c->paused = true;
+    eddy_line_pause(lr);
+  }
 }
 
 static void client_free(client *c) {
