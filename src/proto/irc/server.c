@@ -158,6 +158,7 @@ static const eddy_irc_casemap_t CM = EDDY_IRC_CASEMAP_RFC1459;
 
 static void client_quit(client *c, const char *reason, bool echo);
 static void client_doom(client *c, const char *reason);
+static void reap(eddy_timer *t, void *arg);
 
 /* ---- Time ---- */
 
@@ -1788,6 +1789,10 @@ static void on_tick(eddy_timer *t, void *arg) {
   (void)t;
   if (second)
     srv->flood_at = now;
+  /* Should the reaper have failed to start (its timer could not be put
+   * in the heap), the tick does its work. */
+  if ((srv->doomed || srv->dead) && !eddy_timer_active(srv->reaper))
+    reap(NULL, srv);
   for (client *c = srv->clients, *next; c; c = next) {
     next = c->next;
     if (c->dead || c->doomed)
