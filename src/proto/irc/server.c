@@ -623,7 +623,7 @@ static void welcome(client *c) {
   numeric(c, EDDY_IRC_RPL_MYINFO, "%s eddy i biklmnotv bklov", srv->name);
   numeric(c, EDDY_IRC_RPL_ISUPPORT,
           "AWAYLEN=%d CASEMAPPING=rfc1459 CHANLIMIT=#&:%d CHANMODES=b,k,l,imnt "
-          "CHANNELLEN=%d CHANTYPES=#& ELIST= INVEX= KICKLEN=%d MAXLIST=b:%d "
+          "CHANNELLEN=%d CHANTYPES=#& KICKLEN=%d MAXLIST=b:%d "
           "MAXTARGETS=%d MODES=%d NETWORK=%s NICKLEN=%d "
           ":are supported by this server",
           AWAYLEN, CHANLIMIT, CHANNELLEN, KICKLEN, MAXBANS, MAXTARGETS,
@@ -1696,6 +1696,15 @@ static void cmd_userhost(client *c, const eddy_irc_msg_t *m) {
   numeric(c, EDDY_IRC_RPL_USERHOST, ":%s", out);
 }
 
+/* No history is kept: every nick "was no such nickname". */
+static void cmd_whowas(client *c, const eddy_irc_msg_t *m) {
+  int n = shown(m->params[0].p, m->params[0].n, NICKLEN + 10);
+  numeric(c, EDDY_IRC_ERR_WASNOSUCHNICK, "%.*s :There was no such nickname", n,
+          m->params[0].p);
+  numeric(c, EDDY_IRC_RPL_ENDOFWHOWAS, "%.*s :End of WHOWAS", n,
+          m->params[0].p);
+}
+
 static void cmd_motd(client *c, const eddy_irc_msg_t *m) {
   (void)m;
   send_motd(c);
@@ -1733,8 +1742,9 @@ static const command commands[] = {
     {"ISON", 1, false, cmd_ison},       {"AWAY", 0, false, cmd_away},
     {"KICK", 2, false, cmd_kick},       {"INVITE", 2, false, cmd_invite},
     {"MODE", 1, false, cmd_mode},       {"USERHOST", 1, false, cmd_userhost},
-    {"MOTD", 0, false, cmd_motd},       {"LUSERS", 0, false, cmd_lusers},
-    {"VERSION", 0, false, cmd_version}, {"TIME", 0, false, cmd_time},
+    {"WHOWAS", 1, false, cmd_whowas},   {"MOTD", 0, false, cmd_motd},
+    {"LUSERS", 0, false, cmd_lusers},   {"VERSION", 0, false, cmd_version},
+    {"TIME", 0, false, cmd_time},
 };
 
 static void dispatch(client *c, const eddy_irc_msg_t *m) {
