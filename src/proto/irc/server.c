@@ -2045,6 +2045,9 @@ int eddy_irc_server_serve(eddy_irc_server *srv, eddy_stream *s) {
   c->pass_ok = srv->password == NULL;
   c->last_rx = eddy_loop_now(srv->loop);
   host_of(s, c->host);
+  /* Small lines, written once a turn: Nagle's wait would only delay them
+   * (not a TCP stream, or not allowed: nothing to turn off). */
+  (void)eddy_stream_set_nodelay(s, 1);
   if ((err = eddy_stream_set_coalesce(s, 1)) != 0 ||
       (err = eddy_line_open(s, &lo, &cb, c, &c->lr)) != 0) {
     eddy__free(c);
