@@ -63,6 +63,8 @@
 #include <stdint.h>
 
 #include "common.h"
+#include "core.h"
+#include "net.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -309,7 +311,11 @@ enum {
   EDDY_IRC_RPL_MYINFO = 4,
   EDDY_IRC_RPL_ISUPPORT = 5,
   EDDY_IRC_RPL_UMODEIS = 221,
+  EDDY_IRC_RPL_LUSERCLIENT = 251,
+  EDDY_IRC_RPL_LUSERCHANNELS = 254,
+  EDDY_IRC_RPL_LUSERME = 255,
   EDDY_IRC_RPL_AWAY = 301,
+  EDDY_IRC_RPL_USERHOST = 302,
   EDDY_IRC_RPL_ISON = 303,
   EDDY_IRC_RPL_UNAWAY = 305,
   EDDY_IRC_RPL_NOWAWAY = 306,
@@ -329,6 +335,7 @@ enum {
   EDDY_IRC_RPL_TOPIC = 332,
   EDDY_IRC_RPL_TOPICWHOTIME = 333,
   EDDY_IRC_RPL_INVITING = 341,
+  EDDY_IRC_RPL_VERSION = 351,
   EDDY_IRC_RPL_WHOREPLY = 352,
   EDDY_IRC_RPL_NAMREPLY = 353,
   EDDY_IRC_RPL_ENDOFNAMES = 366,
@@ -337,14 +344,17 @@ enum {
   EDDY_IRC_RPL_MOTD = 372,
   EDDY_IRC_RPL_MOTDSTART = 375,
   EDDY_IRC_RPL_ENDOFMOTD = 376,
+  EDDY_IRC_RPL_TIME = 391,
   EDDY_IRC_ERR_NOSUCHNICK = 401,
   EDDY_IRC_ERR_NOSUCHSERVER = 402,
   EDDY_IRC_ERR_NOSUCHCHANNEL = 403,
   EDDY_IRC_ERR_CANNOTSENDTOCHAN = 404,
   EDDY_IRC_ERR_TOOMANYCHANNELS = 405,
   EDDY_IRC_ERR_NOORIGIN = 409,
+  EDDY_IRC_ERR_INVALIDCAPCMD = 410,
   EDDY_IRC_ERR_NORECIPIENT = 411,
   EDDY_IRC_ERR_NOTEXTTOSEND = 412,
+  EDDY_IRC_ERR_TOOMANYTARGETS = 407,
   EDDY_IRC_ERR_INPUTTOOLONG = 417,
   EDDY_IRC_ERR_UNKNOWNCOMMAND = 421,
   EDDY_IRC_ERR_NOMOTD = 422,
@@ -370,6 +380,118 @@ enum {
   EDDY_IRC_ERR_UMODEUNKNOWNFLAG = 501,
   EDDY_IRC_ERR_USERSDONTMATCH = 502,
 };
+
+/* ---- The server ----
+ *
+ * An IRC server on a loop (`eddy irc` is one): the program accepts
+ * streams, plain or TLS, and hands each to eddy_irc_server_serve; the
+ * server does the rest, for a single server (no links): registration with
+ * PASS, NICK, USER and IRCv3 capability negotiation (CAP LS, REQ, LIST,
+ * END; multi-prefix and server-time), the welcome (001 to 005 with
+ * ISUPPORT, LUSERS, the MOTD or 422), and PING, PONG, QUIT, JOIN, PART,
+ * PRIVMSG, NOTICE, NAMES, TOPIC, WHO, WHOIS, LIST, ISON, AWAY, NICK,
+ * KICK, INVITE, MODE (channel +o +v +t +n +m +i +k +l +b, user +i),
+ * USERHOST, MOTD, LUSERS, VERSION and TIME, each error as its numeric.
+ * Nicks and channels compare under rfc1459 case mapping; the first to
+ * join a channel is its operator.
+ *
+ * What a hostile client meets:
+ *
+ * - Lines over 512 bytes (tags aside) are answered 417 and dropped; the
+ *   client stays. Relayed text that would make a longer line is cut at a
+ *   UTF-8 boundary.
+ * - Flood control, as ircd-hybrid does it: a client's lines are handled at
+ *   most flood_lines a second (a burst of 8 times that until it first
+ *   joins or talks); past that its stream is not read until the next
+ *   second, so the excess waits in its own socket buffer and slows only
+ *   it.
+ * - A client whose unsent output passes sendq bytes (one that never
+ *   reads) is dropped with "Max SendQ exceeded", seen by its channels as
+ *   its QUIT.
+ * - A client silent for ping_timeout seconds is sent a PING, and dropped
+ *   ("Ping timeout") after as long again without a line; one that has not
+ *   registered by then is dropped too.
+ * - Past max_clients, a new connection is told "Server is full" and
+ *   closed.
+ *
+ * A client's writes are coalesced (eddy_stream_set_coalesce): what one
+ * turn sends it, a channel's traffic included, leaves in one system call.
+ * A message to a channel is formatted once for all its members.
+ *
+ * Another service can share a channel (`eddy chat --irc` does): it sees
+ * what IRC clients say there through the message callback, and speaks into
+ * it with eddy_irc_server_say, as a user that is not a client.
+ */
+
+typedef struct eddy_irc_server eddy_irc_server;
+
+typedef struct eddy_irc_server_options {
+  const char *name;     /* the server's name; NULL: "irc.eddy.local" */
+  const char *network;  /* ISUPPORT NETWORK; NULL: "eddy" */
+  const char *motd;     /* the message of the day, lines split on LF
+                           (copied); NULL: 422 ERR_NOMOTD */
+  const char *password; /* PASS a client must give (copied); NULL: none */
+  size_t max_clients;   /* 0: 10000 */
+  double ping_timeout;  /* seconds; 0: 120 */
+  size_t sendq;         /* bytes of unsent output; 0: 512 KiB */
+  unsigned flood_lines; /* lines a second; 0: 5 */
+  /* A client's connection ended (after its QUIT was sent to its
+   * channels). May be NULL. */
+  void (*closed)(eddy_irc_server *srv, void *arg);
+  /* A registered client sent PRIVMSG or NOTICE to a channel: nick and
+   * text (not NUL terminated, borrowed for the call). The channel's name
+   * as the channel spells it. May be NULL. */
+  void (*message)(eddy_irc_server *srv, const char *channel, const char *nick,
+                  size_t nick_len, const char *text, size_t text_len,
+                  bool notice, void *arg);
+  void *arg;
+} eddy_irc_server_options;
+
+/* Creates a server on loop (options NULL for the defaults). Returns 0 and
+ * sets *out, -EINVAL (a name that holds a space or is empty), or
+ * -ENOMEM. */
+EDDY_API int eddy_irc_server_new(eddy_loop *loop,
+                                 const eddy_irc_server_options *options,
+                                 eddy_irc_server **out);
+
+/* Serves one client on s, which the server now owns (it sets its
+ * callbacks and closes it). Returns 0; on -ENOMEM (or EDDY_ECLOSED once
+ * the server is stopping) s has been aborted and closed is not called. */
+EDDY_API int eddy_irc_server_serve(eddy_irc_server *srv, eddy_stream *s);
+
+/* Makes channel (a valid name) exist while it has no members, with topic
+ * (NULL: none): a shared room that IRC clients find in LIST. Returns 0,
+ * -EINVAL or -ENOMEM. */
+EDDY_API int eddy_irc_server_keep_channel(eddy_irc_server *srv,
+                                          const char *channel,
+                                          const char *topic);
+
+/* Says text[0..len) in channel as nick, a user outside IRC: its members
+ * get ":nick!user@host PRIVMSG channel :text" with user and host from
+ * the arguments (NULL: "bridge" and the server's name). Text too long for
+ * one line goes as several, split at UTF-8 boundaries; CR, LF and NUL
+ * become spaces; a nick
+ * that is not a valid one has its bad bytes replaced by '_'. Returns the
+ * number of members it went to, -ENOENT (no such channel) or -EINVAL. */
+EDDY_API int eddy_irc_server_say(eddy_irc_server *srv, const char *channel,
+                                 const char *nick, const char *user,
+                                 const char *host, const char *text,
+                                 size_t len);
+
+/* Replaces the message of the day (copied; NULL: 422 from now on).
+ * Returns 0 or -ENOMEM (the old one stays). */
+EDDY_API int eddy_irc_server_set_motd(eddy_irc_server *srv, const char *motd);
+
+/* The clients connected, registered or not. */
+EDDY_API size_t eddy_irc_server_clients(const eddy_irc_server *srv);
+
+/* The graceful stop: every client is sent "ERROR :Closing Link: ..."
+ * with reason (NULL: "Server shutting down") and its stream closed once
+ * that is sent; new streams are refused. closed is called for each. */
+EDDY_API void eddy_irc_server_stop(eddy_irc_server *srv, const char *reason);
+
+/* Aborts every client (closed is not called) and frees the server. */
+EDDY_API void eddy_irc_server_free(eddy_irc_server *srv);
 
 #ifdef __cplusplus
 }

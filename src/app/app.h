@@ -76,6 +76,7 @@ int app_seconds_option(const char *cmd, int argc, char **argv, int *i,
 int app_chat(int argc, char **argv);
 int app_dns(int argc, char **argv);
 int app_echo(int argc, char **argv);
+int app_irc(int argc, char **argv);
 int app_portforward(int argc, char **argv);
 int app_procmon(int argc, char **argv);
 int app_web(int argc, char **argv);

@@ -16,6 +16,12 @@
  * receive is the same object with "id" (increasing, from 1) and "time"
  * (milliseconds since the epoch) added.
  *
+ * The IRC side (--irc, any IRC client): an IRC server (eddy/irc.h) whose
+ * channel #chat is the room. What IRC clients say there is published as
+ * {"name": nick, "text": text} (formatting codes and other control bytes
+ * dropped); what the room's other clients say reaches #chat as a PRIVMSG
+ * from "name!web@SERVER". The rest of that server is an ordinary one.
+ *
  * The line side (--line, nc or telnet): a client's first line is its name;
  * each later line is a message; it receives every other client's message as
  * a line "name: text". Mistakes are answered "error: why" and the client
@@ -257,6 +263,89 @@ int chat_post_json(chat *c, const void *from, const char *data, size_t len,
   e = chat_publish(c, from, name, nlen, text, tlen);
   json_decref(root);
   return e;
+}
+
+/* ---- The IRC side ------------------------------------------------------------------ */
+
+/* "name\0text", read back from the message's JSON: what #chat is told. */
+static int encode_irc(const eddy_comet_msg *m, eddy_buf *out, void *arg) {
+  json_t *o = json_loadb(m->data, m->len, 0, NULL);
+  json_t *n = json_object_get(o, "name"), *t = json_object_get(o, "text");
+  int e = -EINVAL;
+  (void)arg;
+  if (json_is_string(n) && json_is_string(t) &&
+      (e = eddy_buf_append(out, json_string_value(n),
+                           json_string_length(n) + 1)) == 0)
+    e = eddy_buf_append(out, json_string_value(t), json_string_length(t));
+  json_decref(o);
+  return e;
+}
+
+/* A message of the room for #chat, unless it came from #chat. */
+static void irc_send(eddy_comet_sub *sub, void *block, size_t len, void *arg) {
+  chat *c = arg;
+  const char *name = block;
+  size_t nlen = strnlen(name, len);
+  (void)sub;
+  if (c->publisher != &c->irc && c->irc && nlen < len)
+    (void)eddy_irc_server_say(c->irc, CHAT_IRC_CHANNEL, name, "web", NULL,
+                              name + nlen + 1, len - nlen - 1);
+  eddy_comet_block_unref(block);
+}
+
+static void irc_sub_gone(eddy_comet_sub *sub, void *arg) {
+  chat *c = arg;
+  (void)sub;
+  c->irc_sub = NULL;
+}
+
+/* What an IRC client said in #chat, for the room: mIRC formatting codes
+ * and other control bytes dropped (the room refuses them); a text that is
+ * still not one the room takes (not UTF-8) is left to IRC alone. */
+static void irc_message(eddy_irc_server *irc, const char *channel,
+                        const char *nick, size_t nick_len, const char *text,
+                        size_t text_len, bool notice, void *arg) {
+  chat *c = arg;
+  char clean[EDDY_IRC_LINE_MAX], err[128];
+  size_t n = 0;
+  (void)irc;
+  if (notice ||
+      !eddy_irc_equal(EDDY_IRC_CASEMAP_RFC1459, channel, strlen(channel),
+                      CHAT_IRC_CHANNEL, strlen(CHAT_IRC_CHANNEL)))
+    return;
+  for (size_t i = 0; i < text_len && n < sizeof clean; i++)
+    if ((unsigned char)text[i] >= 0x20 && text[i] != 0x7f)
+      clean[n++] = text[i];
+  if (check_field("name", nick, nick_len, CHAT_NAME_MAX, err, sizeof err) ||
+      check_field("text", clean, n, CHAT_TEXT_MAX, err, sizeof err))
+    return;
+  if (chat_publish(c, &c->irc, nick, nick_len, clean, n) != 0)
+    app_log(LOG_WARN, "chat: a message from IRC was lost: out of memory");
+}
+
+static void on_irc_closed(eddy_irc_server *irc, void *arg) {
+  chat *c = arg;
+  (void)irc;
+  app_server_closed_one(&c->srv);
+}
+
+/* The IRC server, its #chat, and the room's messages for it. */
+static int irc_open(chat *c) {
+  static const eddy_comet_sub_callbacks cb = {.send = irc_send,
+                                              .gone = irc_sub_gone};
+  eddy_irc_server_options o = {.closed = on_irc_closed,
+                               .message = irc_message,
+                               .arg = c};
+  int e;
+  if ((e = eddy_irc_server_new(c->srv.loop, &o, &c->irc)) != 0 ||
+      (e = eddy_irc_server_keep_channel(c->irc, CHAT_IRC_CHANNEL,
+                                        "eddy chat: the web room")) != 0 ||
+      (e = c->fmt_irc = eddy_comet_format_add(c->hub, "irc", encode_irc,
+                                              NULL)) < 0 ||
+      (e = eddy_comet_subscribe(c->hub, CHAT_TOPIC, c->fmt_irc, &cb, c,
+                                &c->irc_sub)) != 0)
+    return e;
+  return 0;
 }
 
 /* ---- Line clients ------------------------------------------------------------------- */
@@ -530,7 +619,14 @@ static void on_accept(eddy_listener *l, eddy_stream *s, void *arg) {
   chat *c = arg;
   for (int i = c->nweb; i < c->srv.nlisteners; i++)
     if (c->srv.listeners[i] == l) {
-      line_accept(c, s);
+      if (i < c->nline_end) {
+        line_accept(c, s);
+      } else {
+        /* The IRC server keeps its own time (PING): no idle timeout. */
+        c->srv.open++;
+        if (eddy_irc_server_serve(c->irc, s) != 0)
+          app_server_closed_one(&c->srv);
+      }
       return;
     }
   if (app_server_set_idle(&c->srv, s) != 0 ||
@@ -567,7 +663,16 @@ static void on_stop(app_server *srv) {
     eddy_stream_close(eddy_line_stream(lc->lr));
   }
   chat_ws_stop(c);
+  if (c->irc)
+    eddy_irc_server_stop(c->irc, "Server shutting down");
   eddy_http_server_drain(c->http);
+}
+
+/* The IRC server goes with the loop's handles. */
+static void on_close(app_server *srv) {
+  chat *c = srv->arg;
+  eddy_irc_server_free(c->irc);
+  c->irc = NULL;
 }
 
 /* ---- Options ------------------------------------------------------------------------------- */
@@ -575,7 +680,8 @@ static void on_stop(app_server *srv) {
 static void usage(void) {
   printf(
       "Usage: eddy chat --listen ENDPOINT [--listen ENDPOINT...]\n"
-      "                 [--line ENDPOINT...] [--grace S] [--idle-timeout S]\n"
+      "                 [--line ENDPOINT...] [--irc ENDPOINT...]\n"
+      "                 [--grace S] [--idle-timeout S]\n"
       "\n"
       "One chat room for browsers (a page, WebSocket, server-sent events,\n"
       "long-polling) and for line clients such as nc or telnet.\n"
@@ -587,6 +693,8 @@ static void usage(void) {
       "                      (repeatable)\n"
       "  --line ENDPOINT     where line clients connect: the first line is a\n"
       "                      name, each later line a message (repeatable)\n"
+      "  --irc ENDPOINT      serve IRC too, the room being channel #chat\n"
+      "                      (tcp:6667, tls:6697:certKey=PEM; repeatable)\n"
       "  --grace S           on SIGTERM/SIGINT, let requests in flight\n"
       "                      finish for S seconds (default 10)\n"
       "  --idle-timeout S    close a connection that moves no byte for S\n"
@@ -612,6 +720,17 @@ static int parse(chat *c, int argc, char **argv) {
       c->lines[c->nlines++] = v;
       continue;
     }
+    if (app_option_value(argc, argv, &i, "--irc", &v)) {
+      if (v == NULL || *v == '\0' || c->nircs == APP_MAX_LISTEN) {
+        fprintf(stderr,
+                v && *v ? "eddy chat: at most %d --irc\n"
+                        : "eddy chat: --irc needs an endpoint\n",
+                APP_MAX_LISTEN);
+        return 2;
+      }
+      c->ircs[c->nircs++] = v;
+      continue;
+    }
     if ((rc = app_server_option(&c->srv, argc, argv, &i)) < 0)
       return 2;
     if (rc == 0) {
@@ -622,8 +741,8 @@ static int parse(chat *c, int argc, char **argv) {
       return 2;
     }
   }
-  if (c->srv.nendpoints + c->nlines > APP_MAX_LISTEN) {
-    fprintf(stderr, "eddy chat: at most %d --listen and --line in all\n",
+  if (c->srv.nendpoints + c->nlines + c->nircs > APP_MAX_LISTEN) {
+    fprintf(stderr, "eddy chat: at most %d --listen, --line and --irc in all\n",
             APP_MAX_LISTEN);
     return 2;
   }
@@ -632,6 +751,9 @@ static int parse(chat *c, int argc, char **argv) {
   c->nweb = c->srv.nendpoints;
   for (int i = 0; i < c->nlines; i++)
     c->srv.endpoints[c->srv.nendpoints++] = c->lines[i];
+  c->nline_end = c->srv.nendpoints;
+  for (int i = 0; i < c->nircs; i++)
+    c->srv.endpoints[c->srv.nendpoints++] = c->ircs[i];
   return -1; /* go on */
 }
 
@@ -646,12 +768,15 @@ static int chat_open(chat *c) {
       (e = c->fmt_line = eddy_comet_format_add(c->hub, "line", encode_line,
                                                NULL)) < 0 ||
       (e = eddy_http_server_new(c->srv.loop, &ho, &c->http)) != 0 ||
-      (e = add_routes(c)) != 0 || (e = chat_ws_init(c)) != 0)
+      (e = add_routes(c)) != 0 || (e = chat_ws_init(c)) != 0 ||
+      (c->nircs > 0 && (e = irc_open(c)) != 0))
     return e;
   return 0;
 }
 
 static void chat_free(chat *c) {
+  eddy_irc_server_free(c->irc);
+  c->irc = NULL;
   eddy_http_server_free(c->http);
   if (c->hub)
     eddy_comet_hub_free(c->hub);
@@ -662,7 +787,8 @@ int app_chat(int argc, char **argv) {
                     .grace_s = 10,
                     .idle_s = APP_IDLE_TIMEOUT,
                     .on_accept = on_accept,
-                    .on_stop = on_stop}};
+                    .on_stop = on_stop,
+                    .on_close = on_close}};
   int rc, e;
   c.srv.arg = &c;
   if ((rc = parse(&c, argc, argv)) >= 0)

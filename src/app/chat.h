@@ -14,6 +14,8 @@
 #define CHAT_MAX_BACKLOG ((size_t)1 << 20)
 /* The hub's one topic. */
 #define CHAT_TOPIC "room"
+/* The IRC channel that is the room (--irc). */
+#define CHAT_IRC_CHANNEL "#chat"
 
 typedef struct chat chat;
 typedef struct chat_ws chat_ws;
@@ -46,8 +48,14 @@ struct chat {
   int nweb; /* srv.endpoints[0, nweb) are --listen, the rest --line */
   const char *lines[APP_MAX_LISTEN];
   int nlines;
+  int nline_end; /* srv.endpoints[nline_end, ...) are --irc */
+  const char *ircs[APP_MAX_LISTEN];
+  int nircs;
   eddy_http_server *http;
   eddy_comet_hub *hub;
+  eddy_irc_server *irc;    /* with --irc: the room is also IRC's #chat */
+  eddy_comet_sub *irc_sub; /* the room's messages, for #chat */
+  int fmt_irc;             /* "name\0text": what #chat is told */
   int fmt_json; /* the message's JSON object as it is: long-poll answers */
   int fmt_line; /* "name: text\n": line clients */
   int fmt_ws;   /* one WebSocket text frame: chat_ws.c */

@@ -27,6 +27,7 @@ static const command commands[] = {
     {"dns", "an authoritative DNS server and caching forwarder", app_dns},
     {"echo", "echo every byte back to its sender", app_echo},
     {"help", "show help for eddy or for one command", cmd_help},
+    {"irc", "an IRC server", app_irc},
     {"portforward", "relay each connection to a target endpoint",
      app_portforward},
     {"procmon", "run commands, log their output, restart them when they exit",

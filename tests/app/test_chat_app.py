@@ -17,6 +17,7 @@ import os
 import re
 import select
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -715,6 +716,134 @@ def _():
             rc, log = srv.stop()
             assert rc in (0, 1) and not SANITIZER.search(log), (rc, log[-3000:])
     assert chaos > 0, "the server never started under the fault table"
+
+
+# ---- The IRC side (--irc) -----------------------------------------------------------
+
+
+class Irc:
+    """A raw IRC client on the chat's --irc port, registered, in #chat."""
+
+    def __init__(self, port, nick):
+        self.s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.buf = b""
+        self.nick = nick
+        self.send(f"NICK {nick}")
+        self.send(f"USER {nick} 0 * :{nick}")
+        self.expect(lambda line: f" 001 {nick} " in line)
+        self.send("JOIN #chat")
+        self.expect(lambda line: f" 366 {nick} #chat " in line)
+
+    def send(self, line):
+        self.s.sendall((line.encode() if isinstance(line, str) else line) + b"\r\n")
+
+    def readline(self, timeout=10):
+        deadline = time.time() + timeout
+        while b"\r\n" not in self.buf:
+            left = deadline - time.time()
+            if left <= 0:
+                raise AssertionError(f"{self.nick}: no line within {timeout} s: {self.buf!r}")
+            self.s.settimeout(left)
+            chunk = self.s.recv(65536)
+            if not chunk:
+                raise AssertionError(f"{self.nick}: EOF instead of a line: {self.buf!r}")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line.decode()
+
+    def expect(self, pred, timeout=10):
+        """Reads lines until one satisfies pred; returns it."""
+        deadline = time.time() + timeout
+        seen = []
+        while True:
+            left = deadline - time.time()
+            if left <= 0:
+                raise AssertionError(f"{self.nick}: nothing matched in {timeout} s: {seen}")
+            line = self.readline(left)
+            seen.append(line)
+            if line.startswith("PING "):
+                self.send("PONG " + line[5:])
+            if pred(line):
+                return line
+
+    def close(self):
+        self.s.close()
+
+
+def irc_chat():
+    irc_port = free_port()
+    srv = Chat("--irc", f"tcp:{irc_port}:interface=127.0.0.1")
+    srv.irc_port = irc_port
+    if not srv.wait_log(f"listening on 127.0.0.1:{irc_port}"):
+        srv.__exit__(None, None, None)
+        raise AssertionError("no IRC listener: " + srv.stderr())
+    return srv
+
+
+@case("--irc: a browser (WebSocket), a line client and an IRC client in #chat see each other")
+def _():
+    if websockets is None:
+        raise AssertionError("python3-websockets is not installed (scripts/deps.sh installs it)")
+    with irc_chat() as srv:
+        irc = Irc(srv.irc_port, "ircer")
+        line = Line(srv, "liner")
+        ws = Ws(srv.port)
+        ws.send({"name": "browser", "text": "hello from the browser"})
+        got = irc.expect(lambda x: "PRIVMSG #chat :hello from the browser" in x)
+        assert got.startswith(":browser!web@"), got
+        assert line.readline() == "browser: hello from the browser"
+        line.send("hello from the line")
+        got = irc.expect(lambda x: "PRIVMSG #chat :hello from the line" in x)
+        assert got.startswith(":liner!web@"), got
+        assert ws.message("hello from the line")["name"] == "liner"
+        irc.send("PRIVMSG #chat :hello from \x02IRC\x02")
+        m = ws.message("hello from IRC")
+        assert m["name"] == "ircer", m
+        assert line.readline() == "ircer: hello from IRC"
+        # IRC's own echo rule: the sender does not get its message back.
+        irc.send("PING :mark")
+        assert "hello from IRC" not in irc.expect(lambda x: " PONG " in x and x.endswith(":mark"))
+        ws.close()
+        line.close()
+        irc.close()
+
+
+@case("--irc: a long web message reaches IRC whole over several lines; a NOTICE or another channel stays on IRC")
+def _():
+    with irc_chat() as srv:
+        irc = Irc(srv.irc_port, "reader")
+        other = Irc(srv.irc_port, "talker")
+        text = "é" * 400 + "!"  # 801 bytes: over one IRC line
+        send(srv.port, "long", text)
+        pieces = []
+        while "".join(pieces) != text:
+            got = irc.expect(lambda x: " PRIVMSG #chat :" in x)
+            assert got.startswith(":long!web@"), got
+            assert len(got.encode()) + 2 <= 512, len(got.encode())
+            pieces.append(got.split(" PRIVMSG #chat :", 1)[1])
+            assert len(pieces) <= 3 and text.startswith("".join(pieces)), pieces
+        assert len(pieces) == 2, pieces
+        first = last_id(srv.port)
+        other.send("NOTICE #chat :a notice")
+        other.send("JOIN #elsewhere")
+        other.send("PRIVMSG #elsewhere :not for the room")
+        other.send("PRIVMSG #chat :for the room")
+        irc.expect(lambda x: x.endswith("PRIVMSG #chat :for the room"))
+        msgs = poll(srv.port, first)
+        assert [(m["name"], m["text"]) for m in msgs] == [("talker", "for the room")], msgs
+        irc.close()
+        other.close()
+
+
+@case("--irc: SIGTERM sends IRC clients an ERROR line, and chat exits 0")
+def _():
+    with irc_chat() as srv:
+        irc = Irc(srv.irc_port, "stayer")
+        srv.p.send_signal(signal.SIGTERM)
+        irc.expect(lambda x: x.startswith("ERROR :"))
+        rc, log = srv.stop(signal_it=False)
+        assert rc == 0, log[-2000:]
+        irc.close()
 
 
 @case("bad usage: no --listen, an empty --line, an unknown option exit 2")
