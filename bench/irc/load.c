@@ -170,7 +170,8 @@ static void line(int i, char *s, uint64_t t) {
     return;
   }
   if ((cmd[0] == '4' || cmd[0] == '5') && cmd[3] == ' ' && c->state != READY &&
-      strncmp(cmd, "451", 3) != 0) {
+      strncmp(cmd, "451", 3) != 0 &&
+      strncmp(cmd, "422", 3) != 0) { /* 422: no MOTD */
     fprintf(stderr, "irc load: client %d refused: %s\n", i, s);
     exit(1);
   }
