@@ -117,6 +117,7 @@ struct client {
   bool ping_sent;  /* a PING waits for an answer */
   bool flood_done; /* it has joined or talked: no more burst */
   bool paused;     /* flood control holds its lines */
+  bool abort;      /* its output is dropped, not sent, when it goes */
   unsigned parsed; /* lines handled in this second */
   int64_t last_rx, signon, last_talk;
   char *away;
@@ -208,6 +209,8 @@ static void send_line(client *c, const char *line, size_t len, bool tagged) {
 
 /* Formats into buf (EDDY_IRC_LINE_MAX + 1 bytes) and ends it with CR LF,
  * cut to EDDY_IRC_BODY_MAX bytes at a UTF-8 boundary if need be. */
+static size_t vformat(char *buf, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 static size_t vformat(char *buf, const char *fmt, va_list ap) {
   int n = vsnprintf(buf, EDDY_IRC_LINE_MAX + 1, fmt, ap);
   size_t len = n < 0 ? 0 : (size_t)n;
@@ -523,6 +526,15 @@ static void invite_remove(client *c, const channel *ch) {
       c->invites[i] = 0;
 }
 
+/* The client has joined or talked: its burst allowance ends, and, as in
+ * ircd-hybrid, the count starts again from there. */
+static void flood_done(client *c) {
+  if (!c->flood_done) {
+    c->flood_done = true;
+    c->parsed = 0;
+  }
+}
+
 /* ---- Splitting ---- */
 
 /* The next comma-separated item of *list (advanced), or false. */
@@ -620,8 +632,9 @@ static void try_register(client *c) {
 
 typedef struct command {
   const char *name;
-  unsigned min; /* parameters needed, or 461 */
-  bool before;  /* allowed before registration */
+  unsigned min;   /* parameters needed, or 461 */
+  bool before;    /* allowed before registration */
+  unsigned words; /* leading parameters that are names, lists or modes */
   void (*fn)(client *c, const eddy_irc_msg_t *m);
 } command;
 
@@ -895,7 +908,7 @@ static void join_one(client *c, const char *name, size_t n, const char *key) {
     return;
   }
   invite_remove(c, ch);
-  c->flood_done = true;
+  flood_done(c);
   len = format(buf, ":%s JOIN %s", source(c, src, sizeof src), ch->name);
   to_channel(ch, NULL, buf, len);
   if (created)
@@ -978,7 +991,7 @@ static void message_to(client *c, const char *cmd, bool notice, const char *tgt,
                 ch->name);
       return;
     }
-    c->flood_done = true;
+    flood_done(c);
     len = (size_t)snprintf(buf, sizeof buf, ":%s %s %s :%.*s\r\n", src, cmd,
                            ch->name, (int)text_n, text);
     to_channel(ch, c, buf, len);
@@ -995,7 +1008,7 @@ static void message_to(client *c, const char *cmd, bool notice, const char *tgt,
                 (int)(tn > NICKLEN + 10 ? NICKLEN + 10 : tn), tgt);
       return;
     }
-    c->flood_done = true;
+    flood_done(c);
     len = (size_t)snprintf(buf, sizeof buf, ":%s %s %s :%.*s\r\n", src, cmd,
                            to->nick, (int)text_n, text);
     send_line(to, buf, len, true);
@@ -1523,6 +1536,9 @@ static void channel_mode(client *c, channel *ch, const eddy_irc_msg_t *m) {
     }
     case 'b': {
       char mask[SOURCE_MAX + 32];
+      if (arg[0] == '\0' || arg[0] == ':' || strpbrk(arg, " ,") ||
+          strlen(arg) > SOURCE_MAX)
+        break;
       normalize_mask(arg, strlen(arg), mask, sizeof mask);
       if (ban_change(c, ch, mask, !sign)) {
         applied = true;
@@ -1693,22 +1709,46 @@ static void cmd_time(client *c, const eddy_irc_msg_t *m) {
 }
 
 static const command commands[] = {
-    {"PRIVMSG", 0, false, cmd_privmsg}, {"NOTICE", 0, false, cmd_notice},
-    {"PING", 0, true, cmd_ping},        {"PONG", 0, true, cmd_pong},
-    {"JOIN", 1, false, cmd_join},       {"PART", 1, false, cmd_part},
-    {"NICK", 0, true, cmd_nick},        {"USER", 4, true, cmd_user},
-    {"PASS", 1, true, cmd_pass},        {"CAP", 1, true, cmd_cap},
-    {"QUIT", 0, true, cmd_quit},        {"NAMES", 0, false, cmd_names},
-    {"TOPIC", 1, false, cmd_topic},     {"WHO", 0, false, cmd_who},
-    {"WHOIS", 1, false, cmd_whois},     {"LIST", 0, false, cmd_list},
-    {"ISON", 1, false, cmd_ison},       {"AWAY", 0, false, cmd_away},
-    {"KICK", 2, false, cmd_kick},       {"INVITE", 2, false, cmd_invite},
-    {"MODE", 1, false, cmd_mode},       {"USERHOST", 1, false, cmd_userhost},
-    {"MOTD", 0, false, cmd_motd},       {"LUSERS", 0, false, cmd_lusers},
-    {"VERSION", 0, false, cmd_version}, {"TIME", 0, false, cmd_time},
+    {"PRIVMSG", 0, false, 1, cmd_privmsg},
+    {"NOTICE", 0, false, 1, cmd_notice},
+    {"PING", 0, true, 0, cmd_ping},
+    {"PONG", 0, true, 0, cmd_pong},
+    {"JOIN", 1, false, 2, cmd_join},
+    {"PART", 1, false, 1, cmd_part},
+    {"NICK", 0, true, 1, cmd_nick},
+    {"USER", 4, true, 3, cmd_user},
+    {"PASS", 1, true, 0, cmd_pass},
+    {"CAP", 1, true, 1, cmd_cap},
+    {"QUIT", 0, true, 0, cmd_quit},
+    {"NAMES", 0, false, 1, cmd_names},
+    {"TOPIC", 1, false, 1, cmd_topic},
+    {"WHO", 0, false, 1, cmd_who},
+    {"WHOIS", 1, false, EDDY_IRC_PARAMS_MAX, cmd_whois},
+    {"LIST", 0, false, 1, cmd_list},
+    {"ISON", 1, false, 0, cmd_ison},
+    {"AWAY", 0, false, 0, cmd_away},
+    {"KICK", 2, false, 2, cmd_kick},
+    {"INVITE", 2, false, 2, cmd_invite},
+    {"MODE", 1, false, EDDY_IRC_PARAMS_MAX, cmd_mode},
+    {"USERHOST", 1, false, EDDY_IRC_PARAMS_MAX, cmd_userhost},
+    {"MOTD", 0, false, 0, cmd_motd},
+    {"LUSERS", 0, false, 0, cmd_lusers},
+    {"VERSION", 0, false, 0, cmd_version},
+    {"TIME", 0, false, 0, cmd_time},
 };
 
-static void dispatch(client *c, const eddy_irc_msg_t *m) {
+/* A name, list or mode parameter ends at its first space: only a last,
+ * trailing parameter can hold one, and echoed whole in a reply it would
+ * become several parameters. */
+static void words_only(eddy_irc_msg_t *m, unsigned words) {
+  for (unsigned i = 0; i < words && i < m->nparams; i++) {
+    const char *sp = memchr(m->params[i].p, ' ', m->params[i].n);
+    if (sp)
+      m->params[i].n = (size_t)(sp - m->params[i].p);
+  }
+}
+
+static void dispatch(client *c, eddy_irc_msg_t *m) {
   const command *cmd = NULL;
   for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
     if (eddy_irc_command_is(m, commands[i].name)) {
@@ -1737,6 +1777,7 @@ static void dispatch(client *c, const eddy_irc_msg_t *m) {
   }
   if (cmd->fn != cmd_ping && cmd->fn != cmd_pong)
     c->last_talk = wall_s();
+  words_only(m, cmd->words);
   cmd->fn(c, m);
 }
 
@@ -1863,7 +1904,8 @@ static void on_eof(eddy_line *lr, const char *rest, size_t len, void *arg) {
 /* The reaper, on the turn after a client was doomed or quit: the doomed
  * quit now, outside any broadcast (quitting may doom others: the loop
  * takes them too), then the streams of those that quit are closed, once
- * what is queued for them is sent. */
+ * what is queued for them is sent; a doomed one's are aborted, as what
+ * is queued for it would not leave. */
 static void reap(eddy_timer *t, void *arg) {
   eddy_irc_server *srv = arg;
   (void)t;
@@ -1877,7 +1919,10 @@ static void reap(eddy_timer *t, void *arg) {
     client *c = srv->dead;
     srv->dead = c->dead_next;
     c->dead_next = NULL;
-    eddy_stream_close(c->s);
+    if (c->abort)
+      eddy_stream_abort(c->s);
+    else
+      eddy_stream_close(c->s);
   }
 }
 
@@ -1893,6 +1938,8 @@ static void client_doom(client *c, const char *reason) {
   if (c->dead || c->doomed)
     return;
   c->doomed = true;
+  /* What is queued for it would never leave, or not whole. */
+  c->abort = true;
   snprintf(c->dead_reason, sizeof c->dead_reason, "%s", reason);
   c->doomed_next = srv->doomed;
   srv->doomed = c;
@@ -1940,27 +1987,31 @@ static void client_quit(client *c, const char *reason, bool echo) {
   reap_soon(srv);
 }
 
-static void host_of(eddy_stream *s, char *host, size_t cap) {
+/* The client's address as its host part: "127.0.0.1", "0::1" (an IPv6
+ * address starting with ':' would read as a trailing parameter: "0"
+ * before it, as servers do), or "localhost" for a Unix socket. */
+static void host_of(eddy_stream *s, char host[HOSTLEN + 1]) {
   char peer[128];
-  char *end;
+  const char *start = peer, *end;
+  size_t n = 0;
   if (eddy_stream_peer_name(s, peer, sizeof peer) != 0 ||
       strncmp(peer, "unix:", 5) == 0 || strcmp(peer, "pipe") == 0) {
-    snprintf(host, cap, "localhost");
+    memcpy(host, "localhost", sizeof "localhost");
     return;
   }
   if (peer[0] == '[') {
-    end = strchr(peer, ']');
-    if (end)
-      *end = '\0';
-    /* An IPv6 address starting with ':' would read as a trailing
-     * parameter: "0" before it, as servers do. */
-    snprintf(host, cap, "%s%s", peer[1] == ':' ? "0" : "", peer + 1);
-    return;
+    start = peer + 1;
+    end = strchr(start, ']');
+    if (start[0] == ':')
+      host[n++] = '0';
+  } else {
+    end = strrchr(peer, ':');
   }
-  end = strrchr(peer, ':');
-  if (end)
-    *end = '\0';
-  snprintf(host, cap, "%s", peer);
+  if (end == NULL)
+    end = start + strlen(start);
+  while (start < end && n < HOSTLEN)
+    host[n++] = *start++;
+  host[n] = '\0';
 }
 
 int eddy_irc_server_serve(eddy_irc_server *srv, eddy_stream *s) {
@@ -1983,7 +2034,7 @@ int eddy_irc_server_serve(eddy_irc_server *srv, eddy_stream *s) {
   c->s = s;
   c->pass_ok = srv->password == NULL;
   c->last_rx = eddy_loop_now(srv->loop);
-  host_of(s, c->host, sizeof c->host);
+  host_of(s, c->host);
   if ((err = eddy_stream_set_coalesce(s, 1)) != 0 ||
       (err = eddy_line_open(s, &lo, &cb, c, &c->lr)) != 0) {
     eddy__free(c);
