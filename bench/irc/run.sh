@@ -10,7 +10,9 @@
 # deliveries a second offered), the clients' sends spread evenly over the
 # interval. One line a second is well inside both servers' per-client
 # flood control (ircd-hybrid, and eddy after it: 5 lines a second after a
-# burst), so neither delays a line. After $WARMUP s (default 2) of that,
+# burst), so neither delays a line (at one every 250 ms, hybrid's pacing
+# already holds lines back: a run fails with deliveries missing). After
+# $WARMUP s (default 2) of that,
 # a window of $SECONDS_PER_RUN s (default 10) is measured:
 #   deliveries/s  PRIVMSGs received by the clients in the window, over its
 #                 length (counted at the receivers);
