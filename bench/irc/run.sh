@@ -12,8 +12,8 @@
 # flood control (ircd-hybrid, and eddy after it: 5 lines a second after a
 # burst), so neither delays a line (at one every 250 ms, hybrid's pacing
 # already holds lines back: a run fails with deliveries missing). After
-# $WARMUP s (default 2) of that,
-# a window of $SECONDS_PER_RUN s (default 10) is measured:
+# $WARMUP s (default 2) of that, a window of $SECONDS_PER_RUN s (default
+# 10) is measured:
 #   deliveries/s  PRIVMSGs received by the clients in the window, over its
 #                 length (counted at the receivers);
 #   p50, p99      delivery latency: each line carries its send time
