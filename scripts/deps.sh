@@ -19,6 +19,7 @@ packages=(
   python3-tornado                                # bench/comet peer
   libldns-dev                                    # DNS zone files
   bind9-dnsutils knot-dnsutils                   # dig and kdig against eddy dns
+  ircd-hybrid ii                                 # eddy irc's peer server and a real client
 )
 
 missing=()
