@@ -205,6 +205,7 @@ for backend in "${backends[@]}"; do
   EDDY_BACKEND=$backend run_script "app web ($backend)" 180 \
     python3 tests/app/test_web.py "$build/eddy"
   EDDY_BACKEND=$backend run_script "app dns ($backend)" 300 python3 tests/app/test_dns.py "$build/eddy"
+  EDDY_BACKEND=$backend run_script "app irc ($backend)" 240 python3 tests/app/test_irc.py "$build/eddy"
   EDDY_BACKEND=$backend run_script "app ws ($backend)" 180 \
     python3 tests/app/test_ws.py "$build/ws-echo"
   EDDY_BACKEND=$backend run_script "app dns client ($backend)" 120 \
