@@ -999,7 +999,7 @@ def _():
         join(d, ch)  # matches none of them
         # A member who comes to match a ban cannot speak.
         a.send(f"MODE {ch} +b {c.nick}!*@*")
-        c.expect(cmd("MODE", ch, "+b"))
+        c.expect(cmd("MODE", ch, "+b", f"{c.nick}!*@*"))
         c.send(f"PRIVMSG {ch} :banned now")
         c.expect(num("404", ch))
         a.send(f"MODE {ch} -b B?nN*!*@*", f"MODE {ch} -b *!*evil@*")
