@@ -19,6 +19,7 @@ packages=(
   python3-tornado                                # bench/comet peer
   libldns-dev                                    # DNS zone files
   bind9-dnsutils knot-dnsutils                   # dig and kdig against eddy dns
+  ircd-hybrid ii                                 # eddy irc's peer server and a real client
 )
 
 missing=()
@@ -35,3 +36,10 @@ sudo=""
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+
+# ircd-hybrid's package starts a server on ports 6665-6669 where a service
+# manager runs one; the tests start their own on free ports, so the
+# machine is left without it.
+if [[ " ${missing[*]} " == *" ircd-hybrid "* ]] && command -v systemctl >/dev/null 2>&1; then
+  $sudo systemctl disable --now ircd-hybrid >/dev/null 2>&1 || true
+fi

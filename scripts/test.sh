@@ -215,6 +215,8 @@ for backend in "${backends[@]}"; do
     python3 tests/app/test_chat.py "$build/chat-callbacks" "$build/chat-coroutines"
   EDDY_BACKEND=$backend run_script "app chat protocols ($backend)" 180 \
     python3 tests/app/test_chat_app.py "$build/eddy"
+  EDDY_BACKEND=$backend run_script "app irc vs ircd-hybrid ($backend)" 180 python3 tests/app/test_irc_hybrid.py "$build/eddy"
+  EDDY_BACKEND=$backend run_script "app irc with ii ($backend)" 120 python3 tests/app/test_irc_ii.py "$build/eddy"
 done
 # eddy chat's page in headless Chromium (skipped without it); one backend.
 run_script "app chat page (chromium)" 240 python3 tests/app/test_chat_web.py "$build/eddy"

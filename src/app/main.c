@@ -23,7 +23,7 @@ static int cmd_version(int argc, char **argv);
 static int cmd_help(int argc, char **argv);
 
 static const command commands[] = {
-    {"chat", "one chat room for browsers and line clients", app_chat},
+    {"chat", "one chat room for browsers, line clients and IRC", app_chat},
     {"dns", "an authoritative DNS server and caching forwarder", app_dns},
     {"echo", "echo every byte back to its sender", app_echo},
     {"help", "show help for eddy or for one command", cmd_help},

@@ -49,6 +49,15 @@ def web(*extra):
     return Server(EDDY, "web", "--path", ROOT, *extra)
 
 
+def worker_pids(w):
+    """The pids of a --workers server's worker processes."""
+    try:
+        with open(f"/proc/{w.p.pid}/task/{w.p.pid}/children") as f:
+            return [int(x) for x in f.read().split()]
+    except FileNotFoundError:
+        return []
+
+
 def get(port, path, headers=None, method="GET"):
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     c.request(method, path, headers=headers or {})
@@ -258,26 +267,20 @@ def _():
 @case("--workers 2: two processes serve, a killed one is replaced, SIGTERM stops them all")
 def _():
     with web("--workers", "2") as w:
-        def children():
-            try:
-                with open(f"/proc/{w.p.pid}/task/{w.p.pid}/children") as f:
-                    return [int(x) for x in f.read().split()]
-            except FileNotFoundError:
-                return []
         deadline = time.time() + 10
-        while len(children()) < 2:
-            assert time.time() < deadline, children()
+        while len(worker_pids(w)) < 2:
+            assert time.time() < deadline, worker_pids(w)
             time.sleep(0.05)
         for _ in range(20):
             assert get(w.port, "/sub/a.txt")[2] == b"alpha\n"
-        first = children()
+        first = worker_pids(w)
         os.kill(first[0], signal.SIGKILL)
         deadline = time.time() + 10
-        while not (len(children()) == 2 and first[0] not in children()):
-            assert time.time() < deadline, children()
+        while not (len(worker_pids(w)) == 2 and first[0] not in worker_pids(w)):
+            assert time.time() < deadline, worker_pids(w)
             time.sleep(0.05)
         assert get(w.port, "/sub/a.txt")[2] == b"alpha\n"
-        kids = children()
+        kids = worker_pids(w)
         rc, err = w.stop()
         assert rc == 0, (rc, err)
         assert "killed by signal 9; starting another" in err, err
@@ -289,21 +292,15 @@ def sigterm_a_fresh_worker(cpu):
     with web("--workers", "2", "--grace", "1") as w:
         os.sched_setaffinity(w.p.pid, {cpu})
 
-        def children():
-            try:
-                with open(f"/proc/{w.p.pid}/task/{w.p.pid}/children") as f:
-                    return [int(x) for x in f.read().split()]
-            except FileNotFoundError:
-                return []
         deadline = time.time() + 10
-        while len(children()) < 2:
-            assert time.time() < deadline, children()
+        while len(worker_pids(w)) < 2:
+            assert time.time() < deadline, worker_pids(w)
             time.sleep(0.01)
-        first = children()
+        first = worker_pids(w)
         os.kill(first[0], signal.SIGKILL)
         deadline = time.time() + 10
-        while not (len(children()) == 2 and first[0] not in children()):
-            assert time.time() < deadline, children()
+        while not (len(worker_pids(w)) == 2 and first[0] not in worker_pids(w)):
+            assert time.time() < deadline, worker_pids(w)
         t0 = time.time()
         rc, err = w.stop()
         # Lost, the signal waits for the supervisor's SIGKILL (grace + 5 s).

@@ -202,6 +202,11 @@ Test(irc_server, registration_gives_the_welcome_with_isupport) {
   expect_sent(&f, &a, " 462 alice :");
   say(&a, "FROB");
   expect_sent(&f, &a, " 421 alice FROB :Unknown command");
+  say(&a, "WHOWAS ghost");
+  expect_sent(&f, &a, " 406 alice ghost :There was no such nickname");
+  expect_sent(&f, &a, " 369 alice ghost :End of WHOWAS");
+  /* Only the modes the server has are announced. */
+  cr_assert(strstr(a.got, "INVEX") == NULL && strstr(a.got, "EXCEPTS") == NULL);
   EXPECT_EQ(eddy_irc_server_clients(f.srv), 1);
   client_close(&a);
   turns(&f, 5);

@@ -41,6 +41,7 @@
 #define MAXTARGETS 4  /* of one PRIVMSG or NOTICE */
 #define MODES_MAX 4   /* modes with a parameter per MODE command */
 #define INVITES_MAX 8 /* channels a client may hold an invitation to */
+#define WHO_MAX 500   /* replies to one WHO by mask */
 #define FLOOD_BURST 8 /* times flood_lines, until a client first talks */
 
 #define NS_PER_S ((int64_t)1000000000)
@@ -157,6 +158,7 @@ static const eddy_irc_casemap_t CM = EDDY_IRC_CASEMAP_RFC1459;
 
 static void client_quit(client *c, const char *reason, bool echo);
 static void client_doom(client *c, const char *reason);
+static void reap(eddy_timer *t, void *arg);
 
 /* ---- Time ---- */
 
@@ -535,6 +537,17 @@ static void flood_done(client *c) {
   }
 }
 
+/* How much of a client's name, list or mode parameter a reply may echo:
+ * up to its first space (only a last, trailing parameter can hold one,
+ * and echoed whole it would become several), and at most max bytes. The
+ * command itself sees the whole parameter, which no name matches. */
+static int shown(const char *p, size_t n, size_t max) {
+  const char *sp = memchr(p, ' ', n);
+  if (sp)
+    n = (size_t)(sp - p);
+  return (int)(n > max ? max : n);
+}
+
 /* ---- Splitting ---- */
 
 /* The next comma-separated item of *list (advanced), or false. */
@@ -610,7 +623,7 @@ static void welcome(client *c) {
   numeric(c, EDDY_IRC_RPL_MYINFO, "%s eddy i biklmnotv bklov", srv->name);
   numeric(c, EDDY_IRC_RPL_ISUPPORT,
           "AWAYLEN=%d CASEMAPPING=rfc1459 CHANLIMIT=#&:%d CHANMODES=b,k,l,imnt "
-          "CHANNELLEN=%d CHANTYPES=#& ELIST= INVEX= KICKLEN=%d MAXLIST=b:%d "
+          "CHANNELLEN=%d CHANTYPES=#& KICKLEN=%d MAXLIST=b:%d "
           "MAXTARGETS=%d MODES=%d NETWORK=%s NICKLEN=%d "
           ":are supported by this server",
           AWAYLEN, CHANLIMIT, CHANNELLEN, KICKLEN, MAXBANS, MAXTARGETS,
@@ -632,9 +645,8 @@ static void try_register(client *c) {
 
 typedef struct command {
   const char *name;
-  unsigned min;   /* parameters needed, or 461 */
-  bool before;    /* allowed before registration */
-  unsigned words; /* leading parameters that are names, lists or modes */
+  unsigned min; /* parameters needed, or 461 */
+  bool before;  /* allowed before registration */
   void (*fn)(client *c, const eddy_irc_msg_t *m);
 } command;
 
@@ -721,7 +733,7 @@ static void cmd_nick(client *c, const eddy_irc_msg_t *m) {
   }
   if (!eddy_irc_nick_valid(nick, n, NICKLEN)) {
     numeric(c, EDDY_IRC_ERR_ERRONEUSNICKNAME, "%.*s :Erroneous Nickname",
-            (int)(n > NICKLEN + 10 ? NICKLEN + 10 : n), nick);
+            shown(nick, n, NICKLEN + 10), nick);
     return;
   }
   other = find_nick(c->srv, nick, n);
@@ -865,7 +877,7 @@ static void join_one(client *c, const char *name, size_t n, const char *key) {
   size_t len;
   if (!eddy_irc_channel_valid(name, n, CHANNELLEN)) {
     numeric(c, EDDY_IRC_ERR_NOSUCHCHANNEL, "%.*s :No such channel",
-            (int)(n > CHANNELLEN ? CHANNELLEN : n), name);
+            shown(name, n, CHANNELLEN), name);
     return;
   }
   ch = find_channel(srv, name, n);
@@ -873,7 +885,8 @@ static void join_one(client *c, const char *name, size_t n, const char *key) {
     return;
   if (c->nchans >= CHANLIMIT) {
     numeric(c, EDDY_IRC_ERR_TOOMANYCHANNELS,
-            "%.*s :You have joined too many channels", (int)n, name);
+            "%.*s :You have joined too many channels",
+            shown(name, n, CHANNELLEN), name);
     return;
   }
   if (ch) {
@@ -949,7 +962,7 @@ static void cmd_part(client *c, const eddy_irc_msg_t *m) {
     member *mb = ch ? membership(c, ch) : NULL;
     if (ch == NULL)
       numeric(c, EDDY_IRC_ERR_NOSUCHCHANNEL, "%.*s :No such channel",
-              (int)(n > CHANNELLEN ? CHANNELLEN : n), item);
+              shown(item, n, CHANNELLEN), item);
     else if (mb == NULL)
       numeric(c, EDDY_IRC_ERR_NOTONCHANNEL, "%s :You're not on that channel",
               ch->name);
@@ -979,7 +992,7 @@ static void message_to(client *c, const char *cmd, bool notice, const char *tgt,
     if (ch == NULL) {
       if (!notice)
         numeric(c, EDDY_IRC_ERR_NOSUCHNICK, "%.*s :No such nick/channel",
-                (int)(tn > CHANNELLEN ? CHANNELLEN : tn), tgt);
+                shown(tgt, tn, CHANNELLEN), tgt);
       return;
     }
     mb = membership(c, ch);
@@ -1005,7 +1018,7 @@ static void message_to(client *c, const char *cmd, bool notice, const char *tgt,
     if (to == NULL || !to->registered) {
       if (!notice)
         numeric(c, EDDY_IRC_ERR_NOSUCHNICK, "%.*s :No such nick/channel",
-                (int)(tn > NICKLEN + 10 ? NICKLEN + 10 : tn), tgt);
+                shown(tgt, tn, NICKLEN + 10), tgt);
       return;
     }
     flood_done(c);
@@ -1038,8 +1051,8 @@ static void privmsg(client *c, const eddy_irc_msg_t *m, bool notice) {
     if (++count > MAXTARGETS) {
       if (!notice)
         numeric(c, EDDY_IRC_ERR_TOOMANYTARGETS,
-                "%.*s :Too many recipients. Only %d processed", (int)n, item,
-                MAXTARGETS);
+                "%.*s :Too many recipients. Only %d processed",
+                shown(item, n, CHANNELLEN), item, MAXTARGETS);
       return;
     }
     message_to(c, cmd, notice, item, n, m);
@@ -1068,7 +1081,7 @@ static void cmd_names(client *c, const eddy_irc_msg_t *m) {
       send_names(c, ch);
     else
       numeric(c, EDDY_IRC_RPL_ENDOFNAMES, "%.*s :End of /NAMES list.",
-              (int)(n > CHANNELLEN ? CHANNELLEN : n), item);
+              shown(item, n, CHANNELLEN), item);
   }
 }
 
@@ -1079,8 +1092,7 @@ static void cmd_topic(client *c, const eddy_irc_msg_t *m) {
   size_t n, len;
   if (ch == NULL) {
     numeric(c, EDDY_IRC_ERR_NOSUCHCHANNEL, "%.*s :No such channel",
-            (int)(m->params[0].n > CHANNELLEN ? CHANNELLEN : m->params[0].n),
-            m->params[0].p);
+            shown(m->params[0].p, m->params[0].n, CHANNELLEN), m->params[0].p);
     return;
   }
   mb = membership(c, ch);
@@ -1156,28 +1168,35 @@ static void cmd_who(client *c, const eddy_irc_msg_t *m) {
           who_reply(c, ch->name, mb->c, mb);
     }
   } else {
-    size_t n = strlen(p);
-    for (client *w = c->srv->clients; w; w = w->next) {
+    size_t n = strlen(p), replies = 0;
+    for (client *w = c->srv->clients; w && replies < WHO_MAX; w = w->next) {
       char who[SOURCE_MAX + 1];
       if (!w->registered || (w->invisible && w != c && !shares_channel(c, w)))
         continue;
       source(w, who, sizeof who);
       if (eddy_irc_mask_match(CM, p, n, w->nick, strlen(w->nick)) ||
-          eddy_irc_mask_match(CM, p, n, who, strlen(who)))
-        who_reply(c, w->chans ? w->chans->ch->name : "*", w,
-                  w->chans ? w->chans : NULL);
+          eddy_irc_mask_match(CM, p, n, who, strlen(who))) {
+        who_reply(c, w->chans ? w->chans->ch->name : "*", w, w->chans);
+        replies++;
+      }
     }
   }
-  numeric(c, EDDY_IRC_RPL_ENDOFWHO, "%s :End of /WHO list.", p);
+  numeric(c, EDDY_IRC_RPL_ENDOFWHO, "%.*s :End of /WHO list.",
+          shown(p, strlen(p), CHANNELLEN), p);
 }
 
 static void cmd_whois(client *c, const eddy_irc_msg_t *m) {
   /* WHOIS [server] nick: the last parameter is the nick. */
-  const eddy_irc_str_t *nick = &m->params[m->nparams - 1];
+  const eddy_irc_str_t *nick;
+  if (m->nparams == 0 || m->params[m->nparams - 1].n == 0) {
+    numeric(c, EDDY_IRC_ERR_NONICKNAMEGIVEN, ":No nickname given");
+    return;
+  }
+  nick = &m->params[m->nparams - 1];
   client *w = find_nick(c->srv, nick->p, nick->n);
   char buf[EDDY_IRC_LINE_MAX + 1];
   size_t head, len;
-  int nn = (int)(nick->n > NICKLEN + 10 ? NICKLEN + 10 : nick->n);
+  int nn = shown(nick->p, nick->n, NICKLEN + 10);
   if (w == NULL || !w->registered) {
     numeric(c, EDDY_IRC_ERR_NOSUCHNICK, "%.*s :No such nick/channel", nn,
             nick->p);
@@ -1290,7 +1309,7 @@ static void kick_one(client *c, channel *ch, const char *nick, size_t n,
   size_t len;
   if (v == NULL) {
     numeric(c, EDDY_IRC_ERR_NOSUCHNICK, "%.*s :No such nick/channel",
-            (int)(n > NICKLEN + 10 ? NICKLEN + 10 : n), nick);
+            shown(nick, n, NICKLEN + 10), nick);
     return;
   }
   if (vm == NULL) {
@@ -1312,8 +1331,7 @@ static void cmd_kick(client *c, const eddy_irc_msg_t *m) {
   size_t n;
   if (ch == NULL) {
     numeric(c, EDDY_IRC_ERR_NOSUCHCHANNEL, "%.*s :No such channel",
-            (int)(m->params[0].n > CHANNELLEN ? CHANNELLEN : m->params[0].n),
-            m->params[0].p);
+            shown(m->params[0].p, m->params[0].n, CHANNELLEN), m->params[0].p);
     return;
   }
   if ((mb = membership(c, ch)) == NULL) {
@@ -1346,15 +1364,13 @@ static void cmd_invite(client *c, const eddy_irc_msg_t *m) {
   char buf[EDDY_IRC_LINE_MAX + 1], src[SOURCE_MAX + 1];
   if (v == NULL || !v->registered) {
     numeric(c, EDDY_IRC_ERR_NOSUCHNICK, "%.*s :No such nick/channel",
-            (int)(m->params[0].n > NICKLEN + 10 ? NICKLEN + 10
-                                                : m->params[0].n),
+            shown(m->params[0].p, m->params[0].n, NICKLEN + 10),
             m->params[0].p);
     return;
   }
   if (ch == NULL) {
     numeric(c, EDDY_IRC_ERR_NOSUCHCHANNEL, "%.*s :No such channel",
-            (int)(m->params[1].n > CHANNELLEN ? CHANNELLEN : m->params[1].n),
-            m->params[1].p);
+            shown(m->params[1].p, m->params[1].n, CHANNELLEN), m->params[1].p);
     return;
   }
   if ((mb = membership(c, ch)) == NULL) {
@@ -1476,7 +1492,7 @@ static void channel_mode(client *c, channel *ch, const eddy_irc_msg_t *m) {
   for (const char *p = modes; p < end; p++) {
     char mc = *p, arg[EDDY_IRC_LINE_MAX + 1];
     bool applied = false;
-    const char *shown = NULL;
+    const char *said = NULL;
     if (mc == '+' || mc == '-') {
       sign = mc == '+';
       continue;
@@ -1519,7 +1535,7 @@ static void channel_mode(client *c, channel *ch, const eddy_irc_msg_t *m) {
       member *vm = v ? membership(v, ch) : NULL;
       if (v == NULL) {
         numeric(c, EDDY_IRC_ERR_NOSUCHNICK, "%.*s :No such nick/channel",
-                NICKLEN + 10, arg);
+                shown(arg, strlen(arg), NICKLEN + 10), arg);
         break;
       }
       if (vm == NULL) {
@@ -1530,7 +1546,7 @@ static void channel_mode(client *c, channel *ch, const eddy_irc_msg_t *m) {
       if (sign != !!(vm->modes & bit)) {
         vm->modes = sign ? vm->modes | bit : vm->modes & ~bit;
         applied = true;
-        shown = v->nick;
+        said = v->nick;
       }
       break;
     }
@@ -1543,7 +1559,7 @@ static void channel_mode(client *c, channel *ch, const eddy_irc_msg_t *m) {
       if (ban_change(c, ch, mask, !sign)) {
         applied = true;
         snprintf(arg, sizeof arg, "%s", mask);
-        shown = arg;
+        said = arg;
       }
       break;
     }
@@ -1555,11 +1571,11 @@ static void channel_mode(client *c, channel *ch, const eddy_irc_msg_t *m) {
         snprintf(ch->key, sizeof ch->key, "%.*s", (int)n, arg);
         ch->modes |= CMODE_KEY;
         applied = true;
-        shown = ch->key;
+        said = ch->key;
       } else if (ch->modes & CMODE_KEY) {
         ch->modes &= ~CMODE_KEY;
         applied = true;
-        shown = "*";
+        said = "*";
         ch->key[0] = '\0';
       }
       break;
@@ -1572,7 +1588,7 @@ static void channel_mode(client *c, channel *ch, const eddy_irc_msg_t *m) {
         ch->modes |= CMODE_LIMIT;
         applied = true;
         snprintf(arg, sizeof arg, "%u", ch->limit);
-        shown = arg;
+        said = arg;
       } else if (ch->modes & CMODE_LIMIT) {
         ch->modes &= ~CMODE_LIMIT;
         applied = true;
@@ -1594,9 +1610,8 @@ static void channel_mode(client *c, channel *ch, const eddy_irc_msg_t *m) {
     if (last_sign != (sign ? '+' : '-'))
       changes[nchanges++] = last_sign = sign ? '+' : '-';
     changes[nchanges++] = mc;
-    if (shown)
-      nargs += (size_t)snprintf(args + nargs, sizeof args - nargs, " %s",
-                                shown);
+    if (said)
+      nargs += (size_t)snprintf(args + nargs, sizeof args - nargs, " %s", said);
   }
   if (nchanges > 0) {
     char buf[EDDY_IRC_LINE_MAX + 1], src[SOURCE_MAX + 1];
@@ -1615,8 +1630,7 @@ static void user_mode(client *c, const eddy_irc_msg_t *m) {
                       m->params[0].n)) {
     if (find_nick(c->srv, m->params[0].p, m->params[0].n) == NULL)
       numeric(c, EDDY_IRC_ERR_NOSUCHNICK, "%.*s :No such nick/channel",
-              (int)(m->params[0].n > NICKLEN + 10 ? NICKLEN + 10
-                                                  : m->params[0].n),
+              shown(m->params[0].p, m->params[0].n, NICKLEN + 10),
               m->params[0].p);
     else
       numeric(c, EDDY_IRC_ERR_USERSDONTMATCH,
@@ -1655,8 +1669,7 @@ static void cmd_mode(client *c, const eddy_irc_msg_t *m) {
   }
   if ((ch = find_channel(c->srv, m->params[0].p, m->params[0].n)) == NULL) {
     numeric(c, EDDY_IRC_ERR_NOSUCHCHANNEL, "%.*s :No such channel",
-            (int)(m->params[0].n > CHANNELLEN ? CHANNELLEN : m->params[0].n),
-            m->params[0].p);
+            shown(m->params[0].p, m->params[0].n, CHANNELLEN), m->params[0].p);
     return;
   }
   if (m->nparams < 2) {
@@ -1681,6 +1694,15 @@ static void cmd_userhost(client *c, const eddy_irc_msg_t *m) {
   }
   out[len] = '\0';
   numeric(c, EDDY_IRC_RPL_USERHOST, ":%s", out);
+}
+
+/* No history is kept: every nick "was no such nickname". */
+static void cmd_whowas(client *c, const eddy_irc_msg_t *m) {
+  int n = shown(m->params[0].p, m->params[0].n, NICKLEN + 10);
+  numeric(c, EDDY_IRC_ERR_WASNOSUCHNICK, "%.*s :There was no such nickname", n,
+          m->params[0].p);
+  numeric(c, EDDY_IRC_RPL_ENDOFWHOWAS, "%.*s :End of WHOWAS", n,
+          m->params[0].p);
 }
 
 static void cmd_motd(client *c, const eddy_irc_msg_t *m) {
@@ -1709,46 +1731,23 @@ static void cmd_time(client *c, const eddy_irc_msg_t *m) {
 }
 
 static const command commands[] = {
-    {"PRIVMSG", 0, false, 1, cmd_privmsg},
-    {"NOTICE", 0, false, 1, cmd_notice},
-    {"PING", 0, true, 0, cmd_ping},
-    {"PONG", 0, true, 0, cmd_pong},
-    {"JOIN", 1, false, 2, cmd_join},
-    {"PART", 1, false, 1, cmd_part},
-    {"NICK", 0, true, 1, cmd_nick},
-    {"USER", 4, true, 3, cmd_user},
-    {"PASS", 1, true, 0, cmd_pass},
-    {"CAP", 1, true, 1, cmd_cap},
-    {"QUIT", 0, true, 0, cmd_quit},
-    {"NAMES", 0, false, 1, cmd_names},
-    {"TOPIC", 1, false, 1, cmd_topic},
-    {"WHO", 0, false, 1, cmd_who},
-    {"WHOIS", 1, false, EDDY_IRC_PARAMS_MAX, cmd_whois},
-    {"LIST", 0, false, 1, cmd_list},
-    {"ISON", 1, false, 0, cmd_ison},
-    {"AWAY", 0, false, 0, cmd_away},
-    {"KICK", 2, false, 2, cmd_kick},
-    {"INVITE", 2, false, 2, cmd_invite},
-    {"MODE", 1, false, EDDY_IRC_PARAMS_MAX, cmd_mode},
-    {"USERHOST", 1, false, EDDY_IRC_PARAMS_MAX, cmd_userhost},
-    {"MOTD", 0, false, 0, cmd_motd},
-    {"LUSERS", 0, false, 0, cmd_lusers},
-    {"VERSION", 0, false, 0, cmd_version},
-    {"TIME", 0, false, 0, cmd_time},
+    {"PRIVMSG", 0, false, cmd_privmsg}, {"NOTICE", 0, false, cmd_notice},
+    {"PING", 0, true, cmd_ping},        {"PONG", 0, true, cmd_pong},
+    {"JOIN", 1, false, cmd_join},       {"PART", 1, false, cmd_part},
+    {"NICK", 0, true, cmd_nick},        {"USER", 4, true, cmd_user},
+    {"PASS", 1, true, cmd_pass},        {"CAP", 1, true, cmd_cap},
+    {"QUIT", 0, true, cmd_quit},        {"NAMES", 0, false, cmd_names},
+    {"TOPIC", 1, false, cmd_topic},     {"WHO", 0, false, cmd_who},
+    {"WHOIS", 0, false, cmd_whois},     {"LIST", 0, false, cmd_list},
+    {"ISON", 1, false, cmd_ison},       {"AWAY", 0, false, cmd_away},
+    {"KICK", 2, false, cmd_kick},       {"INVITE", 2, false, cmd_invite},
+    {"MODE", 1, false, cmd_mode},       {"USERHOST", 1, false, cmd_userhost},
+    {"WHOWAS", 1, false, cmd_whowas},   {"MOTD", 0, false, cmd_motd},
+    {"LUSERS", 0, false, cmd_lusers},   {"VERSION", 0, false, cmd_version},
+    {"TIME", 0, false, cmd_time},
 };
 
-/* A name, list or mode parameter ends at its first space: only a last,
- * trailing parameter can hold one, and echoed whole in a reply it would
- * become several parameters. */
-static void words_only(eddy_irc_msg_t *m, unsigned words) {
-  for (unsigned i = 0; i < words && i < m->nparams; i++) {
-    const char *sp = memchr(m->params[i].p, ' ', m->params[i].n);
-    if (sp)
-      m->params[i].n = (size_t)(sp - m->params[i].p);
-  }
-}
-
-static void dispatch(client *c, eddy_irc_msg_t *m) {
+static void dispatch(client *c, const eddy_irc_msg_t *m) {
   const command *cmd = NULL;
   for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
     if (eddy_irc_command_is(m, commands[i].name)) {
@@ -1777,7 +1776,6 @@ static void dispatch(client *c, eddy_irc_msg_t *m) {
   }
   if (cmd->fn != cmd_ping && cmd->fn != cmd_pong)
     c->last_talk = wall_s();
-  words_only(m, cmd->words);
   cmd->fn(c, m);
 }
 
@@ -1795,10 +1793,16 @@ static unsigned allowance(const client *c) {
 static void on_tick(eddy_timer *t, void *arg) {
   eddy_irc_server *srv = arg;
   int64_t now = eddy_loop_now(srv->loop);
-  bool second = now - srv->flood_at >= NS_PER_S;
+  /* A second has passed, give or take the timer's lateness: the tick's
+   * repeats keep their schedule while its callbacks may run late. */
+  bool second = now - srv->flood_at >= NS_PER_S - NS_PER_S / 8;
   (void)t;
   if (second)
     srv->flood_at = now;
+  /* Should the reaper have failed to start (its timer could not be put
+   * in the heap), the tick does its work. */
+  if ((srv->doomed || srv->dead) && !eddy_timer_active(srv->reaper))
+    reap(NULL, srv);
   for (client *c = srv->clients, *next; c; c = next) {
     next = c->next;
     if (c->dead || c->doomed)
@@ -1852,9 +1856,15 @@ static void on_line(eddy_line *lr, const char *line, size_t len, void *arg) {
 static void on_too_long(eddy_line *lr, const char *start, size_t len,
                         void *arg) {
   client *c = arg;
-  (void)lr, (void)start, (void)len;
-  if (!c->dead)
-    numeric(c, EDDY_IRC_ERR_INPUTTOOLONG, ":Input line was too long");
+  (void)start, (void)len;
+  if (c->dead || c->doomed)
+    return;
+  numeric(c, EDDY_IRC_ERR_INPUTTOOLONG, ":Input line was too long");
+  /* It counts as a line for flood control: a stream of them is paced. */
+  if (++c->parsed >= allowance(c)) {
+    c->paused = true;
+    eddy_line_pause(lr);
+  }
 }
 
 static void client_free(client *c) {
@@ -1987,27 +1997,31 @@ static void client_quit(client *c, const char *reason, bool echo) {
   reap_soon(srv);
 }
 
-static void host_of(eddy_stream *s, char *host, size_t cap) {
+/* The client's address as its host part: "127.0.0.1", "0::1" (an IPv6
+ * address starting with ':' would read as a trailing parameter: "0"
+ * before it, as servers do), or "localhost" for a Unix socket. */
+static void host_of(eddy_stream *s, char host[HOSTLEN + 1]) {
   char peer[128];
-  char *end;
+  const char *start = peer, *end;
+  size_t n = 0;
   if (eddy_stream_peer_name(s, peer, sizeof peer) != 0 ||
       strncmp(peer, "unix:", 5) == 0 || strcmp(peer, "pipe") == 0) {
-    snprintf(host, cap, "localhost");
+    memcpy(host, "localhost", sizeof "localhost");
     return;
   }
   if (peer[0] == '[') {
-    end = strchr(peer, ']');
-    if (end)
-      *end = '\0';
-    /* An IPv6 address starting with ':' would read as a trailing
-     * parameter: "0" before it, as servers do. */
-    snprintf(host, cap, "%s%s", peer[1] == ':' ? "0" : "", peer + 1);
-    return;
+    start = peer + 1;
+    end = strchr(start, ']');
+    if (start[0] == ':')
+      host[n++] = '0';
+  } else {
+    end = strrchr(peer, ':');
   }
-  end = strrchr(peer, ':');
-  if (end)
-    *end = '\0';
-  snprintf(host, cap, "%s", peer);
+  if (end == NULL)
+    end = start + strlen(start);
+  while (start < end && n < HOSTLEN)
+    host[n++] = *start++;
+  host[n] = '\0';
 }
 
 int eddy_irc_server_serve(eddy_irc_server *srv, eddy_stream *s) {
@@ -2030,7 +2044,10 @@ int eddy_irc_server_serve(eddy_irc_server *srv, eddy_stream *s) {
   c->s = s;
   c->pass_ok = srv->password == NULL;
   c->last_rx = eddy_loop_now(srv->loop);
-  host_of(s, c->host, sizeof c->host);
+  host_of(s, c->host);
+  /* Small lines, written once a turn: Nagle's wait would only delay them
+   * (not a TCP stream, or not allowed: nothing to turn off). */
+  (void)eddy_stream_set_nodelay(s, 1);
   if ((err = eddy_stream_set_coalesce(s, 1)) != 0 ||
       (err = eddy_line_open(s, &lo, &cb, c, &c->lr)) != 0) {
     eddy__free(c);
