@@ -59,6 +59,18 @@
 #define CMODE_NOEXTERNAL 16u
 #define CMODE_TOPIC 32u
 
+/* A hash table's entry: the first member of a client and of a channel,
+ * so one table serves both. */
+typedef struct entry {
+  struct entry *next;
+  uint64_t hash;
+} entry;
+
+typedef struct table {
+  entry **b;
+  size_t nb, count;
+} table;
+
 typedef struct client client;
 typedef struct channel channel;
 typedef struct member member;
@@ -80,8 +92,7 @@ struct ban {
 };
 
 struct channel {
-  channel *hnext;
-  uint64_t hash;
+  entry e;         /* first: the channel table's link */
   uint64_t serial; /* invitations name a channel by it, never dangling */
   member *members;
   size_t nmembers;
@@ -99,14 +110,13 @@ struct channel {
 };
 
 struct client {
+  entry e; /* first: the nick table's link, once it has a nick */
   eddy_irc_server *srv;
   client *prev, *next; /* every client */
-  client *hnext;       /* the nick table, once it has a nick */
   client *doomed_next; /* on the list of clients to drop */
   client *dead_next;   /* on the list of streams to close */
   eddy_line *lr;
   eddy_stream *s;
-  uint64_t hash;
   uint64_t seen; /* the broadcast generation that last reached it */
   member *chans;
   unsigned nchans;
@@ -136,16 +146,12 @@ struct eddy_irc_server {
   char *name, *network, *motd, *password;
   client *clients;
   size_t nclients, nregistered, ninvisible;
-  client **nicks;
-  size_t nick_buckets, nnicks;
-  channel **chans;
-  size_t chan_buckets, nchans;
+  table nicks, chans;
   uint64_t gen, serial;
   client *doomed, *dead;
   eddy_timer *reaper, *tick;
   int64_t flood_at; /* when flood allowances last went down */
   int64_t ping_ns;
-  int64_t created;
   bool stopping;
   char created_text[64];
   /* server-time: the tag, rebuilt when the loop's millisecond moves */
@@ -275,86 +281,76 @@ static const char *source(const client *c, char *buf, size_t cap) {
 
 #define SOURCE_MAX (NICKLEN + USERLEN + HOSTLEN + 3)
 
-/* ---- The nick table ---- */
+/* ---- The tables ---- */
 
-/* Doubles a table's buckets once it holds as many entries as buckets.
- * Two copies, one per type: the links are typed. */
-static int nick_table_grow(eddy_irc_server *srv) {
-  size_t nn = srv->nick_buckets ? srv->nick_buckets * 2 : 64;
-  client **nt;
-  if (srv->nnicks + 1 < srv->nick_buckets)
+/* Makes room for one more entry: the buckets double once the table holds
+ * as many entries as buckets. 0 or -ENOMEM. */
+static int table_reserve(table *t) {
+  size_t nn = t->nb ? t->nb * 2 : 64;
+  entry **nb;
+  if (t->count + 1 < t->nb)
     return 0;
-  if ((nt = eddy__calloc(nn, sizeof *nt)) == NULL)
+  if ((nb = eddy__calloc(nn, sizeof *nb)) == NULL)
     return -ENOMEM;
-  for (size_t i = 0; i < srv->nick_buckets; i++)
-    for (client *e = srv->nicks[i], *next; e; e = next) {
-      next = e->hnext;
-      e->hnext = nt[e->hash & (nn - 1)];
-      nt[e->hash & (nn - 1)] = e;
+  for (size_t i = 0; i < t->nb; i++)
+    for (entry *e = t->b[i], *next; e; e = next) {
+      next = e->next;
+      e->next = nb[e->hash & (nn - 1)];
+      nb[e->hash & (nn - 1)] = e;
     }
-  eddy__free(srv->nicks);
-  srv->nicks = nt;
-  srv->nick_buckets = nn;
+  eddy__free(t->b);
+  t->b = nb;
+  t->nb = nn;
   return 0;
 }
 
-static int chan_table_grow(eddy_irc_server *srv) {
-  size_t nn = srv->chan_buckets ? srv->chan_buckets * 2 : 64;
-  channel **nt;
-  if (srv->nchans + 1 < srv->chan_buckets)
-    return 0;
-  if ((nt = eddy__calloc(nn, sizeof *nt)) == NULL)
-    return -ENOMEM;
-  for (size_t i = 0; i < srv->chan_buckets; i++)
-    for (channel *e = srv->chans[i], *next; e; e = next) {
-      next = e->hnext;
-      e->hnext = nt[e->hash & (nn - 1)];
-      nt[e->hash & (nn - 1)] = e;
-    }
-  eddy__free(srv->chans);
-  srv->chans = nt;
-  srv->chan_buckets = nn;
-  return 0;
+/* After table_reserve. */
+static void table_insert(table *t, entry *e, uint64_t hash) {
+  e->hash = hash;
+  e->next = t->b[hash & (t->nb - 1)];
+  t->b[hash & (t->nb - 1)] = e;
+  t->count++;
 }
 
-static client *find_nick(eddy_irc_server *srv, const char *nick, size_t n) {
-  uint64_t h;
-  if (srv->nick_buckets == 0)
-    return NULL;
-  h = eddy_irc_hash(CM, nick, n);
-  for (client *c = srv->nicks[h & (srv->nick_buckets - 1)]; c; c = c->hnext)
-    if (c->hash == h && eddy_irc_equal(CM, c->nick, strlen(c->nick), nick, n))
-      return c;
-  return NULL;
-}
-
-static void nick_unlink(client *c) {
-  eddy_irc_server *srv = c->srv;
-  client **p;
-  if (!c->has_nick)
-    return;
-  for (p = &srv->nicks[c->hash & (srv->nick_buckets - 1)]; *p; p = &(*p)->hnext)
-    if (*p == c) {
-      *p = c->hnext;
-      srv->nnicks--;
+static void table_remove(table *t, entry *e) {
+  for (entry **p = &t->b[e->hash & (t->nb - 1)]; *p; p = &(*p)->next)
+    if (*p == e) {
+      *p = e->next;
+      t->count--;
       return;
     }
 }
 
+/* The chain where entries of that hash are. */
+static entry *table_chain(const table *t, uint64_t hash) {
+  return t->nb ? t->b[hash & (t->nb - 1)] : NULL;
+}
+
+/* ---- Nicks ---- */
+
+static client *find_nick(eddy_irc_server *srv, const char *nick, size_t n) {
+  uint64_t h = eddy_irc_hash(CM, nick, n);
+  for (entry *e = table_chain(&srv->nicks, h); e; e = e->next) {
+    client *c = (client *)e;
+    if (e->hash == h && eddy_irc_equal(CM, c->nick, strlen(c->nick), nick, n))
+      return c;
+  }
+  return NULL;
+}
+
+static void nick_unlink(client *c) {
+  if (c->has_nick)
+    table_remove(&c->srv->nicks, &c->e);
+}
+
 /* Gives c the nick (checked free); -ENOMEM leaves c as it was. */
 static int nick_set(client *c, const char *nick, size_t n) {
-  eddy_irc_server *srv = c->srv;
-  size_t b;
-  if (!c->has_nick && nick_table_grow(srv) != 0)
+  if (!c->has_nick && table_reserve(&c->srv->nicks) != 0)
     return -ENOMEM;
   nick_unlink(c);
   memcpy(c->nick, nick, n);
   c->nick[n] = '\0';
-  c->hash = eddy_irc_hash(CM, nick, n);
-  b = c->hash & (srv->nick_buckets - 1);
-  c->hnext = srv->nicks[b];
-  srv->nicks[b] = c;
-  srv->nnicks++;
+  table_insert(&c->srv->nicks, &c->e, eddy_irc_hash(CM, nick, n));
   c->has_nick = true;
   return 0;
 }
@@ -362,46 +358,32 @@ static int nick_set(client *c, const char *nick, size_t n) {
 /* ---- Channels ---- */
 
 static channel *find_channel(eddy_irc_server *srv, const char *name, size_t n) {
-  uint64_t h;
-  if (srv->chan_buckets == 0)
-    return NULL;
-  h = eddy_irc_hash(CM, name, n);
-  for (channel *ch = srv->chans[h & (srv->chan_buckets - 1)]; ch;
-       ch = ch->hnext)
-    if (ch->hash == h && eddy_irc_equal(CM, ch->name, ch->len, name, n))
+  uint64_t h = eddy_irc_hash(CM, name, n);
+  for (entry *e = table_chain(&srv->chans, h); e; e = e->next) {
+    channel *ch = (channel *)e;
+    if (e->hash == h && eddy_irc_equal(CM, ch->name, ch->len, name, n))
       return ch;
+  }
   return NULL;
 }
 
 static channel *channel_new(eddy_irc_server *srv, const char *name, size_t n) {
   channel *ch;
-  size_t b;
-  if (chan_table_grow(srv) != 0)
+  if (table_reserve(&srv->chans) != 0)
     return NULL;
   if ((ch = eddy__calloc(1, sizeof *ch)) == NULL)
     return NULL;
   memcpy(ch->name, name, n);
   ch->len = n;
-  ch->hash = eddy_irc_hash(CM, name, n);
   ch->serial = ++srv->serial;
   ch->created = wall_s();
   ch->modes = CMODE_NOEXTERNAL | CMODE_TOPIC;
-  b = ch->hash & (srv->chan_buckets - 1);
-  ch->hnext = srv->chans[b];
-  srv->chans[b] = ch;
-  srv->nchans++;
+  table_insert(&srv->chans, &ch->e, eddy_irc_hash(CM, name, n));
   return ch;
 }
 
 static void channel_free(eddy_irc_server *srv, channel *ch) {
-  channel **p;
-  for (p = &srv->chans[ch->hash & (srv->chan_buckets - 1)]; *p;
-       p = &(*p)->hnext)
-    if (*p == ch) {
-      *p = ch->hnext;
-      break;
-    }
-  srv->nchans--;
+  table_remove(&srv->chans, &ch->e);
   while (ch->bans) {
     ban *b = ch->bans;
     ch->bans = b->next;
@@ -598,7 +580,8 @@ static void send_lusers(client *c) {
   numeric(c, EDDY_IRC_RPL_LUSERCLIENT,
           ":There are %zu users and %zu invisible on 1 servers",
           srv->nregistered - srv->ninvisible, srv->ninvisible);
-  numeric(c, EDDY_IRC_RPL_LUSERCHANNELS, "%zu :channels formed", srv->nchans);
+  numeric(c, EDDY_IRC_RPL_LUSERCHANNELS, "%zu :channels formed",
+          srv->chans.count);
   numeric(c, EDDY_IRC_RPL_LUSERME, ":I have %zu clients and 0 servers",
           srv->nregistered);
 }
@@ -1256,9 +1239,9 @@ static void cmd_list(client *c, const eddy_irc_msg_t *m) {
         list_one(c, ch);
     }
   } else {
-    for (size_t b = 0; b < c->srv->chan_buckets && !c->dead; b++)
-      for (channel *ch = c->srv->chans[b]; ch; ch = ch->hnext)
-        list_one(c, ch);
+    for (size_t b = 0; b < c->srv->chans.nb && !c->dead; b++)
+      for (entry *e = c->srv->chans.b[b]; e; e = e->next)
+        list_one(c, (channel *)e);
   }
   numeric(c, EDDY_IRC_RPL_LISTEND, ":End of /LIST");
 }
@@ -2241,11 +2224,11 @@ void eddy_irc_server_free(eddy_irc_server *srv) {
     eddy__free(c->away);
     eddy__free(c);
   }
-  for (size_t b = 0; b < srv->chan_buckets; b++)
-    while (srv->chans && srv->chans[b])
-      channel_free(srv, srv->chans[b]);
-  eddy__free(srv->chans);
-  eddy__free(srv->nicks);
+  for (size_t b = 0; b < srv->chans.nb; b++)
+    while (srv->chans.b[b])
+      channel_free(srv, (channel *)srv->chans.b[b]);
+  eddy__free(srv->chans.b);
+  eddy__free(srv->nicks.b);
   if (srv->reaper)
     eddy_timer_close(srv->reaper);
   if (srv->tick)
