@@ -8,6 +8,11 @@
 int app_option_value(int argc, char **argv, int *i, const char *name,
                      const char **value);
 
+/* Prints "eddy CMD: BEFORE'VALUE'AFTER" (the value quoted as app_quote
+ * does; just BEFORE when value is NULL) and returns 2, the usage status. */
+int app_usage_error(const char *cmd, const char *before, const char *value,
+                    const char *after);
+
 #include "app/log.h"
 #include "eddy.h"
 

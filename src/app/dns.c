@@ -507,17 +507,9 @@ static void usage(void) {
       "serving.\n");
 }
 
-/* Prints "eddy dns: BEFORE'VALUE'AFTER" (or just BEFORE without a value)
- * and returns the usage status. */
 static int bad_option(const char *before, const char *value,
                       const char *after) {
-  char quoted[256];
-  if (value == NULL)
-    fprintf(stderr, "eddy dns: %s\n", before);
-  else
-    fprintf(stderr, "eddy dns: %s'%s'%s\n", before,
-            app_quote(quoted, sizeof quoted, value), after);
-  return 2;
+  return app_usage_error("dns", before, value, after);
 }
 
 /* Sorts one --listen value: udp: ones are ours, the others the server's. */

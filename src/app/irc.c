@@ -111,13 +111,7 @@ static void usage(void) {
 
 static int bad_option(const char *before, const char *value,
                       const char *after) {
-  char quoted[256];
-  if (value == NULL)
-    fprintf(stderr, "eddy irc: %s\n", before);
-  else
-    fprintf(stderr, "eddy irc: %s'%s'%s\n", before,
-            app_quote(quoted, sizeof quoted, value), after);
-  return 2;
+  return app_usage_error("irc", before, value, after);
 }
 
 static int parse_options(irc_app *app, int argc, char **argv) {

@@ -106,6 +106,17 @@ int app_option_value(int argc, char **argv, int *i, const char *name,
   return 1;
 }
 
+int app_usage_error(const char *cmd, const char *before, const char *value,
+                    const char *after) {
+  char quoted[256];
+  if (value == NULL)
+    fprintf(stderr, "eddy %s: %s\n", cmd, before);
+  else
+    fprintf(stderr, "eddy %s: %s'%s'%s\n", cmd, before,
+            app_quote(quoted, sizeof quoted, value), after);
+  return 2;
+}
+
 /* Parses the global options; returns the index of the command, or -1 with
  * *status set when the program should exit. */
 static int global_options(int argc, char **argv, int *status) {
