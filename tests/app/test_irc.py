@@ -23,6 +23,7 @@ import resource
 import signal
 import socket
 import ssl
+import subprocess
 import sys
 import tempfile
 import time
@@ -220,6 +221,43 @@ with own_server():
                         break
                     assert time.monotonic() < deadline, f"SIGHUP: the MOTD is still {lines}"
                 stopped_cleanly(srv, p)
+
+
+with own_server():
+    @case("--motd: a file that cannot be read stops the start (exit 1); on SIGHUP the old MOTD stays")
+    def _():
+        missing = os.path.join(tempfile.gettempdir(), f"eddy-no-such-motd-{os.getpid()}")
+        r = subprocess.run([EDDY, "irc", "--listen", "tcp:0", "--motd", missing],
+                           capture_output=True, timeout=10)
+        assert r.returncode == 1 and b"--motd" in r.stderr and b"No such file" in r.stderr, r
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "motd")
+            with open(path, "w") as f:
+                f.write("the first day\n")
+            with irc("--motd", path) as srv, Clients(srv.port) as p:
+                os.unlink(path)
+                srv.p.send_signal(signal.SIGHUP)
+                assert srv.wait_log("the old MOTD stays"), srv.stderr()
+                c = p.client()
+                lines = [m.last for m in c.register(nick("motd")) if m.command == "372"]
+                assert len(lines) == 1 and lines[0].endswith("the first day"), lines
+                stopped_cleanly(srv, p)
+
+
+with own_server():
+    @case("bad usage: each wrong option exits 2 and names it")
+    def _():
+        for args, text in [([], b"--listen"),
+                           (["--listen", "tcp:0", "--bogus"], b"unknown option '--bogus'"),
+                           (["--listen", "tcp:0", "--name", "a b"], b"--name"),
+                           (["--listen", "tcp:0", "--password", ""], b"--password"),
+                           (["--listen", "tcp:0", "--max-clients", "0"], b"--max-clients '0'"),
+                           (["--listen", "tcp:0", "--ping-timeout", "0"], b"--ping-timeout"),
+                           (["--listen", "tcp:0", "--motd"], b"--motd")]:
+            r = subprocess.run([EDDY, "irc", *args], capture_output=True, timeout=10)
+            assert r.returncode == 2 and text in r.stderr, (args, r)
+        r = subprocess.run([EDDY, "irc", "--help"], capture_output=True, timeout=10)
+        assert r.returncode == 0 and b"--ping-timeout" in r.stdout, r
 
 
 @case("commands before registration get 451; registration still works after")
