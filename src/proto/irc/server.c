@@ -840,6 +840,33 @@ static void send_topic(client *c, channel *ch) {
           ch->topic_by ? ch->topic_by : c->srv->name, ch->topic_time);
 }
 
+/* The channel a parameter names, or NULL after 403. */
+static channel *channel_or_403(client *c, const eddy_irc_str_t *name) {
+  channel *ch = find_channel(c->srv, name->p, name->n);
+  if (ch == NULL)
+    numeric(c, EDDY_IRC_ERR_NOSUCHCHANNEL, "%.*s :No such channel",
+            shown(name->p, name->n, CHANNELLEN), name->p);
+  return ch;
+}
+
+/* c's membership of ch, or NULL after 442. */
+static member *member_or_442(client *c, channel *ch) {
+  member *mb = membership(c, ch);
+  if (mb == NULL)
+    numeric(c, EDDY_IRC_ERR_NOTONCHANNEL, "%s :You're not on that channel",
+            ch->name);
+  return mb;
+}
+
+/* Whether the membership is an operator's; if not, 482. */
+static bool op_or_482(client *c, const member *mb) {
+  if (mb->modes & MEMBER_OP)
+    return true;
+  numeric(c, EDDY_IRC_ERR_CHANOPRIVSNEEDED, "%s :You're not channel operator",
+          mb->ch->name);
+  return false;
+}
+
 static void part_one(client *c, member *m, const char *reason) {
   char buf[EDDY_IRC_LINE_MAX + 1], src[SOURCE_MAX + 1];
   size_t len;
@@ -941,15 +968,10 @@ static void cmd_part(client *c, const eddy_irc_msg_t *m) {
   const char *why = param(m, 1, reason, KICKLEN + 1);
   size_t n;
   while (next_item(&list, &item, &n) && !c->dead) {
-    channel *ch = find_channel(c->srv, item, n);
-    member *mb = ch ? membership(c, ch) : NULL;
-    if (ch == NULL)
-      numeric(c, EDDY_IRC_ERR_NOSUCHCHANNEL, "%.*s :No such channel",
-              shown(item, n, CHANNELLEN), item);
-    else if (mb == NULL)
-      numeric(c, EDDY_IRC_ERR_NOTONCHANNEL, "%s :You're not on that channel",
-              ch->name);
-    else
+    eddy_irc_str_t name = {item, n};
+    channel *ch = channel_or_403(c, &name);
+    member *mb = ch ? member_or_442(c, ch) : NULL;
+    if (mb)
       part_one(c, mb, why);
   }
 }
@@ -1069,16 +1091,12 @@ static void cmd_names(client *c, const eddy_irc_msg_t *m) {
 }
 
 static void cmd_topic(client *c, const eddy_irc_msg_t *m) {
-  channel *ch = find_channel(c->srv, m->params[0].p, m->params[0].n);
+  channel *ch = channel_or_403(c, &m->params[0]);
   member *mb;
   char buf[EDDY_IRC_LINE_MAX + 1], src[SOURCE_MAX + 1];
   size_t n, len;
-  if (ch == NULL) {
-    numeric(c, EDDY_IRC_ERR_NOSUCHCHANNEL, "%.*s :No such channel",
-            shown(m->params[0].p, m->params[0].n, CHANNELLEN), m->params[0].p);
+  if (ch == NULL)
     return;
-  }
-  mb = membership(c, ch);
   if (m->nparams < 2) {
     if (ch->topic == NULL)
       numeric(c, EDDY_IRC_RPL_NOTOPIC, "%s :No topic is set.", ch->name);
@@ -1086,16 +1104,9 @@ static void cmd_topic(client *c, const eddy_irc_msg_t *m) {
       send_topic(c, ch);
     return;
   }
-  if (mb == NULL) {
-    numeric(c, EDDY_IRC_ERR_NOTONCHANNEL, "%s :You're not on that channel",
-            ch->name);
+  if ((mb = member_or_442(c, ch)) == NULL ||
+      ((ch->modes & CMODE_TOPIC) && !op_or_482(c, mb)))
     return;
-  }
-  if ((ch->modes & CMODE_TOPIC) && !(mb->modes & MEMBER_OP)) {
-    numeric(c, EDDY_IRC_ERR_CHANOPRIVSNEEDED, "%s :You're not channel operator",
-            ch->name);
-    return;
-  }
   n = eddy_irc_fit(m->params[1].p, m->params[1].n, TOPICLEN);
   eddy__free(ch->topic);
   eddy__free(ch->topic_by);
@@ -1307,26 +1318,13 @@ static void kick_one(client *c, channel *ch, const char *nick, size_t n,
 }
 
 static void cmd_kick(client *c, const eddy_irc_msg_t *m) {
-  channel *ch = find_channel(c->srv, m->params[0].p, m->params[0].n);
+  channel *ch = channel_or_403(c, &m->params[0]);
   member *mb;
   char nicks[EDDY_IRC_LINE_MAX + 1], reason[KICKLEN + 1];
   const char *list, *item;
   size_t n;
-  if (ch == NULL) {
-    numeric(c, EDDY_IRC_ERR_NOSUCHCHANNEL, "%.*s :No such channel",
-            shown(m->params[0].p, m->params[0].n, CHANNELLEN), m->params[0].p);
+  if (ch == NULL || (mb = member_or_442(c, ch)) == NULL || !op_or_482(c, mb))
     return;
-  }
-  if ((mb = membership(c, ch)) == NULL) {
-    numeric(c, EDDY_IRC_ERR_NOTONCHANNEL, "%s :You're not on that channel",
-            ch->name);
-    return;
-  }
-  if (!(mb->modes & MEMBER_OP)) {
-    numeric(c, EDDY_IRC_ERR_CHANOPRIVSNEEDED, "%s :You're not channel operator",
-            ch->name);
-    return;
-  }
   if (m->nparams < 3 || m->params[2].n == 0)
     snprintf(reason, sizeof reason, "%s", c->nick);
   else
@@ -1342,7 +1340,7 @@ static void cmd_kick(client *c, const eddy_irc_msg_t *m) {
 
 static void cmd_invite(client *c, const eddy_irc_msg_t *m) {
   client *v = find_nick(c->srv, m->params[0].p, m->params[0].n);
-  channel *ch = find_channel(c->srv, m->params[1].p, m->params[1].n);
+  channel *ch;
   member *mb;
   char buf[EDDY_IRC_LINE_MAX + 1], src[SOURCE_MAX + 1];
   if (v == NULL || !v->registered) {
@@ -1351,26 +1349,16 @@ static void cmd_invite(client *c, const eddy_irc_msg_t *m) {
             m->params[0].p);
     return;
   }
-  if (ch == NULL) {
-    numeric(c, EDDY_IRC_ERR_NOSUCHCHANNEL, "%.*s :No such channel",
-            shown(m->params[1].p, m->params[1].n, CHANNELLEN), m->params[1].p);
+  if ((ch = channel_or_403(c, &m->params[1])) == NULL ||
+      (mb = member_or_442(c, ch)) == NULL)
     return;
-  }
-  if ((mb = membership(c, ch)) == NULL) {
-    numeric(c, EDDY_IRC_ERR_NOTONCHANNEL, "%s :You're not on that channel",
-            ch->name);
-    return;
-  }
   if (membership(v, ch)) {
     numeric(c, EDDY_IRC_ERR_USERONCHANNEL, "%s %s :is already on channel",
             v->nick, ch->name);
     return;
   }
-  if ((ch->modes & CMODE_INVITE) && !(mb->modes & MEMBER_OP)) {
-    numeric(c, EDDY_IRC_ERR_CHANOPRIVSNEEDED, "%s :You're not channel operator",
-            ch->name);
+  if ((ch->modes & CMODE_INVITE) && !op_or_482(c, mb))
     return;
-  }
   invite_add(v, ch);
   numeric(c, EDDY_IRC_RPL_INVITING, "%s %s", v->nick, ch->name);
   if (v->away)
@@ -1474,18 +1462,10 @@ static void channel_mode(client *c, channel *ch, const eddy_irc_msg_t *m) {
   args[0] = '\0';
   for (const char *p = modes; p < end; p++) {
     char mc = *p, arg[EDDY_IRC_LINE_MAX + 1];
-    bool applied = false;
+    bool applied = false, needs, takes;
     const char *said = NULL;
     if (mc == '+' || mc == '-') {
       sign = mc == '+';
-      continue;
-    }
-    if (strchr("ovkbl", mc) && (mc != 'l' || sign) && (mc != 'k' || sign) &&
-        next >= m->nparams) {
-      if (mc == 'b')
-        send_bans(c, ch);
-      else if (mc != 'k' && mc != 'l')
-        need_more(c, "MODE");
       continue;
     }
     if (!strchr("ovkblimnt", mc)) {
@@ -1493,19 +1473,25 @@ static void channel_mode(client *c, channel *ch, const eddy_irc_msg_t *m) {
               mc);
       continue;
     }
+    /* o, v, b, +k and +l need a parameter; -k takes one if it is there. */
+    needs = strchr("ovb", mc) || (sign && strchr("kl", mc));
+    if (needs && next >= m->nparams) {
+      if (mc == 'b')
+        send_bans(c, ch); /* no mask: the list */
+      else if (mc == 'o' || mc == 'v')
+        need_more(c, "MODE");
+      continue;
+    }
+    takes = needs || (mc == 'k' && next < m->nparams);
     if (mb == NULL || !(mb->modes & MEMBER_OP)) {
       if (!denied)
         numeric(c, EDDY_IRC_ERR_CHANOPRIVSNEEDED,
                 "%s :You're not channel operator", ch->name);
       denied = true;
-      if (strchr("ovb", mc) || (sign && strchr("kl", mc)))
-        next++;
-      else if (mc == 'k' && next < m->nparams)
-        next++;
+      next += takes;
       continue;
     }
-    if (strchr("ovb", mc) || (sign && strchr("kl", mc)) ||
-        (mc == 'k' && next < m->nparams)) {
+    if (takes) {
       if (++with_param > MODES_MAX)
         break;
       param(m, next++, arg, sizeof arg);
@@ -1650,11 +1636,8 @@ static void cmd_mode(client *c, const eddy_irc_msg_t *m) {
     user_mode(c, m);
     return;
   }
-  if ((ch = find_channel(c->srv, m->params[0].p, m->params[0].n)) == NULL) {
-    numeric(c, EDDY_IRC_ERR_NOSUCHCHANNEL, "%.*s :No such channel",
-            shown(m->params[0].p, m->params[0].n, CHANNELLEN), m->params[0].p);
+  if ((ch = channel_or_403(c, &m->params[0])) == NULL)
     return;
-  }
   if (m->nparams < 2) {
     char text[64];
     channel_modes_text(ch, membership(c, ch) != NULL, text, sizeof text);
